@@ -53,6 +53,7 @@ class Envelope(Record):
     correlation_id: Id = Field(description="ties every event of one handoff together")
     programme_id: str = ""
     sender: str = Field("", description="authenticated identity of the submitting agency/system")
+    content_digest: str = Field("", description="sha256 of the record's content; with the version it names the event")
 
 
 class Coded(Record):

@@ -34,14 +34,19 @@ class Topic:
     doc: str = ""
 
     def config(self) -> dict[str, str]:
-        return {
+        config = {
             "cleanup.policy": "compact" if self.compacted else "delete",
             "retention.ms": str(self.retention_ms),
         }
+        if self.name.endswith(".dlq"):  # a dead letter wraps a whole input record and its headers
+            config["max.message.bytes"] = str(4 * 1024 * 1024)
+        return config
 
 
 class Catalogue:
-    def __init__(self, prefix: str = "handoff", path: Path | None = None, registry: Registry | None = None):
+    def __init__(self, prefix: str = "handoff", path: Path | None = None, registry: Registry | None = None,
+                 partitions: int | None = None):
+        """`partitions` overrides every topic's count (tests use 1 or 2 to create topics quickly)."""
         path = path or SCHEMA_DIR / "topics.yaml"
         self.registry = registry or Registry(path.parent)
         spec = yaml.safe_load(path.read_text())
@@ -56,7 +61,7 @@ class Catalogue:
                 full_name=f"{prefix}.{name}.{self.version}",
                 key=self.registry.codec(_record_class(name, entry["key"])),
                 value=self.registry.codec(_record_class(name, entry["value"])),
-                partitions=int(entry["partitions"]),
+                partitions=partitions or int(entry["partitions"]),
                 replication=int(entry["replication"]),
                 retention_ms=_retention_ms(str(entry["retention"])),
                 compacted=bool(entry["compacted"]),

@@ -1,0 +1,66 @@
+"""`handoff`: the command line. Subcommands live with their packages and are registered here.
+
+Each package that has commands exposes `cli = typer.Typer(...)`; COMMANDS names them.
+Errors print one line to stderr and exit with a meaningful code:
+  1 a check failed (e.g. an audit chain is broken), 2 bad usage or input,
+  3 a dependency is unavailable (broker, database), 4 a configuration error.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+# (command name, module holding `cli`)
+COMMANDS = [
+    ("broker", "pipeline.kafka.cli"),
+    ("topics", "pipeline.kafka.cli_topics"),
+    ("schemas", "pipeline.avro.cli"),
+    ("run", "pipeline.run"),
+]
+
+EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_CONFIG = 1, 2, 3, 4
+
+
+class CliError(Exception):
+    """A failure to report in one line, with its exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+app = typer.Typer(help="Handoff: warm handoffs from 911, EMS and deflection programmes to treatment.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+
+for _name, _module in COMMANDS:
+    _cli = importlib.import_module(_module).cli
+    if isinstance(_cli, typer.Typer):
+        app.add_typer(_cli, name=_name)
+    else:
+        app.command(_name)(_cli)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except CliError as e:
+        print(f"handoff: {e}", file=sys.stderr)
+        sys.exit(e.code)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        print("handoff: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:  # click usage errors and configuration errors
+        import click
+        from pydantic import ValidationError
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(EXIT_USAGE)
+        if isinstance(e, ValidationError):
+            print(f"handoff: configuration: {e.errors()[0]['msg']}", file=sys.stderr)
+            sys.exit(EXIT_CONFIG)
+        raise

@@ -1,0 +1,84 @@
+"""faust-streaming wiring: an app whose producer is always idempotent with acks=all,
+and the adapter that runs a `StageRunner` as a faust agent.
+
+faust-streaming turns on `enable_idempotence` only inside exactly-once transactions
+(`Producer._settings_extra`); Handoff runs at-least-once with idempotency keys (see
+pipeline/stage.py), so `SafeProducer` sets both for every producer the app creates.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from pipeline.stage import Headers, Incoming, StageRunner
+
+MAX_REQUEST_BYTES = 4 * 1024 * 1024  # a dead letter wraps a whole input record
+
+
+class SafeProducer(faust_aiokafka.Producer):
+    def _settings_extra(self) -> Mapping[str, Any]:
+        return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
+
+
+class SafeTransport(faust_aiokafka.Transport):
+    Producer = SafeProducer
+
+
+class HandoffApp(faust.App):
+    def _new_producer_transport(self):
+        return SafeTransport(self.conf.broker_producer, self)
+
+    def _new_transport(self):
+        return SafeTransport(self.conf.broker_consumer, self)
+
+
+def make_app(bootstrap: str, group: str, **overrides: Any) -> HandoffApp:
+    options: dict[str, Any] = dict(
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        web_enabled=False,
+        topic_allow_declare=False,  # topics come from the catalogue (pipeline/topics.py)
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_max_request_size=MAX_REQUEST_BYTES,
+        producer_linger=0.0,
+        broker_commit_interval=1.0,
+        stream_wait_empty=False,
+    )
+    options.update(overrides)
+    return HandoffApp(group, **options)
+
+
+class FaustSink:
+    """`Sink` over the app's producer: send and wait for the broker's acknowledgement."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+
+    async def send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> None:
+        await self.app.producer.send_and_wait(topic, key, value, None, None, list(headers))
+
+
+def attach(app: faust.App, runner: StageRunner, concurrency: int = 1) -> Any:
+    """Run `runner` as the agent of its source topic. Concurrency stays 1: with more,
+    faust's at-least-once commits can skip an in-flight message (DOMAIN.md §6)."""
+    topic = app.topic(runner.source.full_name, key_serializer="raw", value_serializer="raw",
+                      partitions=runner.source.partitions)
+
+    async def agent(stream):
+        async for event in stream.events():
+            message = event.message
+            await runner.handle(Incoming(message.topic, message.partition, message.offset, message.key,
+                                         message.value, tuple(_headers(message.headers))))
+
+    return app.agent(topic, name=f"handoff.{runner.stage.name}", concurrency=concurrency)(agent)
+
+
+def _headers(headers: Any) -> list[tuple[str, bytes]]:
+    if not headers:
+        return []
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return [(k, v if isinstance(v, bytes) else str(v).encode()) for k, v in items]

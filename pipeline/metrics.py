@@ -1,0 +1,30 @@
+"""Per-stage counters and timings, in a registry that is passed down (no module singletons).
+
+Served as Prometheus text by `serve_metrics` (the operations issue adds the dashboard).
+"""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        labels = ["stage"]
+        self.consumed = Counter("handoff_stage_consumed", "Messages consumed", labels, registry=self.registry)
+        self.produced = Counter("handoff_stage_produced", "Output records produced", labels, registry=self.registry)
+        self.audited = Counter("handoff_stage_audited", "Audit records written", labels, registry=self.registry)
+        self.held = Counter("handoff_stage_held", "Requests held for want of a legal basis", labels,
+                            registry=self.registry)
+        self.dead_lettered = Counter("handoff_stage_dead_lettered", "Messages dead-lettered", labels,
+                                     registry=self.registry)
+        self.seconds = Histogram("handoff_stage_seconds", "Time to process one message", labels,
+                                 registry=self.registry,
+                                 buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 5))
+
+    def value(self, counter: Counter, stage: str) -> float:
+        return counter.labels(stage)._value.get()
+
+    def serve(self, host: str, port: int):
+        """Start the /metrics endpoint in a thread; returns (server, thread)."""
+        return start_http_server(port, addr=host, registry=self.registry)

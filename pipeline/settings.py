@@ -1,0 +1,75 @@
+"""One settings object for the whole service, read once from the environment.
+
+Prefix HANDOFF_, nested sections with a double underscore: HANDOFF_KAFKA__BOOTSTRAP,
+HANDOFF_STORAGE__URL, HANDOFF_SECURITY__LINKAGE_KEYS, ... Built once at start-up
+(`Settings()`) and passed down; nothing reads the environment after that. Secrets are
+SecretStr; a placeholder secret is refused outside development.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+PLACEHOLDER = "change-me"
+
+
+class KafkaSettings(BaseModel):
+    bootstrap: str = Field("", description="host:port list; empty starts the embedded broker")
+    topic_prefix: str = "handoff"
+    consumer_group: str = "handoff"
+    embedded_run_dir: Path = ROOT / ".run" / "broker"
+
+
+class StorageSettings(BaseModel):
+    url: str = Field(f"sqlite:///{ROOT / '.run' / 'handoff.db'}", description="sqlite:///path or postgresql://...")
+
+
+class IngestSettings(BaseModel):
+    # Each EMS agency's dispatch centre, so the fire PCR, the transport PCR and the CAD
+    # incident share one key: {"ems-012": "psap-north"}.
+    agency_dispatch_centre: dict[str, str] = {}
+    default_dispatch_centre: str = "psap-unknown"
+    nemsis_xsd: Path | None = None
+
+
+class SecuritySettings(BaseModel):
+    # Linkage (person-token) keys by version; the highest version is current. Retired
+    # versions stay so that old tokens can still be found (audit disclosures).
+    linkage_keys: dict[int, SecretStr] = {1: SecretStr(PLACEHOLDER)}
+    audit_signing_key: SecretStr = SecretStr(PLACEHOLDER)
+
+
+class MetricsSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 9464
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HANDOFF_", env_nested_delimiter="__", extra="forbid")
+
+    environment: Literal["development", "test", "production"] = "development"
+    programme_id: str = "demo-programme"
+    kafka: KafkaSettings = KafkaSettings()
+    storage: StorageSettings = StorageSettings()
+    ingest: IngestSettings = IngestSettings()
+    security: SecuritySettings = SecuritySettings()
+    metrics: MetricsSettings = MetricsSettings()
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets(self) -> "Settings":
+        if self.environment == "development" or self.environment == "test":
+            return self
+        secrets = {"security.audit_signing_key": self.security.audit_signing_key}
+        secrets |= {f"security.linkage_keys.{v}": k for v, k in self.security.linkage_keys.items()}
+        weak = [name for name, value in secrets.items()
+                if value.get_secret_value() in ("", PLACEHOLDER) or len(value.get_secret_value()) < 16]
+        if weak:
+            raise ValueError(f"placeholder or short secrets outside development: {', '.join(sorted(weak))}")
+        return self
+
+    def dispatch_centre_for(self, agency_id: str) -> str:
+        return self.ingest.agency_dispatch_centre.get(agency_id, self.ingest.default_dispatch_centre)
