@@ -18,6 +18,7 @@ COMMANDS = [
     ("topics", "pipeline.kafka.cli_topics"),
     ("schemas", "pipeline.avro.cli"),
     ("run", "pipeline.run"),
+    ("db", "pipeline.storage.cli"),
 ]
 
 EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_CONFIG = 1, 2, 3, 4
