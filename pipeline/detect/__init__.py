@@ -1,0 +1,1 @@
+"""Detection: explainable overdose and behavioural-health rules (issue 7)."""

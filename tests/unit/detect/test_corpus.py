@@ -1,0 +1,54 @@
+"""The labelled corpus: deterministic, large enough, valid shared records, hard classes covered."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from pipeline.detect.corpus.generate import HARD_CLASSES, PARTS, generate
+from pipeline.records import DispatchIncident, EmsRun
+from pipeline.vocab import Category
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "detect"
+
+
+@pytest.mark.parametrize("part", list(PARTS))
+def test_committed_file_is_what_the_generator_writes(part):
+    committed = (DATA / f"{part}.jsonl").read_text(encoding="utf-8").splitlines()
+    generated = [json.dumps(line, sort_keys=True) for line in generate(part)]
+    assert committed == generated
+
+
+@pytest.mark.parametrize("part,minimum,per_class", [("corpus", 2000, 50), ("heldout", 500, 25)])
+def test_sizes_and_hard_classes(part, minimum, per_class):
+    lines = list(generate(part))
+    assert len(lines) >= minimum
+    kinds = Counter(line["record_type"] for line in lines)
+    assert kinds["ems.run"] > 0 and kinds["dispatch.incident"] > 0
+    tags = Counter(t for line in lines for t in line["tags"])
+    assert {c: tags[c] for c in HARD_CLASSES if tags[c] < per_class} == {}
+    truths = Counter(c for line in lines for c in line["truth"])
+    assert all(truths[c.value] >= 100 for c in Category)
+
+
+def test_records_are_valid_shared_records_and_truth_respects_boundaries():
+    for line in generate("heldout"):
+        model = EmsRun if line["record_type"] == "ems.run" else DispatchIncident
+        model.model_validate(line["record"])
+        truth = set(line["truth"])
+        assert truth <= {c.value for c in Category}
+        if "opioid_overdose" in truth:
+            assert "overdose" in truth
+        if "suicide_risk" in truth:
+            assert "behavioral_health" in truth
+
+
+def test_heldout_templates_are_separate():
+    from pipeline.detect.corpus import bank_heldout, bank_tuning
+
+    def phrases(bank):
+        return {p for key, ps in bank.BANK["phr"].items() for p in ps}
+    assert phrases(bank_tuning) & phrases(bank_heldout) == set()
+    assert set(bank_tuning.CODES["opioid_od"]) & set(bank_heldout.CODES["opioid_od"]) == set()
