@@ -2,8 +2,10 @@
 
 `:name` placeholders are rewritten to psycopg's `%(name)s` (see sql.py). Connections
 are not in autocommit mode: the first statement opens the transaction, the store commits
-or rolls it back. A connection the server dropped is detected by psycopg (`broken`) and
-discarded by the pool; the failing transaction raises StorageUnavailable.
+or rolls it back. `transaction(immediate=True)` first takes a transaction-scoped advisory
+lock, so immediate transactions exclude each other as they do on SQLite. A connection
+the server dropped is detected by psycopg (`broken`) and discarded by the pool; the
+failing transaction raises StorageUnavailable, and the next one reconnects.
 """
 from __future__ import annotations
 
@@ -59,7 +61,11 @@ class PostgresBackend:
             raise StorageUnavailable(f"cannot connect to {self.describe()}: {_first_line(e)}") from e
 
     def begin(self, conn: psycopg.Connection[Any], immediate: bool) -> None:
-        pass  # READ COMMITTED; the first statement opens the transaction
+        # READ COMMITTED; the first statement opens the transaction. `immediate` makes
+        # the transaction exclusive among immediate ones (per schema), as BEGIN IMMEDIATE
+        # does on SQLite, so a read-modify-write behaves the same on both backends.
+        if immediate:
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('handoff.immediate.' || current_schema()))")
 
     def commit(self, conn: psycopg.Connection[Any]) -> None:
         conn.commit()

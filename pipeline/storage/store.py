@@ -167,8 +167,9 @@ class Store:
 
     @contextmanager
     def transaction(self, immediate: bool = False) -> Iterator[Transaction]:
-        """A transaction. `immediate=True` takes the write lock at once (SQLite BEGIN
-        IMMEDIATE; a plain transaction on PostgreSQL): use it for read-modify-write."""
+        """A transaction. `immediate=True` takes the write lock at once (SQLite: BEGIN
+        IMMEDIATE; PostgreSQL: an advisory lock shared by immediate transactions only):
+        use it for read-modify-write sequences."""
         if getattr(self._local, "active", False):
             raise StorageError("transactions do not nest: finish the open one first")
         backend = self._backend
