@@ -65,7 +65,8 @@ class PostgresBackend:
         # the transaction exclusive among immediate ones (per schema), as BEGIN IMMEDIATE
         # does on SQLite, so a read-modify-write behaves the same on both backends.
         if immediate:
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('handoff.immediate.' || current_schema()))")
+            conn.execute("SELECT pg_advisory_xact_lock("
+                         "hashtext('handoff.immediate.' || coalesce(current_schema(), '')))")
 
     def commit(self, conn: psycopg.Connection[Any]) -> None:
         conn.commit()

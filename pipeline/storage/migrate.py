@@ -79,11 +79,13 @@ def load(dialect: str, directory: Path | None = None) -> list[Migration]:
 
 def _lock(tx: "Transaction", dialect: str) -> None:
     if dialect == "postgresql":  # SQLite: BEGIN IMMEDIATE already holds the write lock
-        tx.execute("SELECT pg_advisory_xact_lock(hashtext('handoff.schema_migrations.' || current_schema()))")
+        tx.execute("SELECT pg_advisory_xact_lock("
+                   "hashtext('handoff.schema_migrations.' || coalesce(current_schema(), '')))")
 
 
 def _applied(tx: "Transaction") -> dict[int, dict[str, str]]:
-    return {r["version"]: r for r in tx.fetchall("SELECT version, name, checksum, applied_at FROM schema_migrations")}
+    rows = tx.fetchall("SELECT version, name, checksum, applied_at FROM schema_migrations")
+    return {r["version"]: r for r in rows}
 
 
 def _verify(plan: list[Migration], applied: dict[int, dict[str, str]]) -> None:

@@ -14,7 +14,7 @@ from functools import lru_cache
 _TOKEN = re.compile(
     r"""
     (?P<skip>
-        [Ee]'(?:[^'\\]|\\.|'')*'                            # E'...' escape string
+        (?<![A-Za-z0-9_$])[Ee]'(?:[^'\\]|\\.|'')*'              # E'...' escape string
       | '(?:[^']|'')*'                                      # string literal
       | "(?:[^"]|"")*"                                      # quoted identifier
       | --[^\n]*                                            # line comment

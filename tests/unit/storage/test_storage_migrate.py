@@ -95,7 +95,8 @@ def test_failing_migration_leaves_nothing_behind(store: Store, tmp_path: Path) -
     ({"1_short.sql": ""}, "not a migration name"),
     ({"0001_only.postgresql.sql": "", "0001_only.sqlite.txt": ""}, None),
 ])
-def test_malformed_migration_folders_are_refused(tmp_path: Path, files: dict[str, str], message: str | None) -> None:
+def test_malformed_migration_folders_are_refused(tmp_path: Path, files: dict[str, str],
+                                                 message: str | None) -> None:
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     with pytest.raises(MigrationError, match=message or "no portable file and no sqlite variant"):

@@ -19,6 +19,7 @@ from pipeline.storage.sql import named_to_pyformat
     ("DO $$ BEGIN PERFORM :a; END $$; SELECT :b", "DO $$ BEGIN PERFORM :a; END $$; SELECT %(b)s"),
     ("SELECT $fn$ :a $fn$, :b", "SELECT $fn$ :a $fn$, %(b)s"),
     ("SELECT 12:30", "SELECT 12:30"),
+    ("SELECT x FROM t WHERE name LIKE'a\\' AND y = :y", "SELECT x FROM t WHERE name LIKE'a\\' AND y = %(y)s"),
 ])
 def test_named_placeholders_become_pyformat_and_nothing_else_changes(sql: str, expected: str) -> None:
     assert named_to_pyformat(sql) == expected
