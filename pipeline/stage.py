@@ -58,6 +58,7 @@ class Output:
     topic: str  # catalogue name
     key: r.Record
     value: r.Record
+    audit_kind: r.AuditKind | None = None  # default: the stage's
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ class Context:
     source: r.SourceRef
     clock: Clock
     trace_id: str
+    partition: int = 0
+    offset: int = 0
 
 
 class Sink(Protocol):
@@ -118,8 +121,8 @@ class StageRunner:
         traceparent = _header(msg.headers, "traceparent")
         try:
             value = self.source.value.decode(msg.value)
-            ctx = Context(name, r.SourceRef(topic=self.source.name, record_id=_record_id(value), version=_version(value)),
-                          self.clock, trace_id_of(traceparent, value))
+            source = r.SourceRef(topic=self.source.name, record_id=_record_id(value), version=_version(value))
+            ctx = Context(name, source, self.clock, trace_id_of(traceparent, value), msg.partition, msg.offset)
             result = self.stage.fn(value, ctx)
             if asyncio.iscoroutine(result):
                 result = await result
@@ -133,8 +136,8 @@ class StageRunner:
     async def _write(self, msg: Incoming, ctx: Context, result: Result, traceparent: str | None) -> None:
         name = self.stage.name
         outputs = [(o, self.catalogue[o.topic]) for o in result.outputs]
-        audits = [audit_for_output(name, self.stage.audit_kind, ctx, msg.partition, msg.offset, i, o.topic, o.value)
-                  for i, (o, _) in enumerate(outputs)]
+        audits = [audit_for_output(name, o.audit_kind or self.stage.audit_kind, ctx, msg.partition, msg.offset, i,
+                                   o.topic, o.value) for i, (o, _) in enumerate(outputs)]
         audits += result.audits
         # Encode everything first: an output that does not fit its schema must fail before any write.
         audit_msgs = [(self.audit_topic, r.AuditKey(subject=_audit_subject(a)), a) for a in audits]

@@ -1,0 +1,48 @@
+# Thin wrappers over the project's own commands. Two commands set up everything:
+#   make run    the main job on the embedded default (ONCE=1 exits after the sample)
+#   make test   the test suite (starts its own Kafka broker)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-unit test-integration test-long bench lint schemas clean
+
+$(STAMP): pyproject.toml
+	@scripts/check-tools.sh
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/handoff broker fetch
+	$(BIN)/handoff run $(if $(ONCE),--once,)
+
+test: $(STAMP)
+	$(BIN)/handoff broker fetch
+	$(BIN)/python -m pytest -q --durations=10 tests
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+test-integration: $(STAMP)
+	$(BIN)/handoff broker fetch
+	$(BIN)/python -m pytest -q tests/integration
+
+test-long: $(STAMP)
+	$(BIN)/handoff broker fetch
+	$(BIN)/python -m pytest -q -m long tests
+
+bench: $(STAMP)
+	$(BIN)/handoff broker fetch
+	$(BIN)/python -m bench
+
+lint: $(STAMP)
+	$(BIN)/handoff schemas check
+
+schemas: $(STAMP)
+	$(BIN)/handoff schemas write
+
+clean:
+	rm -rf .run

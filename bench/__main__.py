@@ -1,0 +1,47 @@
+"""`make bench`: start one broker, run every benchmark, print a table and the ratios.
+
+Results are also written to bench/results/latest.json (ignored by git).
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import os
+from pathlib import Path
+
+from pipeline.kafka.broker import EmbeddedBroker
+
+ROOT = Path(__file__).resolve().parent.parent
+# Benchmarks without a broker: modules with run() -> list[dict] (records per second per core).
+OFFLINE = ["bench.parsers", "bench.detect"]
+
+
+def main() -> None:
+    rows: list[dict] = []
+    for name in OFFLINE:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            print(f"(skipping {name}: {e})")
+            continue
+        rows += module.run()
+    broker = EmbeddedBroker(ROOT / ".run" / f"bench-broker-{os.getpid()}")
+    info = broker.start()
+    print(f"Kafka {info.version} at {info.bootstrap}, ready in {info.start_seconds:.1f}s, RSS {info.rss_mib:.0f} MiB")
+    try:
+        from bench.pipeline import compare
+
+        n = int(os.environ.get("BENCH_N", "2000"))
+        rows += asyncio.run(compare(info.bootstrap, n=n))
+    finally:
+        broker.stop()
+    for row in rows:
+        print("  ".join(f"{k}={v}" for k, v in row.items()))
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
