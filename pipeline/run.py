@@ -20,7 +20,6 @@ import typer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from pipeline import records as r
-from pipeline.app import Deps, runners
 from pipeline.clock import SystemClock
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
@@ -57,6 +56,7 @@ def cli(once: bool = typer.Option(False, "--once", help="exit after the sample h
 
 async def main(settings: Settings, once: bool, sample: int) -> None:
     from connectors.inbox import InboxConnector
+    from pipeline.app import Deps, runners
     from pipeline.detect import load_rules
     from pipeline.kafka.broker import EmbeddedBroker
     from pipeline.kafka.faust_app import FaustSink, attach, make_app

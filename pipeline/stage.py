@@ -23,7 +23,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Awaitable, Callable, Protocol, Sequence, Union
 
 from aiokafka.errors import KafkaError, KafkaTimeoutError
@@ -98,20 +98,58 @@ class Stage:
     source: str  # catalogue name of the consumed topic
     fn: StageFn
     audit_kind: r.AuditKind
-    retry_backoff: Sequence[float] = (0.1, 0.5, 2.0, 5.0)
-    _last_error: str = field(default="", repr=False)
+
+
+class Writer:
+    """Writes audit records first, then outputs, each acknowledged by the broker.
+
+    Everything is encoded before anything is written, so an output that does not fit its
+    schema fails before any write. Transient broker errors are retried with backoff
+    (the consumed offset stays uncommitted meanwhile); permanent ones raise.
+    Used by the stage wrapper and by every edge that publishes (ingest, HTTP, MLLP).
+    """
+
+    def __init__(self, catalogue: Catalogue, sink: Sink, name: str,
+                 backoff: Sequence[float] = (0.1, 0.5, 2.0, 5.0)) -> None:
+        self.catalogue = catalogue
+        self.sink = sink
+        self.name = name
+        self.backoff = backoff
+        self.audit_topic: Topic = catalogue["audit"]
+
+    def encode(self, topic: Topic, key: r.Record, value: r.Record) -> tuple[str, bytes, bytes]:
+        return topic.full_name, topic.key.encode(key), topic.value.encode(value)
+
+    async def write(self, audits: Sequence[r.AuditEvent], outputs: Sequence[Output], headers: Headers) -> None:
+        audit_bytes = [self.encode(self.audit_topic, r.AuditKey(subject=_audit_subject(a)), a) for a in audits]
+        out_bytes = [self.encode(self.catalogue[o.topic], o.key, o.value) for o in outputs]
+        await asyncio.gather(*(self.send(t, k, v, headers) for t, k, v in audit_bytes))
+        await asyncio.gather(*(self.send(t, k, v, headers) for t, k, v in out_bytes))
+
+    async def send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> None:
+        backoff = iter(self.backoff)
+        while True:
+            try:
+                await self.sink.send(topic, key, value, headers)
+                return
+            except KafkaError as e:
+                if not (e.retriable or isinstance(e, KafkaTimeoutError)):  # e.g. a record too large
+                    raise
+                delay = next(backoff, self.backoff[-1])  # transient: the broker is away; try again
+                log.warning("%s: produce to %s failed (%s); retrying in %.1fs", self.name, topic,
+                            type(e).__name__, delay)
+                await asyncio.sleep(delay)
 
 
 class StageRunner:
     def __init__(self, stage: Stage, catalogue: Catalogue, sink: Sink, clock: Clock, metrics: Metrics) -> None:
         self.stage = stage
         self.catalogue = catalogue
-        self.sink = sink
         self.clock = clock
         self.metrics = metrics
+        self.writer = Writer(catalogue, sink, f"stage {stage.name}")
         self.source: Topic = catalogue[stage.source]
         self.dead_letters: Topic = catalogue.dead_letter_of(stage.source)
-        self.audit_topic: Topic = catalogue["audit"]
 
     async def handle(self, msg: Incoming) -> None:
         """Process one message; never raises for bad input (it becomes a dead letter)."""
@@ -135,45 +173,15 @@ class StageRunner:
 
     async def _write(self, msg: Incoming, ctx: Context, result: Result, traceparent: str | None) -> None:
         name = self.stage.name
-        outputs = [(o, self.catalogue[o.topic]) for o in result.outputs]
         audits = [audit_for_output(name, o.audit_kind or self.stage.audit_kind, ctx, msg.partition, msg.offset, i,
-                                   o.topic, o.value) for i, (o, _) in enumerate(outputs)]
+                                   o.topic, o.value) for i, o in enumerate(result.outputs)]
         audits += result.audits
-        # Encode everything first: an output that does not fit its schema must fail before any write.
-        audit_msgs = [(self.audit_topic, r.AuditKey(subject=_audit_subject(a)), a) for a in audits]
-        out_msgs = [(topic, o.key, o.value) for o, topic in outputs]
-        audit_bytes = [self._encode(t, k, v) for t, k, v in audit_msgs]
-        out_bytes = [self._encode(t, k, v) for t, k, v in out_msgs]
-        await self._send_all(audit_bytes, traceparent, ctx)
-        await self._send_all(out_bytes, traceparent, ctx)
-        self.metrics.produced.labels(name).inc(len(out_bytes))
-        self.metrics.audited.labels(name).inc(len(audit_bytes))
+        headers = [("traceparent", child_traceparent(ctx.trace_id, traceparent).encode())]
+        await self.writer.write(audits, result.outputs, headers)
+        self.metrics.produced.labels(name).inc(len(result.outputs))
+        self.metrics.audited.labels(name).inc(len(audits))
         if result.held:
             self.metrics.held.labels(name).inc(result.held)
-
-    def _encode(self, topic: Topic, key: r.Record, value: r.Record) -> tuple[str, bytes, bytes]:
-        return topic.full_name, topic.key.encode(key), topic.value.encode(value)
-
-    async def _send_all(self, messages: list[tuple[str, bytes, bytes]], traceparent: str | None, ctx: Context) -> None:
-        if not messages:
-            return
-        headers = [("traceparent", child_traceparent(ctx.trace_id, traceparent).encode())]
-        await asyncio.gather(*(self._send(t, k, v, headers) for t, k, v in messages))
-
-    async def _send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> None:
-        backoff = iter(self.stage.retry_backoff)
-        while True:
-            try:
-                await self.sink.send(topic, key, value, headers)
-                return
-            except KafkaError as e:
-                if not (e.retriable or isinstance(e, KafkaTimeoutError)):  # e.g. a record too large: permanent, the caller dead-letters it
-                    raise
-                # transient: the broker is away; keep the offset uncommitted and try again
-                delay = next(backoff, self.stage.retry_backoff[-1])
-                log.warning("stage %s: produce to %s failed (%s); retrying in %.1fs",
-                            self.stage.name, topic, type(e).__name__, delay)
-                await asyncio.sleep(delay)
 
     async def _dead_letter(self, msg: Incoming, error: Exception) -> None:
         name = self.stage.name
@@ -186,12 +194,9 @@ class StageRunner:
             retryable=False, topic=msg.topic, partition=msg.partition, offset=msg.offset,
             key=msg.key, value=msg.value, headers={k: v for k, v in msg.headers},
             failed_at=self.clock.now())
-        audit = dead_letter_audit(name, letter)
-        audit_msg = self._encode(self.audit_topic, r.AuditKey(subject=name), audit)
-        dl_msg = self._encode(self.dead_letters, r.DeadLetterKey(topic=msg.topic, partition=msg.partition), letter)
-        headers = list(msg.headers)
-        await self._send(*audit_msg, headers)
-        await self._send(*dl_msg, headers)
+        key = r.DeadLetterKey(topic=msg.topic, partition=msg.partition)
+        await self.writer.write([dead_letter_audit(name, letter)], [Output(self.dead_letters.name, key, letter)],
+                                list(msg.headers))
         self.metrics.dead_lettered.labels(name).inc()
 
 

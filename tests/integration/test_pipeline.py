@@ -1,0 +1,54 @@
+"""The whole topology on the real broker: EMS runs in, payloads in the inbox, audit records out."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline.run import main, sample_runs
+from pipeline.settings import Settings
+
+pytestmark = pytest.mark.kafka
+
+
+async def test_the_sample_goes_through_to_delivered_payloads_and_their_audit_records(kafka, catalogue, tmp_path,
+                                                                                    capsys):
+    from pipeline.storage import open_store
+
+    db = tmp_path / "handoff.db"
+    settings = Settings(environment="test", kafka={"bootstrap": kafka.bootstrap, "topic_prefix": catalogue.prefix,
+                                                   "consumer_group": f"g-{catalogue.prefix}"},
+                        storage={"url": f"sqlite:///{db}"}, metrics={"port": 0})
+    await main(settings, once=True, sample=40)
+    out = capsys.readouterr().out
+    assert "Handoff sample run" in out and "fed 40 sample EMS runs" in out
+
+    store = open_store(f"sqlite:///{db}")
+    with store.transaction() as tx:
+        inbox = tx.fetchall("SELECT delivery_id, referral_id, recipient_id, payload FROM inbox_item")
+        audits = tx.fetchall("SELECT kind, referral_id FROM audit_record")
+        states = tx.fetchall("SELECT referral_id, state FROM referral_state")
+    store.close()
+    assert inbox, "no payload reached the inbox"
+    kinds = {a["kind"] for a in audits}
+    assert {"detection", "referral-request", "decision", "delivery-result", "status-change"} <= kinds
+    disclosed = {a["referral_id"] for a in audits if a["kind"] == "delivery-result"}
+    decided = {a["referral_id"] for a in audits if a["kind"] == "decision"}
+    for item in inbox:  # every delivered payload has its decision and disclosure on record
+        assert item["referral_id"] in disclosed and item["referral_id"] in decided
+        bundle = json.loads(item["payload"])
+        assert bundle["resourceType"] == "Bundle" and bundle["type"] == "message"
+    assert {s["state"] for s in states} == {"requested"}
+    assert {s["referral_id"] for s in states} == {i["referral_id"] for i in inbox}
+    # every sample run was classified: one detection audit per run
+    assert sum(1 for a in audits if a["kind"] == "detection") == 40
+
+
+def test_the_sample_is_fixed_and_mixes_crises_with_ordinary_calls():
+    from pipeline.detect import classify_run, load_rules
+
+    runs = sample_runs(40)
+    assert [r.pcr_number for r in runs] == [r.pcr_number for r in sample_runs(40)]
+    rules = load_rules()
+    flagged = sum(1 for run in runs if classify_run(run, rules).categories)
+    assert 5 <= flagged <= 35
