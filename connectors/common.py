@@ -36,6 +36,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Union
 
+from pydantic import ValidationError
+
 from pipeline.records import Envelope, IncidentKey, Record
 
 NAMESPACE = uuid.UUID("6f0c1d2e-6a55-4c1b-9f3e-2d9b7f0a4c11")  # Handoff's uuid5 namespace
@@ -115,6 +117,11 @@ def draft_envelope(record_id: str) -> Envelope:
     epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
     return Envelope(event_id="draft", source_system="draft", source_record_id=record_id or "draft",
                     occurred_at=epoch, ingested_at=epoch, correlation_id="draft")
+
+
+def invalid_fields(error: ValidationError) -> tuple[str, ...]:
+    """The record fields a validation error names (never the offending values)."""
+    return tuple(sorted({".".join(str(p) for p in e["loc"]) for e in error.errors()}))
 
 
 def parse_time(text: str) -> datetime | None:

@@ -24,8 +24,8 @@ from pydantic import ValidationError
 
 from connectors.cad.pidf import parse_pidf
 from connectors.common import (
-    ParseContext, ParseResult, Parsed, Refused, clean_text, draft_envelope, parse_time, seal,
-    version_of,
+    ParseContext, ParseResult, Parsed, Refused, clean_text, draft_envelope, invalid_fields,
+    parse_time, seal, version_of,
 )
 from pipeline.records import Address, DispatchIncident, IncidentKey, Person
 
@@ -81,8 +81,7 @@ def _one(doc: Json, incident: Json, components: dict[str, Json], issuer: str, ct
             narrative=_narrative(doc),
         )
     except ValidationError as error:
-        fields = sorted({".".join(str(p) for p in e["loc"]) for e in error.errors()})
-        return Refused(record_id, "EIDO incident does not fit the dispatch-incident record", tuple(fields))
+        return Refused(record_id, "EIDO incident does not fit the dispatch-incident record", invalid_fields(error))
     return Parsed(seal(draft, source_system=f"eido:{issuer}", record_id=record_id, version=draft.version,
                        occurred_at=received, key=key, ctx=ctx))
 

@@ -29,7 +29,8 @@ from pydantic import ValidationError
 
 from connectors.cad.mapping import ExportMapping, default_mapping
 from connectors.common import (
-    ParseContext, ParseResult, Parsed, Refused, draft_envelope, parse_time, seal, version_of,
+    ParseContext, ParseResult, Parsed, Refused, draft_envelope, invalid_fields, parse_time, seal,
+    version_of,
 )
 from pipeline.records import Address, DispatchIncident, IncidentKey
 
@@ -145,8 +146,7 @@ def _incident(row: Row, where: str, centre: str, mapping: ExportMapping, ctx: Pa
     except _RowError as error:
         return Refused(record_id, f"{where}: {error}")
     except ValidationError as error:
-        fields = sorted({".".join(str(p) for p in e["loc"]) for e in error.errors()})
-        return Refused(record_id, f"{where}: does not fit the dispatch-incident record", tuple(fields))
+        return Refused(record_id, f"{where}: does not fit the dispatch-incident record", invalid_fields(error))
     return Parsed(seal(draft, source_system=f"cad-csv:{mapping.name}", record_id=record_id,
                        version=draft.version, occurred_at=draft.received_at, key=key, ctx=ctx))
 

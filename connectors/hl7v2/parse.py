@@ -21,7 +21,9 @@ from datetime import datetime, timedelta, timezone
 
 from pydantic import ValidationError
 
-from connectors.common import ParseContext, ParseResult, Parsed, Refused, draft_envelope, seal
+from connectors.common import (
+    ParseContext, ParseResult, Parsed, Refused, draft_envelope, invalid_fields, seal,
+)
 from connectors.hl7v2.message import MAX_BYTES, MAX_FIELD, Hl7Error, Message, Segment, read
 from pipeline.records import (
     Address, Coded, EmsDisposition, EmsRun, EmsTimes, IncidentKey, Medication, Person, Procedure,
@@ -103,8 +105,7 @@ def parse_hl7(data: bytes, ctx: ParseContext, *, max_bytes: int = MAX_BYTES,
     try:
         return [Parsed(_run(msg, head, ctx))]
     except ValidationError as error:
-        fields = sorted({".".join(str(p) for p in e["loc"]) for e in error.errors()})
-        return [Refused(head.control_id or None, "message does not fit the EMS-run record", tuple(fields))]
+        return [Refused(head.control_id or None, "message does not fit the EMS-run record", invalid_fields(error))]
     except _Missing as missing:
         return [Refused(head.control_id or None, str(missing))]
 

@@ -19,7 +19,7 @@ from lxml import etree
 from pydantic import ValidationError
 
 from connectors.common import (
-    ParseContext, ParseResult, Parsed, Refused, draft_envelope, seal, version_of,
+    ParseContext, ParseResult, Parsed, Refused, draft_envelope, invalid_fields, seal, version_of,
 )
 from connectors.nemsis import pcr as f
 from connectors.nemsis.xsd import validate
@@ -70,8 +70,7 @@ def _one(report: etree._Element, header_agency: str, ctx: ParseContext) -> Parse
     try:
         return Parsed(_run(report, idx, record_id, pcr_uuid, pcr_number or record_id, agency_id, ctx))
     except ValidationError as error:
-        fields = sorted({".".join(str(p) for p in e["loc"]) for e in error.errors()})
-        return Refused(record_id, "PatientCareReport does not fit the EMS-run record", tuple(fields) + where)
+        return Refused(record_id, "PatientCareReport does not fit the EMS-run record", invalid_fields(error) + where)
 
 
 def _run(report: etree._Element, idx: f.Index, record_id: str, pcr_uuid: str, pcr_number: str,

@@ -44,7 +44,7 @@ def index(element: etree._Element) -> Index:
     """Every descendant element by local name, in document order."""
     found: Index = {}
     for child in element.iter(etree.Element):
-        found.setdefault(local(child.tag), []).append(child)
+        found.setdefault(child.tag.rpartition("}")[2], []).append(child)
     return found
 
 
@@ -59,6 +59,8 @@ def scan(pcr: etree._Element) -> tuple[list[str], list[datetime]]:
             if moment is not None:
                 times.append(moment)
         pn, nv, nil = el.get("PN"), el.get("NV"), el.get(XSI_NIL) in ("true", "1")
+        if not (pn or nil):
+            continue
         has_value = bool(text and text.strip())
         name = local(el.tag)
         if pn and nv:
