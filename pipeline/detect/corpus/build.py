@@ -34,7 +34,8 @@ def nil(nv: str = "7701003") -> Coded:
 
 def med(drug: str, response: str = "", prior: bool = False, by: str = "", route: str = "9927017",
         pn: str = "") -> Medication:
-    return Medication(drug=Coded(code="" if pn else drug, system=RXNORM, pn=pn, nil="7701001" if pn else ""),
+    # NEMSIS 3.5: a pertinent negative keeps the drug code (e.g. naloxone 7242 with PN 8801001, not given)
+    return Medication(drug=Coded(code=drug, system=RXNORM, pn=pn),
                       given_prior=prior, route="" if pn else route, response=response, administered_by=by)
 
 
