@@ -19,6 +19,7 @@ COMMANDS = [
     ("schemas", "pipeline.avro.cli"),
     ("run", "pipeline.run"),
     ("db", "pipeline.storage.cli"),
+    ("ingest", "connectors.cli"),
 ]
 
 EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_CONFIG = 1, 2, 3, 4

@@ -17,14 +17,13 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import typer
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline import records as r
 from pipeline.clock import SystemClock
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
 from pipeline.topics import Catalogue, Topic, create_topics
-from pipeline.trace import new_traceparent
 
 SAMPLE_SIZE = 80
 
@@ -98,7 +97,7 @@ async def main(settings: Settings, once: bool, sample: int) -> None:
         say(f"workers started: {', '.join(s.stage.name for s in runners(deps, None, metrics))}")
 
         runs = sample_runs(sample)
-        await feed(bootstrap, catalogue["ems.run"], runs)
+        await feed(bootstrap, catalogue, runs)
         say(f"fed {len(runs)} sample EMS runs into {catalogue['ems.run'].full_name}")
         await wait_quiet(metrics, expected=len(runs))
         summary = await summarise(bootstrap, catalogue, store)
@@ -109,16 +108,17 @@ async def main(settings: Settings, once: bool, sample: int) -> None:
         await _until_signal()
 
 
-async def feed(bootstrap: str, topic: Topic, runs: list[r.EmsRun]) -> None:
-    """The ingest edge for the sample: acks=all, idempotent, a trace context per record."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
-        await asyncio.gather(*(producer.send_and_wait(
-            topic.full_name, topic.value.encode(run), key=topic.key.encode(run.key),
-            headers=[("traceparent", new_traceparent().encode())]) for run in runs))
-    finally:
-        await producer.stop()
+async def feed(bootstrap: str, catalogue: Catalogue, runs: list[r.EmsRun]) -> None:
+    """The sample goes in through the ingest edge: an `ingest` audit record, then the run."""
+    from connectors.common import Parsed
+    from connectors.ingest import publish
+    from pipeline.kafka.producer import ProducerSink
+    from pipeline.stage import Writer
+
+    async with ProducerSink(bootstrap) as sink:
+        writer = Writer(catalogue, sink, "ingest")
+        for run in runs:
+            await publish(writer, [Parsed(run)], b"", "ems.run", "sample", "ingest:sample", run.envelope.ingested_at)
 
 
 async def wait_quiet(metrics: Metrics, expected: int, quiet: float = 3.0, limit: float = 180.0) -> None:
