@@ -45,6 +45,10 @@ for _name, _module in COMMANDS:
 
 
 def main() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # its connection errors reach us as exceptions
     try:
         app(standalone_mode=False)
     except CliError as e:
@@ -66,3 +70,4 @@ def main() -> None:
             print(f"handoff: configuration: {e.errors()[0]['msg']}", file=sys.stderr)
             sys.exit(EXIT_CONFIG)
         raise
+

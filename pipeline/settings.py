@@ -10,25 +10,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER = "change-me"
 
 
-class KafkaSettings(BaseModel):
+class Section(BaseModel):
+    """A settings section: unknown keys are refused, so a typo fails at start-up."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class KafkaSettings(Section):
     bootstrap: str = Field("", description="host:port list; empty starts the embedded broker")
     topic_prefix: str = "handoff"
     consumer_group: str = "handoff"
     embedded_run_dir: Path = ROOT / ".run" / "broker"
 
 
-class StorageSettings(BaseModel):
+class StorageSettings(Section):
     url: str = Field(f"sqlite:///{ROOT / '.run' / 'handoff.db'}", description="sqlite:///path or postgresql://...")
 
 
-class IngestSettings(BaseModel):
+class IngestSettings(Section):
     # Each EMS agency's dispatch centre, so the fire PCR, the transport PCR and the CAD
     # incident share one key: {"ems-012": "psap-north"}.
     agency_dispatch_centre: dict[str, str] = {}
@@ -36,14 +42,14 @@ class IngestSettings(BaseModel):
     nemsis_xsd: Path | None = None
 
 
-class SecuritySettings(BaseModel):
+class SecuritySettings(Section):
     # Linkage (person-token) keys by version; the highest version is current. Retired
     # versions stay so that old tokens can still be found (audit disclosures).
     linkage_keys: dict[int, SecretStr] = {1: SecretStr(PLACEHOLDER)}
     audit_signing_key: SecretStr = SecretStr(PLACEHOLDER)
 
 
-class MetricsSettings(BaseModel):
+class MetricsSettings(Section):
     host: str = "127.0.0.1"
     port: int = 9464
 

@@ -35,5 +35,5 @@ def create(bootstrap: str = typer.Option("", help="host:port; default HANDOFF_KA
     try:
         created = asyncio.run(create_topics(bootstrap, Catalogue(settings.kafka.topic_prefix)))
     except Exception as e:  # the broker is away or refuses: one line, exit 3
-        raise CliError(f"cannot create topics on {bootstrap}: {type(e).__name__}: {e}", EXIT_UNAVAILABLE) from None
+        raise CliError(f"cannot create topics on {bootstrap}: {e or type(e).__name__}", EXIT_UNAVAILABLE) from None
     typer.echo(f"created {len(created)} topic(s)" + (f": {', '.join(created)}" if created else ""))
