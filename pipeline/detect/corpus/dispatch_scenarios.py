@@ -25,7 +25,7 @@ def d_opioid(c: Ctx) -> Out:
 
 
 def d_od_party(c: Ctx) -> Out:
-    c.slots["drug"] = c.word("street")
+    c.slots["drug"] = c.word("stimulant")
     c.tags.add("stimulants")
     return _f(c, "OD", "mpds_od", "d_od_party"), {OD, SU}, set()
 
