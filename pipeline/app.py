@@ -5,7 +5,7 @@
     referral.request ──route → decide → render──► delivery | consent.pending | audit only (deny)
     delivery ──connector──► referral.status
     referral.status ──track──► referral_state (storage)
-    audit ──sink──► audit_record (storage)
+    audit ──sink──► audit_record (storage: one hash chain per partition, signed segments)
 
 Every stage runs through the one wrapper (pipeline/stage.py): decode, call, audit
 first, produce, count, dead-letter. The functions below only adapt records to the pure
@@ -20,8 +20,8 @@ from functools import partial
 from pydantic import SecretStr
 
 from pipeline import records as r
-from pipeline.audit.emit import audit_id
-from pipeline.audit.sink import store_audit
+from pipeline.audit.emit import decision_audit, disclosure_audit, status_audit
+from pipeline.audit.sink import Sealer, store_audit
 from pipeline.clock import Clock
 from pipeline.consent import decide
 from pipeline.deliver import Connector, sent_status
@@ -48,6 +48,7 @@ class Deps:
     linkage_keys: dict[int, SecretStr]
     connectors: dict[str, Connector]
     clock: Clock
+    audit_sealer: Sealer | None = None  # signs full audit segments as the sink fills them
 
 
 def detect(deps: Deps, run: r.EmsRun, ctx: Context) -> Result:
@@ -61,7 +62,15 @@ def detect(deps: Deps, run: r.EmsRun, ctx: Context) -> Result:
 def refer(deps: Deps, request: r.Referral, ctx: Context) -> Result:
     county = request.subject.address.county if request.subject and request.subject.address else ""
     outputs, audits, held = [], [], 0
-    for candidate in route(request, deps.directory, county=county):
+    candidates = route(request, deps.directory, county=county)
+    if not candidates:  # nobody to ask: on record, so that a programme can see the gap
+        audits.append(r.AuditEvent(
+            audit_id=audit_id("unrouted", request.request_id, request.revision, ctx.partition, ctx.offset),
+            kind=AuditKind.DECISION, stage=ctx.stage, recorded_at=ctx.clock.now(), outcome="no-recipient",
+            actor=f"stage:{ctx.stage}", correlation_id=request.envelope.correlation_id, trace_id=ctx.trace_id,
+            person=request.person, entities=[ctx.source],
+            detail={"service": request.service.value, "county": county, "directory": deps.directory.version}))
+    for candidate in candidates:
         recipient = candidate.provider
         decision = decide(request, candidate, referral_id(request, recipient.id), consents=[], now=ctx.clock.now())
         if decision.outcome in (Outcome.PERMIT, Outcome.PERMIT_REDACTED):
@@ -69,9 +78,9 @@ def refer(deps: Deps, request: r.Referral, ctx: Context) -> Result:
                                                             recipient_id=recipient.id),
                                   _delivery(request, decision, recipient, ctx)))
             continue
-        audits.append(_decision_audit(request, decision, ctx))
+        audits.append(decision_audit(request, decision, ctx))
         if decision.outcome == Outcome.HOLD:
-            outputs.append(Output("consent.pending", request.person, request))
+            outputs.append(Output("consent.pending", request.person, request, AuditKind.REFERRAL_REQUEST))
             held += 1
     return Result(outputs=outputs, audits=audits, held=held)
 
@@ -87,47 +96,26 @@ def _delivery(request: r.Referral, decision: r.Decision, recipient, ctx: Context
                       person=request.person)
 
 
-def _decision_audit(request: r.Referral, decision: r.Decision, ctx: Context) -> r.AuditEvent:
-    return r.AuditEvent(
-        audit_id=audit_id("decision", decision.referral_id, request.revision, ctx.partition, ctx.offset),
-        kind=AuditKind.DECISION, stage=ctx.stage, recorded_at=decision.decided_at, outcome=decision.outcome.value,
-        actor=f"stage:{ctx.stage}", correlation_id=request.envelope.correlation_id, trace_id=ctx.trace_id,
-        person=request.person, entities=[ctx.source], referral_id=decision.referral_id,
-        recipient_id=decision.recipient_id, purpose=decision.purpose, basis=decision.basis,
-        variant=decision.variant, consent_id=decision.consent_id,
-        detail={"reasons": "; ".join(decision.reasons), "policy": decision.policy_version})
-
-
 async def deliver(deps: Deps, delivery: r.Delivery, ctx: Context) -> Result:
     connector = deps.connectors[delivery.endpoint.kind]
     receipt = await connector.deliver(delivery)
     status = sent_status(delivery, receipt.duplicate)
-    decision = delivery.decision
-    disclosure = r.AuditEvent(  # the PrivacyDisclosure: who received what, on which basis
-        audit_id=audit_id("disclosure", delivery.delivery_id), kind=AuditKind.DELIVERY_RESULT, stage=ctx.stage,
-        recorded_at=ctx.clock.now(), outcome="duplicate" if receipt.duplicate else "delivered",
-        actor=f"connector:{delivery.endpoint.kind}", correlation_id=delivery.envelope.correlation_id,
-        trace_id=ctx.trace_id, person=delivery.person, entities=[ctx.source], referral_id=delivery.referral_id,
-        recipient_id=delivery.recipient_id, purpose=decision.purpose, basis=decision.basis,
-        variant=decision.variant, consent_id=decision.consent_id,
-        detail={"message_id": delivery.message_id, "format": delivery.format.value})
+    disclosure = disclosure_audit(delivery, ctx, receipt.duplicate)  # the PrivacyDisclosure
     return Result(outputs=[Output("referral.status", r.ReferralKey(referral_id=delivery.referral_id), status,
                                   AuditKind.STATUS_CHANGE)], audits=[disclosure])
 
 
 async def track(deps: Deps, status: r.ReferralStatus, ctx: Context) -> Result:
     await asyncio.to_thread(apply_status, deps.store, status)
-    audit = r.AuditEvent(
-        audit_id=audit_id("status", status.envelope.event_id), kind=AuditKind.STATUS_CHANGE, stage=ctx.stage,
-        recorded_at=ctx.clock.now(), outcome=status.state.value, actor=f"stage:{ctx.stage}",
-        correlation_id=status.envelope.correlation_id, trace_id=ctx.trace_id, entities=[ctx.source],
-        referral_id=status.referral_id, detail={"reported_by": status.reported_by})
+    audit = status_audit(status, ctx)
     return Result(audits=[audit])
 
 
 async def sink_audit(deps: Deps, event: r.AuditEvent, ctx: Context) -> Result:
     body = deps.catalogue["audit"].value.encode(event)
     await asyncio.to_thread(store_audit, deps.store, event, body, ctx.partition, ctx.offset)
+    if deps.audit_sealer is not None:
+        await asyncio.to_thread(deps.audit_sealer.seal, deps.store, deps.clock.now(), False, [ctx.partition])
     return Result()
 
 

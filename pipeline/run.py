@@ -18,6 +18,7 @@ from pathlib import Path
 
 import typer
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from pipeline import records as r
 from pipeline.clock import SystemClock
@@ -28,16 +29,34 @@ from pipeline.topics import Catalogue, Topic, create_topics
 SAMPLE_SIZE = 80
 
 
-def sample_runs(count: int = SAMPLE_SIZE) -> list[r.EmsRun]:
-    """A fixed-seed sample of realistic EMS runs (drawn from the detection corpus generator)."""
+# Fictional people for the sample (the corpus leaves demographics out).
+FAMILY = ["Rivera", "Okafor", "Lindqvist", "Haddad", "Nguyen", "Kowalski", "Mendes", "Abernathy", "Tanaka", "Osei"]
+GIVEN = ["Jordan", "Casey", "Morgan", "Riley", "Avery", "Quinn", "Skyler", "Emerson", "Rowan", "Dakota"]
+COUNTIES = ["Sangamon", "Sangamon", "Sangamon", "Menard", "Logan"]
+
+
+def sample_runs(count: int = SAMPLE_SIZE, seed: int = 1911) -> list[r.EmsRun]:
+    """A fixed-seed sample of realistic EMS runs (the detection corpus generator's), each
+    given a fictional person and home county so that tokens and routing have something to use."""
+    import random
+    from datetime import date
+
     from pipeline.detect.corpus.generate import generate
 
+    rng = random.Random(seed)
     runs = []
     for line in generate("corpus"):
-        if line["record_type"] == "ems.run":
-            runs.append(r.EmsRun.model_validate(line["record"]))
-            if len(runs) == count:
-                break
+        if line["record_type"] != "ems.run":
+            continue
+        run = r.EmsRun.model_validate(line["record"])
+        age = run.age if run.age and run.age_units in ("", "2516009") else rng.randint(18, 80)
+        born = date(run.envelope.occurred_at.year - age, rng.randint(1, 12), rng.randint(1, 28))
+        patient = run.patient.model_copy(update={
+            "family": rng.choice(FAMILY), "given": rng.choice(GIVEN), "birth_date": born,
+            "phone": f"555-01{rng.randint(0, 99):02d}", "address": r.Address(county=rng.choice(COUNTIES), state="IL")})
+        runs.append(run.model_copy(update={"patient": patient}))
+        if len(runs) == count:
+            break
     return runs
 
 
@@ -176,10 +195,18 @@ def render_summary(summary: dict, settings: Settings, db_path: Path | None) -> s
 
 
 async def _count(bootstrap: str, topic: Topic) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic.full_name])
+    finally:
+        await admin.close()
+    tps = [TopicPartition(topic.full_name, p["partition"]) for p in described["partitions"]]
+    if not tps:
+        return 0
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
-        tps = [TopicPartition(topic.full_name, p) for p in range(topic.partitions)]
         ends, starts = await consumer.end_offsets(tps), await consumer.beginning_offsets(tps)
         return sum(ends[tp] - starts[tp] for tp in tps)
     finally:
