@@ -20,7 +20,7 @@ from functools import partial
 from pydantic import SecretStr
 
 from pipeline import records as r
-from pipeline.audit.emit import decision_audit, disclosure_audit, status_audit
+from pipeline.audit.emit import decision_audit, disclosure_audit, status_audit, unrouted_audit
 from pipeline.audit.sink import Sealer, store_audit
 from pipeline.clock import Clock
 from pipeline.consent import decide
@@ -64,12 +64,7 @@ def refer(deps: Deps, request: r.Referral, ctx: Context) -> Result:
     outputs, audits, held = [], [], 0
     candidates = route(request, deps.directory, county=county)
     if not candidates:  # nobody to ask: on record, so that a programme can see the gap
-        audits.append(r.AuditEvent(
-            audit_id=audit_id("unrouted", request.request_id, request.revision, ctx.partition, ctx.offset),
-            kind=AuditKind.DECISION, stage=ctx.stage, recorded_at=ctx.clock.now(), outcome="no-recipient",
-            actor=f"stage:{ctx.stage}", correlation_id=request.envelope.correlation_id, trace_id=ctx.trace_id,
-            person=request.person, entities=[ctx.source],
-            detail={"service": request.service.value, "county": county, "directory": deps.directory.version}))
+        audits.append(unrouted_audit(request, ctx, county, deps.directory.version))
     for candidate in candidates:
         recipient = candidate.provider
         decision = decide(request, candidate, referral_id(request, recipient.id), consents=[], now=ctx.clock.now())
@@ -115,7 +110,7 @@ async def sink_audit(deps: Deps, event: r.AuditEvent, ctx: Context) -> Result:
     body = deps.catalogue["audit"].value.encode(event)
     await asyncio.to_thread(store_audit, deps.store, event, body, ctx.partition, ctx.offset)
     if deps.audit_sealer is not None:
-        await asyncio.to_thread(deps.audit_sealer.seal, deps.store, deps.clock.now(), False, [ctx.partition])
+        await asyncio.to_thread(deps.audit_sealer.seal, deps.store, deps.clock.now(), partitions=[ctx.partition])
     return Result()
 
 

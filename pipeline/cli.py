@@ -19,7 +19,9 @@ COMMANDS = [
     ("schemas", "pipeline.avro.cli"),
     ("run", "pipeline.run"),
     ("db", "pipeline.storage.cli"),
+    ("audit", "pipeline.audit.cli"),
     ("ingest", "connectors.cli"),
+    ("serve", "connectors.edge.cli"),
 ]
 
 EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_CONFIG = 1, 2, 3, 4

@@ -49,6 +49,17 @@ class SecuritySettings(Section):
     audit_signing_key: SecretStr = SecretStr(PLACEHOLDER)
 
 
+class AuditSettings(Section):
+    # Where every new checkpoint is appended (JSON lines): a file the privacy officer
+    # keeps out of this host's control (a mounted write-once share, or pulled and filed).
+    checkpoint_export: Path = ROOT / ".run" / "audit-checkpoints.jsonl"
+    segment_size: int = Field(1000, ge=1, description="records per sealed segment")
+    retention_days: int = Field(6 * 365 + 2, ge=1, description="sealed segments older than this expire")
+    # Trusted Ed25519 public keys (hex) for `handoff audit verify`; old ones stay after a
+    # rotation. Empty: the key derived from security.audit_signing_key (development only).
+    verify_keys: list[str] = []
+
+
 class MetricsSettings(Section):
     host: str = "127.0.0.1"
     port: int = 9464
@@ -63,6 +74,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     ingest: IngestSettings = IngestSettings()
     security: SecuritySettings = SecuritySettings()
+    audit: AuditSettings = AuditSettings()
     metrics: MetricsSettings = MetricsSettings()
 
     @model_validator(mode="after")

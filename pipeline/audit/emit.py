@@ -1,14 +1,19 @@
-"""Audit records, built from what a stage produced; ids deterministic, so replays dedupe.
+"""Audit records, one small builder per kind; ids deterministic, so replays dedupe.
 
-Records hold tokens and ids, never names or payloads.
+Stages call these through the wrapper (pipeline/stage.py audits every output with
+`audit_for_output`) or return them in `Result.audits`; the command line and the UIs call
+`view_audit`, `admin_audit` and `replay_audit`. Records hold tokens and ids, never names
+or payloads.
 """
 from __future__ import annotations
 
+import getpass
 import hashlib
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from pipeline import records as r
-from pipeline.vocab import AuditKind
+from pipeline.vocab import AuditKind, Purpose
 
 if TYPE_CHECKING:
     from pipeline.stage import Context
@@ -18,9 +23,19 @@ def audit_id(*parts: object) -> str:
     return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
 
 
+def os_user() -> str:
+    """The operating-system user running this process ('' when it cannot be told)."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in a bare container: record nothing rather than guess
+        return ""
+
+
+# ---------------------------------------------------------------- pipeline stages
+
 def audit_for_output(stage: str, kind: AuditKind, ctx: "Context", partition: int, offset: int, index: int,
                      topic: str, value: r.Record) -> r.AuditEvent:
-    """The audit record of one output of one consumed message."""
+    """The audit record of one output of one consumed message (ingest, detection, referral request, ...)."""
     fields = _subject_fields(value)
     envelope = getattr(value, "envelope", None)
     entities = [ctx.source]
@@ -33,12 +48,112 @@ def audit_for_output(stage: str, kind: AuditKind, ctx: "Context", partition: int
         trace_id=ctx.trace_id, entities=entities, detail={"output_topic": topic}, **fields)
 
 
+def ingest_audit(edge: str, topic: str, envelope: r.Envelope, at: datetime, trace_id: str = "") -> r.AuditEvent:
+    """A connector took a source record in at an edge (before the first topic)."""
+    return r.AuditEvent(
+        audit_id=audit_id("ingest", envelope.event_id), kind=AuditKind.INGEST, stage=edge, recorded_at=at,
+        actor=envelope.sender or f"connector:{edge}", correlation_id=envelope.correlation_id, trace_id=trace_id,
+        entities=[r.SourceRef(topic=topic, record_id=envelope.source_record_id, version=envelope.source_record_version)],
+        detail={"source_system": envelope.source_system, "event_id": envelope.event_id})
+
+
+def decision_audit(request: r.Referral, decision: r.Decision, ctx: "Context") -> r.AuditEvent:
+    """A consent decision (permit, permit-redacted, hold, deny) with its basis and Consent."""
+    return r.AuditEvent(
+        audit_id=audit_id("decision", decision.referral_id, request.revision, ctx.partition, ctx.offset),
+        kind=AuditKind.DECISION, stage=ctx.stage, recorded_at=decision.decided_at, outcome=decision.outcome.value,
+        actor=f"stage:{ctx.stage}", correlation_id=request.envelope.correlation_id, trace_id=ctx.trace_id,
+        person=request.person, entities=[ctx.source], referral_id=decision.referral_id,
+        recipient_id=decision.recipient_id, purpose=decision.purpose, basis=decision.basis,
+        variant=decision.variant, consent_id=decision.consent_id,
+        detail={"reasons": "; ".join(decision.reasons), "policy": decision.policy_version})
+
+
+def unrouted_audit(request: r.Referral, ctx: "Context", county: str, directory_version: str) -> r.AuditEvent:
+    """A referral request no recipient in the directory serves: on record, so a programme sees the gap."""
+    return r.AuditEvent(
+        audit_id=audit_id("unrouted", request.request_id, request.revision, ctx.partition, ctx.offset),
+        kind=AuditKind.DECISION, stage=ctx.stage, recorded_at=ctx.clock.now(), outcome="no-recipient",
+        actor=f"stage:{ctx.stage}", correlation_id=request.envelope.correlation_id, trace_id=ctx.trace_id,
+        person=request.person, entities=[ctx.source],
+        detail={"service": request.service.value, "county": county, "directory": directory_version})
+
+
+def _delivery_fields(delivery: r.Delivery, ctx: "Context") -> dict:
+    decision = delivery.decision
+    return dict(stage=ctx.stage, actor=f"connector:{delivery.endpoint.kind}",
+                correlation_id=delivery.envelope.correlation_id, trace_id=ctx.trace_id, person=delivery.person,
+                entities=[ctx.source], referral_id=delivery.referral_id, recipient_id=delivery.recipient_id,
+                purpose=decision.purpose, basis=decision.basis, variant=decision.variant,
+                consent_id=decision.consent_id)
+
+
+def delivery_attempt_audit(delivery: r.Delivery, ctx: "Context", outcome: str, error: str = "") -> r.AuditEvent:
+    """One try to send (outcome 'failure' with the error class when it did not get through)."""
+    detail = {"message_id": delivery.message_id, "format": delivery.format.value, "attempt": str(delivery.attempt)}
+    if error:
+        detail["error"] = error[:300]
+    return r.AuditEvent(audit_id=audit_id("attempt", delivery.delivery_id, delivery.attempt),
+                        kind=AuditKind.DELIVERY_ATTEMPT, recorded_at=ctx.clock.now(), outcome=outcome,
+                        detail=detail, **_delivery_fields(delivery, ctx))
+
+
+def disclosure_audit(delivery: r.Delivery, ctx: "Context", duplicate: bool) -> r.AuditEvent:
+    """The PrivacyDisclosure: who received what about whom, when, on which basis."""
+    return r.AuditEvent(audit_id=audit_id("disclosure", delivery.delivery_id), kind=AuditKind.DELIVERY_RESULT,
+                        recorded_at=ctx.clock.now(), outcome="duplicate" if duplicate else "delivered",
+                        detail={"message_id": delivery.message_id, "format": delivery.format.value,
+                                "action": delivery.action.value, "revision": str(delivery.revision)},
+                        **_delivery_fields(delivery, ctx))
+
+
+def status_audit(status: r.ReferralStatus, ctx: "Context") -> r.AuditEvent:
+    return r.AuditEvent(
+        audit_id=audit_id("status", status.envelope.event_id), kind=AuditKind.STATUS_CHANGE, stage=ctx.stage,
+        recorded_at=ctx.clock.now(), outcome=status.state.value, actor=f"stage:{ctx.stage}",
+        correlation_id=status.envelope.correlation_id, trace_id=ctx.trace_id, entities=[ctx.source],
+        referral_id=status.referral_id, detail={"reported_by": status.reported_by})
+
+
 def dead_letter_audit(stage: str, letter: r.DeadLetter) -> r.AuditEvent:
     return r.AuditEvent(
         audit_id=audit_id("dead-letter", letter.dead_letter_id), kind=AuditKind.DEAD_LETTER, stage=stage,
         recorded_at=letter.failed_at, outcome="failure", actor=f"stage:{stage}",
         entities=[r.SourceRef(topic=letter.topic, record_id=f"{letter.partition}@{letter.offset}")],
         detail={"reason": letter.reason[:500], "error_type": letter.error_type})
+
+
+# ---------------------------------------------------------------- people: operators, officers, providers
+
+def replay_audit(user: str, at: datetime, topic: str, dead_letter_ids: list[str], reason: str,
+                 os_login: str = "") -> r.AuditEvent:
+    """Someone put dead letters (or a topic range) back into the stream."""
+    return r.AuditEvent(
+        audit_id=audit_id("replay", user, at.isoformat(), topic, *sorted(dead_letter_ids)), kind=AuditKind.REPLAY,
+        stage="operations", recorded_at=at, actor=f"user:{user}", os_user=os_login,
+        entities=[r.SourceRef(topic=topic, record_id=i) for i in dead_letter_ids[:100]],
+        detail={"count": str(len(dead_letter_ids)), "reason": reason[:300]})
+
+
+def admin_audit(user: str, at: datetime, action: str, target: str, detail: dict[str, str] | None = None,
+                os_login: str = "", outcome: str = "success") -> r.AuditEvent:
+    """A change of configuration, rules, policy, directory, keys, or of the audit log itself (seal, expire)."""
+    return r.AuditEvent(
+        audit_id=audit_id("admin", user, at.isoformat(), action, target), kind=AuditKind.ADMIN,
+        stage="administration", recorded_at=at, outcome=outcome, actor=f"user:{user}", os_user=os_login,
+        entities=[r.SourceRef(topic="config", record_id=target)], detail={"action": action, **(detail or {})})
+
+
+def view_audit(user: str, at: datetime, channel: str, what: str, person: r.PersonKey | None = None,
+               referral_id: str = "", purpose: Purpose | None = None, query: str = "",
+               os_login: str = "", outcome: str = "success") -> r.AuditEvent:
+    """A person looked at person-level data: `user` is the signed-in user, `os_login` the
+    operating-system user for the command line, `channel` cli | dashboard | inbox."""
+    subject = person.person_token if person else referral_id
+    return r.AuditEvent(
+        audit_id=audit_id("view", channel, user, at.isoformat(), what, subject, query), kind=AuditKind.VIEW,
+        stage=channel, recorded_at=at, outcome=outcome, actor=f"user:{user}", os_user=os_login, person=person,
+        referral_id=referral_id, purpose=purpose, detail={"what": what, **({"query": query} if query else {})})
 
 
 def _subject_fields(value: r.Record) -> dict:

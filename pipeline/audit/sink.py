@@ -1,23 +1,214 @@
-"""The audit sink: audit records from the `audit` topic into append-only storage.
+"""The audit sink: audit records into append-only storage, chained, sealed, expired.
 
-Deduplicates by audit id (a replayed message repeats its ids). The audit issue adds the
-per-partition hash chain, sealed segments and signed checkpoints on this table.
+    store_audit(store, event, body, partition, offset)   # append one link; False on a replay
+    Sealer(signer, segment_size, export_path).seal(store)   # sign full segments, export checkpoints
+    expire(store, signer, cutoff, export_path)             # remove whole sealed segments, signed
+
+Appending runs in one write-locked transaction: a replayed audit id adds no link; else
+the record takes the next position of its partition's chain. Triggers (migration 0002)
+refuse any UPDATE and any DELETE not covered by a signed expiry.
 """
 from __future__ import annotations
 
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
 from pipeline import records as r
-from pipeline.storage import Store
+from pipeline.audit.chain import EXPIRE, GENESIS, SEAL, Checkpoint, Link, canonical, link_hash
+from pipeline.audit.signing import Signer
+from pipeline.storage import Store, Transaction
+
+DIRECT = -1  # the chain of records written without the broker (command-line views)
 
 
-def store_audit(store: Store, event: r.AuditEvent, body: bytes, partition: int, offset: int) -> bool:
-    """Append one audit record; False when it was already there (a replay)."""
-    with store.transaction() as tx:
-        inserted = tx.execute(
+def store_audit(store: Store, event: r.AuditEvent, body: bytes, partition: int, offset: int | None) -> bool:
+    """Append one audit record to its partition's chain; False when it was already there (a replay)."""
+    with store.transaction(immediate=True) as tx:
+        if tx.fetchone("SELECT 1 AS x FROM audit_record WHERE audit_id = :id", {"id": event.audit_id}):
+            return False
+        head = tx.fetchone("SELECT chain_seq, record_hash FROM audit_record WHERE kafka_partition = :p"
+                           " AND chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1", {"p": partition})
+        if head is None:
+            head = _anchor(tx, partition)
+        seq = head["chain_seq"] + 1
+        digest = link_hash(partition, seq, head["record_hash"], body)
+        tx.execute(
             "INSERT INTO audit_record (audit_id, kafka_partition, kafka_offset, kind, recorded_at, person_token,"
-            " referral_id, body) VALUES (:audit_id, :partition, :offset, :kind, :recorded_at, :person_token,"
-            " :referral_id, :body) ON CONFLICT (audit_id) DO NOTHING",
+            " referral_id, body, chain_seq, prev_hash, record_hash) VALUES (:audit_id, :partition, :offset, :kind,"
+            " :recorded_at, :person_token, :referral_id, :body, :seq, :prev, :hash)",
             {"audit_id": event.audit_id, "partition": partition, "offset": offset, "kind": event.kind.value,
              "recorded_at": event.recorded_at.isoformat(),
              "person_token": event.person.person_token if event.person else None,
-             "referral_id": event.referral_id or None, "body": body})
-    return inserted == 1
+             "referral_id": event.referral_id or None, "body": body, "seq": seq,
+             "prev": head["record_hash"], "hash": digest})
+    return True
+
+
+def _anchor(tx: Transaction, partition: int) -> dict:
+    """The head of an empty chain: genesis, or the anchor of its latest expiry."""
+    row = tx.fetchone("SELECT statement FROM audit_checkpoint WHERE kafka_partition = :p AND kind = 'expire'"
+                      " ORDER BY number DESC LIMIT 1", {"p": partition})
+    if row is None:
+        return {"chain_seq": -1, "record_hash": GENESIS}
+    s = json.loads(row["statement"])
+    return {"chain_seq": s["through_seq"], "record_hash": s["anchor_hash"]}
+
+
+@dataclass(frozen=True)
+class Sealer:
+    """Seals each partition's chain into segments of `segment_size` records and exports
+    every new checkpoint to `export_path` (the file the privacy officer keeps)."""
+
+    signer: Signer
+    segment_size: int = 1000
+    export_path: Path | None = None
+
+    def seal(self, store: Store, now: datetime, force: bool = False,
+             partitions: list[int] | None = None) -> list[Checkpoint]:
+        """Seal every full segment (of `partitions`, default all); with `force`, also each non-empty open tail."""
+        made = []
+        with store.transaction(immediate=True) as tx:
+            parts = partitions if partitions is not None else [row["p"] for row in tx.fetchall(
+                "SELECT DISTINCT kafka_partition AS p FROM audit_record WHERE chain_seq IS NOT NULL")]
+            for partition in parts:
+                made += self._seal_partition(tx, partition, now, force)
+        if made and self.export_path is not None:
+            export_checkpoints(store, self.export_path)
+        return made
+
+    def _seal_partition(self, tx: Transaction, partition: int, now: datetime, force: bool) -> list[Checkpoint]:
+        made = []
+        while True:
+            last = _last_checkpoint(tx, partition)
+            start = tx.fetchone("SELECT COALESCE(MAX(last_seq), -1) + 1 AS s FROM audit_checkpoint"
+                                " WHERE kafka_partition = :p", {"p": partition})["s"]
+            head = tx.fetchone("SELECT COALESCE(MAX(chain_seq), -1) AS h FROM audit_record WHERE kafka_partition = :p",
+                               {"p": partition})["h"]
+            if head < start or (head - start + 1 < self.segment_size and not force):
+                return made
+            rows = tx.fetchall("SELECT chain_seq, prev_hash, record_hash, recorded_at FROM audit_record"
+                               " WHERE kafka_partition = :p AND chain_seq >= :s ORDER BY chain_seq LIMIT :n",
+                               {"p": partition, "s": start, "n": self.segment_size})
+            if not rows or (len(rows) < self.segment_size and not force):
+                return made
+            statement = {"type": SEAL, "partition": partition, "first_seq": rows[0]["chain_seq"],
+                         "last_seq": rows[-1]["chain_seq"], "count": len(rows),
+                         "first_prev_hash": rows[0]["prev_hash"], "last_hash": rows[-1]["record_hash"],
+                         "first_recorded_at": min(_when(r) for r in rows).isoformat(),
+                         "last_recorded_at": max(_when(r) for r in rows).isoformat()}
+            made.append(_append_checkpoint(tx, self.signer, partition, last, statement, now))
+
+
+def _when(row: dict) -> datetime:
+    return datetime.fromisoformat(row["recorded_at"])
+
+
+def expire(store: Store, signer: Signer, cutoff: datetime, now: datetime,
+           export_path: Path | None = None) -> list[Checkpoint]:
+    """Remove, oldest first, every whole sealed segment whose newest record is older than
+    `cutoff`, under one signed expiry checkpoint per partition. Never a single record."""
+    made = []
+    with store.transaction(immediate=True) as tx:
+        parts = [row["p"] for row in tx.fetchall("SELECT DISTINCT kafka_partition AS p FROM audit_checkpoint")]
+        for partition in parts:
+            marks = [_checkpoint(row) for row in tx.fetchall(
+                "SELECT * FROM audit_checkpoint WHERE kafka_partition = :p ORDER BY number", {"p": partition})]
+            done = max((c.fields["through_seq"] for c in marks if c.kind == EXPIRE), default=-1)
+            through, removed = None, 0
+            for cp in marks:  # oldest first; stop at the first segment still within retention
+                s = cp.fields
+                if cp.kind != SEAL or s["last_seq"] <= done:
+                    continue
+                if datetime.fromisoformat(s["last_recorded_at"]) >= cutoff:
+                    break
+                through, removed = s, removed + s["count"]
+            if through is None:
+                continue
+            statement = {"type": EXPIRE, "partition": partition, "through_seq": through["last_seq"],
+                         "anchor_hash": through["last_hash"], "removed": removed, "cutoff": cutoff.isoformat()}
+            made.append(_append_checkpoint(tx, signer, partition, marks[-1], statement, now))
+            tx.execute("DELETE FROM audit_record WHERE kafka_partition = :p AND chain_seq <= :s",
+                       {"p": partition, "s": through["last_seq"]})
+    if made and export_path is not None:
+        export_checkpoints(store, export_path)
+    return made
+
+
+def _append_checkpoint(tx: Transaction, signer: Signer, partition: int, last: Checkpoint | None,
+                       statement: dict, now: datetime) -> Checkpoint:
+    number = 0 if last is None else last.number + 1
+    statement = {**statement, "v": 1, "number": number, "prev": last.hash if last else GENESIS,
+                 "at": now.isoformat(), "key_id": signer.key_id}
+    text = canonical(statement)
+    cp = Checkpoint(partition, number, statement["type"], text, signer.sign(text))
+    tx.execute("INSERT INTO audit_checkpoint (kafka_partition, number, kind, first_seq, last_seq, statement,"
+               " signature) VALUES (:p, :n, :k, :f, :l, :s, :sig)",
+               {"p": partition, "n": number, "k": cp.kind, "f": statement.get("first_seq"),
+                "l": statement.get("last_seq", statement.get("through_seq")), "s": text, "sig": cp.signature})
+    return cp
+
+
+def _last_checkpoint(tx: Transaction, partition: int) -> Checkpoint | None:
+    row = tx.fetchone("SELECT * FROM audit_checkpoint WHERE kafka_partition = :p ORDER BY number DESC LIMIT 1",
+                      {"p": partition})
+    return _checkpoint(row) if row else None
+
+
+def _checkpoint(row: dict) -> Checkpoint:
+    return Checkpoint(row["kafka_partition"], row["number"], row["kind"], row["statement"], row["signature"])
+
+
+def load_checkpoints(store: Store) -> list[Checkpoint]:
+    with store.transaction() as tx:
+        return [_checkpoint(row) for row in
+                tx.fetchall("SELECT * FROM audit_checkpoint ORDER BY kafka_partition, number")]
+
+
+def load_links(store: Store, batch: int = 5000):
+    """Every chained record, partition by partition in chain order, read in batches."""
+    last_part, last_seq = -2, -1
+    while True:
+        with store.transaction() as tx:
+            rows = tx.fetchall(
+                "SELECT audit_id, kafka_partition, chain_seq, prev_hash, record_hash, body, kind, person_token,"
+                " referral_id, recorded_at FROM audit_record WHERE chain_seq IS NOT NULL AND"
+                " (kafka_partition > :p OR (kafka_partition = :p AND chain_seq > :s))"
+                " ORDER BY kafka_partition, chain_seq LIMIT :n", {"p": last_part, "s": last_seq, "n": batch})
+        for row in rows:
+            yield Link(row["kafka_partition"], row["chain_seq"], row["audit_id"], row["prev_hash"],
+                       row["record_hash"], bytes(row["body"]), row["kind"], row["person_token"],
+                       row["referral_id"], row["recorded_at"])
+        if len(rows) < batch:
+            return
+        last_part, last_seq = rows[-1]["kafka_partition"], rows[-1]["chain_seq"]
+
+
+def unchained(store: Store) -> int:
+    """Records outside any chain (written before migration 0002)."""
+    with store.transaction() as tx:
+        return tx.fetchone("SELECT COUNT(*) AS n FROM audit_record WHERE chain_seq IS NULL")["n"]
+
+
+def read_exported(path: Path) -> list[Checkpoint]:
+    if not path.exists():
+        return []
+    return [Checkpoint.from_json(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+
+
+def export_checkpoints(store: Store, path: Path) -> int:
+    """Append to `path` every checkpoint not in it yet (one JSON line each); returns how many.
+    The file is only ever appended to, and fsynced, so a copy taken earlier stays a prefix."""
+    have = {(c.partition, c.number) for c in read_exported(path)}
+    new = [c for c in load_checkpoints(store) if (c.partition, c.number) not in have]
+    if not new:
+        return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        for cp in new:
+            f.write(json.dumps(cp.as_json(), sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return len(new)
