@@ -8,6 +8,7 @@ naloxone was not given, a PN symptom is absent). Rules that look at categories a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pipeline.detect.ruleset import Rule, Rules
 from pipeline.detect.text import Mention, mentions
@@ -37,6 +38,9 @@ class Facts:
     mentions: list[Mention]
     call_type: str = ""
     mpds: str = ""
+
+    def __post_init__(self) -> None:
+        self.asserted = [m for m in self.mentions if m.status == "asserted"]
 
 
 def _items(field: str, values: list[Coded]) -> list[Item]:
@@ -92,7 +96,9 @@ def _code_hits(rule: Rule, facts: Facts, include_pn: bool = False) -> list[Item]
 
 
 def _narrative_hits(rule: Rule, facts: Facts, rules: Rules, naloxone_pn: bool) -> list[Mention]:
-    asserted = [m for m in facts.mentions if m.status == "asserted"]
+    asserted = facts.asserted
+    if not asserted:
+        return []
     if rule.exclude_if_only:
         kinds = {m.concept for m in asserted}
         if kinds & rule.exclude_if_only and not kinds & rules.substance_concepts:
@@ -168,20 +174,27 @@ def evaluate(rules: Rules, facts: Facts, structured: tuple[Rule, ...]) -> tuple[
             evidence.append(ev)
             found.add(ev.category)
 
-    candidates = structured + rules.narrative_rules
-    for rule in candidates:
-        if not rule.deferred:
-            run(rule)
-    for rule in candidates:
-        if rule.requires_categories and not rule.unless_categories:
-            run(rule)
+    first, requiring, later = _plan(structured + rules.narrative_rules)
+    for rule in first:
+        run(rule)
+    for rule in requiring:
+        run(rule)
     _imply(rules, found, evidence)
-    later = [r for r in candidates if r.unless_categories]
-    produced = {c for r in later for c in r.categories}
-    for rule in sorted(later, key=lambda r: bool(r.unless_categories & produced)):
+    for rule in later:
         run(rule)
     _imply(rules, found, evidence)
     return sorted(found, key=ORDER.__getitem__), evidence
+
+
+@lru_cache(maxsize=8)
+def _plan(candidates: tuple[Rule, ...]) -> tuple[tuple[Rule, ...], tuple[Rule, ...], tuple[Rule, ...]]:
+    """Evaluation order: plain rules; rules requiring categories; rules vetoed by categories (a rule
+    vetoed by what another vetoed rule produces runs after it)."""
+    first = tuple(r for r in candidates if not r.deferred)
+    requiring = tuple(r for r in candidates if r.requires_categories and not r.unless_categories)
+    later = [r for r in candidates if r.unless_categories]
+    produced = {c for r in later for c in r.categories}
+    return first, requiring, tuple(sorted(later, key=lambda r: bool(r.unless_categories & produced)))
 
 
 def _imply(rules: Rules, found: set[Category], evidence: list[Evidence]) -> None:

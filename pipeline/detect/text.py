@@ -1,6 +1,7 @@
 """Narrative understanding: concept mentions and their context (NegEx-style, our own implementation).
 
-One compiled pattern finds every term of every concept (longest term first). Each mention is
+Compiled patterns (one per first letter) find every term of every concept at word starts
+(longest term first). Each mention is
 then judged in its sentence: negated ("denies drug use", "no signs of overdose", "narcan
 withheld"), historical ("hx of heroin use", "overdosed last year"), about another person
 ("brother overdosed"), hypothetical ("risk of overdose explained") or asserted. Uncertain
@@ -16,6 +17,7 @@ from typing import Literal
 
 Status = Literal["asserted", "negated", "history", "other", "hypothetical"]
 _SPACE = r"[\s-]+"
+_WORD_START = re.compile(r"(?<![a-z0-9])[a-z0-9]", re.I)
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9'&/-]*")
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+|\s*<br\s*/?>\s*", re.I)
 
@@ -35,7 +37,7 @@ class Mention:
 class TextRules:
     """Compiled narrative vocabulary and context cues (built from narrative.yaml)."""
 
-    pattern: re.Pattern
+    patterns: dict[str, re.Pattern]  # first character of a term -> the terms starting with it
     group_concept: dict[str, str]
     other_sensitive: frozenset[str]
     negation_pre: re.Pattern
@@ -67,6 +69,16 @@ def _cue(words: list[str], anchor: str = "") -> re.Pattern:
     return re.compile(rf"(?<![a-z0-9])(?:{_alternation(words)})(?![a-z0-9]){anchor}", re.I)
 
 
+def _first_chars(term: str) -> set[str]:
+    """The characters a term can start with (a leading "(?:a|b)" group is expanded)."""
+    lead = re.match(r"\(\?:([^()]*)\)", term)
+    alternatives = lead.group(1).split("|") if lead else [term]
+    firsts = {a[:1].lower() for a in alternatives}
+    if not firsts or not all(c.isalnum() for c in firsts):
+        raise ValueError(f"term {term!r} must start with a letter or digit (or a (?:...) group of such)")
+    return firsts
+
+
 def compile_text_rules(spec: dict) -> TextRules:
     """Compile the `terms` and `cues` sections of narrative.yaml."""
     seen: dict[str, str] = {}
@@ -77,14 +89,16 @@ def compile_text_rules(spec: dict) -> TextRules:
         if key in seen:
             raise ValueError(f"term {term!r} is in both {seen[key]} and {concept}")
         seen[key] = concept
+    buckets: dict[str, list[str]] = {}
     for i, (concept, term) in enumerate(sorted(terms, key=lambda t: len(t[1]), reverse=True)):
         group = f"g{i}"
         group_concept[group] = concept
-        parts.append(f"(?P<{group}>{term.replace(' ', _SPACE)})")
-    pattern = re.compile(rf"(?<![a-z0-9])(?:{'|'.join(parts)})(?![a-z0-9])", re.I)
+        for first in _first_chars(term):
+            buckets.setdefault(first, []).append(f"(?P<{group}>{term.replace(' ', _SPACE)})")
+    patterns = {c: re.compile(rf"(?:{'|'.join(ps)})(?![a-z0-9])", re.I) for c, ps in buckets.items()}
     cues = spec["cues"]
     return TextRules(
-        pattern=pattern, group_concept=group_concept,
+        patterns=patterns, group_concept=group_concept,
         other_sensitive=frozenset(spec["other_person_sensitive"]),
         negation_pre=_cue(cues["negation_pre"]), negation_post=_cue(cues["negation_post"]),
         history_pre=_cue(cues["history_pre"]), history_list=_cue(cues["history_list"]),
@@ -163,13 +177,27 @@ def _response(rules: TextRules, text: str, end: int, s_end: int, next_end: int) 
     return None
 
 
+def _find(rules: TextRules, text: str):
+    """Leftmost, first-listed (longest) term matches at word starts, not overlapping."""
+    last_end = 0
+    for w in _WORD_START.finditer(text):
+        pos = w.start()
+        if pos < last_end:
+            continue
+        pattern = rules.patterns.get(text[pos].lower())
+        m = pattern.match(text, pos) if pattern else None
+        if m:
+            last_end = m.end()
+            yield m
+
+
 def mentions(rules: TextRules, text: str, field: str, *, dispatch: bool = False) -> list[Mention]:
     """Every concept mention in `text`, with its context status (offsets into `text`)."""
     if not text:
         return []
     starts = _sentences(text)
     out: list[Mention] = []
-    for m in rules.pattern.finditer(text):
+    for m in _find(rules, text):
         group = m.lastgroup
         assert group is not None
         concept = rules.group_concept[group]

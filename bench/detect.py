@@ -1,0 +1,38 @@
+"""Detection throughput on one core: `classify_run` / `classify_incident` over the labelled corpus.
+
+    .venv/bin/python -m bench.detect
+"""
+from __future__ import annotations
+
+import time
+
+from pipeline.detect import classify_incident, classify_run, load_rules
+from pipeline.detect.evaluate import DATA_DIR, read_corpus
+from pipeline.records import EmsRun
+
+
+def _measure(name: str, items: list, classify, min_seconds: float = 1.0) -> dict:
+    done = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < min_seconds:
+        for item in items:
+            classify(item)
+        done += len(items)
+    elapsed = time.perf_counter() - started
+    return {"name": name, "records_per_s": round(done / elapsed), "us_per_record": round(elapsed / done * 1e6, 1)}
+
+
+def run() -> list[dict]:
+    rules = load_rules()
+    items = list(read_corpus(DATA_DIR / "corpus.jsonl"))
+    runs = [i for i in items if isinstance(i.record, EmsRun)]
+    incidents = [i.record for i in items if not isinstance(i.record, EmsRun)]
+    return [
+        _measure("classify ems.run", [i.record for i in runs], lambda r: classify_run(r, rules)),
+        _measure("classify dispatch.incident", incidents, lambda r: classify_incident(r, rules)),
+    ]
+
+
+if __name__ == "__main__":
+    for row in run():
+        print("  ".join(f"{k}={v}" for k, v in row.items()))

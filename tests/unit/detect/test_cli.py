@@ -1,0 +1,45 @@
+"""`classify` and `evaluate`: one JSON object per record, refusals on stderr with a non-zero exit."""
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from pipeline.detect.cli import classify_files, cli
+from pipeline.detect.corpus.generate import generate
+
+
+def _corpus_file(tmp_path, n=40):
+    path = tmp_path / "sample.jsonl"
+    lines = [json.dumps(line) for _, line in zip(range(n), generate("heldout"))]
+    path.write_text("\n".join(lines) + "\n")
+    return path, [json.loads(x) for x in lines]
+
+
+def test_classify_files_outputs_the_contract(tmp_path):
+    path, lines = _corpus_file(tmp_path)
+    rows = list(classify_files([path]))
+    assert len(rows) == len(lines)
+    for row, line in zip(rows, lines):
+        assert set(row) == {"source", "record_id", "categories", "evidence", "rules_version"}
+        expected_id = line["record"].get("pcr_number") or line["record"]["envelope"]["source_record_id"]
+        assert row["record_id"] == expected_id and row["source"] == str(path)
+        assert all(set(e) <= {"category", "rule_id", "field", "code", "start", "end"} for e in row["evidence"])
+        assert {e["category"] for e in row["evidence"]} >= set(row["categories"])
+    assert any(row["categories"] for row in rows) and any(not row["categories"] for row in rows)
+
+
+def test_classify_command_refuses_without_echoing_contents(tmp_path):
+    good, _ = _corpus_file(tmp_path, 3)
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<secret>Jane Doe overdosed</secret>")
+    result = CliRunner().invoke(cli, ["classify", str(good), str(bad)])
+    assert result.exit_code == 2
+    assert len([line for line in result.stdout.splitlines() if line.startswith("{")]) == 3
+    assert "Jane" not in result.output and "bad.xml" in result.output
+
+
+def test_evaluate_command_prints_rules_and_baseline(tmp_path):
+    result = CliRunner().invoke(cli, ["evaluate", "--part", "tuning", "--cases", "3"])
+    assert result.exit_code == 0, result.output
+    assert "baseline P" in result.output and "opioid_overdose" in result.output
