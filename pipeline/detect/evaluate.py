@@ -45,7 +45,8 @@ class Score:
             elif c in truth:
                 self.fn[c] += 1
         if truth != got:
-            self.cases.append((record_id, scenario, sorted(truth - got), sorted(got - truth)))
+            self.cases.append((record_id, scenario, sorted(c.value for c in truth - got),
+                               sorted(c.value for c in got - truth)))
 
     def prf(self, c: Category) -> tuple[float, float, float]:
         tp, fp, fn = self.tp[c], self.fp[c], self.fn[c]

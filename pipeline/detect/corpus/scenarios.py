@@ -235,20 +235,21 @@ def medical_negation(c: Ctx) -> Out:
     return f, set(), set()
 
 
-def medical_history(c: Ctx) -> Out:
+def _medical_with(c: Ctx, addon: str, tag: str) -> Out:
+    """A medical call whose narrative mentions drugs or crises that are not this patient's now."""
     c.slots["drug"] = c.word("opioid", 0.2)
     f = _medical(c)
-    f["narrative"] += " " + c.say("hist_addon")
-    c.tags.add("history")
+    f["narrative"] += " " + c.say(addon)
+    c.tags.add(tag)
     return f, set(), set()
+
+
+def medical_history(c: Ctx) -> Out:
+    return _medical_with(c, "hist_addon", "history")
 
 
 def third_party(c: Ctx) -> Out:
-    c.slots["drug"] = c.word("opioid", 0.2)
-    f = _medical(c)
-    f["narrative"] += " " + c.say("third_addon")
-    c.tags.add("third_party")
-    return f, set(), set()
+    return _medical_with(c, "third_addon", "third_party")
 
 
 def medical_plain(c: Ctx) -> Out:
