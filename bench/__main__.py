@@ -25,7 +25,9 @@ def main() -> None:
         except ModuleNotFoundError as e:
             print(f"(skipping {name}: {e})")
             continue
-        rows += module.run()
+        for row in module.run():
+            print("  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+            rows.append(row)
     broker = EmbeddedBroker(ROOT / ".run" / f"bench-broker-{os.getpid()}")
     info = broker.start()
     print(f"Kafka {info.version} at {info.bootstrap}, ready in {info.start_seconds:.1f}s, RSS {info.rss_mib:.0f} MiB")
@@ -33,11 +35,12 @@ def main() -> None:
         from bench.pipeline import compare
 
         n = int(os.environ.get("BENCH_N", "2000"))
-        rows += asyncio.run(compare(info.bootstrap, n=n))
+        kafka_rows = asyncio.run(compare(info.bootstrap, n=n))
     finally:
         broker.stop()
-    for row in rows:
+    for row in kafka_rows:
         print("  ".join(f"{k}={v}" for k, v in row.items()))
+    rows += kafka_rows
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(rows, indent=2) + "\n")
