@@ -8,9 +8,8 @@ naloxone was not given, a PN symptom is absent). Rules that look at categories a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
-from pipeline.detect.ruleset import Rule, Rules
+from pipeline.detect.ruleset import Plan, Rule, Rules
 from pipeline.detect.text import Mention, mentions
 from pipeline.records import Coded, Detection, DispatchIncident, EmsRun, Envelope, Evidence, SourceRef
 from pipeline.vocab import Category
@@ -160,7 +159,7 @@ def _suppressed(rules: Rules, facts: Facts) -> set[Category]:
     return out
 
 
-def evaluate(rules: Rules, facts: Facts, structured: tuple[Rule, ...]) -> tuple[list[Category], list[Evidence]]:
+def evaluate(rules: Rules, facts: Facts, plan: Plan) -> tuple[list[Category], list[Evidence]]:
     """Run the rules on extracted facts; returns (categories in vocabulary order, evidence)."""
     suppressed = _suppressed(rules, facts)
     naloxone_pn = any(pn for _, _, pn in facts.medications)
@@ -174,7 +173,7 @@ def evaluate(rules: Rules, facts: Facts, structured: tuple[Rule, ...]) -> tuple[
             evidence.append(ev)
             found.add(ev.category)
 
-    first, requiring, later = _plan(structured + rules.narrative_rules)
+    first, requiring, later = plan
     for rule in first:
         run(rule)
     for rule in requiring:
@@ -184,17 +183,6 @@ def evaluate(rules: Rules, facts: Facts, structured: tuple[Rule, ...]) -> tuple[
         run(rule)
     _imply(rules, found, evidence)
     return sorted(found, key=ORDER.__getitem__), evidence
-
-
-@lru_cache(maxsize=8)
-def _plan(candidates: tuple[Rule, ...]) -> tuple[tuple[Rule, ...], tuple[Rule, ...], tuple[Rule, ...]]:
-    """Evaluation order: plain rules; rules requiring categories; rules vetoed by categories (a rule
-    vetoed by what another vetoed rule produces runs after it)."""
-    first = tuple(r for r in candidates if not r.deferred)
-    requiring = tuple(r for r in candidates if r.requires_categories and not r.unless_categories)
-    later = [r for r in candidates if r.unless_categories]
-    produced = {c for r in later for c in r.categories}
-    return first, requiring, tuple(sorted(later, key=lambda r: bool(r.unless_categories & produced)))
 
 
 def _imply(rules: Rules, found: set[Category], evidence: list[Evidence]) -> None:
@@ -220,7 +208,7 @@ def _died(run: EmsRun, rules: Rules) -> bool:
 
 def classify_run(run: EmsRun, rules: Rules, dispatch: DispatchIncident | None = None) -> Detection:
     """Classify one EMS run (optionally reading its linked CAD incident's narrative)."""
-    categories, evidence = evaluate(rules, run_facts(run, rules, dispatch), rules.run_rules)
+    categories, evidence = evaluate(rules, run_facts(run, rules, dispatch), rules.run_plan)
     contact = run.disposition.unit_disposition.code
     return Detection(
         envelope=_envelope(run.envelope, rules), key=run.key,
@@ -231,7 +219,7 @@ def classify_run(run: EmsRun, rules: Rules, dispatch: DispatchIncident | None = 
 
 def classify_incident(incident: DispatchIncident, rules: Rules) -> Detection:
     """Classify one CAD incident by call type, MPDS determinant and narrative."""
-    categories, evidence = evaluate(rules, incident_facts(incident, rules), rules.incident_rules)
+    categories, evidence = evaluate(rules, incident_facts(incident, rules), rules.incident_plan)
     return Detection(
         envelope=_envelope(incident.envelope, rules), key=incident.key,
         subject=SourceRef(topic="dispatch.incident", record_id=incident.envelope.source_record_id,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -70,6 +70,8 @@ class Rules:
     substance_concepts: frozenset[str]
     dead_codes: dict[str, frozenset[str]]
     contact_code: str
+    run_plan: tuple = ()
+    incident_plan: tuple = ()
 
     def all_rules(self) -> tuple[Rule, ...]:
         return self.run_rules + self.narrative_rules + self.incident_rules
@@ -166,9 +168,27 @@ def load_rules(path: str | Path | None = None) -> Rules:
     substance = frozenset(narrative.get("substance_concepts", ()))
     if not substance <= concepts:
         raise RulesError(f"substance_concepts: unknown {sorted(substance - concepts)}")
-    return Rules(name=top.get("name", "detect"), version=f"{top['version']}+{digest.hexdigest()[:8]}",
+    return _planned(Rules(name=top.get("name", "detect"), version=f"{top['version']}+{digest.hexdigest()[:8]}",
                  run_rules=tuple(run_rules), incident_rules=tuple(incident_rules),
                  narrative_rules=tuple(narrative_rules), implications=implications, text=text,
                  substance_concepts=substance,
                  dead_codes={k: frozenset(str(c) for c in v) for k, v in top["death"].items()},
-                 contact_code=str(top["contact"]["unit_disposition"]))
+                 contact_code=str(top["contact"]["unit_disposition"])))
+
+
+Plan = tuple[tuple[Rule, ...], tuple[Rule, ...], tuple[Rule, ...]]
+
+
+def plan(candidates: tuple[Rule, ...]) -> Plan:
+    """Evaluation order: plain rules; rules requiring categories; rules vetoed by categories (a rule
+    vetoed by what another vetoed rule produces runs after it)."""
+    first = tuple(r for r in candidates if not r.deferred)
+    requiring = tuple(r for r in candidates if r.requires_categories and not r.unless_categories)
+    later = [r for r in candidates if r.unless_categories]
+    produced = {c for r in later for c in r.categories}
+    return first, requiring, tuple(sorted(later, key=lambda r: bool(r.unless_categories & produced)))
+
+
+def _planned(rules: Rules) -> Rules:
+    return replace(rules, run_plan=plan(rules.run_rules + rules.narrative_rules),
+                   incident_plan=plan(rules.incident_rules + rules.narrative_rules))

@@ -40,15 +40,15 @@ class TextRules:
     patterns: dict[str, re.Pattern]  # first character of a term -> the terms starting with it
     group_concept: dict[str, str]
     other_sensitive: frozenset[str]
-    negation_pre: re.Pattern
-    negation_post: re.Pattern
-    history_pre: re.Pattern
-    history_list: re.Pattern
+    negation_pre: Phrases
+    negation_post: Phrases
+    history_pre: Phrases
+    history_list: Phrases
     history_post: re.Pattern
-    hypothetical_pre: re.Pattern
+    hypothetical_pre: Phrases
     hypothetical_exempt: frozenset[str]
-    dispatch_info_pre: re.Pattern
-    terminators: re.Pattern
+    dispatch_info_pre: Phrases
+    terminators: Phrases
     other_persons: frozenset[str]
     patient_anchors: frozenset[str]
     reporter_marks: frozenset[str]
@@ -59,6 +59,42 @@ class TextRules:
     window: int
     post_window: int
     response_concept: str
+
+
+class Phrases:
+    """A set of cue phrases compared on whole tokens: one-word cues by set lookup, longer ones by
+    substring tests on the space-joined tokens (both in C, faster than a regex per mention)."""
+
+    def __init__(self, phrases: list[str]) -> None:
+        grams = {" ".join(_TOKEN.findall(p.lower())) for p in phrases} - {""}
+        self.words = frozenset(g for g in grams if " " not in g)
+        self.multi = tuple(f" {g} " for g in sorted(grams) if " " in g)
+
+    def any_in(self, tokens: list[str]) -> bool:
+        if not self.words.isdisjoint(tokens):
+            return True
+        if not self.multi or len(tokens) < 2:
+            return False
+        joined = f" {' '.join(tokens)} "
+        return any(p in joined for p in self.multi)
+
+    def starts(self, tokens: list[str]) -> bool:
+        if not tokens:
+            return False
+        if tokens[0] in self.words:
+            return True
+        joined = f" {' '.join(tokens)} "
+        return any(joined.startswith(p) for p in self.multi)
+
+    def after_last(self, tokens: list[str]) -> int:
+        """Index just after the last phrase in tokens (0 when none)."""
+        last = next((i + 1 for i in range(len(tokens) - 1, -1, -1) if tokens[i] in self.words), 0)
+        if self.multi and len(tokens) >= 2:
+            joined = f" {' '.join(tokens)} "
+            end = max((i + len(p) for p in self.multi if (i := joined.rfind(p)) >= 0), default=0)
+            if end:
+                last = max(last, joined.count(" ", 0, end) - 1)
+        return last
 
 
 def _alternation(words: list[str]) -> str:
@@ -100,12 +136,12 @@ def compile_text_rules(spec: dict) -> TextRules:
     return TextRules(
         patterns=patterns, group_concept=group_concept,
         other_sensitive=frozenset(spec["other_person_sensitive"]),
-        negation_pre=_cue(cues["negation_pre"]), negation_post=_cue(cues["negation_post"]),
-        history_pre=_cue(cues["history_pre"]), history_list=_cue(cues["history_list"]),
-        history_post=_cue(cues["history_post"]), hypothetical_pre=_cue(cues["hypothetical_pre"]),
+        negation_pre=Phrases(cues["negation_pre"]), negation_post=Phrases(cues["negation_post"]),
+        history_pre=Phrases(cues["history_pre"]), history_list=Phrases(cues["history_list"]),
+        history_post=_cue(cues["history_post"]), hypothetical_pre=Phrases(cues["hypothetical_pre"]),
         hypothetical_exempt=frozenset(spec.get("hypothetical_exempt", ())),
-        dispatch_info_pre=_cue(cues["dispatch_info_pre"]),
-        terminators=_cue(cues["terminators"]),
+        dispatch_info_pre=Phrases(cues["dispatch_info_pre"]),
+        terminators=Phrases(cues["terminators"]),
         other_persons=frozenset(cues["other_persons"]), patient_anchors=frozenset(cues["patient_anchors"]),
         reporter_marks=frozenset(cues["reporter_marks"]), reporter_verbs=frozenset(cues["reporter_verbs"]),
         possessives=frozenset(cues["possessives"]),
@@ -121,14 +157,8 @@ def _sentences(text: str) -> list[int]:
     return starts
 
 
-def _last_tokens(text: str, n: int) -> str:
-    tokens = _TOKEN.findall(text.lower())
-    return " ".join(tokens[-n:])
-
-
-def _about_other(rules: TextRules, before: str, need_possessive: bool) -> bool:
+def _about_other(rules: TextRules, tokens: list[str], need_possessive: bool) -> bool:
     """Whether the last person named before the term (in its sentence) is someone else."""
-    tokens = _TOKEN.findall(before.lower())
     for i in range(len(tokens) - 1, -1, -1):
         tok = tokens[i]
         if tok in rules.patient_anchors:
@@ -147,21 +177,18 @@ def _about_other(rules: TextRules, before: str, need_possessive: bool) -> bool:
 
 def _status(rules: TextRules, text: str, start: int, end: int, s_start: int, s_end: int,
             concept: str, need_possessive: bool) -> Status:
-    before = text[s_start:start]
-    cut = None
-    for cut in rules.terminators.finditer(before):
-        pass
-    clause = before[cut.end():] if cut else before
-    window = _last_tokens(clause, rules.window)
-    after = " ".join(_TOKEN.findall(text[end:s_end].lower())[: rules.post_window])
-    if rules.negation_pre.search(window) or rules.negation_post.match(after):
+    before = _TOKEN.findall(text[s_start:start].lower())
+    clause = before[rules.terminators.after_last(before):]
+    window = clause[-rules.window:]
+    after = _TOKEN.findall(text[end:s_end].lower())[: rules.post_window]
+    if rules.negation_pre.any_in(window) or rules.negation_post.starts(after):
         return "negated"
-    if concept not in rules.hypothetical_exempt and rules.hypothetical_pre.search(window):
+    if concept not in rules.hypothetical_exempt and rules.hypothetical_pre.any_in(window):
         return "hypothetical"
-    if rules.dispatch_info_pre.search(_last_tokens(clause, 3)):
+    if rules.dispatch_info_pre.any_in(clause[-3:]):
         return "hypothetical"
-    if (rules.history_pre.search(_last_tokens(clause, 4)) or rules.history_list.search(before)
-            or rules.history_post.search(text[end:s_end])):
+    if (rules.history_pre.any_in(clause[-4:]) or rules.history_list.any_in(before)
+            or rules.history_post.search(text, end, s_end)):
         return "history"
     if concept in rules.other_sensitive and _about_other(rules, before, need_possessive):
         return "other"
