@@ -63,6 +63,8 @@ class IngestSummary:
 
 
 def key_of(record: r.Record) -> r.Record:
+    if isinstance(record, r.FieldReferral):  # field.referral is keyed by agency + referral id
+        return r.FieldReferralKey(agency_id=record.agency_id, referral_id=record.referral_id)
     return record.key
 
 

@@ -65,6 +65,38 @@ class MetricsSettings(Section):
     port: int = 9464
 
 
+class AgencyCredential(Section):
+    """One sending agency or system at the network edges, and how it proves who it is."""
+
+    kind: Literal["ems", "fire", "psap", "law-enforcement", "deflection", "hospital", "other"] = "other"
+    may_send: list[Literal["nemsis", "eido", "cad", "field", "hl7"]] = ["nemsis", "eido", "cad", "field", "hl7"]
+    # API keys (header X-API-Key): plain keys as secrets, or their sha256 hex digests; several allow rotation.
+    api_keys: list[SecretStr] = []
+    api_key_sha256: list[str] = []
+    # Mutual TLS: client certificates (chaining to edges.client_ca) by DER sha256 fingerprint or subject CN.
+    cert_sha256: list[str] = []
+    cert_subjects: list[str] = []
+
+
+class EdgeSettings(Section):
+    """The network edges (connectors/edge): HTTP intake and the MLLP listener."""
+
+    host: str = "127.0.0.1"
+    http_port: int = 8470
+    mllp_port: int = 2575
+    http_metrics_port: int = 9465
+    mllp_metrics_port: int = 9466
+    tls_cert: Path | None = Field(None, description="server certificate chain (PEM); MLLP requires it")
+    tls_key: Path | None = None
+    client_ca: Path | None = Field(None, description="CA bundle that client certificates must chain to")
+    agencies: dict[str, AgencyCredential] = {}
+    commit_timeout: float = Field(10.0, description="seconds to wait for acks=all before answering 503 / AR")
+    max_body_bytes: int = 20 * 1024 * 1024
+    mllp_max_message_bytes: int = 1024 * 1024
+    mllp_frame_timeout: float = Field(30.0, description="seconds to finish a frame once its 0x0B arrived")
+    mllp_idle_timeout: float = Field(300.0, description="seconds a connection may stay silent between frames")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HANDOFF_", env_nested_delimiter="__", extra="forbid")
 
@@ -76,6 +108,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     audit: AuditSettings = AuditSettings()
     metrics: MetricsSettings = MetricsSettings()
+    edges: EdgeSettings = EdgeSettings()
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> "Settings":
@@ -83,6 +116,8 @@ class Settings(BaseSettings):
             return self
         secrets = {"security.audit_signing_key": self.security.audit_signing_key}
         secrets |= {f"security.linkage_keys.{v}": k for v, k in self.security.linkage_keys.items()}
+        secrets |= {f"edges.agencies.{a}.api_keys.{i}": k for a, c in self.edges.agencies.items()
+                    for i, k in enumerate(c.api_keys)}
         weak = [name for name, value in secrets.items()
                 if value.get_secret_value() in ("", PLACEHOLDER) or len(value.get_secret_value()) < 16]
         if weak:

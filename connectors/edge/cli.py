@@ -1,0 +1,84 @@
+"""`handoff serve intake` (HTTP) and `handoff serve mllp` (HL7 v2 over MLLP/TLS): the network edges.
+
+Both need a broker (HANDOFF_KAFKA__BOOTSTRAP) and at least one agency in
+HANDOFF_EDGES__AGENCIES (JSON: {"ems-012": {"kind": "ems", "api_key_sha256": ["..."],
+"cert_subjects": ["ems-012"]}}). The MLLP listener needs TLS (HANDOFF_EDGES__TLS_CERT,
+__TLS_KEY, __CLIENT_CA): its senders are known by their client certificates.
+Development certificates: `.venv/bin/python scripts/dev_certs.py` (writes .run/certs).
+"""
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+cli = typer.Typer(help="The network edges: HTTP intake and the MLLP listener.", no_args_is_help=True)
+
+
+def _prepare(need_tls: bool):
+    from pipeline.cli import EXIT_CONFIG, CliError
+    from pipeline.settings import Settings
+
+    settings = Settings()
+    if not settings.kafka.bootstrap:
+        raise CliError("no broker: set HANDOFF_KAFKA__BOOTSTRAP (`handoff run` starts the embedded one)", EXIT_CONFIG)
+    if not settings.edges.agencies:
+        raise CliError("no sending agency is configured (HANDOFF_EDGES__AGENCIES): nobody could send", EXIT_CONFIG)
+    if need_tls and not (settings.edges.tls_cert and settings.edges.tls_key and settings.edges.client_ca):
+        raise CliError("the MLLP listener needs HANDOFF_EDGES__TLS_CERT, __TLS_KEY and __CLIENT_CA", EXIT_CONFIG)
+    return settings
+
+
+def _run(coro) -> None:
+    from pipeline.cli import EXIT_UNAVAILABLE, CliError
+
+    try:
+        asyncio.run(coro)
+    except OSError as e:
+        raise CliError(f"cannot reach the broker or bind the port: {e}", EXIT_UNAVAILABLE) from None
+
+
+async def _serve(settings, name: str, metrics_port: int, body) -> None:
+    """Start the producer and the edge, serve metrics, then run `body(edge)` until stopped."""
+    from prometheus_client import start_http_server
+
+    from connectors.edge.service import build_edge
+    from pipeline.kafka.producer import ProducerSink
+
+    async with ProducerSink(settings.kafka.bootstrap) as sink:
+        edge = build_edge(settings, sink, name=f"edge {name}")
+        start_http_server(metrics_port, addr=settings.edges.host, registry=edge.metrics.registry)
+        await body(edge)
+
+
+@cli.command("intake")
+def intake() -> None:
+    """HTTP intake: NEMSIS, EIDO, CAD exports and field referrals (see connectors/edge/intake.py)."""
+    settings = _prepare(need_tls=False)
+
+    async def body(edge):
+        from connectors.edge.service import http_server
+
+        typer.echo(f"intake on {settings.edges.host}:{settings.edges.http_port}", err=True)
+        await http_server(settings, edge).serve()
+
+    _run(_serve(settings, "http", settings.edges.http_metrics_port, body))
+
+
+@cli.command("mllp")
+def mllp() -> None:
+    """MLLP listener over TLS: HL7 v2 ORU^R01 / ADT^A04/A08, ACK after commit."""
+    settings = _prepare(need_tls=True)
+
+    async def body(edge):
+        from connectors.edge.service import mllp_listener
+
+        listener = mllp_listener(settings, edge)
+        host, port = await listener.start(settings.edges.host, settings.edges.mllp_port)
+        typer.echo(f"mllp on {host}:{port}", err=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await listener.close()
+
+    _run(_serve(settings, "mllp", settings.edges.mllp_metrics_port, body))
