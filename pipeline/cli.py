@@ -12,8 +12,10 @@ import sys
 
 import typer
 
-# (command name, module holding `cli`)
+# (command name, "module" holding a `cli` Typer group or command, or "module:function")
 COMMANDS = [
+    ("classify", "pipeline.detect.cli:classify_cmd"),
+    ("evaluate", "pipeline.detect.cli:evaluate_cmd"),
     ("broker", "pipeline.kafka.cli"),
     ("topics", "pipeline.kafka.cli_topics"),
     ("schemas", "pipeline.avro.cli"),
@@ -38,8 +40,9 @@ class CliError(Exception):
 app = typer.Typer(help="Handoff: warm handoffs from 911, EMS and deflection programmes to treatment.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 
-for _name, _module in COMMANDS:
-    _cli = importlib.import_module(_module).cli
+for _name, _target in COMMANDS:
+    _module, _, _attr = _target.partition(":")
+    _cli = getattr(importlib.import_module(_module), _attr or "cli")
     if isinstance(_cli, typer.Typer):
         app.add_typer(_cli, name=_name)
     else:
