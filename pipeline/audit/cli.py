@@ -83,7 +83,8 @@ def verify_command(checkpoints: Optional[Path] = typer.Option(None, help="export
     """Check every chain and checkpoint, and the exported copies; report the first break."""
     from pipeline.cli import EXIT_CHECK_FAILED, CliError
     settings = _settings()
-    keys = public_key or settings.audit.verify_keys or [Signer.from_secret(settings.security.audit_signing_key).public_hex]
+    keys = (public_key or settings.audit.verify_keys
+            or [Signer.from_secret(settings.security.audit_signing_key).public_hex])
     path = checkpoints or settings.audit.checkpoint_export
     exported = read_exported(path) if path.exists() else None
     started = time.perf_counter()
@@ -186,17 +187,12 @@ def _aware(when: datetime) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
-def sealer(settings) -> Sealer:
-    return Sealer(Signer.from_secret(settings.security.audit_signing_key), settings.audit.segment_size,
-                  settings.audit.checkpoint_export)
-
-
 @cli.command("seal")
 def seal_command(all_: bool = typer.Option(False, "--all", help="also seal each open tail")) -> None:
     """Sign every full segment (with --all, every open tail too) and export the checkpoints."""
     settings = _settings()
     with _store(settings) as store:
-        made = sealer(settings).seal(store, _now(), force=all_)
+        made = Sealer.from_settings(settings).seal(store, _now(), force=all_)
         exported = export_checkpoints(store, settings.audit.checkpoint_export)
     typer.echo(f"{len(made)} segments sealed; {exported} further checkpoints exported to "
                f"{settings.audit.checkpoint_export}")

@@ -53,7 +53,8 @@ def ingest_audit(edge: str, topic: str, envelope: r.Envelope, at: datetime, trac
     return r.AuditEvent(
         audit_id=audit_id("ingest", envelope.event_id), kind=AuditKind.INGEST, stage=edge, recorded_at=at,
         actor=envelope.sender or f"connector:{edge}", correlation_id=envelope.correlation_id, trace_id=trace_id,
-        entities=[r.SourceRef(topic=topic, record_id=envelope.source_record_id, version=envelope.source_record_version)],
+        entities=[r.SourceRef(topic=topic, record_id=envelope.source_record_id,
+                              version=envelope.source_record_version)],
         detail={"source_system": envelope.source_system, "event_id": envelope.event_id})
 
 

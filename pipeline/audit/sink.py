@@ -66,6 +66,12 @@ class Sealer:
     segment_size: int = 1000
     export_path: Path | None = None
 
+    @classmethod
+    def from_settings(cls, settings) -> "Sealer":
+        """The sealer `handoff run` gives the audit sink (pipeline/settings.py: security, audit)."""
+        return cls(Signer.from_secret(settings.security.audit_signing_key), settings.audit.segment_size,
+                   settings.audit.checkpoint_export)
+
     def seal(self, store: Store, now: datetime, force: bool = False,
              partitions: list[int] | None = None) -> list[Checkpoint]:
         """Seal every full segment (of `partitions`, default all); with `force`, also each non-empty open tail."""

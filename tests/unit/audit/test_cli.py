@@ -105,13 +105,15 @@ def test_verify_passes_then_reports_the_first_break_with_exit_1(history, url, tm
     store = open_store(url)
     forged = _forged(store)
     with store.transaction() as tx:  # an attacker with database access drops the guard and edits
-        tx.execute("DROP TRIGGER audit_record_no_update" + (" ON audit_record" if store.dialect == "postgresql" else ""))
+        on_table = " ON audit_record" if store.dialect == "postgresql" else ""
+        tx.execute(f"DROP TRIGGER audit_record_no_update{on_table}")
         tx.execute("UPDATE audit_record SET body = :b WHERE kafka_partition = 0 AND chain_seq = 1",
                    {"b": forged})
     store.close()
     broken = invoke(["verify"], environment)
     assert isinstance(broken.exception, CliError) and broken.exception.code == EXIT_CHECK_FAILED == 1
-    assert str(broken.exception) == "audit log broken at partition 0, record 1: content does not match its hash (edited)"
+    assert str(broken.exception) == \
+        "audit log broken at partition 0, record 1: content does not match its hash (edited)"
 
 
 def _forged(store) -> bytes:

@@ -41,14 +41,13 @@ def _request() -> r.Referral:
 def every_kind() -> dict[AuditKind, r.AuditEvent]:
     status = r.ReferralStatus(envelope=envelope("st-1"), referral_id="ref-1", state=ReferralState.ACCEPTED,
                               reported_by="prov-a")
+    detection = r.Detection(envelope=envelope("PCR-9"), rules_version="r1", subject=r.SourceRef(topic="ems.run",
+                            record_id="PCR-9"), key=r.IncidentKey(dispatch_centre="p", incident_number="i"))
     letter = r.DeadLetter(dead_letter_id="dl-1", stage="detect", reason="CodecError: bad", error_type="CodecError",
                           topic="h.ems.run.v1", partition=0, offset=3, failed_at=T0)
     return {
         AuditKind.INGEST: emit.ingest_audit("nemsis-http", "ems.run", envelope("PCR-9"), T0),
-        AuditKind.DETECTION: emit.audit_for_output("detect", AuditKind.DETECTION, CTX, 0, 5, 0, "detection",
-                                                   r.Detection(envelope=envelope("PCR-9"), rules_version="r1",
-                                                               key=r.IncidentKey(dispatch_centre="p", incident_number="i"),
-                                                               subject=r.SourceRef(topic="ems.run", record_id="PCR-9"))),
+        AuditKind.DETECTION: emit.audit_for_output("detect", AuditKind.DETECTION, CTX, 0, 5, 0, "detection", detection),
         AuditKind.REFERRAL_REQUEST: emit.audit_for_output("detect", AuditKind.REFERRAL_REQUEST, CTX, 0, 5, 1,
                                                           "referral.request", _request()),
         AuditKind.DECISION: emit.decision_audit(_request(), _decision(Outcome.HOLD), CTX),
