@@ -57,6 +57,7 @@ async def test_unauthenticated_senders_get_ar_and_are_closed(kafka, catalogue, c
         try:  # a certificate from another CA: the server ends the handshake (TLS 1.3 tells the client late)
             foreign = await MllpClient.connect(address, certs, "foreign")
             ack = await foreign.call(hl7_gen.oru(3))
+            await foreign.close()
         except OSError:
             ack = None
         assert ack is None
