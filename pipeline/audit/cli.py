@@ -19,7 +19,6 @@ import sys
 import time
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
-from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -30,20 +29,13 @@ from pipeline.audit import fhir
 from pipeline.audit.disclosures import candidate_tokens, disclosures
 from pipeline.audit.emit import admin_audit, os_user, view_audit
 from pipeline.audit.signing import Signer, Verifier
-from pipeline.audit.sink import (DIRECT, Sealer, expire, export_checkpoints, load_checkpoints, load_links,
-                                 read_exported, store_audit, unchained)
+from pipeline.audit.sink import (Sealer, audit_codec as codec, expire, export_checkpoints, load_checkpoints,
+                                 load_links, read_exported, record_direct, unchained)
 from pipeline.audit.verify import verify
 
 
 cli = typer.Typer(help="The audit log: verify, disclosures, export, seal, expire.", no_args_is_help=True,
                   add_completion=False)
-
-
-@lru_cache(maxsize=1)
-def codec():
-    from pipeline.avro import Registry
-    from pipeline.topics import SCHEMA_DIR
-    return Registry(SCHEMA_DIR).codec(r.AuditEvent)
 
 
 def _settings():
@@ -62,11 +54,6 @@ def _store(settings) -> Iterator:
         raise CliError(f"database unavailable: {e.reason}", EXIT_UNAVAILABLE) from None
     except StorageError as e:
         raise CliError(f"database error: {e.reason}", EXIT_CHECK_FAILED) from None
-
-
-def record_direct(store, event: r.AuditEvent) -> None:
-    """Append an audit record written without the broker to the direct chain."""
-    store_audit(store, event, codec().encode(event), DIRECT, None)
 
 
 def _user(user: str | None) -> str:

@@ -14,14 +14,29 @@ import json
 import os
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
 from pipeline import records as r
 from pipeline.audit.chain import EXPIRE, GENESIS, SEAL, Checkpoint, Link, canonical, link_hash
 from pipeline.audit.signing import Signer
+from pipeline.avro import Codec, Registry
 from pipeline.storage import Store, Transaction
+from pipeline.topics import SCHEMA_DIR
 
 DIRECT = -1  # the chain of records written without the broker (command-line views)
+
+
+@lru_cache(maxsize=1)
+def audit_codec() -> Codec[r.AuditEvent]:
+    """The Avro codec of the `audit` topic's values: a stored body is exactly these bytes."""
+    return Registry(SCHEMA_DIR).codec(r.AuditEvent)
+
+
+def record_direct(store: Store, event: r.AuditEvent) -> bool:
+    """Append a record written without the broker (a view from the command line or a UI
+    that has no producer) to the direct chain, before the data it records is shown."""
+    return store_audit(store, event, audit_codec().encode(event), DIRECT, None)
 
 
 def store_audit(store: Store, event: r.AuditEvent, body: bytes, partition: int, offset: int | None) -> bool:

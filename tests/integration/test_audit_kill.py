@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from pipeline.audit.cli import codec
+from pipeline.audit.sink import audit_codec as codec
 from pipeline.audit.signing import Verifier
 from pipeline.audit.sink import Sealer, load_checkpoints, load_links, store_audit
 from pipeline.audit.verify import verify

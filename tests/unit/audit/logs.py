@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from pipeline import records as r
 from pipeline.audit.chain import Checkpoint, Link
-from pipeline.audit.cli import codec
+from pipeline.audit.sink import audit_codec as codec
 from pipeline.audit.signing import Signer
 from pipeline.audit.sink import Sealer, load_checkpoints, load_links, store_audit
 from pipeline.vocab import AuditKind, Basis, Purpose, Variant

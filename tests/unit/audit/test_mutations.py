@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from pipeline.audit.chain import Checkpoint, Link, canonical, link_hash
-from pipeline.audit.cli import codec
+from pipeline.audit.sink import audit_codec as codec
 from pipeline.audit.signing import Verifier
 from pipeline.audit.sink import load_links
 from pipeline.audit.verify import verify

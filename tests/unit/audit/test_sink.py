@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from pipeline.audit.chain import GENESIS, link_hash
-from pipeline.audit.cli import codec
+from pipeline.audit.sink import audit_codec as codec
 from pipeline.audit.signing import Verifier
 from pipeline.audit.sink import (Sealer, expire, export_checkpoints, load_checkpoints, load_links, read_exported,
                                  store_audit)
@@ -103,3 +103,24 @@ def test_an_emptied_partition_continues_from_its_expiry_anchor(migrated) -> None
     store_audit(migrated, extra, codec().encode(extra), 0, 7)
     [link] = list(load_links(migrated))
     assert link.seq == 4 and check(migrated).ok
+
+
+def test_the_sink_stage_chains_dedupes_and_seals_as_segments_fill(migrated, tmp_path) -> None:
+    import asyncio
+
+    from pipeline import records as r
+    from pipeline.app import Deps, sink_audit
+    from pipeline.clock import FixedClock
+    from pipeline.stage import Context
+    from pipeline.topics import Catalogue
+
+    export = tmp_path / "checkpoints.jsonl"
+    deps = Deps(catalogue=Catalogue("unit"), store=migrated, directory=None, rules=None, linkage_keys={},
+                connectors={}, clock=FixedClock(T0), audit_sealer=Sealer(SIGNER, 3, export))
+    items = events(7)
+    for offset, event in enumerate(items + items[:2]):  # the last two are replays
+        ctx = Context("audit-sink", r.SourceRef(topic="audit", record_id=event.audit_id), deps.clock, "", 0, offset)
+        asyncio.run(sink_audit(deps, event, ctx))
+    assert [l.seq for l in load_links(migrated)] == list(range(7))
+    assert [(c.fields["first_seq"], c.fields["last_seq"]) for c in read_exported(export)] == [(0, 2), (3, 5)]
+    assert check(migrated, read_exported(export)).ok
