@@ -180,9 +180,9 @@ def seal_command(all_: bool = typer.Option(False, "--all", help="also seal each 
     settings = _settings()
     with _store(settings) as store:
         made = Sealer.from_settings(settings).seal(store, _now(), force=all_)
-        exported = export_checkpoints(store, settings.audit.checkpoint_export)
-    typer.echo(f"{len(made)} segments sealed; {exported} further checkpoints exported to "
-               f"{settings.audit.checkpoint_export}")
+        export_checkpoints(store, settings.audit.checkpoint_export)  # also catches up after a failed write
+    total = len(read_exported(settings.audit.checkpoint_export))
+    typer.echo(f"{len(made)} segments sealed; {settings.audit.checkpoint_export} holds {total} checkpoints")
 
 
 @cli.command("expire")

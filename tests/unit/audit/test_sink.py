@@ -107,6 +107,7 @@ def test_an_emptied_partition_continues_from_its_expiry_anchor(migrated) -> None
 
 def test_the_sink_stage_chains_dedupes_and_seals_as_segments_fill(migrated, tmp_path) -> None:
     import asyncio
+    from dataclasses import MISSING, fields
 
     from pipeline import records as r
     from pipeline.app import Deps, sink_audit
@@ -115,8 +116,9 @@ def test_the_sink_stage_chains_dedupes_and_seals_as_segments_fill(migrated, tmp_
     from pipeline.topics import Catalogue
 
     export = tmp_path / "checkpoints.jsonl"
-    deps = Deps(catalogue=Catalogue("unit"), store=migrated, directory=None, rules=None, linkage_keys={},
-                connectors={}, clock=FixedClock(T0), audit_sealer=Sealer(SIGNER, 3, export))
+    unused = {f.name: None for f in fields(Deps) if f.default is MISSING and f.default_factory is MISSING}
+    deps = Deps(**{**unused, "catalogue": Catalogue("unit"), "store": migrated, "clock": FixedClock(T0),
+                   "audit_sealer": Sealer(SIGNER, 3, export)})  # the sink stage needs only these
     items = events(7)
     for offset, event in enumerate(items + items[:2]):  # the last two are replays
         ctx = Context("audit-sink", r.SourceRef(topic="audit", record_id=event.audit_id), deps.clock, "", 0, offset)
