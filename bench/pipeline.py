@@ -131,18 +131,14 @@ async def run_pipeline(bootstrap: str, cat: Catalogue, n: int, runs: list[r.EmsR
     from connectors.inbox import InboxConnector
     from pipeline.app import Deps, runners
     from pipeline.clock import SystemClock
-    from pipeline.detect import load_rules
     from pipeline.kafka.faust_app import FaustSink, attach, make_app
     from pipeline.metrics import Metrics
-    from pipeline.route import load_directory
     from pipeline.settings import Settings
     from pipeline.storage import open_store
 
     store = open_store(f"sqlite:///{tmp / f'{cat.prefix}.db'}")
     store.migrate()
-    deps = Deps(catalogue=cat, store=store, directory=load_directory(), rules=load_rules(),
-                linkage_keys=Settings().security.linkage_keys, connectors={"inbox": InboxConnector(store)},
-                clock=SystemClock())
+    deps = Deps.build(Settings(), cat, store, {"inbox": InboxConnector(store)}, SystemClock())
     source, target = cat["ems.run"], cat["detection"]
     await _preload(bootstrap, source, runs[:n])
     app = make_app(bootstrap, f"pipe-{cat.prefix}")

@@ -1,9 +1,14 @@
 """The whole topology in one place: which stage consumes which topic and produces where.
 
     ems.run ──detect──► detection                      (surveillance, replay point)
-            └─episode─► referral.request               (re-keyed by person token)
-    referral.request ──route → decide → render──► delivery | consent.pending | audit only (deny)
-    delivery ──connector──► referral.status
+            └─episode by incident─► referral.request   (re-keyed by person token)
+    dispatch.incident ──detect──► detection            (and the context of its runs)
+    field.referral ──episode──► referral.request
+    referral.request ──episode by person (window)
+                     → route → decide → render──► delivery | consent.pending | audit only (deny)
+    consent.pending ──pending──► (outreach worklist: consent_hold) | delivery when a consent came meanwhile
+    consent ──consent──► delivery (released holds) | referral.status cancelled (revoked, expired)
+    delivery ──registry re-read → connector──► referral.status (sent, or cancelled: consent changed)
     referral.status ──track──► referral_state (storage)
     audit ──sink──► audit_record (storage: one hash chain per partition, signed segments)
 
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 
 from pydantic import SecretStr
@@ -23,13 +29,16 @@ from pipeline import records as r
 from pipeline.audit.emit import decision_audit, disclosure_audit, status_audit, unrouted_audit
 from pipeline.audit.sink import Sealer, store_audit
 from pipeline.clock import Clock
-from pipeline.consent import decide
+from pipeline.consent import (Cancellation, Gate, Recipient, cancelled_status, load_policy, recheck_audit,
+                              release_audit)
 from pipeline.deliver import Connector, sent_status
-from pipeline.detect import Rules, classify_run
-from pipeline.episode import requests_from_run
+from pipeline.detect import Rules, classify_incident, classify_run, load_rules
+from pipeline.episode import DEFAULT_WINDOW, field_requests, incident_requests
+from pipeline.episode import state as episodes
 from pipeline.metrics import Metrics
-from pipeline.render import referral_id, render_fhir
-from pipeline.route import Directory, route
+from pipeline.render import render_fhir
+from pipeline.route import DirectorySource, RoutingRules, load_routing_rules, place_of, route
+from pipeline.settings import Settings
 from pipeline.stage import Context, Output, Result, Sink, Stage, StageRunner
 from pipeline.storage import Store
 from pipeline.topics import Catalogue
@@ -43,31 +52,69 @@ class Deps:
 
     catalogue: Catalogue
     store: Store
-    directory: Directory
+    directory: DirectorySource
+    routing: RoutingRules
     rules: Rules
     linkage_keys: dict[int, SecretStr]
     connectors: dict[str, Connector]
     clock: Clock
+    episode_window: timedelta = DEFAULT_WINDOW
     audit_sealer: Sealer | None = None  # signs full audit segments as the sink fills them
+    gate: Gate | None = None  # the consent registry, policy and holds (pipeline/consent)
+
+    @classmethod
+    def build(cls, settings: Settings, catalogue: Catalogue, store: Store, connectors: dict[str, Connector],
+              clock: Clock, **overrides) -> "Deps":
+        """The stages' dependencies from the settings (the one place they are assembled)."""
+        values = dict(
+            catalogue=catalogue, store=store, connectors=connectors, clock=clock, rules=load_rules(),
+            directory=DirectorySource(settings.routing.directory, settings.routing.directory_ttl_seconds),
+            routing=load_routing_rules(), linkage_keys=settings.security.linkage_keys,
+            episode_window=timedelta(hours=settings.routing.episode_window_hours),
+            gate=Gate(store, load_policy(settings.consent.policy), timedelta(days=settings.consent.hold_days)))
+        values.update(overrides)
+        return cls(**values)
 
 
-def detect(deps: Deps, run: r.EmsRun, ctx: Context) -> Result:
-    detection = classify_run(run, deps.rules)
+async def detect(deps: Deps, run: r.EmsRun, ctx: Context) -> Result:
+    """An EMS run: classify it (with its CAD incident as context), then open or update the
+    referral requests of its incident's persons (re-keyed by person token)."""
+    await asyncio.to_thread(episodes.save_record, deps.store, "ems.run", run, run.key)
+    runs, incident = await asyncio.to_thread(episodes.incident_records, deps.store, run.key)
+    classified = [(other, classify_run(other, deps.rules, dispatch=incident)) for other in runs]
+    detection = next(d for other, d in classified if other.envelope.source_record_id == run.envelope.source_record_id)
     outputs = [Output("detection", run.key, detection)]
-    for request in requests_from_run(run, detection, deps.linkage_keys):
-        outputs.append(Output("referral.request", request.person, request, AuditKind.REFERRAL_REQUEST))
+    for request in incident_requests(classified, deps.routing, deps.linkage_keys, incident):
+        if any(s.record_id == run.envelope.source_record_id for s in request.source_records):
+            outputs.append(Output("referral.request", request.person, request, AuditKind.REFERRAL_REQUEST))
     return Result(outputs=outputs)
 
 
-def refer(deps: Deps, request: r.Referral, ctx: Context) -> Result:
-    county = request.subject.address.county if request.subject and request.subject.address else ""
+async def dispatch(deps: Deps, incident: r.DispatchIncident, ctx: Context) -> Result:
+    """A CAD incident version: classify it by call type and notes, keep it as its runs' context."""
+    await asyncio.to_thread(episodes.save_record, deps.store, "dispatch.incident", incident, incident.key)
+    return Result(outputs=[Output("detection", incident.key, classify_incident(incident, deps.rules))])
+
+
+async def field(deps: Deps, referral: r.FieldReferral, ctx: Context) -> Result:
+    """A referral made in the field: a request per service it asks for."""
+    await asyncio.to_thread(episodes.save_record, deps.store, "field.referral", referral, referral.incident)
+    return Result(outputs=[Output("referral.request", q.person, q, AuditKind.REFERRAL_REQUEST)
+                           for q in field_requests(referral, deps.routing, deps.linkage_keys)])
+
+
+async def refer(deps: Deps, incoming: r.Referral, ctx: Context) -> Result:
+    """Merge into the person's episode, then route → decide → render, per recipient."""
+    request = await asyncio.to_thread(episodes.merge_request, deps.store, incoming, deps.episode_window)
+    now = ctx.clock.now()
+    directory, place, candidates = _route(deps, request, now)
     outputs, audits, held = [], [], 0
-    candidates = route(request, deps.directory, county=county)
     if not candidates:  # nobody to ask: on record, so that a programme can see the gap
-        audits.append(unrouted_audit(request, ctx, county, deps.directory.version))
-    for candidate in candidates:
+        audits.append(unrouted_audit(request, ctx, place.county or place.zip, directory.version))
+    targets = [(Recipient.of(c.provider), c.purpose) for c in candidates]
+    decisions = await asyncio.to_thread(deps.gate.decide, request, targets, now)  # reads the registry, holds
+    for candidate, decision in zip(candidates, decisions):
         recipient = candidate.provider
-        decision = decide(request, candidate, referral_id(request, recipient.id), consents=[], now=ctx.clock.now())
         if decision.outcome in (Outcome.PERMIT, Outcome.PERMIT_REDACTED):
             outputs.append(Output("delivery", r.DeliveryKey(referral_id=decision.referral_id,
                                                             recipient_id=recipient.id),
@@ -78,6 +125,50 @@ def refer(deps: Deps, request: r.Referral, ctx: Context) -> Result:
             outputs.append(Output("consent.pending", request.person, request, AuditKind.REFERRAL_REQUEST))
             held += 1
     return Result(outputs=outputs, audits=audits, held=held)
+
+
+def _route(deps: Deps, request: r.Referral, now):
+    directory = deps.directory.current()
+    place = place_of(request.subject.address if request.subject else None, request.location)
+    candidates = route(request, directory, deps.routing, place, now, age=request.age,
+                       language=request.subject.language if request.subject else "")[:deps.routing.fan_out]
+    return directory, place, candidates
+
+
+async def pending(deps: Deps, request: r.Referral, ctx: Context) -> Result:
+    """A held request: make sure it is on the outreach worklist (when the registry was away at
+    decision time it is not yet), and release it at once if a consent arrived meanwhile."""
+    now = ctx.clock.now()
+    _, _, candidates = _route(deps, request, now)
+    targets = [(Recipient.of(c.provider), c.purpose) for c in candidates]
+    await asyncio.to_thread(deps.gate.record_holds, request, targets, now)
+    return await consent_changed(deps, r.ConsentSet(person=request.person, registry_version=0, updated_at=now), ctx)
+
+
+async def consent_changed(deps: Deps, consents: r.ConsentSet, ctx: Context) -> Result:
+    """A person's consent set changed (the registry's `consent` record): release held requests
+    that now have a basis; cancel holds made before a revocation and referrals sent on a consent
+    that no longer holds (a `referral.status` cancelled: track records it, delivery tells the
+    recipient)."""
+    trigger = f"{ctx.source.topic}:{ctx.partition}@{ctx.offset}"  # a replay repeats what this closed
+    released, cancelled = await asyncio.to_thread(deps.gate.on_consent_change, consents.person, ctx.clock.now(),
+                                                  trigger)
+    outputs, audits = [], []
+    directory = deps.directory.current()
+    for item in released:
+        audits.append(release_audit(item.request, item.decision, ctx))
+        try:
+            recipient = directory.get(item.decision.recipient_id)
+        except KeyError:  # the recipient left the directory while the request was held
+            cancelled.append(Cancellation(item.decision.referral_id, item.request.envelope,
+                                          "recipient no longer in the directory", sent=False))
+            continue
+        outputs.append(Output("delivery", r.DeliveryKey(referral_id=item.decision.referral_id,
+                                                        recipient_id=recipient.id),
+                              _delivery(item.request, item.decision, recipient, ctx)))
+    outputs += [Output("referral.status", r.ReferralKey(referral_id=c.referral_id), cancelled_status(c),
+                       AuditKind.STATUS_CHANGE) for c in cancelled]
+    return Result(outputs=outputs, audits=audits)
 
 
 def _delivery(request: r.Referral, decision: r.Decision, recipient, ctx: Context) -> r.Delivery:
@@ -92,8 +183,15 @@ def _delivery(request: r.Referral, decision: r.Decision, recipient, ctx: Context
 
 
 async def deliver(deps: Deps, delivery: r.Delivery, ctx: Context) -> Result:
+    key = r.ReferralKey(referral_id=delivery.referral_id)
+    problems = await asyncio.to_thread(deps.gate.recheck, delivery, ctx.clock.now())  # the registry, just before
+    if problems:  # the consent changed since the decision: do not send; cancel
+        cancel = Cancellation(delivery.referral_id, delivery.envelope, "; ".join(problems), sent=False)
+        return Result(outputs=[Output("referral.status", key, cancelled_status(cancel), AuditKind.STATUS_CHANGE)],
+                      audits=[recheck_audit(delivery, ctx, problems)])
     connector = deps.connectors[delivery.endpoint.kind]
     receipt = await connector.deliver(delivery)
+    await asyncio.to_thread(deps.gate.record_use, delivery, ctx.clock.now())
     status = sent_status(delivery, receipt.duplicate)
     disclosure = disclosure_audit(delivery, ctx, receipt.duplicate)  # the PrivacyDisclosure
     return Result(outputs=[Output("referral.status", r.ReferralKey(referral_id=delivery.referral_id), status,
@@ -117,7 +215,11 @@ async def sink_audit(deps: Deps, event: r.AuditEvent, ctx: Context) -> Result:
 def stages(deps: Deps) -> list[Stage]:
     return [
         Stage("detect", "ems.run", partial(detect, deps), AuditKind.DETECTION),
+        Stage("dispatch", "dispatch.incident", partial(dispatch, deps), AuditKind.DETECTION),
+        Stage("field", "field.referral", partial(field, deps), AuditKind.REFERRAL_REQUEST),
         Stage("refer", "referral.request", partial(refer, deps), AuditKind.DECISION),
+        Stage("pending", "consent.pending", partial(pending, deps), AuditKind.DECISION),
+        Stage("consent", "consent", partial(consent_changed, deps), AuditKind.DECISION),
         Stage("deliver", "delivery", partial(deliver, deps), AuditKind.DELIVERY_RESULT),
         Stage("track", "referral.status", partial(track, deps), AuditKind.STATUS_CHANGE),
         Stage("audit-sink", "audit", partial(sink_audit, deps), AuditKind.ADMIN),

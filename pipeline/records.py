@@ -282,6 +282,8 @@ class Referral(Record):
     subject: Optional[Person] = Field(None, description="contact details a permitted variant may carry")
     incident: Optional[IncidentKey] = None
     referring_agency: str = ""
+    location: Optional[Address] = Field(None, description="the scene, where routing has no home address")
+    age: Optional[int] = Field(None, description="age in years, for eligibility")
 
 
 class Decision(Record):
@@ -296,6 +298,9 @@ class Decision(Record):
     reasons: list[str] = []
     policy_version: str
     decided_at: AwareDatetime
+    data_categories: list[DataCategory] = Field([], description="what the request reveals (sud, mental-health, general)")
+    notice: str = Field("", description="42 CFR 2.32 notice a Part 2 disclosure carries ('' otherwise)")
+    consent_scope: str = Field("", description="the consent's scope, stated for the recipient (Part 2)")
 
 
 class Endpoint(Record):

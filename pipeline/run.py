@@ -75,10 +75,9 @@ def cli(once: bool = typer.Option(False, "--once", help="exit after the sample h
 async def main(settings: Settings, once: bool, sample: int) -> None:
     from connectors.inbox import InboxConnector
     from pipeline.app import Deps, runners
-    from pipeline.detect import load_rules
+    from pipeline.audit.sink import Sealer
     from pipeline.kafka.broker import EmbeddedBroker
     from pipeline.kafka.faust_app import FaustSink, attach, make_app
-    from pipeline.route import load_directory
     from pipeline.storage import open_store
 
     say = lambda text: typer.echo(f"handoff: {text}")  # noqa: E731
@@ -96,15 +95,15 @@ async def main(settings: Settings, once: bool, sample: int) -> None:
         say(f"{len(catalogue.topics)} topics catalogued, {len(created)} created")
 
         db_path = _sqlite_path(settings.storage.url)
-        if db_path and settings.kafka.bootstrap == "" and db_path.exists():
-            db_path.unlink()  # the embedded demo starts clean, like its broker
+        if db_path and settings.kafka.bootstrap == "":  # the embedded demo starts clean, like its broker
+            for stale in (db_path, settings.audit.checkpoint_export):
+                stale.unlink(missing_ok=True)
         store = open_store(settings.storage.url)
         stack.callback(store.close)
         store.migrate()
 
-        deps = Deps(catalogue=catalogue, store=store, directory=load_directory(), rules=load_rules(),
-                    linkage_keys=settings.security.linkage_keys, connectors={"inbox": InboxConnector(store)},
-                    clock=SystemClock())
+        deps = Deps.build(settings, catalogue, store, {"inbox": InboxConnector(store)}, SystemClock(),
+                          audit_sealer=Sealer.from_settings(settings))
         metrics = Metrics()
         server, _ = metrics.serve(settings.metrics.host, settings.metrics.port)
         stack.callback(server.shutdown)
@@ -113,6 +112,7 @@ async def main(settings: Settings, once: bool, sample: int) -> None:
             attach(app, runner)
         await app.start()
         stack.push_async_callback(app.stop)
+        stack.callback(_consent_sweeper(deps, catalogue, app, settings).cancel)
         say(f"workers started: {', '.join(s.stage.name for s in runners(deps, None, metrics))}")
 
         runs = sample_runs(sample)
@@ -125,6 +125,16 @@ async def main(settings: Settings, once: bool, sample: int) -> None:
             return
         say("serving; Ctrl-C stops")
         await _until_signal()
+
+
+def _consent_sweeper(deps, catalogue: Catalogue, app, settings: Settings) -> asyncio.Task:
+    """The consent registry's producer and hold expiry, every consent.sweep_seconds."""
+    from pipeline.consent.sweep import run_sweeper
+    from pipeline.kafka.faust_app import FaustSink
+    from pipeline.stage import Writer
+
+    writer = Writer(catalogue, FaustSink(app), "consent-sweep")
+    return asyncio.create_task(run_sweeper(deps.gate, writer, deps.clock, settings.consent.sweep_seconds))
 
 
 async def feed(bootstrap: str, catalogue: Catalogue, runs: list[r.EmsRun]) -> None:

@@ -42,6 +42,19 @@ class IngestSettings(Section):
     nemsis_xsd: Path | None = None
 
 
+class RoutingSettings(Section):
+    directory: str = Field(str(ROOT / "pipeline" / "route" / "data" / "sample-directory.json"),
+                           description="a FHIR Bundle file of the provider directory, or a FHIR server's base URL")
+    directory_ttl_seconds: float = 300.0
+    episode_window_hours: float = 72.0
+
+
+class ConsentSettings(Section):
+    policy: Path = Field(ROOT / "pipeline" / "consent" / "policy.yaml", description="the versioned consent policy")
+    hold_days: float = Field(30.0, gt=0, description="a hold with no legal basis is cancelled after this long")
+    sweep_seconds: float = Field(60.0, gt=0, description="how often expiry and the registry's producer run")
+
+
 class SecuritySettings(Section):
     # Linkage (person-token) keys by version; the highest version is current. Retired
     # versions stay so that old tokens can still be found (audit disclosures).
@@ -105,6 +118,8 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     storage: StorageSettings = StorageSettings()
     ingest: IngestSettings = IngestSettings()
+    routing: RoutingSettings = RoutingSettings()
+    consent: ConsentSettings = ConsentSettings()
     security: SecuritySettings = SecuritySettings()
     audit: AuditSettings = AuditSettings()
     metrics: MetricsSettings = MetricsSettings()

@@ -15,7 +15,7 @@ from typing import Callable
 from pydantic import SecretStr
 
 from pipeline import records as r
-from pipeline.episode.identity import person_token
+from pipeline.episode.identity import tokens_for
 from pipeline.storage import Store
 from pipeline.vocab import AuditKind
 
@@ -52,14 +52,11 @@ def candidate_tokens(family: str, given: str, birth_date: date, sex: str,
                      keys: dict[int, SecretStr]) -> list[Candidate]:
     """Every token this person may carry: each key version x each rule x (given sex, unknown sex)."""
     out: dict[str, Candidate] = {}
-    sexes = dict.fromkeys([(sex or "U")[:1].upper(), "U"])
-    for version in sorted(keys):
-        one = {version: keys[version]}
-        for s in sexes:
-            exact, _ = person_token(r.Person(family=family, given=given, birth_date=birth_date, sex=s), one, "-")
-            out.setdefault(exact.person_token, Candidate(exact.person_token, version, f"exact, sex {s}"))
-        fallback, _ = person_token(r.Person(family=family, birth_date=birth_date), one, "-")
-        out.setdefault(fallback.person_token, Candidate(fallback.person_token, version, "family+dob"))
+    for s in dict.fromkeys([(sex or "U")[:1].upper(), "U"]):
+        person = r.Person(family=family, given=given, birth_date=birth_date, sex=s)
+        for token, rule in tokens_for(person, keys):
+            label = f"exact, sex {s}" if rule == "exact" else rule
+            out.setdefault(token.person_token, Candidate(token.person_token, token.key_version, label))
     return list(out.values())
 
 

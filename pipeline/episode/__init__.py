@@ -1,28 +1,33 @@
-"""Episodes: from what was recognised in a source record to referral requests.
+"""Episodes: from what was recognised about one event to one referral request per person and need.
 
-This first cut treats each incident as its own episode and opens one request per
-service the categories call for; the episodes issue adds merging across units,
-agencies, field referrals and amendments within a window (by incident key, then by
-person token), keeping this function's shape: pure, records in, Referrals out.
+Two merges, both pure here (pipeline/episode/state.py keeps their state in the database):
+
+1. By incident key (dispatch centre + incident number), where CAD incidents and the PCRs of
+   every unit meet on one partition: `incident_requests` groups the incident's runs by
+   person token and opens one request per (person, service), with the incident's episode.
+2. By person token, after re-keying to `referral.request`: `merge` puts a request into the
+   person's open episode when one was seen within the window (default 72 h, event time),
+   and folds it into the request already there, so a later record updates the request
+   (revision + 1) instead of opening a second one. A request's identity is
+   (person token, episode, service); the recipient is added by routing.
+
+No request for a person who died (eSituation.13, eDisposition.19, eArrest.18 — the detection
+says so) or for a run without patient contact: the detection stands for surveillance.
 """
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from pydantic import SecretStr
 
 from pipeline import records as r
 from pipeline.episode.identity import person_token
-from pipeline.vocab import Category, Pathway, Service
+from pipeline.route import RoutingRules
+from pipeline.vocab import Match, Pathway, Service
 
-# Which services a recognised need calls for (the routing issue moves this into data).
-SERVICES_FOR: dict[Category, tuple[Service, ...]] = {
-    Category.OPIOID_OVERDOSE: (Service.SUD_TREATMENT, Service.PEER_RECOVERY),
-    Category.OVERDOSE: (Service.SUD_TREATMENT,),
-    Category.SUBSTANCE_USE: (Service.SUD_TREATMENT,),
-    Category.SUICIDE_RISK: (Service.MH_CRISIS_FOLLOWUP,),
-    Category.BEHAVIORAL_HEALTH: (Service.MH_CRISIS_FOLLOWUP,),
-}
+DEFAULT_WINDOW = timedelta(hours=72)
 
 
 def _digest(*parts: object) -> str:
@@ -33,25 +38,131 @@ def episode_id(key: r.IncidentKey) -> str:
     return "ep-" + _digest(key.dispatch_centre, key.incident_number)
 
 
-def requests_from_run(run: r.EmsRun, detection: r.Detection, keys: dict[int, SecretStr]) -> list[r.Referral]:
-    """The referral requests a run opens: none without a category, for the dead, or without contact."""
-    if not detection.categories or detection.patient_died or not detection.patient_contact:
-        return []
-    person, match = person_token(run.patient, keys, fallback_id=f"{run.agency_id}/{run.pcr_number}")
-    episode = episode_id(run.key)
-    services: list[Service] = []
-    for category in detection.categories:
-        services += [s for s in SERVICES_FOR.get(category, ()) if s not in services]
+def request_id(token: str, episode: str, service: Service) -> str:
+    return "req-" + _digest(token, episode, service.value)
+
+
+def _completeness(person: r.Person) -> int:
+    return sum(bool(x) for x in (person.family, person.given, person.birth_date, person.phone, person.address))
+
+
+def incident_requests(runs: list[tuple[r.EmsRun, r.Detection]], rules: RoutingRules,
+                      keys: dict[int, SecretStr], incident: r.DispatchIncident | None = None) -> list[r.Referral]:
+    """One request per (person, service) of one incident; persons joined by token."""
+    people: dict[str, list[tuple[r.EmsRun, r.Detection, r.PersonKey, Match]]] = {}
+    for run, detection in runs:
+        token, match = person_token(run.patient, keys, fallback_id=f"{run.agency_id}/{run.pcr_uuid or run.pcr_number}")
+        people.setdefault(token.person_token, []).append((run, detection, token, match))
     requests = []
-    for service in services:
-        request_id = "req-" + _digest(person.person_token, episode, service.value)
-        envelope = run.envelope.model_copy(update={
-            "event_id": f"referral:{request_id}:{run.envelope.event_id}",
-            "source_system": "handoff:episode"})
-        requests.append(r.Referral(
-            envelope=envelope, request_id=request_id, person=person, match=match, episode_id=episode,
-            service=service, categories=list(detection.categories),
-            reasons=[e for e in detection.evidence if service in SERVICES_FOR.get(e.category, ())],
-            source_records=[detection.subject], pathway=Pathway.FIRST_RESPONDER, revision=run.version,
-            subject=run.patient, incident=run.key, referring_agency=run.agency_id))
+    for members in people.values():
+        if any(d.patient_died for _, d, _, _ in members):
+            continue
+        members = [m for m in members if m[1].patient_contact]
+        flagged = [m for m in members if m[1].categories]
+        if not flagged:
+            continue
+        requests += _person_requests(members, rules, incident)
     return requests
+
+
+def _person_requests(members, rules: RoutingRules, incident: r.DispatchIncident | None) -> list[r.Referral]:
+    runs = [m[0] for m in members]
+    first = min(runs, key=lambda run: run.envelope.occurred_at)
+    best = max(runs, key=lambda run: (_completeness(run.patient), run.envelope.occurred_at))
+    token, match = members[0][2], members[0][3]
+    categories = []
+    for _, detection, _, _ in members:
+        categories += [c for c in detection.categories if c not in categories]
+    sources = [d.subject for _, d, _, _ in members]
+    if incident is not None:
+        sources.append(r.SourceRef(topic="dispatch.incident", record_id=incident.envelope.source_record_id,
+                                   version=incident.envelope.source_record_version))
+    episode = episode_id(first.key)
+    out = []
+    for service in rules.services_for(categories):
+        needs = {c for c, services in rules.needs.items() if service in services}
+        reasons = [e for _, d, _, _ in members for e in d.evidence if e.category in needs]
+        rid = request_id(token.person_token, episode, service)
+        envelope = first.envelope.model_copy(update={
+            "event_id": f"request:{rid}:" + _digest(*(s.record_id + str(s.version) for s in sources)),
+            "source_system": "handoff:episode", "source_record_id": rid, "source_record_version": 1})
+        out.append(r.Referral(
+            envelope=envelope, request_id=rid, person=token, match=match, episode_id=episode, service=service,
+            reasons=reasons, categories=categories, source_records=sources, pathway=Pathway.FIRST_RESPONDER,
+            subject=best.patient, incident=first.key, referring_agency=first.agency_id, location=first.scene,
+            age=best.age if best.age_units in ("", "2516009") else None))
+    return out
+
+
+def field_requests(referral: r.FieldReferral, rules: RoutingRules, keys: dict[int, SecretStr]) -> list[r.Referral]:
+    """A referral an officer, crew or the person made directly: the services it asks for."""
+    token, match = person_token(referral.person, keys, fallback_id=f"{referral.agency_id}/{referral.referral_id}")
+    episode = episode_id(referral.incident) if referral.incident else "ep-" + _digest(
+        "field", referral.agency_id, referral.referral_id)
+    source = r.SourceRef(topic="field.referral", record_id=referral.referral_id,
+                         version=referral.envelope.source_record_version)
+    out = []
+    for service in referral.services:
+        rid = request_id(token.person_token, episode, service)
+        envelope = referral.envelope.model_copy(update={
+            "event_id": f"request:{rid}:{referral.envelope.event_id}", "source_system": "handoff:episode",
+            "source_record_id": rid, "source_record_version": 1})
+        out.append(r.Referral(
+            envelope=envelope, request_id=rid, person=token, match=match, episode_id=episode, service=service,
+            source_records=[source], pathway=referral.pathway, subject=referral.person, incident=referral.incident,
+            referring_agency=referral.agency_id, location=referral.location))
+    return out
+
+
+@dataclass(frozen=True)
+class PersonEpisode:
+    episode_id: str
+    first_seen: datetime
+    last_seen: datetime
+
+
+def assign_episode(incoming: r.Referral, episodes: list[PersonEpisode], window: timedelta) -> str:
+    """The person's episode for this request: its own if already known, else an open one in the window."""
+    at = incoming.envelope.occurred_at
+    if any(e.episode_id == incoming.episode_id for e in episodes):
+        return incoming.episode_id
+    open_ = [e for e in episodes if e.first_seen - window <= at <= e.last_seen + window]
+    return max(open_, key=lambda e: e.last_seen).episode_id if open_ else incoming.episode_id
+
+
+def merge(incoming: r.Referral, episode: str, existing: r.Referral | None) -> r.Referral:
+    """Fold a request into the person's episode; the revision grows only when the content changes."""
+    rid = request_id(incoming.person.person_token, episode, incoming.service)
+    placed = incoming.model_copy(update={"episode_id": episode, "request_id": rid})
+    if existing is None:
+        return placed.model_copy(update={"revision": 1, "envelope": _envelope(placed, rid, 1)})
+    combined = existing.model_copy(update={
+        "categories": existing.categories + [c for c in placed.categories if c not in existing.categories],
+        "reasons": existing.reasons + [e for e in placed.reasons if e not in existing.reasons],
+        "source_records": _sources(existing.source_records, placed.source_records),
+        "subject": placed.subject if placed.subject and _completeness(placed.subject) > _completeness(
+            existing.subject or r.Person()) else existing.subject,
+        "location": existing.location or placed.location, "age": existing.age or placed.age,
+        "pathway": existing.pathway if existing.pathway != Pathway.FIRST_RESPONDER else placed.pathway,
+    })
+    if content_digest(combined) == content_digest(existing):
+        return existing
+    revision = existing.revision + 1
+    return combined.model_copy(update={"revision": revision, "envelope": _envelope(combined, rid, revision)})
+
+
+def _sources(old: list[r.SourceRef], new: list[r.SourceRef]) -> list[r.SourceRef]:
+    latest = {(s.topic, s.record_id): s for s in old}
+    for s in new:
+        if (s.topic, s.record_id) not in latest or latest[(s.topic, s.record_id)].version < s.version:
+            latest[(s.topic, s.record_id)] = s
+    return list(latest.values())
+
+
+def content_digest(request: r.Referral) -> str:
+    return hashlib.sha256(request.model_dump_json(exclude={"envelope", "revision"}).encode()).hexdigest()
+
+
+def _envelope(request: r.Referral, rid: str, revision: int) -> r.Envelope:
+    return request.envelope.model_copy(update={
+        "event_id": f"request:{rid}:r{revision}", "source_record_id": rid, "source_record_version": revision})
