@@ -24,6 +24,7 @@ COMMANDS = [
     ("audit", "pipeline.audit.cli"),
     ("ingest", "connectors.cli"),
     ("serve", "connectors.edge.cli"),
+    ("consent", "pipeline.consent.cli"),
 ]
 
 EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_CONFIG = 1, 2, 3, 4

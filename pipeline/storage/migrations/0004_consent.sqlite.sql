@@ -25,6 +25,7 @@ CREATE TABLE consent_person (
     PRIMARY KEY (person_token, key_version)
 );
 
+-- Status 'held' → 'released' | 'cancelling' (a sweep produced nothing yet) → 'cancelled'.
 -- Requests held for want of a legal basis, one per referral (person, episode, service, recipient).
 -- The outreach worklist reads the open ones: status 'held', oldest first, with their expiry.
 CREATE TABLE consent_hold (
@@ -43,7 +44,8 @@ CREATE TABLE consent_hold (
     held_at        TEXT NOT NULL,
     expires_at     TEXT NOT NULL,
     closed_at      TEXT,
-    close_reason   TEXT
+    close_reason   TEXT,
+    closed_by      TEXT  -- the message or sweep that closed it: a replay of it repeats its outputs
 );
 CREATE INDEX consent_hold_open ON consent_hold (status, expires_at);
 CREATE INDEX consent_hold_person ON consent_hold (person_token, key_version, status);
@@ -57,6 +59,7 @@ CREATE TABLE consent_use (
     delivery     TEXT NOT NULL,
     status       TEXT NOT NULL,
     used_at      TEXT NOT NULL,
-    closed_at    TEXT
+    closed_at    TEXT,
+    closed_by    TEXT
 );
 CREATE INDEX consent_use_person ON consent_use (person_token, key_version, status);

@@ -1,0 +1,148 @@
+"""Random timelines of consents, requests and recipients, as a Hypothesis state machine.
+
+`machine_for(gate)` builds a machine whose gate is `decide` (or a broken stand-in). Steps:
+add a consent (complete, proposed, incomplete, expiring, naming some recipients), revoke one,
+let time pass, make a request to a recipient for a purpose (held requests are kept), re-run
+the held requests after each consent change (the release), and re-check permitted deliveries
+just before "sending" (pipeline.consent.recheck). After every step: no permit without a basis
+valid at that moment, no content beyond the variant, nothing released or sent after a revocation.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from pipeline import records as r
+from pipeline.consent import Recipient, load_policy, recheck
+from pipeline.vocab import (Category, ConsentKind, ConsentStatus, DataCategory, Match, Outcome, Pathway, Purpose,
+                            Service)
+from tests.unit.consent.oracle import permit_violations
+
+POLICY = load_policy()
+T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+RECIPIENTS = [Recipient("prov-clinic", "health-care-provider"), Recipient("prov-housing", "other"),
+              Recipient("prov-peer", "other"), Recipient("pd-east", "law-enforcement")]
+IDS = [x.id for x in RECIPIENTS] + ["prov-elsewhere"]
+SOURCES = [("nemsis:ems-012", Pathway.FIRST_RESPONDER, ""), ("field:pd-east", Pathway.OFFICER_INTERVENTION, ""),
+           ("field:defl", Pathway.SELF_REFERRAL, "deflection-sangamon"), ("cad:psap", Pathway.NALOXONE_PLUS, "")]
+PERSON = r.PersonKey(person_token="tok-timeline", key_version=1)
+
+days = st.integers(min_value=-40, max_value=400).map(lambda d: timedelta(days=d))
+
+
+@st.composite
+def consents(draw, n: int):
+    complete = draw(st.booleans())
+    kind = draw(st.sampled_from(list(ConsentKind)))
+    signed = draw(st.one_of(st.none(), days))
+    return dict(
+        consent_id=f"c-{n}", kind=kind,
+        status=ConsentStatus.ACTIVE if complete else draw(st.sampled_from(list(ConsentStatus))),
+        recipients=draw(st.lists(st.sampled_from(IDS), max_size=3, unique=True)),
+        general_designation=draw(st.booleans()),
+        purposes=draw(st.lists(st.sampled_from(list(Purpose)), min_size=0 if not complete else 1, unique=True)),
+        data_categories=draw(st.lists(st.sampled_from(list(DataCategory)), unique=True)),
+        start=draw(st.one_of(st.none(), days)), end=draw(st.one_of(st.none(), days)),
+        signed=signed if not complete else (signed or timedelta(0)),
+        artefact="" if not (complete or draw(st.booleans())) else f"doc:{n}",
+        missing=[] if complete else draw(st.lists(st.sampled_from(["right-to-revoke", "disclosing-party"]),
+                                                  unique=True)))
+
+
+requests = st.fixed_dictionaries(dict(
+    service=st.sampled_from(list(Service)), categories=st.lists(st.sampled_from(list(Category)), unique=True),
+    match=st.sampled_from([Match.EXACT, Match.EXACT, Match.UNCERTAIN]), source=st.sampled_from(SOURCES)))
+
+
+def machine_for(gate):
+    class Timeline(RuleBasedStateMachine):
+        @initialize()
+        def start(self):
+            self.now = T0
+            self.consents: dict[str, r.ConsentRecord] = {}
+            self.held: list[tuple[r.Referral, Recipient, Purpose]] = []
+            self.permitted: list[tuple[r.Decision, r.Referral, Recipient]] = []
+            self.n = 0
+            self.events = 0
+
+        def _check(self, decision, request, recipient, purpose, consents):
+            bad = permit_violations(decision, request, recipient, purpose, consents, POLICY, self.now)
+            assert not bad, f"{bad}: {decision.reasons}"
+
+        def _gate(self, request, recipient, purpose):
+            consents = list(self.consents.values())
+            decision = gate(request, recipient, purpose, consents, POLICY, self.now)
+            self._check(decision, request, recipient, purpose, consents)
+            return decision
+
+        def _release(self):
+            still = []
+            for request, recipient, purpose in self.held:
+                decision = self._gate(request, recipient, purpose)
+                if decision.outcome in (Outcome.PERMIT, Outcome.PERMIT_REDACTED):
+                    self.permitted.append((decision, request, recipient))
+                elif decision.outcome == Outcome.HOLD:
+                    still.append((request, recipient, purpose))
+            self.held = still
+
+        @rule(spec=consents(0))
+        def add_consent(self, spec):
+            self.n += 1
+            at = lambda d: None if d is None else self.now + d  # noqa: E731
+            record = r.ConsentRecord(
+                consent_id=f"c-{self.n}", kind=spec["kind"], status=spec["status"], recipients=spec["recipients"],
+                general_designation=spec["general_designation"], purposes=spec["purposes"],
+                data_categories=spec["data_categories"], period_start=at(spec["start"]), period_end=at(spec["end"]),
+                signed_at=None if spec["signed"] is None else self.now - abs(spec["signed"]),
+                artefact_ref=spec["artefact"], missing_elements=spec["missing"])
+            self.consents[record.consent_id] = record
+            self._release()
+
+        @precondition(lambda self: self.consents)
+        @rule(data=st.data())
+        def revoke(self, data):
+            cid = data.draw(st.sampled_from(sorted(self.consents)))
+            old = self.consents[cid]
+            if old.revoked_at is None:
+                self.consents[cid] = old.model_copy(update={"status": ConsentStatus.INACTIVE, "revoked_at": self.now})
+            self._release()
+
+        @rule(step=st.sampled_from([timedelta(hours=1), timedelta(days=1), timedelta(days=30), timedelta(days=200)]))
+        def time_passes(self, step):
+            self.now += step
+
+        @rule(spec=requests, recipient=st.sampled_from(RECIPIENTS), purpose=st.sampled_from(list(Purpose)))
+        def request(self, spec, recipient, purpose):
+            self.events += 1
+            system, pathway, agency = spec["source"]
+            envelope = r.Envelope(event_id=f"e{self.events}", source_system=system, source_record_id=f"s{self.events}",
+                                  occurred_at=self.now, ingested_at=self.now, correlation_id="c")
+            request = r.Referral(envelope=envelope, request_id=f"q{self.events}", person=PERSON, match=spec["match"],
+                                 episode_id=f"ep{self.events}", service=spec["service"],
+                                 categories=spec["categories"], pathway=pathway, referring_agency=agency)
+            decision = self._gate(request, recipient, purpose)
+            if decision.outcome == Outcome.HOLD:
+                self.held.append((request, recipient, purpose))
+            elif decision.outcome != Outcome.DENY:
+                self.permitted.append((decision, request, recipient))
+
+        @precondition(lambda self: self.permitted)
+        @rule()
+        def send(self):
+            """Delivery re-reads the registry just before sending; what it lets through must hold now."""
+            consents = list(self.consents.values())
+            kept = []
+            for decision, request, recipient in self.permitted:
+                if not recheck(decision, consents, POLICY, self.now):
+                    self._check(decision.model_copy(update={"decided_at": self.now}), request, recipient,
+                                decision.purpose, consents)
+                    kept.append((decision, request, recipient))
+            self.permitted = kept
+
+        @invariant()
+        def uncertain_never_permitted(self):
+            assert all(q.match == Match.EXACT for _, q, _ in getattr(self, "permitted", []))
+
+    return Timeline
