@@ -26,24 +26,23 @@ from functools import partial
 from pydantic import SecretStr
 
 from pipeline import records as r
-from pipeline.audit.emit import decision_audit, disclosure_audit, status_audit, unrouted_audit
+from pipeline.audit.emit import decision_audit, disclosure_audit, recheck_audit, status_audit, unrouted_audit
 from pipeline.audit.sink import Sealer, store_audit
 from pipeline.clock import Clock
-from pipeline.consent import (Cancellation, Gate, Recipient, cancelled_status, load_policy, recheck_audit,
-                              release_audit)
+from pipeline.consent import Cancellation, Gate, Recipient, cancelled_status, load_policy
 from pipeline.deliver import Connector, sent_status
 from pipeline.detect import Rules, classify_incident, classify_run, load_rules
 from pipeline.episode import DEFAULT_WINDOW, field_requests, incident_requests
 from pipeline.episode import state as episodes
 from pipeline.metrics import Metrics
-from pipeline.render import render_fhir
+from pipeline.render import Redaction, render
 from pipeline.route import DirectorySource, RoutingRules, load_routing_rules, place_of, route
 from pipeline.settings import Settings
 from pipeline.stage import Context, Output, Result, Sink, Stage, StageRunner
 from pipeline.storage import Store
 from pipeline.topics import Catalogue
-from pipeline.track import apply_status
-from pipeline.vocab import AuditKind, Outcome
+from pipeline.track import apply_status, sent_referrals
+from pipeline.vocab import Action, AuditKind, Outcome
 
 
 @dataclass(frozen=True)
@@ -113,12 +112,13 @@ async def refer(deps: Deps, incoming: r.Referral, ctx: Context) -> Result:
         audits.append(unrouted_audit(request, ctx, place.county or place.zip, directory.version))
     targets = [(Recipient.of(c.provider), c.purpose) for c in candidates]
     decisions = await asyncio.to_thread(deps.gate.decide, request, targets, now)  # reads the registry, holds
+    sources, sent = await _render_inputs(deps, request, decisions)
     for candidate, decision in zip(candidates, decisions):
         recipient = candidate.provider
         if decision.outcome in (Outcome.PERMIT, Outcome.PERMIT_REDACTED):
             outputs.append(Output("delivery", r.DeliveryKey(referral_id=decision.referral_id,
                                                             recipient_id=recipient.id),
-                                  _delivery(request, decision, recipient, ctx)))
+                                  _delivery(deps, request, sources, sent, decision, recipient, ctx)))
             continue
         audits.append(decision_audit(request, decision, ctx))
         if decision.outcome == Outcome.HOLD:
@@ -156,28 +156,41 @@ async def consent_changed(deps: Deps, consents: r.ConsentSet, ctx: Context) -> R
     outputs, audits = [], []
     directory = deps.directory.current()
     for item in released:
-        audits.append(release_audit(item.request, item.decision, ctx))
+        audits.append(decision_audit(item.request, item.decision, ctx))
         try:
             recipient = directory.get(item.decision.recipient_id)
         except KeyError:  # the recipient left the directory while the request was held
             cancelled.append(Cancellation(item.decision.referral_id, item.request.envelope,
                                           "recipient no longer in the directory", sent=False))
             continue
+        sources, sent = await _render_inputs(deps, item.request, [item.decision])
         outputs.append(Output("delivery", r.DeliveryKey(referral_id=item.decision.referral_id,
                                                         recipient_id=recipient.id),
-                              _delivery(item.request, item.decision, recipient, ctx)))
+                              _delivery(deps, item.request, sources, sent, item.decision, recipient, ctx)))
     outputs += [Output("referral.status", r.ReferralKey(referral_id=c.referral_id), cancelled_status(c),
                        AuditKind.STATUS_CHANGE) for c in cancelled]
     return Result(outputs=outputs, audits=audits)
 
 
-def _delivery(request: r.Referral, decision: r.Decision, recipient, ctx: Context) -> r.Delivery:
-    payload = render_fhir(request, decision, recipient)
+async def _render_inputs(deps: Deps, request: r.Referral, decisions: list[r.Decision]):
+    """What rendering reads first (a mapping does no I/O): the request's source records, and which
+    of its referrals a recipient already holds (then the message is an update)."""
+    if not any(d.outcome in (Outcome.PERMIT, Outcome.PERMIT_REDACTED) for d in decisions):
+        return [], set()
+    sources = await asyncio.to_thread(episodes.load_sources, deps.store, request.source_records)
+    sent = await asyncio.to_thread(sent_referrals, deps.store, [d.referral_id for d in decisions])
+    return sources, sent
+
+
+def _delivery(deps: Deps, request: r.Referral, sources, sent: set[str], decision: r.Decision, recipient,
+              ctx: Context) -> r.Delivery:
+    action = Action.UPDATE if decision.referral_id in sent else Action.CREATE
+    payload = render(request, sources, decision, recipient, action=action, redaction=Redaction.of(deps.gate.policy))
     envelope = request.envelope.model_copy(update={
         "event_id": f"delivery:{decision.referral_id}:{payload.message_id}", "source_system": "handoff:render"})
     return r.Delivery(envelope=envelope, delivery_id=f"{decision.referral_id}:{payload.message_id}",
                       referral_id=decision.referral_id, recipient_id=recipient.id, endpoint=recipient.endpoint,
-                      format=payload.format, revision=request.revision, message_id=payload.message_id,
+                      format=payload.format, action=action, revision=request.revision, message_id=payload.message_id,
                       content_type=payload.content_type, payload=payload.body, decision=decision,
                       person=request.person)
 

@@ -58,10 +58,16 @@ def ingest_audit(edge: str, topic: str, envelope: r.Envelope, at: datetime, trac
         detail={"source_system": envelope.source_system, "event_id": envelope.event_id})
 
 
+def _position(ctx: "Context") -> tuple:
+    """Where a stage made a record: stage, consumed topic, partition, offset. Ids built from it
+    repeat on a replay of that message and differ between stages and topics."""
+    return ctx.stage, ctx.source.topic, ctx.partition, ctx.offset
+
+
 def decision_audit(request: r.Referral, decision: r.Decision, ctx: "Context") -> r.AuditEvent:
     """A consent decision (permit, permit-redacted, hold, deny) with its basis and Consent."""
     return r.AuditEvent(
-        audit_id=audit_id("decision", decision.referral_id, request.revision, ctx.partition, ctx.offset),
+        audit_id=audit_id("decision", decision.referral_id, request.revision, *_position(ctx)),
         kind=AuditKind.DECISION, stage=ctx.stage, recorded_at=decision.decided_at, outcome=decision.outcome.value,
         actor=f"stage:{ctx.stage}", correlation_id=request.envelope.correlation_id, trace_id=ctx.trace_id,
         person=request.person, entities=[ctx.source], referral_id=decision.referral_id,
@@ -73,7 +79,7 @@ def decision_audit(request: r.Referral, decision: r.Decision, ctx: "Context") ->
 def unrouted_audit(request: r.Referral, ctx: "Context", county: str, directory_version: str) -> r.AuditEvent:
     """A referral request no recipient in the directory serves: on record, so a programme sees the gap."""
     return r.AuditEvent(
-        audit_id=audit_id("unrouted", request.request_id, request.revision, ctx.partition, ctx.offset),
+        audit_id=audit_id("unrouted", request.request_id, request.revision, *_position(ctx)),
         kind=AuditKind.DECISION, stage=ctx.stage, recorded_at=ctx.clock.now(), outcome="no-recipient",
         actor=f"stage:{ctx.stage}", correlation_id=request.envelope.correlation_id, trace_id=ctx.trace_id,
         person=request.person, entities=[ctx.source],
@@ -106,6 +112,16 @@ def disclosure_audit(delivery: r.Delivery, ctx: "Context", duplicate: bool) -> r
                         detail={"message_id": delivery.message_id, "format": delivery.format.value,
                                 "action": delivery.action.value, "revision": str(delivery.revision)},
                         **_delivery_fields(delivery, ctx))
+
+
+def recheck_audit(delivery: r.Delivery, ctx: "Context", problems: list[str]) -> r.AuditEvent:
+    """The consent re-read just before sending found it changed: a deny on record, nothing sent."""
+    audit = disclosure_audit(delivery, ctx, duplicate=False)
+    return audit.model_copy(update={
+        "audit_id": audit_id("recheck", delivery.delivery_id, *_position(ctx)), "kind": AuditKind.DECISION,
+        "outcome": "deny",
+        "detail": {"reasons": "; ".join(problems)[:500], "message_id": delivery.message_id,
+                   "check": "consent re-read before sending", "policy": delivery.decision.policy_version}})
 
 
 def status_audit(status: r.ReferralStatus, ctx: "Context") -> r.AuditEvent:

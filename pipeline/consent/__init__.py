@@ -9,10 +9,10 @@ and the only producer of the `consent` topic, gate.py the hold/release/expiry/re
 around it, fhir.py the Consent resource, http.py and cli.py the ways in.
 """
 from pipeline.consent.decide import Recipient, consent_problems, consent_scope, decide, missing_elements, recheck
-from pipeline.consent.gate import Cancellation, Gate, Release, cancelled_status, recheck_audit, release_audit
+from pipeline.consent.gate import Cancellation, Gate, Release, cancelled_status
 from pipeline.consent.policy import Policy, PolicyError, load_policy
 from pipeline.consent.registry import ConsentError, Registry, publish_pending
 
 __all__ = ["decide", "recheck", "Recipient", "consent_problems", "consent_scope", "missing_elements",
-           "Policy", "PolicyError", "load_policy", "Gate", "Release", "Cancellation", "cancelled_status", "recheck_audit", "release_audit",
+           "Policy", "PolicyError", "load_policy", "Gate", "Release", "Cancellation", "cancelled_status",
            "Registry", "ConsentError", "publish_pending"]

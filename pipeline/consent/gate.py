@@ -247,29 +247,3 @@ class Gate:
             params["prog"] = programme_id
         with self.store.transaction() as tx:
             return tx.fetchall(sql + " ORDER BY held_at, referral_id LIMIT :n", params)
-
-
-# ------------------------------------------------------------ audit records of the gate's own decisions
-
-def release_audit(request: r.Referral, decision: r.Decision, ctx) -> r.AuditEvent:
-    """`decision_audit` for a decision made outside `refer` (a release): its id also names the
-    stage and topic, since consent and consent.pending share partitions and offsets with
-    referral.request and the sink drops a repeated id."""
-    from pipeline.audit.emit import audit_id, decision_audit
-
-    audit = decision_audit(request, decision, ctx)
-    return audit.model_copy(update={"audit_id": audit_id("decision", ctx.stage, ctx.source.topic, decision.referral_id,
-                                                         request.revision, ctx.partition, ctx.offset)})
-
-
-def recheck_audit(delivery: r.Delivery, ctx, problems: list[str]) -> r.AuditEvent:
-    """The re-check just before sending found the consent changed: a decision (deny) on record."""
-    from pipeline.audit.emit import audit_id, disclosure_audit
-    from pipeline.vocab import AuditKind
-
-    audit = disclosure_audit(delivery, ctx, duplicate=False)
-    return audit.model_copy(update={
-        "audit_id": audit_id("recheck", delivery.delivery_id, ctx.partition, ctx.offset),
-        "kind": AuditKind.DECISION, "outcome": "deny",
-        "detail": {"reasons": "; ".join(problems)[:500], "message_id": delivery.message_id,
-                   "check": "consent re-read before sending", "policy": delivery.decision.policy_version}})
