@@ -35,7 +35,10 @@ def main() -> None:
         from bench.pipeline import compare
 
         n = int(os.environ.get("BENCH_N", "2000"))
+        from bench.mllp import run as mllp_run
+
         kafka_rows = asyncio.run(compare(info.bootstrap, n=n))
+        kafka_rows += asyncio.run(mllp_run(info.bootstrap))
     finally:
         broker.stop()
     for row in kafka_rows:
