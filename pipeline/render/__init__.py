@@ -1,21 +1,42 @@
 """Rendering: the exact bytes a permitted recipient receives. Pure and deterministic.
 
-This first cut renders a FHIR R4 message Bundle (MessageHeader, Task, ServiceRequest,
-Patient) for the `full` variant as canonical JSON; ids derive from the referral identity
-and revision (STYLE.md §5), so a resend repeats them byte for byte. The rendering issue
-adds the BSeR profile, the other variants, HL7 v2 REF^I12/I13/I14 and Direct.
+    payload = render(request, sources, decision, provider, action=Action.CREATE, redaction=redaction)
+    payload = render_cancel(referral_id, person, provider, reason, at, revision=n)
+
+`sources` are the request's source records (EmsRun, DispatchIncident, FieldReferral), read
+before rendering (pipeline.episode.state.load_sources); `redaction` is `Redaction.of(policy)`
+for the consent policy that decided. The format follows the recipient's endpoint
+(`format_for`): fhir-rest, inbox and webhook take the FHIR R4 message Bundle (fhir.py),
+hl7v2-mllp takes REF^I12/I13/I14 (hl7.py), direct takes a MIME message with a summary and the
+Bundle attached (direct.py). What each variant may carry is decided once, in content.py.
+
+Ids derive from the referral identity (ids.py): the same input renders the same bytes; an
+update or a cancellation is a new message (new message id) about the same referral.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Sequence
 
 from pipeline import records as r
-from pipeline.route import Provider
-from pipeline.vocab import Format, Variant
+from pipeline.render import direct, fhir, hl7
+from pipeline.render.content import Content, Redaction, cancellation, extract
+from pipeline.render.ids import referral_id
+from pipeline.vocab import Action, Format, Outcome
 
-FHIR_JSON = "application/fhir+json"
+__all__ = ["Payload", "Redaction", "RenderError", "default_redaction", "format_for", "referral_id", "render",
+           "render_cancel", "render_content"]
+
+FORMATS = {"fhir-rest": Format.FHIR_R4, "inbox": Format.FHIR_R4, "webhook": Format.FHIR_R4,
+           "hl7v2-mllp": Format.HL7V2, "direct": Format.DIRECT}
+CONTENT_TYPES = {Format.FHIR_R4: fhir.FHIR_JSON, Format.HL7V2: hl7.HL7_CONTENT_TYPE,
+                 Format.DIRECT: direct.DIRECT_CONTENT_TYPE}
+
+
+class RenderError(ValueError):
+    """A payload that must not be rendered (no permit, unknown endpoint kind): permanent."""
 
 
 @dataclass(frozen=True)
@@ -24,65 +45,53 @@ class Payload:
     content_type: str
     message_id: str
     body: bytes
+    action: Action = Action.CREATE
 
 
-def referral_id(request: r.Referral, recipient_id: str) -> str:
-    """A referral's identity: (person token, episode, service, recipient)."""
-    parts = (request.person.person_token, request.episode_id, request.service.value, recipient_id)
-    return "ref-" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
+def format_for(endpoint_kind: str) -> Format:
+    try:
+        return FORMATS[endpoint_kind]
+    except KeyError:
+        raise RenderError(f"no format for endpoint kind {endpoint_kind!r}") from None
 
 
-def _id(*parts: object) -> str:
-    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
+@lru_cache(maxsize=1)
+def default_redaction() -> Redaction:
+    """The sample consent policy's tables (the CLI preview and tests); the pipeline passes its own."""
+    from pipeline.consent.policy import load_policy
+
+    return Redaction.of(load_policy())
 
 
-def render_fhir(request: r.Referral, decision: r.Decision, recipient: Provider) -> Payload:
-    if decision.variant != Variant.FULL:
-        raise ValueError(f"variant {decision.variant} is not rendered yet")
-    ref = decision.referral_id
-    message_id = _id(ref, request.revision, "message")
-    task_id, sr_id, patient_id = _id(ref, "task"), _id(ref, "service-request"), _id(ref, "patient")
-    coding = request.service.coding
-    person = request.subject or r.Person()
-    patient = {"resourceType": "Patient", "id": patient_id,
-               "identifier": [{"system": "urn:handoff:person-token", "value": request.person.person_token}]}
-    name = {k: v for k, v in (("family", person.family), ("given", [person.given] if person.given else None)) if v}
-    if name:
-        patient["name"] = [name]
-    if person.birth_date:
-        patient["birthDate"] = person.birth_date.isoformat()
-    if person.phone:
-        patient["telecom"] = [{"system": "phone", "value": person.phone}]
-    service_request = {
-        "resourceType": "ServiceRequest", "id": sr_id, "status": "active", "intent": "order",
-        "identifier": [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
-                                             "code": "PLAC"}]}, "system": "urn:handoff:referral", "value": ref}],
-        "code": {"coding": [{"system": coding.system, "code": coding.code, "display": coding.display}],
-                 "text": request.service.value},
-        "subject": {"reference": _ref(patient_id)},
-        "performer": [{"reference": f"Organization/{recipient.id}", "display": recipient.name}],
-        "reasonCode": [{"text": c.value} for c in request.categories],
-    }
-    task = {"resourceType": "Task", "id": task_id, "status": "requested", "intent": "order",
-            "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]},
-            "focus": {"reference": _ref(sr_id)}, "for": {"reference": _ref(patient_id)},
-            "owner": {"reference": f"Organization/{recipient.id}"}}
-    header = {"resourceType": "MessageHeader", "id": message_id,
-              "eventCoding": {"system": "http://terminology.hl7.org/CodeSystem/v2-0003", "code": "I12"},
-              "source": {"endpoint": "urn:handoff"},
-              "destination": [{"endpoint": recipient.endpoint.address}],
-              "focus": [{"reference": _ref(task_id)}]}
-    resources = [header, task, service_request, patient]
-    bundle = {"resourceType": "Bundle", "id": message_id, "type": "message",
-              "timestamp": decision.decided_at.isoformat(),
-              "entry": [{"fullUrl": _ref(res["id"]), "resource": res} for res in resources]}
-    body = json.dumps(bundle, sort_keys=True, separators=(",", ":")).encode()
-    return Payload(Format.FHIR_R4, FHIR_JSON, message_id, body)
+def render(request: r.Referral, sources: Sequence[r.Record], decision: r.Decision, recipient, *,
+           action: Action = Action.CREATE, redaction: Redaction, format: Format | None = None) -> Payload:
+    """The payload for one permitted (request, recipient, variant); `recipient` is a route Provider."""
+    if decision.outcome not in (Outcome.PERMIT, Outcome.PERMIT_REDACTED) or decision.variant is None:
+        raise RenderError(f"decision {decision.outcome.value} does not permit a disclosure")
+    if decision.recipient_id != recipient.id:
+        raise RenderError("the decision is for another recipient")
+    if action == Action.CANCEL:
+        raise RenderError("a cancellation is rendered by render_cancel")
+    content = extract(request, sources, decision, recipient, action, redaction)
+    return render_content(content, format or format_for(recipient.endpoint.kind))
 
 
-def _ref(hex32: str) -> str:
-    return f"urn:uuid:{_uuid(hex32)}"
+def render_cancel(referral: str, person: r.PersonKey, recipient, reason: str, at: datetime, *, revision: int = 1,
+                  referring: str = "handoff", format: Format | None = None) -> Payload:
+    """Tell a recipient that a referral it holds is cancelled (Task cancelled, REF^I14): ids,
+    linkage identifier and reason only, so it discloses nothing new."""
+    content = cancellation(referral, person, recipient, reason, at, revision, referring)
+    return render_content(content, format or format_for(recipient.endpoint.kind))
 
 
-def _uuid(hex32: str) -> str:
-    return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:32]}"
+def render_content(content: Content, format: Format) -> Payload:
+    """One builder per format, all from the same Content."""
+    if format == Format.HL7V2:
+        body = hl7.message(content)
+    elif format in (Format.FHIR_R4, Format.INBOX):
+        body = fhir.serialise(fhir.bundle(content))
+    elif format == Format.DIRECT:
+        body = direct.message(content, fhir.serialise(fhir.bundle(content)))
+    else:
+        raise RenderError(f"format {format!r} is not rendered")
+    return Payload(format, CONTENT_TYPES.get(format, fhir.FHIR_JSON), content.message_id, body, content.action)
