@@ -15,6 +15,7 @@ structure), not a second builder.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,10 +28,22 @@ PRIORITY = {"urgent": "A^ASAP^HL70280", "routine": "R^Routine^HL70280"}
 _ESCAPES = (("\\", "\\E\\"), ("|", "\\F\\"), ("^", "\\S\\"), ("&", "\\T\\"), ("~", "\\R\\"))
 
 
-def esc(text: str) -> str:
-    for raw, escaped in _ESCAPES:
-        text = text.replace(raw, escaped)
-    return text
+def esc(text: str, limit: int = 199) -> str:
+    """HL7-escaped text, at most `limit` characters on the wire (ST is 199, FT 65536), never
+    cutting an escape sequence in half."""
+    out, size = [], 0
+    for ch in text:
+        piece = next((e for raw, e in _ESCAPES if raw == ch), ch)
+        if size + len(piece) > limit:
+            break
+        out.append(piece)
+        size += len(piece)
+    return "".join(out)
+
+
+def ns(text: str) -> str:
+    """A namespace or coded IS value (MSH-4/5/6, EI-2, CX-4, XAD-9): at most 20 safe characters."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", text)[:20]
 
 
 def _ts(at: datetime | None) -> str:
@@ -45,7 +58,7 @@ def message(c: Content) -> bytes:
     """The REF message for this content; segments end with a carriage return."""
     trigger = TRIGGER[c.action]
     segments = [
-        _seg("MSH", "^~\\&", "HANDOFF", esc(c.referring.id), esc(c.recipient.id), esc(c.recipient.id), _ts(c.sent_at),
+        _seg("MSH", "^~\\&", "HANDOFF", ns(c.referring.id), ns(c.recipient.id), ns(c.recipient.id), _ts(c.sent_at),
              "", f"REF^{trigger}^REF_I12", c.message_id, "P", "2.5.1", "", "", "AL", "AL", "", "UNICODE UTF-8"),
         _seg("RF1", "" if c.action == Action.CANCEL else "P^Pending^HL70283", PRIORITY[c.priority], "", "",
              "O^Outpatient^HL70284", f"{esc(c.referral_id)}^HANDOFF", _ts(c.authored_at), "", "",
@@ -59,10 +72,10 @@ def message(c: Content) -> bytes:
     segments += _observations(c)
     if c.encounter is not None and c.encounter.incident is not None:
         i = c.encounter.incident
-        segments.append(_seg("PV1", "1", "E", *[""] * 16, f"{esc(i.incident_number)}^^^{esc(i.dispatch_centre)}^VN"))
+        segments.append(_seg("PV1", "1", "E", *[""] * 16, f"{esc(i.incident_number)}^^^{ns(i.dispatch_centre)}^VN"))
     notes = [c.note, c.notice, c.consent_scope and f"Consent scope: {c.consent_scope}",
              c.cancel_reason and f"Cancelled: {c.cancel_reason}"]
-    segments += [_seg("NTE", str(n), "P", esc(text)) for n, text in enumerate(filter(None, notes), 1)]
+    segments += [_seg("NTE", str(n), "P", esc(text, 65536)) for n, text in enumerate(filter(None, notes), 1)]
     return ("\r".join(segments) + "\r").encode("utf-8")
 
 
@@ -70,7 +83,7 @@ def _pid(c: Content) -> str:
     p = c.patient
     name = "^".join((esc(p.family), esc(p.given), esc(p.middle))).rstrip("^") or "^^^^^^U"  # PID-5 is required
     a = p.address
-    address = "^".join((esc(a.street), "", esc(a.city), esc(a.state), esc(a.zip), "", "", "", esc(a.county))
+    address = "^".join((esc(a.street), "", esc(a.city), esc(a.state), esc(a.zip), "", "", "", ns(a.county) if a.county else "")
                        ).rstrip("^") if a is not None else ""
     return _seg("PID", "1", "", f"{esc(c.link)}^^^HANDOFF^PI", "", name, "",
                 p.birth_date.strftime("%Y%m%d") if p.birth_date else "", p.sex, "", "", address, "",
