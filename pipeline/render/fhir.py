@@ -150,13 +150,23 @@ def _service_request(c: Content, u: dict, recipient_org: str, requester: dict) -
     reasons = [_ref(ids.resource_uuid(c.referral_id, "condition", f.code)) for f in c.findings if f.reason]
     if reasons:
         sr["reasonReference"] = reasons
-    if _consent_basis(c):
-        sr["supportingInfo"] = [_ref(u["consent"])]
+    support = ([_ref(u["consent"])] if _consent_basis(c) else []) + [
+        _ref(ids.resource_uuid(c.referral_id, kind, key)) for kind, key in _supporting(c)]
+    if support:  # everything the message carries is reachable from its focus
+        sr["supportingInfo"] = support
     notes = [text for text in (c.note, c.notice, c.consent_scope and f"Consent scope: {c.consent_scope}",
                                c.cancel_reason and f"Cancelled: {c.cancel_reason}") if text]
     if notes:
         sr["note"] = [{"text": text} for text in notes]
     return sr
+
+
+def _supporting(c: Content) -> list[tuple[str, object]]:
+    """(kind, key) of the clinical resources that are not reasons: other findings, indicators, naloxone."""
+    if c.encounter is None:
+        return []
+    return ([("condition", f.code) for f in c.findings if not f.reason] + [("indicator", i) for i in c.indicators]
+            + [("naloxone", n) for n in range(len(c.naloxone))])
 
 
 def _patient(c: Content, uuid: str) -> dict:
@@ -225,8 +235,9 @@ def _clinical(c: Content, u: dict, referring_org: str) -> list[dict]:
         given = {"resourceType": "MedicationAdministration", "id": ids.resource_uuid(c.referral_id, "naloxone", n),
                  "status": "completed", "medicationCodeableConcept": _cc(RXNORM, m.code, "naloxone"),
                  "subject": subject, "context": _ref(u["encounter"]), "effectiveDateTime": _ts(m.given_at)}
-        if m.route:
-            given["dosage"] = {"route": _cc(SNOMED, m.route[0], m.route[1])}
+        if m.route:  # the dose is not in the record; mad-1 wants dose or rate, so its absence is stated
+            given["dosage"] = {"route": _cc(SNOMED, m.route[0], m.route[1]), "dose": {"extension": [
+                {"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]}}
         notes = ([f"response: {m.response}"] if m.response else []) + (
             ["given before EMS arrival" + (f" (NEMSIS eMedications.10 {m.administered_by})" if m.administered_by
                                            else "")] if m.given_prior else [])

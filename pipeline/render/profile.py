@@ -32,7 +32,8 @@ REQUIRED = {"MessageHeader": ("eventCoding", "source", "focus", "destination"),
             "Provenance": ("target", "recorded", "agent"), "PractitionerRole": ("organization",)}
 TARGETS = {("MessageHeader", "focus"): "Task", ("Task", "focus"): "ServiceRequest", ("Task", "for"): "Patient",
            ("Task", "owner"): "Organization", ("ServiceRequest", "subject"): "Patient",
-           ("ServiceRequest", "reasonReference"): "Condition", ("ServiceRequest", "supportingInfo"): "Consent",
+           ("ServiceRequest", "reasonReference"): "Condition",
+           ("ServiceRequest", "supportingInfo"): ("Consent", "Condition", "Observation", "MedicationAdministration"),
            ("ServiceRequest", "performer"): "Organization", ("Consent", "patient"): "Patient"}
 
 
@@ -94,8 +95,9 @@ def problems(bundle: dict) -> list[str]:
                         for c in _codings(res[element]) if c.get("system") != system or not c.get("code")]
         for (rkind, element), target in TARGETS.items():
             if rkind == kind:
-                out += [f"{kind}.{element} points at a {urls.get(ref)}, not a {target}"
-                        for ref in _refs(res.get(element)) if ref in urls and urls[ref] != target]
+                allowed = target if isinstance(target, tuple) else (target,)
+                out += [f"{kind}.{element} points at a {urls.get(ref)}, not a {' or '.join(allowed)}"
+                        for ref in _refs(res.get(element)) if ref in urls and urls[ref] not in allowed]
         if part2 and res.get("meta", {}).get("security") != PART2_SECURITY:
             out.append(f"{kind} lacks the Part 2 security labels of its Bundle")
         if kind == "Task" and res.get("status") == "cancelled" and not res.get("statusReason", {}).get("text"):
@@ -106,6 +108,9 @@ def problems(bundle: dict) -> list[str]:
             out.append("ServiceRequest lacks its PLAC identifier")
         if kind == "ServiceRequest" and part2 and not res.get("note"):
             out.append("Part 2 content without the 42 CFR 2.32 notice")
+        if kind == "MedicationAdministration" and "dosage" in res and not (
+                "dose" in res["dosage"] or any(k.startswith("rate") for k in res["dosage"])):
+            out.append("MedicationAdministration.dosage needs a dose or a rate (mad-1)")
         if kind == "Consent" and not (res.get("policyRule") or res.get("policy")):
             out.append("Consent needs a policy or policyRule (ppc-1)")
     if part2 and {(s["system"], s["code"]) for s in PART2_SECURITY} - {
