@@ -14,7 +14,7 @@ from pipeline.kafka.broker import EmbeddedBroker
 
 ROOT = Path(__file__).resolve().parent.parent
 # Benchmarks without a broker: modules with run() -> list[dict] (records per second per core).
-OFFLINE = ["bench.parsers", "bench.detect"]
+OFFLINE = ["bench.parsers", "bench.detect", "bench.render"]
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ COMMANDS = [
     ("ingest", "connectors.cli"),
     ("serve", "connectors.edge.cli"),
     ("consent", "pipeline.consent.cli"),
+    ("refer", "pipeline.render.cli:refer_cmd"),
 ]
 
 EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_CONFIG = 1, 2, 3, 4

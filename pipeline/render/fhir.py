@@ -1,8 +1,9 @@
 """The FHIR R4 (4.0.1) message Bundle, shaped after BSeR STU2 (2.0.0-ballot), as plain data.
 
-Built as dicts and serialised canonically (sorted keys, no spaces, UTF-8): building with the
-fhir.resources models cost ~200x more per Bundle here (bench/render.py); the models stay the
-schema authority in the tests, which validate every Bundle they render with them.
+Built as dicts and serialised canonically (sorted keys, no spaces, UTF-8): the same Bundle through
+the fhir.resources models cost ~11 ms here against ~0.3 ms (bench/render.py), so the models stay
+the schema authority in the tests, which validate every Bundle they render and check that the
+models' own JSON of it is the same document.
 
     MessageHeader (event I12 create, I13 update, I14 cancel; focus → Task)
     Task (fulfill; requested, or cancelled; businessStatus; focus → ServiceRequest; for, requester, owner)
@@ -15,9 +16,10 @@ schema authority in the tests, which validate every Bundle they render with them
 from __future__ import annotations
 
 import html
-import json
 import re
 from datetime import datetime
+
+import orjson
 
 from pipeline.render import ids
 from pipeline.render.content import ICD10CM, RXNORM, Content, clean
@@ -111,8 +113,9 @@ def bundle(c: Content) -> dict:
 
 
 def serialise(message: dict) -> bytes:
-    """Canonical JSON: the same Bundle is the same bytes."""
-    return json.dumps(message, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """Canonical JSON (sorted keys, no spaces, UTF-8): the same Bundle is the same bytes. orjson:
+    ~12 µs for a 20 kB Bundle here against ~200 µs for the standard library's json."""
+    return orjson.dumps(message, option=orjson.OPT_SORT_KEYS)
 
 
 def _task(c: Content, u: dict, recipient_org: str, requester: dict) -> dict:

@@ -31,6 +31,11 @@ _ESCAPES = (("\\", "\\E\\"), ("|", "\\F\\"), ("^", "\\S\\"), ("&", "\\T\\"), ("~
 def esc(text: str, limit: int = 199) -> str:
     """HL7-escaped text, at most `limit` characters on the wire (ST is 199, FT 65536), never
     cutting an escape sequence in half."""
+    escaped = text
+    for raw, e in _ESCAPES:
+        escaped = escaped.replace(raw, e)
+    if len(escaped) <= limit:
+        return escaped
     out, size = [], 0
     for ch in text:
         piece = next((e for raw, e in _ESCAPES if raw == ch), ch)
