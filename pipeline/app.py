@@ -207,8 +207,7 @@ async def deliver(deps: Deps, delivery: r.Delivery, ctx: Context) -> Result:
     await asyncio.to_thread(deps.gate.record_use, delivery, ctx.clock.now())
     status = sent_status(delivery, receipt.duplicate)
     disclosure = disclosure_audit(delivery, ctx, receipt.duplicate)  # the PrivacyDisclosure
-    return Result(outputs=[Output("referral.status", r.ReferralKey(referral_id=delivery.referral_id), status,
-                                  AuditKind.STATUS_CHANGE)], audits=[disclosure])
+    return Result(outputs=[Output("referral.status", key, status, AuditKind.STATUS_CHANGE)], audits=[disclosure])
 
 
 async def track(deps: Deps, status: r.ReferralStatus, ctx: Context) -> Result:
