@@ -29,7 +29,8 @@ from pipeline import records as r
 from pipeline.audit.emit import decision_audit, disclosure_audit, recheck_audit, status_audit, unrouted_audit
 from pipeline.audit.sink import Sealer, store_audit
 from pipeline.clock import Clock
-from pipeline.consent import Cancellation, Gate, Recipient, cancelled_status, load_policy
+from pipeline.consent import (Cancellation, Gate, Recipient, cancelled_status, flagged_in_field, flagged_in_run,
+                              load_policy)
 from pipeline.deliver import Connector, sent_status
 from pipeline.detect import Rules, classify_incident, classify_run, load_rules
 from pipeline.episode import DEFAULT_WINDOW, field_requests, incident_requests
@@ -60,6 +61,7 @@ class Deps:
     episode_window: timedelta = DEFAULT_WINDOW
     audit_sealer: Sealer | None = None  # signs full audit segments as the sink fills them
     gate: Gate | None = None  # the consent registry, policy and holds (pipeline/consent)
+    consent_flags: frozenset[str] = frozenset()  # ePCR custom elements that flag a consent to refer
 
     @classmethod
     def build(cls, settings: Settings, catalogue: Catalogue, store: Store, connectors: dict[str, Connector],
@@ -70,7 +72,8 @@ class Deps:
             directory=DirectorySource(settings.routing.directory, settings.routing.directory_ttl_seconds),
             routing=load_routing_rules(), linkage_keys=settings.security.linkage_keys,
             episode_window=timedelta(hours=settings.routing.episode_window_hours),
-            gate=Gate(store, load_policy(settings.consent.policy), timedelta(days=settings.consent.hold_days)))
+            gate=Gate(store, load_policy(settings.consent.policy), timedelta(days=settings.consent.hold_days)),
+            consent_flags=frozenset(settings.consent.field_flag_elements))
         values.update(overrides)
         return cls(**values)
 
@@ -86,7 +89,16 @@ async def detect(deps: Deps, run: r.EmsRun, ctx: Context) -> Result:
     for request in incident_requests(classified, deps.routing, deps.linkage_keys, incident):
         if any(s.record_id == run.envelope.source_record_id for s in request.source_records):
             outputs.append(Output("referral.request", request.person, request, AuditKind.REFERRAL_REQUEST))
+            if flagged_in_run(run, deps.consent_flags):  # a proposed consent: capture starts (outreach)
+                await _propose(deps, request.person, f"ems.run:{run.agency_id}/{run.pcr_number}", ctx)
     return Result(outputs=outputs)
+
+
+async def _propose(deps: Deps, person: r.PersonKey, source: str, ctx: Context) -> None:
+    """A consent flag from the field becomes a *proposed* consent in the registry (never a permit);
+    the registry's producer publishes the person's set on its next sweep."""
+    await asyncio.to_thread(deps.gate.registry.propose_from_field, person, source, ctx.clock.now(),
+                            f"stage:{ctx.stage}")
 
 
 async def dispatch(deps: Deps, incident: r.DispatchIncident, ctx: Context) -> Result:
@@ -98,8 +110,10 @@ async def dispatch(deps: Deps, incident: r.DispatchIncident, ctx: Context) -> Re
 async def field(deps: Deps, referral: r.FieldReferral, ctx: Context) -> Result:
     """A referral made in the field: a request per service it asks for."""
     await asyncio.to_thread(episodes.save_record, deps.store, "field.referral", referral, referral.incident)
-    return Result(outputs=[Output("referral.request", q.person, q, AuditKind.REFERRAL_REQUEST)
-                           for q in field_requests(referral, deps.routing, deps.linkage_keys)])
+    requests = field_requests(referral, deps.routing, deps.linkage_keys)
+    if requests and flagged_in_field(referral):
+        await _propose(deps, requests[0].person, f"field.referral:{referral.agency_id}/{referral.referral_id}", ctx)
+    return Result(outputs=[Output("referral.request", q.person, q, AuditKind.REFERRAL_REQUEST) for q in requests])
 
 
 async def refer(deps: Deps, incoming: r.Referral, ctx: Context) -> Result:

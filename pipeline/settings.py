@@ -53,6 +53,9 @@ class ConsentSettings(Section):
     policy: Path = Field(ROOT / "pipeline" / "consent" / "policy.yaml", description="the versioned consent policy")
     hold_days: float = Field(30.0, gt=0, description="a hold with no legal basis is cancelled after this long")
     sweep_seconds: float = Field(60.0, gt=0, description="how often expiry and the registry's producer run")
+    field_flag_elements: list[str] = Field(
+        ["eCustomResults.ConsentToReferral", "itCustom.ConsentToReferral"],
+        description="ePCR custom element ids whose 'yes' is a consent-to-referral flag (a proposed consent)")
 
 
 class SecuritySettings(Section):

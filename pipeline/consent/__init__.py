@@ -11,8 +11,8 @@ around it, fhir.py the Consent resource, http.py and cli.py the ways in.
 from pipeline.consent.decide import Recipient, consent_problems, consent_scope, decide, missing_elements, recheck
 from pipeline.consent.gate import Cancellation, Gate, Release, cancelled_status
 from pipeline.consent.policy import Policy, PolicyError, load_policy
-from pipeline.consent.registry import ConsentError, Registry, publish_pending
+from pipeline.consent.registry import ConsentError, Registry, flagged_in_field, flagged_in_run, publish_pending
 
-__all__ = ["decide", "recheck", "Recipient", "consent_problems", "consent_scope", "missing_elements",
+__all__ = ["flagged_in_field", "flagged_in_run", "decide", "recheck", "Recipient", "consent_problems", "consent_scope", "missing_elements",
            "Policy", "PolicyError", "load_policy", "Gate", "Release", "Cancellation", "cancelled_status",
            "Registry", "ConsentError", "publish_pending"]

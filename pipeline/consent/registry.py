@@ -161,3 +161,16 @@ async def publish_pending(registry: Registry, writer, at: datetime) -> int:
         await asyncio.to_thread(registry.mark_published, consent_set)
         done += 1
     return done
+
+
+YES = frozenset({"yes", "y", "true", "1", "9923003"})  # 9923003: NEMSIS "Yes"
+
+
+def flagged_in_run(run: r.EmsRun, elements: frozenset[str]) -> bool:
+    """Does an ePCR carry the agency's consent-to-referral flag (a custom result)? Pure."""
+    return any(c.element_id in elements and c.value.strip().lower() in YES for c in run.custom_results)
+
+
+def flagged_in_field(referral: r.FieldReferral) -> bool:
+    """A field referral says the person agreed (verbally, on a form): a proposal to capture."""
+    return referral.consent_status in ("verbal", "proposed", "signed")
