@@ -85,7 +85,9 @@ class AgencyCredential(Section):
     """One sending agency or system at the network edges, and how it proves who it is."""
 
     kind: Literal["ems", "fire", "psap", "law-enforcement", "deflection", "hospital", "other"] = "other"
-    may_send: list[Literal["nemsis", "eido", "cad", "field", "hl7"]] = ["nemsis", "eido", "cad", "field", "hl7"]
+    # "consent": may post and revoke Consent resources (never granted to law enforcement).
+    may_send: list[Literal["nemsis", "eido", "cad", "field", "hl7", "consent"]] = ["nemsis", "eido", "cad", "field",
+                                                                                  "hl7"]
     # API keys (header X-API-Key): plain keys as secrets, or their sha256 hex digests; several allow rotation.
     api_keys: list[SecretStr] = []
     api_key_sha256: list[str] = []

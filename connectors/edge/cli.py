@@ -58,9 +58,16 @@ def intake() -> None:
 
     async def body(edge):
         from connectors.edge.service import http_server
+        from pipeline.consent import Registry
+        from pipeline.storage import open_store
 
+        store = open_store(settings.storage.url)
+        store.migrate()
         typer.echo(f"intake on {settings.edges.host}:{settings.edges.http_port}", err=True)
-        await http_server(settings, edge).serve()
+        try:
+            await http_server(settings, edge, Registry(store)).serve()
+        finally:
+            store.close()
 
     _run(_serve(settings, "http", settings.edges.http_metrics_port, body))
 

@@ -4,6 +4,8 @@
   POST /v1/eido              application/json: a NENA EIDO document → dispatch.incident
   POST /v1/cad               text/csv, application/x-ndjson: a CAD export → dispatch.incident
   POST /v1/field-referrals   application/json, text/csv: field referrals → field.referral
+  /v1/consents/...           the consent registry's FHIR Consent endpoint (pipeline/consent/http.py), for
+                             agencies allowed to send "consent"; never a law-enforcement agency
   GET  /healthz              liveness (no credential, no data)
 
 Every POST needs the agency's credential: a client certificate (mutual TLS) or its key in
@@ -33,7 +35,7 @@ from typing import Callable
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from connectors.common import ParseContext, ParseResult, Refused
 from connectors.edge.auth import API_KEY_HEADER, Agency
@@ -108,9 +110,20 @@ def _error(status: int, message: str, **headers: str) -> JSONResponse:
 
 
 class Intake:
-    def __init__(self, edge: Edge, max_body_bytes: int = 20 * 1024 * 1024) -> None:
+    def __init__(self, edge: Edge, max_body_bytes: int = 20 * 1024 * 1024, consents=None) -> None:
+        """`consents`: a pipeline.consent.http.ConsentService to mount at /v1/consents, or None."""
         self.edge = edge
         self.max_body_bytes = max_body_bytes
+        self.consents = consents
+
+    def consent_actor(self, request: Request) -> str | None:
+        """Who may post or revoke a consent: an agency allowed to, never law enforcement."""
+        der = request.scope.get("extensions", {}).get("tls", {}).get("client_cert_der")
+        agency = self.edge.credentials.by_cert(der) or self.edge.credentials.by_key(request.headers.get(API_KEY_HEADER))
+        if agency is None or agency.law_enforcement or "consent" not in agency.may_send:
+            self.edge.metrics.unauthenticated.labels("http-consent", "missing" if agency is None else "forbidden").inc()
+            return None
+        return f"agency:{agency.id}"
 
     def authenticate(self, request: Request, kind: Kind) -> Agency | JSONResponse:
         metrics = self.edge.metrics
@@ -180,6 +193,8 @@ class Intake:
         for name, path in paths.items():
             kind = KINDS[name]
             routes.append(Route(path, functools.partial(self.handle, kind=kind), methods=["POST"]))
+        if self.consents is not None:
+            routes.append(Mount("/v1/consents", routes=self.consents.routes()))
         return Starlette(routes=routes)
 
 

@@ -37,10 +37,16 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
     return server_context(e.tls_cert, e.tls_key, e.client_ca)
 
 
-def http_server(settings: Settings, edge: Edge) -> uvicorn.Server:
-    """A uvicorn server for the intake app; `serve(sockets=[sock])` binds it to a socket of the caller's."""
+def http_server(settings: Settings, edge: Edge, registry=None) -> uvicorn.Server:
+    """A uvicorn server for the intake app; `serve(sockets=[sock])` binds it to a socket of the caller's.
+    With a consent `registry` (pipeline.consent.Registry), /v1/consents is mounted too."""
     e = settings.edges
-    app = Intake(edge, e.max_body_bytes).app()
+    intake = Intake(edge, e.max_body_bytes)
+    if registry is not None:
+        from pipeline.consent.http import ConsentService
+
+        intake.consents = ConsentService(registry, intake.consent_actor, publish=edge.writer, clock=edge.clock)
+    app = intake.app()
     options: dict = dict(host=e.host, port=e.http_port, http=ClientCertH11Protocol, lifespan="off",
                          log_level="warning", access_log=False, server_header=False)
     if e.tls_cert is not None and e.tls_key is not None:

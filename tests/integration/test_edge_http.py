@@ -161,3 +161,28 @@ async def test_broker_not_committing_gives_503_and_no_acceptance_then_a_resend_r
     runs = await consume(kafka.bootstrap, catalogue["ems.run"], 2, timeout=3)
     # the frozen attempt may still land once the broker resumes: with the same event id, dropped downstream
     assert 1 <= len(runs) <= 2 and {r.envelope.event_id for r in runs} == {accepted["event_id"]}
+
+
+async def test_consents_post_through_intake_and_never_from_law_enforcement(kafka, catalogue, certs, tmp_path):
+    from pipeline.consent import Registry
+    from pipeline.consent.fhir import to_fhir
+    from pipeline.storage import open_store
+    from tests.unit.consent.test_gate import PERSON, consent
+
+    store = open_store(f"sqlite:///{tmp_path / 'consent.db'}")
+    store.migrate()
+    body = json.dumps(to_fhir(PERSON, consent()))
+    fhir = {"content-type": "application/fhir+json"}
+    async with ProducerSink(kafka.bootstrap) as sink, \
+            running_intake(edge_settings(certs, catalogue.prefix), sink, catalogue, Registry(store)) as (base, _):
+        async with client(certs, base, key=KEYS["pd-7"]) as police:  # "consent" listed, still never
+            assert (await police.post("/v1/consents/", content=body, headers=fhir)).status_code == 401
+        async with client(certs, base, key=KEYS["ems-012"]) as ems:  # not allowed to send consents
+            assert (await ems.post("/v1/consents/", content=body, headers=fhir)).status_code == 401
+        async with client(certs, base, key=KEYS["outreach-1"]) as outreach:
+            created = await outreach.post("/v1/consents/", content=body, headers=fhir)
+    assert created.status_code == 201 and created.json()["complete"] is True
+    [published] = await consume(kafka.bootstrap, catalogue["consent"], 1)
+    assert published.person == PERSON and [c.consent_id for c in published.consents] == ["c-1"]
+    assert [c.consent_id for c in Registry(store).consents(PERSON)] == ["c-1"]
+    store.close()

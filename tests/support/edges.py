@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from pipeline.settings import AgencyCredential, EdgeSettings, Settings
 
 KEYS = {"ems-012": "ems-012-key-0123456789abcdef", "pd-7": "pd-7-key-0123456789abcdef",
-        "psap-north": "psap-north-key-0123456789abcdef"}
+        "psap-north": "psap-north-key-0123456789abcdef", "outreach-1": "outreach-1-key-0123456789abcdef"}
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,9 @@ def make_certs(directory: Path) -> Certs:
 def edge_settings(certs: Certs, prefix: str, **changes) -> Settings:
     agencies = {
         "ems-012": AgencyCredential(kind="ems", api_keys=[SecretStr(KEYS["ems-012"])], cert_subjects=["ems-012"]),
-        "pd-7": AgencyCredential(kind="law-enforcement", may_send=["field"], cert_subjects=["pd-7"],
+        "outreach-1": AgencyCredential(kind="deflection", may_send=["field", "consent"],
+                                       api_keys=[SecretStr(KEYS["outreach-1"])]),
+        "pd-7": AgencyCredential(kind="law-enforcement", may_send=["field", "consent"], cert_subjects=["pd-7"],
                                  api_key_sha256=[hashlib.sha256(KEYS["pd-7"].encode()).hexdigest()]),
         "psap-north": AgencyCredential(kind="psap", may_send=["eido", "cad"], api_keys=[SecretStr(KEYS["psap-north"])]),
     }
@@ -55,9 +57,9 @@ def edge_settings(certs: Certs, prefix: str, **changes) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def running_intake(settings: Settings, sink, catalogue):
+async def running_intake(settings: Settings, sink, catalogue, registry=None):
     edge = build_edge(settings, sink, catalogue, name="edge http")
-    server = http_server(settings, edge)
+    server = http_server(settings, edge, registry)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
