@@ -1,5 +1,5 @@
--- 0004_consent (postgresql): the consent registry of record, the holds (the outreach worklist) and
--- the disclosures that rest on a consent. Keep in step with the other dialect's file.
+-- 0004_consent (portable SQL: the same on SQLite and PostgreSQL): the consent registry of record, the holds (the outreach worklist) and
+-- the disclosures that rest on a consent.
 
 -- One row per consent, its current facts (a ConsentRecord as JSON) and the FHIR Consent as received.
 CREATE TABLE consent_record (
