@@ -60,6 +60,27 @@ async def _collect(bootstrap: str, topic_name: str, count: int, timeout: float, 
     return got
 
 
+async def _read_all(bootstrap: str, topic_name: str) -> list:
+    """Every message now in a topic (all partitions)."""
+    consumer = AIOKafkaConsumer(topic_name, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    got = []
+    try:
+        while not consumer.assignment():
+            await asyncio.sleep(0.05)
+        ends = await consumer.end_offsets(list(consumer.assignment()))
+        while True:
+            positions = {tp: await consumer.position(tp) for tp in ends}
+            if all(positions[tp] >= end for tp, end in ends.items()):
+                break
+            for messages in (await consumer.getmany(timeout_ms=200)).values():
+                got += messages
+    finally:
+        await consumer.stop()
+    return got
+
+
 async def _latencies(bootstrap: str, source: Topic, out_topic: str, runs: list[r.EmsRun], rate: float) -> list[float]:
     """Feed `runs` at `rate` per second; per output, its broker timestamp minus its input's."""
     keys = {source.key.encode(run.key) for run in runs}
@@ -68,6 +89,30 @@ async def _latencies(bootstrap: str, source: Topic, out_topic: str, runs: list[r
     await feeder
     sent = {m.key: m.timestamp for m in await _collect(bootstrap, source.full_name, len(runs), 30, keys)}
     return [m.timestamp - sent[m.key] for m in outputs]
+
+
+async def _status_latencies(bootstrap: str, cat: Catalogue, runs: list[r.EmsRun], rate: float, metrics) -> list[float]:
+    """End to end: from a run's ingest to its referral's `referral.status` (sent), by correlation id."""
+    source, status = cat["ems.run"], cat["referral.status"]
+    before = int(metrics.value(metrics.produced, "deliver"))
+    await _paced(bootstrap, source, runs, rate)
+    deadline = time.monotonic() + 60
+    wanted = {run.envelope.correlation_id for run in runs}
+    while time.monotonic() < deadline:  # until the deliveries the latency runs cause have settled
+        done = int(metrics.value(metrics.produced, "deliver"))
+        await asyncio.sleep(2.0)
+        if int(metrics.value(metrics.produced, "deliver")) == done and done > before:
+            break
+    sent = {m.key: m.timestamp for m in await _collect(bootstrap, source.full_name, len(runs), 30,
+                                                        {source.key.encode(run.key) for run in runs})}
+    by_corr = {run.envelope.correlation_id: sent[source.key.encode(run.key)] for run in runs}
+    statuses = await _read_all(bootstrap, status.full_name)
+    lat = []
+    for m in statuses:
+        value = status.value.decode(m.value)
+        if value.envelope.correlation_id in wanted:
+            lat.append(m.timestamp - by_corr[value.envelope.correlation_id])
+    return lat
 
 
 # ---------------------------------------------------------------- the three contestants
@@ -154,11 +199,11 @@ async def run_pipeline(bootstrap: str, cat: Catalogue, n: int, runs: list[r.EmsR
                 metrics.value(metrics.held, "refer"):
             await asyncio.sleep(0.05)
         seconds = time.perf_counter() - began
-        lat = await _latencies(bootstrap, source, target.full_name, lat_runs, rate) if lat_runs else []
+        lat = await _status_latencies(bootstrap, cat, lat_runs, rate, metrics) if lat_runs else []
     finally:
         await app.stop()
         store.close()
-    row = _row("pipeline end to end (ems.run → detection … referral.status, audit sink)", n, seconds, lat)
+    row = _row("pipeline end to end (ems.run → … → referral.status; latency to the status)", n, seconds, lat)
     row["deliveries"] = int(metrics.value(metrics.produced, "deliver"))
     return row
 
@@ -171,12 +216,21 @@ def _row(name: str, n: int, seconds: float, lat: list[float]) -> dict:
     return row
 
 
+def _distinct(run: r.EmsRun, i: int) -> r.EmsRun:
+    """A copy of a sample run that is its own incident, person and event."""
+    key = r.IncidentKey(dispatch_centre="bench", incident_number=f"B{i}")
+    envelope = run.envelope.model_copy(update={"event_id": f"bench:{i}", "source_record_id": f"bench-{i}",
+                                               "correlation_id": f"bench-corr-{i}"})
+    letters = "".join(chr(ord("a") + int(d)) for d in str(i))  # names are normalised to letters only
+    patient = run.patient.model_copy(update={"given": f"{run.patient.given}{letters}"})
+    return run.model_copy(update={"key": key, "envelope": envelope, "patient": patient, "pcr_number": f"B{i}"})
+
+
 async def compare(bootstrap: str, n: int = 2000, latency_n: int = 100, rate: float = 20.0) -> list[dict]:
     from pipeline.run import sample_runs
 
     base = sample_runs(200)
-    runs = [base[i % len(base)].model_copy(update={"key": r.IncidentKey(
-        dispatch_centre="bench", incident_number=f"B{i}")}) for i in range(n + latency_n)]
+    runs = [_distinct(base[i % len(base)], i) for i in range(n + latency_n)]
     lat_runs = runs[n:]
     tmp = ROOT / ".run" / "bench"
     tmp.mkdir(parents=True, exist_ok=True)
