@@ -12,7 +12,7 @@ render, on input topics with a retention limit.
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, ClassVar, Optional
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field

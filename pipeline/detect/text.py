@@ -118,7 +118,7 @@ def _first_chars(term: str) -> set[str]:
 def compile_text_rules(spec: dict) -> TextRules:
     """Compile the `terms` and `cues` sections of narrative.yaml."""
     seen: dict[str, str] = {}
-    parts, group_concept = [], {}
+    group_concept = {}
     terms = [(concept, term) for concept, ts in spec["terms"].items() for term in ts]
     for concept, term in terms:
         key = term.lower()

@@ -147,7 +147,7 @@ class EmbeddedBroker:
         return self.info
 
     async def _wait_ready(self, bootstrap: str, cid: str) -> None:
-        deadline, last = time.monotonic() + self.timeout, None
+        deadline = time.monotonic() + self.timeout
         quiet = logging.getLogger("aiokafka")
         level, quiet.level = quiet.level, logging.CRITICAL  # "connection refused" is expected here
         try:

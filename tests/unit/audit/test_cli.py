@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import json
-from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest

@@ -9,7 +9,7 @@ from connectors.common import Parsed, Refused
 from connectors.nemsis import parse_emsdataset
 from connectors.nemsis.pcr import ICD10CM, RXNORM, SNOMED
 from pipeline.records import Coded
-from tests.unit.connectors.helpers import make_ctx, records, refusals, shared_file
+from tests.unit.connectors.helpers import make_ctx, records, shared_file
 
 XSD = "nemsis/v3.5.1/xsd/EMSDataSet_v3.xsd"
 EDT = timezone(timedelta(hours=-4))
