@@ -88,6 +88,8 @@ class AgencyCredential(Section):
     # "consent": may post and revoke Consent resources (never granted to law enforcement).
     may_send: list[Literal["nemsis", "eido", "cad", "field", "hl7", "consent"]] = ["nemsis", "eido", "cad", "field",
                                                                                   "hl7"]
+    # The agency numbers this sender submits PCRs for (eResponse.01 / MSH-4); empty: its own name only.
+    agency_ids: list[str] = []
     # API keys (header X-API-Key): plain keys as secrets, or their sha256 hex digests; several allow rotation.
     api_keys: list[SecretStr] = []
     api_key_sha256: list[str] = []

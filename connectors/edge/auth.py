@@ -22,6 +22,10 @@ class Agency:
     id: str
     kind: str
     may_send: frozenset[str]
+    agency_ids: frozenset[str] = frozenset()  # the agencies whose PCRs it may submit; empty: only `id`
+
+    def submits_for(self, agency_id: str) -> bool:
+        return agency_id in (self.agency_ids or {self.id})
 
     @property
     def law_enforcement(self) -> bool:
@@ -49,7 +53,8 @@ def subject_cn(der: bytes) -> str:
 
 class Credentials:
     def __init__(self, agencies: dict[str, AgencyCredential]) -> None:
-        self.agencies = {name: Agency(name, c.kind, frozenset(c.may_send)) for name, c in agencies.items()}
+        self.agencies = {name: Agency(name, c.kind, frozenset(c.may_send), frozenset(c.agency_ids))
+                         for name, c in agencies.items()}
         self._keys: list[tuple[bytes, str]] = []
         self._certs: dict[str, str] = {}
         self._subjects: dict[str, str] = {}

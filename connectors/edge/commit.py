@@ -96,9 +96,9 @@ class Edge:
 
         async def go() -> None:
             for batch in batches:
-                _, refused = await publish(self.writer, list(batch.results), raw, batch.topic, origin, actor,
-                                           ctx.received_at)
-                done.accepted += [(batch.topic, x.record) for x in batch.results if isinstance(x, Parsed)]
+                results = [_own(x, agency) for x in batch.results]
+                _, refused = await publish(self.writer, results, raw, batch.topic, origin, actor, ctx.received_at)
+                done.accepted += [(batch.topic, x.record) for x in results if isinstance(x, Parsed)]
                 done.refused += refused
 
         try:
@@ -111,6 +111,14 @@ class Edge:
         if done.refused:
             self.metrics.refused.labels(edge).inc(len(done.refused))
         return done
+
+
+def _own(result: ParseResult, agency: Agency) -> ParseResult:
+    """A PCR for an agency the signed-in sender does not submit for is refused, not published."""
+    record = result.record if isinstance(result, Parsed) else None
+    if isinstance(record, r.EmsRun) and not agency.submits_for(record.agency_id):
+        return Refused(record.pcr_number, f"the PCR's agency {record.agency_id!r} is not one this sender submits for")
+    return result
 
 
 def receipt_id(agency: Agency, raw: bytes) -> str:

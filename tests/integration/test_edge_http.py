@@ -186,3 +186,17 @@ async def test_consents_post_through_intake_and_never_from_law_enforcement(kafka
     assert published.person == PERSON and [c.consent_id for c in published.consents] == ["c-1"]
     assert [c.consent_id for c in Registry(store).consents(PERSON)] == ["c-1"]
     store.close()
+
+
+async def test_a_pcr_for_another_agency_is_refused_not_published(kafka, catalogue, certs):
+    async with ProducerSink(kafka.bootstrap) as sink, \
+            running_intake(edge_settings(certs, catalogue.prefix), sink, catalogue) as (base, _):
+        async with client(certs, base, key=KEYS["ems-012"]) as ems:
+            answer = await ems.post("/v1/nemsis", content=emsdataset([("u-999", "INC-1")], agency="ems-999"),
+                                    headers=XML)
+    assert answer.status_code == 422
+    assert "not one this sender submits for" in json.dumps(answer.json())
+    [letter] = await consume(kafka.bootstrap, catalogue["ems.run.dlq"], 1)
+    assert "ems-999" in letter.reason
+    await settle(0.5)
+    assert await consume_raw(kafka.bootstrap, catalogue["ems.run"], 1, timeout=1) == []

@@ -41,7 +41,8 @@ def make_certs(directory: Path) -> Certs:
 
 def edge_settings(certs: Certs, prefix: str, **changes) -> Settings:
     agencies = {
-        "ems-012": AgencyCredential(kind="ems", api_keys=[SecretStr(KEYS["ems-012"])], cert_subjects=["ems-012"]),
+        "ems-012": AgencyCredential(kind="ems", api_keys=[SecretStr(KEYS["ems-012"])], cert_subjects=["ems-012"],
+                                    agency_ids=["ems-012", "EMS-012"]),  # its NEMSIS number and its HL7 MSH-4
         "outreach-1": AgencyCredential(kind="deflection", may_send=["field", "consent"],
                                        api_keys=[SecretStr(KEYS["outreach-1"])]),
         "pd-7": AgencyCredential(kind="law-enforcement", may_send=["field", "consent"], cert_subjects=["pd-7"],
