@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import time
 from collections import Counter
@@ -76,6 +77,7 @@ async def main(settings: Settings, once: bool, sample: int) -> None:
     from connectors.inbox import InboxConnector
     from pipeline.app import Deps, runners
     from pipeline.audit.sink import Sealer
+    from pipeline.stage import Writer
     from pipeline.kafka.broker import EmbeddedBroker
     from pipeline.kafka.faust_app import FaustSink, attach, make_app
     from pipeline.storage import open_store
@@ -113,6 +115,8 @@ async def main(settings: Settings, once: bool, sample: int) -> None:
         await app.start()
         stack.push_async_callback(app.stop)
         stack.callback(_consent_sweeper(deps, catalogue, app, settings).cancel)
+        stack.callback(asyncio.create_task(purge_episodes(deps, Writer(catalogue, FaustSink(app), "housekeeping"),
+                                                          settings.routing.episode_retention_days)).cancel)
         say(f"workers started: {', '.join(s.stage.name for s in runners(deps, None, metrics))}")
 
         runs = sample_runs(sample)
@@ -125,6 +129,29 @@ async def main(settings: Settings, once: bool, sample: int) -> None:
             return
         say("serving; Ctrl-C stops")
         await _until_signal()
+
+
+async def purge_episodes(deps, writer, retention_days: float, every: float = 3600.0, once: bool = False) -> None:
+    """Hourly: purge episode state past its retention, with an `admin` audit record of the counts."""
+    from datetime import timedelta
+
+    from pipeline.audit.emit import admin_audit
+    from pipeline.episode.state import purge
+    from pipeline.storage import StorageError
+
+    while True:
+        now = deps.clock.now()
+        try:
+            counts = await asyncio.to_thread(purge, deps.store, now - timedelta(days=retention_days))
+            if any(counts.values()):
+                audit = admin_audit("handoff", now, "purge-episode-state", "episode",
+                                    {k: str(v) for k, v in counts.items()} | {"retention_days": str(retention_days)})
+                await writer.write([audit], [], [])
+        except StorageError as e:  # the next pass catches up
+            logging.getLogger(__name__).warning("episode purge skipped: %s", type(e).__name__)
+        if once:
+            return
+        await asyncio.sleep(every)
 
 
 def _consent_sweeper(deps, catalogue: Catalogue, app, settings: Settings) -> asyncio.Task:

@@ -92,3 +92,15 @@ def merge_request(store: Store, incoming: r.Referral, window: timedelta) -> r.Re
                 tx.execute("UPDATE episode_request SET revision = :rev, digest = :digest, body = :body,"
                            " updated_at = :at WHERE request_id = :id", params)
     return merged
+
+
+def purge(store: Store, before: datetime) -> dict[str, int]:
+    """Minimum PHI at rest: drop source records received, episodes last seen and merged requests
+    updated before `before` (settings: routing.episode_retention_days). Returns the counts."""
+    cut = before.isoformat()
+    with store.transaction(immediate=True) as tx:
+        return {
+            "episode_record": tx.execute("DELETE FROM episode_record WHERE received_at < :cut", {"cut": cut}),
+            "person_episode": tx.execute("DELETE FROM person_episode WHERE last_seen < :cut", {"cut": cut}),
+            "episode_request": tx.execute("DELETE FROM episode_request WHERE updated_at < :cut", {"cut": cut}),
+        }

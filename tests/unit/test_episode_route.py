@@ -291,3 +291,20 @@ def test_the_directory_loads_from_a_fhir_server_following_next_links():
     finally:
         server.shutdown()
     assert directory.version == "srv-1" and len(directory.providers) == 6
+
+
+def test_episode_state_past_its_retention_is_purged(tmp_path):
+    from pipeline.storage import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}")
+    store.migrate()
+    old = run("PCR-OLD")
+    episodes.save_record(store, "ems.run", old, old.key)
+    [request, _] = incident_requests([(old, detected(old, *OPIOID))], RULES, KEYS)
+    episodes.merge_request(store, request, DEFAULT_WINDOW)
+    assert episodes.purge(store, T0 - timedelta(days=1)) == {
+        "episode_record": 0, "person_episode": 0, "episode_request": 0}
+    assert episodes.purge(store, T0 + timedelta(days=1)) == {
+        "episode_record": 1, "person_episode": 1, "episode_request": 1}
+    assert episodes.incident_records(store, KEY) == ([], None)
+    store.close()
