@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo
 from functools import partial
 
 from pydantic import SecretStr
@@ -62,6 +63,7 @@ class Deps:
     audit_sealer: Sealer | None = None  # signs full audit segments as the sink fills them
     gate: Gate | None = None  # the consent registry, policy and holds (pipeline/consent)
     consent_flags: frozenset[str] = frozenset()  # ePCR custom elements that flag a consent to refer
+    timezone: tzinfo = timezone.utc  # the site's: opening hours in the directory are local times
 
     @classmethod
     def build(cls, settings: Settings, catalogue: Catalogue, store: Store, connectors: dict[str, Connector],
@@ -73,7 +75,8 @@ class Deps:
             routing=load_routing_rules(), linkage_keys=settings.security.linkage_keys,
             episode_window=timedelta(hours=settings.routing.episode_window_hours),
             gate=Gate(store, load_policy(settings.consent.policy), timedelta(days=settings.consent.hold_days)),
-            consent_flags=frozenset(settings.consent.field_flag_elements))
+            consent_flags=frozenset(settings.consent.field_flag_elements),
+            timezone=ZoneInfo(settings.routing.timezone))
         values.update(overrides)
         return cls(**values)
 
@@ -144,7 +147,7 @@ async def refer(deps: Deps, incoming: r.Referral, ctx: Context) -> Result:
 def _route(deps: Deps, request: r.Referral, now):
     directory = deps.directory.current()
     place = place_of(request.subject.address if request.subject else None, request.location)
-    candidates = route(request, directory, deps.routing, place, now, age=request.age,
+    candidates = route(request, directory, deps.routing, place, now.astimezone(deps.timezone), age=request.age,
                        language=request.subject.language if request.subject else "")[:deps.routing.fan_out]
     return directory, place, candidates
 

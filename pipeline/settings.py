@@ -47,6 +47,7 @@ class RoutingSettings(Section):
                            description="a FHIR Bundle file of the provider directory, or a FHIR server's base URL")
     directory_ttl_seconds: float = 300.0
     episode_window_hours: float = 72.0
+    timezone: str = Field("UTC", description="the site's IANA time zone: the directory's opening hours are local")
     episode_retention_days: float = Field(
         90.0, gt=0, description="source records and episodes older than this are purged (PHI at rest)")
 

@@ -112,8 +112,8 @@ def _inside(x: float, y: float, ring: tuple[tuple[float, float], ...]) -> bool:
 def _open(provider: Provider, now: datetime) -> bool:
     if not provider.hours:
         return True
-    local = now  # the directory's hours are in the site's time; settings give the zone (UTC by default)
-    day, at = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[local.weekday()], local.time()
+    # `now` is in the site's time zone (the caller converts: settings routing.timezone)
+    day, at = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[now.weekday()], now.time()
     return any(day in h.days and h.start <= at <= h.end for h in provider.hours)
 
 

@@ -308,3 +308,19 @@ def test_episode_state_past_its_retention_is_purged(tmp_path):
         "episode_record": 1, "person_episode": 1, "episode_request": 1}
     assert episodes.incident_records(store, KEY) == ([], None)
     store.close()
+
+
+def test_opening_hours_are_read_in_the_sites_time_zone():
+    from zoneinfo import ZoneInfo
+
+    directory = DirectorySource().current()
+    strict = RULES.__class__(**{**RULES.__dict__, "follow_up_hours_required": True})
+    housing = sangamon_request(Service.HOUSING_SOCIAL)
+    utc_evening = datetime(2026, 3, 16, 23, 30, tzinfo=timezone.utc)  # Monday 18:30 in Chicago
+    assert route(housing, directory, strict, Place(county="Sangamon"), utc_evening) == []
+    chicago = utc_evening.astimezone(ZoneInfo("America/Chicago"))
+    assert route(housing, directory, strict, Place(county="Sangamon"), chicago) == []  # closes at 17:00
+    afternoon = datetime(2026, 3, 16, 21, 0, tzinfo=timezone.utc).astimezone(ZoneInfo("America/Chicago"))
+    assert route(housing, directory, strict, Place(county="Sangamon"), afternoon)  # 16:00 local: open
+    assert route(housing, directory, strict, Place(county="Sangamon"),
+                 datetime(2026, 3, 16, 21, 0, tzinfo=timezone.utc)) == []  # 21:00 read as UTC: closed
