@@ -235,9 +235,9 @@ async def track(deps: Deps, status: r.ReferralStatus, ctx: Context) -> Result:
 
 async def sink_audit(deps: Deps, event: r.AuditEvent, ctx: Context) -> Result:
     body = deps.catalogue["audit"].value.encode(event)
-    await asyncio.to_thread(store_audit, deps.store, event, body, ctx.partition, ctx.offset)
-    if deps.audit_sealer is not None:
-        await asyncio.to_thread(deps.audit_sealer.seal, deps.store, deps.clock.now(), partitions=[ctx.partition])
+    appended = await asyncio.to_thread(store_audit, deps.store, event, body, ctx.partition, ctx.offset)
+    if appended and deps.audit_sealer is not None:
+        await asyncio.to_thread(deps.audit_sealer.appended, deps.store, deps.clock.now(), ctx.partition)
     return Result()
 
 

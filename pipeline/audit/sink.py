@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -80,6 +80,17 @@ class Sealer:
     signer: Signer
     segment_size: int = 1000
     export_path: Path | None = None
+    _appended: dict = field(default_factory=dict, compare=False, repr=False)  # partition -> since last check
+
+    def appended(self, store: Store, now: datetime, partition: int) -> list[Checkpoint]:
+        """The sink appended a record: look for a full segment only every `segment_size` appends
+        (and at the first after a start), not on every record."""
+        count = self._appended.get(partition, self.segment_size - 1) + 1
+        if count < self.segment_size:
+            self._appended[partition] = count
+            return []
+        self._appended[partition] = 0
+        return self.seal(store, now, partitions=[partition])
 
     @classmethod
     def from_settings(cls, settings) -> "Sealer":

@@ -9,6 +9,7 @@ without waiting); read-modify-write sequences use `transaction(immediate=True)`.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -49,6 +50,12 @@ class SqliteBackend:
         self.path = sqlite_path(url)
         self.timeout = timeout
         self.synchronous = synchronous
+        # SQLite admits one writer; its busy handler makes the others sleep in growing steps
+        # (1, 2, 5, 10 ... ms). Threads of this process take turns on this lock instead, so a
+        # stage waits only as long as the transaction before it. Other processes still meet
+        # the busy timeout.
+        self._turn = threading.Lock()
+        self._holder = threading.local()
 
     def describe(self) -> str:
         return f"sqlite:///{self.path}"
@@ -74,14 +81,33 @@ class SqliteBackend:
         return conn
 
     def begin(self, conn: sqlite3.Connection, immediate: bool) -> None:
-        conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if not self._turn.acquire(timeout=self.timeout):
+            raise StorageConflict(f"{self.path}: no turn at the database within {self.timeout:.0f}s")
+        self._holder.turn = True
+        try:
+            conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        except BaseException:
+            self._release()
+            raise
 
     def commit(self, conn: sqlite3.Connection) -> None:
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        finally:
+            self._release()
 
     def rollback(self, conn: sqlite3.Connection) -> None:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        """Give the turn back, once, and only from the thread that took it."""
+        if getattr(self._holder, "turn", False):
+            self._holder.turn = False
+            self._turn.release()
 
     def execute(self, conn: sqlite3.Connection, sql: str, params: Mapping[str, Any] | None) -> sqlite3.Cursor:
         return conn.execute(sql, params or {})
