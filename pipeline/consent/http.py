@@ -113,4 +113,14 @@ class ConsentService:
             return _error(503, "the consent registry is unavailable")
         if found is None:
             return _error(404, "no such consent")
-        return JSONResponse(to_fhir(*found), media_type="application/fhir+json")
+        person, consent = found
+        if self.publish is not None:  # a view of person-level data is on record before it is shown
+            from pipeline.audit.emit import view_audit
+
+            audit = view_audit(actor, self.clock.now(), "http", f"consent {consent.consent_id}", person=person)
+            try:
+                await asyncio.wait_for(self.publish.write([audit], [], []), timeout=10.0)
+            except Exception as e:  # not on record, so not shown
+                log.warning("consent http: view audit failed (%s)", type(e).__name__)
+                return _error(503, "the view could not be recorded; try again")
+        return JSONResponse(to_fhir(person, consent), media_type="application/fhir+json")

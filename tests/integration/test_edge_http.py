@@ -185,6 +185,14 @@ async def test_consents_post_through_intake_and_never_from_law_enforcement(kafka
     [published] = await consume(kafka.bootstrap, catalogue["consent"], 1)
     assert published.person == PERSON and [c.consent_id for c in published.consents] == ["c-1"]
     assert [c.consent_id for c in Registry(store).consents(PERSON)] == ["c-1"]
+    async with ProducerSink(kafka.bootstrap) as sink, \
+            running_intake(edge_settings(certs, catalogue.prefix), sink, catalogue, Registry(store)) as (base, _):
+        async with client(certs, base, key=KEYS["outreach-1"]) as outreach:
+            shown = await outreach.get("/v1/consents/c-1")
+    assert shown.status_code == 200
+    audits = await consume(kafka.bootstrap, catalogue["audit"], 2)  # the set's production, the view
+    [view] = [a for a in audits if a.kind.value == "view"]
+    assert view.actor == "user:agency:outreach-1" and view.person == PERSON
     store.close()
 
 
