@@ -53,6 +53,7 @@ def incident_requests(runs: list[tuple[r.EmsRun, r.Detection]], rules: RoutingRu
     for run, detection in runs:
         token, match = person_token(run.patient, keys, fallback_id=f"{run.agency_id}/{run.pcr_uuid or run.pcr_number}")
         people.setdefault(token.person_token, []).append((run, detection, token, match))
+    _fold_nameless(people)
     requests = []
     for members in people.values():
         if any(d.patient_died for _, d, _, _ in members):
@@ -63,6 +64,35 @@ def incident_requests(runs: list[tuple[r.EmsRun, r.Detection]], rules: RoutingRu
             continue
         requests += _person_requests(members, rules, incident)
     return requests
+
+
+def _nameless(person: r.Person) -> bool:
+    return not (person.family or person.given or person.birth_date or person.phone)
+
+
+def _compatible(a: r.EmsRun, b: r.EmsRun) -> bool:
+    sexes = {a.patient.sex[:1].upper(), b.patient.sex[:1].upper()} - {"", "U"}
+    ages_differ = a.age is not None and b.age is not None and abs(a.age - b.age) > 2
+    return len(sexes) <= 1 and not ages_differ
+
+
+def _fold_nameless(people: dict[str, list]) -> None:
+    """A PCR with no identity at all (a first-responder unit often records none) in an incident
+    with exactly one identified patient of compatible sex and age is that patient's record for
+    two purposes only: it opens no request of its own (no second, uncertain referral), and if it
+    records a death the patient gets no request either. Its content is not merged into the
+    referral: that would rest on a fall-back link, which can never permit a disclosure."""
+    identified = [t for t, members in people.items() if members[0][3] == Match.EXACT]
+    if len(identified) != 1:
+        return
+    anchor = people[identified[0]]
+    for token in [t for t, members in people.items() if _nameless(members[0][0].patient)]:
+        members = people[token]
+        if all(_compatible(m[0], anchor[0][0]) for m in members):
+            del people[token]
+            if any(m[1].patient_died for m in members):
+                anchor.extend((run, det, anchor[0][2], anchor[0][3]) for run, det, _, _ in members
+                              if det.patient_died)
 
 
 def _person_requests(members, rules: RoutingRules, incident: r.DispatchIncident | None) -> list[r.Referral]:

@@ -106,10 +106,25 @@ def test_a_death_on_any_unit_stops_the_request_for_that_person():
     assert incident_requests(pairs, RULES, KEYS) == []
 
 
-def test_a_nameless_run_is_its_own_uncertain_request():
+def test_a_nameless_run_alone_is_its_own_uncertain_request():
     nameless = run("PCR-N", person=r.Person(sex="M"))
     [request] = incident_requests([(nameless, detected(nameless, Category.SUICIDE_RISK))], RULES, KEYS)
     assert request.match == Match.UNCERTAIN
+
+
+def test_a_nameless_first_responder_run_opens_no_second_request_beside_the_named_patient():
+    fire = run("PCR-F", agency="fire-3", person=r.Person(sex="M"))
+    transport = run("PCR-T")
+    requests = incident_requests([(fire, detected(fire, *OPIOID)), (transport, detected(transport, *OPIOID))],
+                                 RULES, KEYS)
+    assert {q.match for q in requests} == {Match.EXACT} and len(requests) == 2  # sud-treatment, peer-recovery
+    assert {s.record_id for q in requests for s in q.source_records} == {"PCR-T"}  # content not merged
+    died = [(fire, detected(fire, *OPIOID, died=True)), (transport, detected(transport, *OPIOID))]
+    assert incident_requests(died, RULES, KEYS) == []  # a death on the nameless unit: fail safe
+    woman = run("PCR-W", agency="fire-3", person=r.Person(sex="F"))
+    apart = incident_requests([(woman, detected(woman, *OPIOID)), (transport, detected(transport, *OPIOID))],
+                              RULES, KEYS)
+    assert {q.match for q in apart} == {Match.EXACT, Match.UNCERTAIN}  # not the same patient: kept apart
 
 
 # ---------------------------------------------------------------- merge by person
