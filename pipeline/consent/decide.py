@@ -48,10 +48,10 @@ class Recipient:
 
     @classmethod
     def of(cls, provider) -> "Recipient":
-        """From a routing Provider (id, health_care_provider; optional law_enforcement, part2_programme)."""
-        kind = ("law-enforcement" if getattr(provider, "law_enforcement", False)
+        """From a directory Provider."""
+        kind = ("law-enforcement" if provider.law_enforcement
                 else "health-care-provider" if provider.health_care_provider else "other")
-        return cls(provider.id, kind, bool(getattr(provider, "part2_programme", False)))
+        return cls(provider.id, kind, provider.part2_programme)
 
 
 def missing_elements(consent: r.ConsentRecord) -> list[str]:

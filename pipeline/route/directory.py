@@ -56,6 +56,8 @@ class Provider:
     eligibility: str = "any"  # adults, youth, any
     capacity: int | None = None
     co_responder: bool = False
+    part2_programme: bool = False  # holds itself out as SUD diagnosis/treatment/referral (42 CFR 2.11)
+    law_enforcement: bool = False  # never a recipient of SUD status (the consent policy has no rule for it)
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,9 @@ def _provider(service: dict, org: dict, endpoint: dict, areas: list[dict | None]
         eligibility=next((c.get("code") for e in service.get("eligibility", [])
                           for c in e.get("code", {}).get("coding", [])), "any"),
         capacity=ext.get("urn:handoff:capacity", {}).get("valueInteger"),
-        co_responder=ext.get("urn:handoff:co-responder", {}).get("valueBoolean", False))
+        co_responder=ext.get("urn:handoff:co-responder", {}).get("valueBoolean", False),
+        part2_programme=ext.get("urn:handoff:part2-programme", {}).get("valueBoolean", False),
+        law_enforcement=ext.get("urn:handoff:law-enforcement", {}).get("valueBoolean", False))
 
 
 def _polygons(geo: dict) -> list:

@@ -6,6 +6,8 @@ The output, pipeline/route/data/sample-directory.json, ships as the default dire
 Conventions Handoff reads (pipeline/route/directory.py):
 - Organization.type `prov` (healthcare provider, terminology.hl7.org organization-type)
   marks a health-care provider; the legal basis of a disclosure depends on it.
+- extension urn:handoff:part2-programme marks a 42 CFR Part 2 programme, and
+  urn:handoff:law-enforcement a law-enforcement organisation (never sent SUD status).
 - HealthcareService.type codes are Handoff services (urn:handoff:service), category the
   HL7 service-category; coverageArea → Location with address.district (county) and
   postalCode, or the location-boundary-geojson extension (a polygon);
@@ -49,6 +51,7 @@ PROVIDERS = [
 ]
 ELIGIBILITY = {"org-bridge-clinic": "adults", "org-harbor-recovery": "adults"}
 CO_RESPONDER = {"org-mobile-crisis"}
+PART2 = {"org-bridge-clinic", "org-harbor-recovery"}  # federally assisted SUD treatment programmes
 
 
 def build() -> dict:
@@ -82,7 +85,8 @@ def build() -> dict:
                                                   "code": ELIGIBILITY.get(pid, "any")}]}}],
             "extension": [{"url": "urn:handoff:accepting-referrals", "valueBoolean": True},
                           {"url": "urn:handoff:capacity", "valueInteger": capacity},
-                          {"url": "urn:handoff:co-responder", "valueBoolean": pid in CO_RESPONDER}]}
+                          {"url": "urn:handoff:co-responder", "valueBoolean": pid in CO_RESPONDER},
+                          {"url": "urn:handoff:part2-programme", "valueBoolean": pid in PART2}]}
         if hours:
             service["availableTime"] = [{"daysOfWeek": hours[2], "availableStartTime": hours[0],
                                          "availableEndTime": hours[1]}]

@@ -199,6 +199,8 @@ def test_the_sample_directory_loads_with_its_conventions():
     assert clinic.health_care_provider and clinic.endpoint.kind == "inbox" and clinic.capacity == 12
     assert clinic.counties == {"sangamon", "menard"} and clinic.eligibility == "adults"
     assert not directory.get("org-peer-recovery").health_care_provider
+    assert clinic.part2_programme and not directory.get("org-crisis-center").part2_programme
+    assert not any(p.law_enforcement for p in directory.providers)
     assert directory.get("org-mobile-crisis").polygons and directory.get("org-mobile-crisis").co_responder
 
 
