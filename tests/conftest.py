@@ -19,12 +19,9 @@ def kafka(request):
 
     broker = EmbeddedBroker(ROOT / ".run" / f"test-broker-{os.getpid()}")
     info = broker.start()
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    line = (f"Kafka {info.version} broker at {info.bootstrap}: ready in {info.start_seconds:.1f}s, "
-            f"RSS {info.rss_mib:.0f} MiB (pid {info.pid})")
-    if reporter:
-        reporter.write_line(f"\n{line}")
-    request.config._handoff_broker_line = line
+    # printed once, in the summary at the end (pytest_terminal_summary below)
+    request.config._handoff_broker_line = (f"Kafka {info.version} broker at {info.bootstrap}: ready in "
+                                           f"{info.start_seconds:.1f}s, RSS {info.rss_mib:.0f} MiB (pid {info.pid})")
     yield info
     broker.stop()
     import shutil
