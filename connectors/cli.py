@@ -28,7 +28,8 @@ def _ingest(kind: str, paths: list[Path], journal: Path | None) -> None:
     if missing:
         raise CliError(f"not a file: {missing[0]}")
     ctx = ParseContext(received_at=SystemClock().now(), sender="cli", programme_id=settings.programme_id,
-                       dispatch_centre_for=settings.dispatch_centre_for, xsd_path=settings.ingest.nemsis_xsd)
+                       dispatch_centre_for=settings.dispatch_centre_for, xsd_path=settings.ingest.nemsis_xsd,
+                       agency_role=settings.agency_role)
     journal_path = journal or Path(".run") / "ingest" / f"{kind}.journal"
 
     def progress(done: int, total: int) -> None:

@@ -52,6 +52,8 @@ class ParseContext:
     programme_id: str
     dispatch_centre_for: Callable[[str], str]
     xsd_path: Path | None = None
+    # The sending organisation's role by its id (Settings.agency_role); '' unknown (most protective).
+    agency_role: Callable[[str], str] = lambda agency_id: ""
 
     def __post_init__(self) -> None:
         if self.received_at.tzinfo is None:
@@ -108,6 +110,7 @@ def seal(draft: Record, *, source_system: str, record_id: str, version: int,
         programme_id=ctx.programme_id,
         sender=ctx.sender,
         content_digest=digest,
+        source_role=ctx.agency_role(getattr(draft, "agency_id", "") or key.dispatch_centre) or None,
     )
     return draft.model_copy(update={"envelope": envelope})
 

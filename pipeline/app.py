@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 from functools import partial
+from typing import Callable
 
 from pydantic import SecretStr
 
@@ -64,6 +65,7 @@ class Deps:
     gate: Gate | None = None  # the consent registry, policy and holds (pipeline/consent)
     consent_flags: frozenset[str] = frozenset()  # ePCR custom elements that flag a consent to refer
     timezone: tzinfo = timezone.utc  # the site's: opening hours in the directory are local times
+    agency_role: Callable[[str], str] = lambda agency_id: ""  # the agency registry (settings.agencies)
 
     @classmethod
     def build(cls, settings: Settings, catalogue: Catalogue, store: Store, connectors: dict[str, Connector],
@@ -76,7 +78,7 @@ class Deps:
             episode_window=timedelta(hours=settings.routing.episode_window_hours),
             gate=Gate(store, load_policy(settings.consent.policy), timedelta(days=settings.consent.hold_days)),
             consent_flags=frozenset(settings.consent.field_flag_elements),
-            timezone=ZoneInfo(settings.routing.timezone))
+            timezone=ZoneInfo(settings.routing.timezone), agency_role=settings.agency_role)
         values.update(overrides)
         return cls(**values)
 
@@ -89,7 +91,7 @@ async def detect(deps: Deps, run: r.EmsRun, ctx: Context) -> Result:
     classified = [(other, classify_run(other, deps.rules, dispatch=incident)) for other in runs]
     detection = next(d for other, d in classified if other.envelope.source_record_id == run.envelope.source_record_id)
     outputs = [Output("detection", run.key, detection)]
-    for request in incident_requests(classified, deps.routing, deps.linkage_keys, incident):
+    for request in incident_requests(classified, deps.routing, deps.linkage_keys, incident, deps.agency_role):
         if any(s.record_id == run.envelope.source_record_id for s in request.source_records):
             outputs.append(Output("referral.request", request.person, request, AuditKind.REFERRAL_REQUEST))
             if flagged_in_run(run, deps.consent_flags):  # a proposed consent: capture starts (outreach)
@@ -113,7 +115,7 @@ async def dispatch(deps: Deps, incident: r.DispatchIncident, ctx: Context) -> Re
 async def field(deps: Deps, referral: r.FieldReferral, ctx: Context) -> Result:
     """A referral made in the field: a request per service it asks for."""
     await asyncio.to_thread(episodes.save_record, deps.store, "field.referral", referral, referral.incident)
-    requests = field_requests(referral, deps.routing, deps.linkage_keys)
+    requests = field_requests(referral, deps.routing, deps.linkage_keys, deps.agency_role)
     if requests and flagged_in_field(referral):
         await _propose(deps, requests[0].person, f"field.referral:{referral.agency_id}/{referral.referral_id}", ctx)
     return Result(outputs=[Output("referral.request", q.person, q, AuditKind.REFERRAL_REQUEST) for q in requests])

@@ -19,7 +19,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from pipeline.vocab import (
     Action, AuditKind, Basis, Category, ConsentKind, ConsentStatus, DataCategory, Format,
-    Match, Outcome, Pathway, Purpose, ReferralState, Service, Variant,
+    Match, Outcome, Pathway, Purpose, ReferralState, Service, SignerCapacity, SourceRole, Variant,
 )
 
 
@@ -54,6 +54,8 @@ class Envelope(Record):
     programme_id: str = ""
     sender: str = Field("", description="authenticated identity of the submitting agency/system")
     content_digest: str = Field("", description="sha256 of the record's content; with the version it names the event")
+    source_role: Optional[SourceRole] = Field(
+        None, description="the sending organisation's role from the agency registry (None: unknown)")
 
 
 class Coded(Record):
@@ -283,7 +285,9 @@ class Referral(Record):
     incident: Optional[IncidentKey] = None
     referring_agency: str = ""
     location: Optional[Address] = Field(None, description="the scene, where routing has no home address")
-    age: Optional[int] = Field(None, description="age in years, for eligibility")
+    age: Optional[int] = Field(None, description="age in years, for eligibility and the consent age rules")
+    source_role: Optional[SourceRole] = Field(
+        None, description="the most protective role of the organisations whose records it carries (None: unknown)")
 
 
 class Decision(Record):
@@ -301,6 +305,11 @@ class Decision(Record):
     data_categories: list[DataCategory] = Field([], description="what the request reveals (sud, mental-health, general)")
     notice: str = Field("", description="42 CFR 2.32 notice a Part 2 disclosure carries ('' otherwise)")
     consent_scope: str = Field("", description="the consent's scope, stated for the recipient (Part 2)")
+    labels: list[str] = Field([], description="security labels the disclosure carries: R, 42CFRPart2, NORDSCLCD")
+    source_role: Optional[SourceRole] = Field(None, description="the source role the policy applied")
+    recipient_types: list[str] = Field([], description="the recipient types the policy applied")
+    subject_age: Optional[int] = Field(None, description="the age the consent age rules applied")
+    service_category: Optional[DataCategory] = Field(None, description="the data category the service reveals")
 
 
 class Endpoint(Record):
@@ -363,8 +372,13 @@ class ConsentRecord(Record):
     period_end: Optional[AwareDatetime] = None
     signed_at: Optional[AwareDatetime] = None
     artefact_ref: str = Field("", description="the signed form (sourceAttachment)")
-    missing_elements: list[str] = Field([], description="§2.31 elements not yet captured")
+    missing_elements: list[str] = Field([], description="§2.31 / §164.508(c) elements not yet captured")
     revoked_at: Optional[AwareDatetime] = None
+    signer: str = Field("", description="who signed, as the form identifies them (a reference, never a name)")
+    signed_by: list[SignerCapacity] = Field([SignerCapacity.PATIENT], description="the capacities of the signers")
+    expiry_event: str = Field("", description="the stated expiry event or condition, or 'none' (TPO consent)")
+    tpo: bool = Field(False, description="a single consent for treatment, payment and health-care operations")
+    recipient_classes: list[str] = Field([], description="classes of recipients (HIPAA authorisation), e.g. other")
 
 
 class ConsentSet(Record):

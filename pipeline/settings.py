@@ -61,6 +61,29 @@ class ConsentSettings(Section):
         description="ePCR custom element ids whose 'yes' is a consent-to-referral flag (a proposed consent)")
 
 
+class AgencyInfo(Section):
+    """One organisation that sends records: its role in law decides which consent rules apply."""
+
+    role: Literal["covered-entity", "part2-programme", "law-enforcement", "non-covered-programme",
+                  "dispatch-centre"]
+    name: str = ""
+
+
+# The agency registry: the sending organisation's role by its id (eResponse.01 / the field
+# referral's agency / the dispatch centre). The default names the sample data's organisations;
+# a site lists its own. An organisation not listed is treated as a Part 2 programme, the most
+# protective role (pipeline.vocab.SourceRole).
+SAMPLE_AGENCIES = {
+    "ems-012": AgencyInfo(role="covered-entity", name="Sample county EMS"),
+    "ems-044": AgencyInfo(role="covered-entity", name="Sample fire district EMS"),
+    "ems-101": AgencyInfo(role="covered-entity", name="Sample city EMS"),
+    "deflection-sangamon": AgencyInfo(role="part2-programme", name="Sample deflection programme"),
+    "pd-7": AgencyInfo(role="law-enforcement", name="Sample police department"),
+    "pd-9": AgencyInfo(role="law-enforcement", name="Sample sheriff's office"),
+    "psap-north": AgencyInfo(role="dispatch-centre", name="Sample 911 centre"),
+}
+
+
 class SecuritySettings(Section):
     # Linkage (person-token) keys by version; the highest version is current. Retired
     # versions stay so that old tokens can still be found (audit disclosures).
@@ -134,6 +157,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = AuditSettings()
     metrics: MetricsSettings = MetricsSettings()
     edges: EdgeSettings = EdgeSettings()
+    agencies: dict[str, AgencyInfo] = SAMPLE_AGENCIES
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> "Settings":
@@ -148,6 +172,11 @@ class Settings(BaseSettings):
         if weak:
             raise ValueError(f"placeholder or short secrets outside development: {', '.join(sorted(weak))}")
         return self
+
+    def agency_role(self, agency_id: str) -> str:
+        """The organisation's role from the agency registry; '' when it is not listed (most protective)."""
+        agency = self.agencies.get(agency_id)
+        return agency.role if agency else ""
 
     def dispatch_centre_for(self, agency_id: str) -> str:
         return self.ingest.agency_dispatch_centre.get(agency_id, self.ingest.default_dispatch_centre)

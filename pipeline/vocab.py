@@ -46,6 +46,7 @@ class Basis(StrEnum):
     PART2_MEDICAL_EMERGENCY = "part2-medical-emergency"
     PUBLIC_HEALTH = "public-health"
     STATE_RULE = "state-rule"
+    EMERGENCY_DISPATCH = "emergency-dispatch"  # a 911 centre (not a covered entity) alerting responders
     NONE = "none"
 
 
@@ -54,6 +55,7 @@ class Purpose(StrEnum):
     CARE_COORDINATION = "care-coordination"
     OUTREACH = "outreach"
     EMERGENCY_RESPONSE = "emergency-response"
+    PUBLIC_HEALTH = "public-health"
 
 
 class Coding(NamedTuple):
@@ -150,6 +152,34 @@ class ConsentStatus(StrEnum):
 class ConsentKind(StrEnum):
     PART2 = "part2"
     HIPAA_AUTHORIZATION = "hipaa-authorization"
+
+
+class SourceRole(StrEnum):
+    """The sending organisation's role in law (the agency registry in settings says which).
+
+    Declared most protective first: a request built from several organisations' records takes
+    the most protective of their roles, and an unknown organisation is a Part 2 programme."""
+
+    PART2_PROGRAMME = "part2-programme"  # holds itself out as SUD diagnosis, treatment or referral (42 CFR 2.11)
+    LAW_ENFORCEMENT = "law-enforcement"
+    NON_COVERED_PROGRAMME = "non-covered-programme"  # a deflection programme neither HIPAA- nor Part 2-covered
+    DISPATCH_CENTRE = "dispatch-centre"  # a 911 centre: not a covered entity
+    COVERED_ENTITY = "covered-entity"  # e.g. an EMS agency that bills electronically (45 CFR 160.103)
+
+    @classmethod
+    def most_protective(cls, roles) -> "SourceRole":
+        """The most protective of these roles; none known: a Part 2 programme."""
+        known = [cls(x) for x in roles if x]
+        order = list(cls)
+        return min(known, key=order.index) if known else cls.PART2_PROGRAMME
+
+
+class SignerCapacity(StrEnum):
+    """In what capacity someone signed a consent (42 CFR 2.14/2.15, 45 CFR 164.502(g))."""
+
+    PATIENT = "patient"
+    GUARDIAN = "guardian"  # parent, guardian or other person acting in loco parentis
+    PERSONAL_REPRESENTATIVE = "personal-representative"
 
 
 class DataCategory(StrEnum):

@@ -83,10 +83,12 @@ class Edge:
     dispatch_centre_for: Callable[[str], str]
     commit_timeout: float = 10.0
     xsd_path: Path | None = None
+    agency_role: Callable[[str], str] = lambda agency_id: ""
 
     def context(self, agency: Agency) -> ParseContext:
         return ParseContext(received_at=self.clock.now(), sender=agency.id, programme_id=self.programme_id,
-                            dispatch_centre_for=self.dispatch_centre_for, xsd_path=self.xsd_path)
+                            dispatch_centre_for=self.dispatch_centre_for, xsd_path=self.xsd_path,
+                            agency_role=self.agency_role)
 
     async def commit(self, edge: str, batches: Sequence[Batch], raw: bytes, origin: str, agency: Agency,
                      ctx: ParseContext) -> Committed:

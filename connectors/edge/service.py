@@ -27,7 +27,7 @@ def build_edge(settings: Settings, sink: Sink, catalogue: Catalogue | None = Non
     return Edge(writer=Writer(catalogue, sink, name), credentials=Credentials(settings.edges.agencies),
                 clock=clock or SystemClock(), metrics=EdgeMetrics(registry), programme_id=settings.programme_id,
                 dispatch_centre_for=settings.dispatch_centre_for, commit_timeout=settings.edges.commit_timeout,
-                xsd_path=settings.ingest.nemsis_xsd)
+                xsd_path=settings.ingest.nemsis_xsd, agency_role=settings.agency_role)
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext | None:

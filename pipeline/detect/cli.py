@@ -63,7 +63,7 @@ def _context():
 
     settings = Settings()
     return ParseContext(received_at=datetime.now(timezone.utc), sender="classify", programme_id=settings.programme_id,
-                        dispatch_centre_for=settings.dispatch_centre_for)
+                        dispatch_centre_for=settings.dispatch_centre_for, agency_role=settings.agency_role)
 
 
 def _row(source: str, record_id: str, detection) -> dict:

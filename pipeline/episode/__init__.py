@@ -11,6 +11,12 @@ Two merges, both pure here (pipeline/episode/state.py keeps their state in the d
    (revision + 1) instead of opening a second one. A request's identity is
    (person token, episode, service); the recipient is added by routing.
 
+Each request carries its source role (`Referral.source_role`): the role in law of the
+organisations whose records it carries, from the agency registry in settings (stamped on the
+envelope at the edge; `role_of` looks up records that arrived without one), the most
+protective when several took part, a Part 2 programme when none is known. The pathway does not
+decide it: a police field referral tagged first-responder is still law enforcement's record.
+
 No request for a person who died (eSituation.13, eDisposition.19, eArrest.18 — the detection
 says so) or for a run without patient contact: the detection stands for surveillance.
 """
@@ -18,16 +24,36 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import Callable
 
 from pydantic import SecretStr
 
 from pipeline import records as r
 from pipeline.episode.identity import person_token
 from pipeline.route import RoutingRules
-from pipeline.vocab import Match, Pathway, Service
+from pipeline.vocab import Match, Pathway, Service, SourceRole
 
 DEFAULT_WINDOW = timedelta(hours=72)
+RoleOf = Callable[[str], str]  # agency id -> its role ('' when not in the registry)
+
+
+def _unknown(agency_id: str) -> str:
+    return ""
+
+
+def source_role(records: list[tuple[r.Envelope, str]], role_of: RoleOf = _unknown) -> SourceRole:
+    """The most protective role of these (envelope, agency id) records' organisations."""
+    return SourceRole.most_protective([env.source_role or role_of(agency) for env, agency in records])
+
+
+def age_on(birth: date | None, at: datetime) -> int | None:
+    """Age in whole years on the day of `at`; None without a birth date (or one in the future)."""
+    if birth is None:
+        return None
+    day = at.date()
+    years = day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+    return years if years >= 0 else None
 
 
 def _digest(*parts: object) -> str:
@@ -47,7 +73,8 @@ def _completeness(person: r.Person) -> int:
 
 
 def incident_requests(runs: list[tuple[r.EmsRun, r.Detection]], rules: RoutingRules,
-                      keys: dict[int, SecretStr], incident: r.DispatchIncident | None = None) -> list[r.Referral]:
+                      keys: dict[int, SecretStr], incident: r.DispatchIncident | None = None,
+                      role_of: RoleOf = _unknown) -> list[r.Referral]:
     """One request per (person, service) of one incident; persons joined by token."""
     people: dict[str, list[tuple[r.EmsRun, r.Detection, r.PersonKey, Match]]] = {}
     for run, detection in runs:
@@ -62,7 +89,7 @@ def incident_requests(runs: list[tuple[r.EmsRun, r.Detection]], rules: RoutingRu
         flagged = [m for m in members if m[1].categories]
         if not flagged:
             continue
-        requests += _person_requests(members, rules, incident)
+        requests += _person_requests(members, rules, incident, role_of)
     return requests
 
 
@@ -95,8 +122,10 @@ def _fold_nameless(people: dict[str, list]) -> None:
                               if det.patient_died)
 
 
-def _person_requests(members, rules: RoutingRules, incident: r.DispatchIncident | None) -> list[r.Referral]:
+def _person_requests(members, rules: RoutingRules, incident: r.DispatchIncident | None,
+                     role_of: RoleOf) -> list[r.Referral]:
     runs = [m[0] for m in members]
+    role = source_role([(run.envelope, run.agency_id) for run in runs], role_of)  # the CAD incident is context
     first = min(runs, key=lambda run: run.envelope.occurred_at)
     best = max(runs, key=lambda run: (_completeness(run.patient), run.envelope.occurred_at))
     token, match = members[0][2], members[0][3]
@@ -120,17 +149,20 @@ def _person_requests(members, rules: RoutingRules, incident: r.DispatchIncident 
             envelope=envelope, request_id=rid, person=token, match=match, episode_id=episode, service=service,
             reasons=reasons, categories=categories, source_records=sources, pathway=Pathway.FIRST_RESPONDER,
             subject=best.patient, incident=first.key, referring_agency=first.agency_id, location=first.scene,
-            age=best.age if best.age_units in ("", "2516009") else None))
+            age=best.age if best.age_units in ("", "2516009") else None, source_role=role))
     return out
 
 
-def field_requests(referral: r.FieldReferral, rules: RoutingRules, keys: dict[int, SecretStr]) -> list[r.Referral]:
+def field_requests(referral: r.FieldReferral, rules: RoutingRules, keys: dict[int, SecretStr],
+                   role_of: RoleOf = _unknown) -> list[r.Referral]:
     """A referral an officer, crew or the person made directly: the services it asks for."""
     token, match = person_token(referral.person, keys, fallback_id=f"{referral.agency_id}/{referral.referral_id}")
     episode = episode_id(referral.incident) if referral.incident else "ep-" + _digest(
         "field", referral.agency_id, referral.referral_id)
     source = r.SourceRef(topic="field.referral", record_id=referral.referral_id,
                          version=referral.envelope.source_record_version)
+    role = source_role([(referral.envelope, referral.agency_id)], role_of)
+    age = age_on(referral.person.birth_date, referral.envelope.occurred_at)
     out = []
     for service in referral.services:
         rid = request_id(token.person_token, episode, service)
@@ -140,7 +172,7 @@ def field_requests(referral: r.FieldReferral, rules: RoutingRules, keys: dict[in
         out.append(r.Referral(
             envelope=envelope, request_id=rid, person=token, match=match, episode_id=episode, service=service,
             source_records=[source], pathway=referral.pathway, subject=referral.person, incident=referral.incident,
-            referring_agency=referral.agency_id, location=referral.location))
+            referring_agency=referral.agency_id, location=referral.location, age=age, source_role=role))
     return out
 
 
@@ -174,6 +206,8 @@ def merge(incoming: r.Referral, episode: str, existing: r.Referral | None) -> r.
             existing.subject or r.Person()) else existing.subject,
         "location": existing.location or placed.location, "age": existing.age or placed.age,
         "pathway": existing.pathway if existing.pathway != Pathway.FIRST_RESPONDER else placed.pathway,
+        "source_role": SourceRole.most_protective([existing.source_role, placed.source_role])
+        if existing.source_role and placed.source_role else None,
     })
     if content_digest(combined) == content_digest(existing):
         return existing

@@ -5,9 +5,15 @@ Variants (the decision says which; the consent policy says what each carries):
 - `full`: everything below;
 - `no-sud`: no finding, category, evidence, medication, indicator, service or note that
   reveals substance use (codes classified by sensitivity.yaml);
-- `outreach-only`: the person's contact details and the service asked for, nothing clinical.
+- `outreach-only`: the minimum an outreach worker needs (45 CFR 164.502(b)): the person's
+  contact details and date of birth (to confirm who they are) and the service asked for;
+  nothing clinical, no urgency, no source records, no referring organisation (a deflection
+  programme as requester says why), no Consent resource (its scope is stated in text).
 A service whose own data category the variant does not carry is rendered as the generic
-"referral to service", so the service code cannot reveal what the variant withholds.
+"referral to service", so the service code cannot reveal what the variant withholds; the
+priority is urgent only when a category the variant carries makes it so.
+A Part 2 programme's record keeps its labels, 2.32 notice and consent scope in every variant
+(the decision says so): even a reduced referral says the person is the programme's patient.
 """
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SYSTEM_ALIASES = {"icd-10-cm": ICD10CM, "icd10cm": ICD10CM, "icd10": ICD10CM, "i10": ICD10CM, "i10c": ICD10CM,
                   "rxnorm": RXNORM, "snomed": SNOMED, "sct": SNOMED}
 GENERIC_SERVICE = Coding(SNOMED, "306206005", "Referral to service")
+COORDINATOR = ("handoff", "Handoff referral coordination")  # the outreach-only variant's referring party
 URGENT = frozenset({Category.OPIOID_OVERDOSE, Category.OVERDOSE, Category.SUICIDE_RISK})
 ICD_FIELDS = {"eSituation.09": "symptom", "eSituation.10": "symptom", "eSituation.11": "impression",
               "eSituation.12": "impression", "eInjury.01": "injury"}
@@ -142,6 +149,7 @@ class Content:
     note: str = ""
     priority: str = "routine"
     part2: bool = False
+    no_redisclosure: bool = True  # NORDSCLCD with the Part 2 labels (not under a TPO consent to a covered entity)
     notice: str = ""
     consent_scope: str = ""
     consent_id: str = ""
@@ -177,7 +185,7 @@ def _patient(person: r.Person | None, variant: Variant) -> r.Person:
     contact = dict(family=clean(p.family, 100), given=clean(p.given, 100), middle=clean(p.middle, 100),
                    phone=clean(p.phone, 40), address=address, language=clean(p.language, 20))
     if variant == Variant.OUTREACH_ONLY:
-        return r.Person(**contact)
+        return r.Person(birth_date=p.birth_date, **contact)
     return r.Person(birth_date=p.birth_date, sex=p.sex if p.sex in ("F", "M", "U") else "", **contact)
 
 
@@ -235,26 +243,30 @@ def extract(request: r.Referral, sources: Sequence[r.Record], decision: r.Decisi
     if clinical and (runs or incidents or request.incident):
         encounter = Encounter(request.incident, tuple(dict.fromkeys(clean(run.pcr_number, 60) for run in runs)),
                               min(times) if times else None, max(times) if times else None)
+    referring = Party(clean(request.referring_agency, 100) or request.envelope.source_system,
+                      agency_name or clean(request.referring_agency, 100) or request.envelope.source_system)
+    labelled = bool(decision.labels) or bool(decision.notice)  # decisions before labels: the notice said it
     return Content(
         referral_id=referral, message_id=ids.message_id(referral, action, request.revision), action=action,
         revision=request.revision, variant=variant, sent_at=decision.decided_at,
         authored_at=request.envelope.occurred_at,
         recipient=Party(recipient.id, clean(recipient.name, 200) or recipient.id),
         destination=clean(recipient.endpoint.address, 500) or recipient.id,
-        referring=Party(clean(request.referring_agency, 100) or request.envelope.source_system,
-                        agency_name or clean(request.referring_agency, 100) or request.envelope.source_system),
-        referrer_role=clean(first_field.referrer_role, 40) if first_field else "",
-        referrer_id=clean(first_field.referrer_id, 60) if first_field else "",
+        referring=referring if clinical else Party(*COORDINATOR),
+        referrer_role=clean(first_field.referrer_role, 40) if first_field and clinical else "",
+        referrer_id=clean(first_field.referrer_id, 60) if first_field and clinical else "",
         patient=_patient(request.subject, variant), link=ids.patient_link(request.person.person_token, recipient.id),
         service=request.service.coding if shown else GENERIC_SERVICE,
         service_text=request.service.value if shown else "follow-up contact",
         categories=categories, findings=tuple(findings.values()), indicators=indicators, naloxone=naloxone,
         encounter=encounter,
         note=clean(first_field.note) if first_field and allowed({DataCategory.SUD, DataCategory.MENTAL_HEALTH}) else "",
-        priority="urgent" if URGENT & set(request.categories) else "routine",
-        part2=bool(decision.notice), notice=clean(decision.notice, 4000), consent_scope=clean(decision.consent_scope),
-        consent_id=clean(decision.consent_id, 64), basis=decision.basis, purpose=decision.purpose,
-        policy_version=decision.policy_version, sources=tuple(request.source_records), clinical=clinical)
+        priority="urgent" if URGENT & set(categories) else "routine",
+        part2=labelled, no_redisclosure="NORDSCLCD" in decision.labels or (labelled and not decision.labels),
+        notice=clean(decision.notice, 4000), consent_scope=clean(decision.consent_scope),
+        consent_id=clean(decision.consent_id, 64) if clinical else "", basis=decision.basis, purpose=decision.purpose,
+        policy_version=decision.policy_version, sources=tuple(request.source_records) if clinical else (),
+        clinical=clinical)
 
 
 def cancellation(referral: str, person: r.PersonKey, recipient, reason: str, at: datetime, revision: int,

@@ -42,7 +42,7 @@ EVENTS = {Action.CREATE: ("I12", "REF/RRI - Patient referral"), Action.UPDATE: (
           Action.CANCEL: ("I14", "REF/RRI - Cancel patient referral")}
 ACTIVITY = {Action.CREATE: "CREATE", Action.UPDATE: "UPDATE", Action.CANCEL: "CANCEL"}
 PURPOSE = {Purpose.TREATMENT: "TREAT", Purpose.EMERGENCY_RESPONSE: "ETREAT", Purpose.CARE_COORDINATION: "COC",
-           Purpose.OUTREACH: "COC"}
+           Purpose.OUTREACH: "COC", Purpose.PUBLIC_HEALTH: "PUBHLTH"}
 GENDER = {"F": "female", "M": "male", "U": "unknown"}
 PART2_SECURITY = [{"system": CONFIDENTIALITY, "code": "R", "display": "restricted"},
                   {"system": ACTCODE, "code": "42CFRPart2", "display": "42 CFR Part2"},
@@ -101,11 +101,12 @@ def bundle(c: Content) -> dict:
     if _consent_basis(c):
         resources.append(_consent(c, u, recipient_org, referring_org))
     resources.append(_provenance(c, u, referring_org))
+    security = [s for s in PART2_SECURITY if c.no_redisclosure or s["code"] != "NORDSCLCD"]
     if c.part2:
         for res in resources:
-            res.setdefault("meta", {})["security"] = PART2_SECURITY
+            res.setdefault("meta", {})["security"] = security
     message = {"resourceType": "Bundle", "id": ids.uuid_of(c.message_id, "bundle"),
-               "meta": {"profile": [PROFILES["Bundle"]], **({"security": PART2_SECURITY} if c.part2 else {})},
+               "meta": {"profile": [PROFILES["Bundle"]], **({"security": security} if c.part2 else {})},
                "identifier": {"system": "urn:handoff:message", "value": c.message_id}, "type": "message",
                "timestamp": _ts(c.sent_at),
                "entry": [{"fullUrl": f"urn:uuid:{res['id']}", "resource": res} for res in resources]}

@@ -8,9 +8,9 @@ from pipeline.vocab import ConsentStatus
 
 
 def ignores_expiry(request, recipient, purpose, consents, policy, now):
-    """Treats every consent as never expiring."""
+    """Treats every consent as never expiring (as if it stated an expiry event that never comes)."""
     if consents is not None:
-        consents = [c.model_copy(update={"period_end": None}) for c in consents]
+        consents = [c.model_copy(update={"period_end": None, "expiry_event": "end of treatment"}) for c in consents]
     return decide(request, recipient, purpose, consents, policy, now)
 
 

@@ -1,8 +1,11 @@
 """Random timelines of consents, requests and recipients, as a Hypothesis state machine.
 
-`machine_for(gate)` builds a machine whose gate is `decide` (or a broken stand-in). Steps:
-add a consent (complete, proposed, incomplete, expiring, naming some recipients), revoke one,
-let time pass, make a request to a recipient for a purpose (held requests are kept), re-run
+`machine_for(gate)` builds a machine whose gate is `decide` (or a broken stand-in), under the
+shipped policy or its Illinois layer (drawn per timeline). Steps: add a consent (complete,
+proposed, incomplete, expiring or with an expiry event, TPO or not, naming some recipients or a
+class, signed by the person or a representative), revoke one,
+let time pass, make a request (from an organisation of each role, for a person of some age) to a
+recipient for a purpose (held requests are kept), re-run
 the held requests after each consent change (the release), and re-check permitted deliveries
 just before "sending" (pipeline.consent.recheck). After every step: no permit without a basis
 valid at that moment, no content beyond the variant, nothing released or sent after a revocation.
@@ -16,17 +19,20 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from pipeline import records as r
 from pipeline.consent import Recipient, load_policy, recheck
+from pipeline.consent.policy import SAMPLE_POLICY
 from pipeline.vocab import (Category, ConsentKind, ConsentStatus, DataCategory, Match, Outcome, Pathway, Purpose,
-                            Service)
+                            Service, SignerCapacity, SourceRole)
 from tests.unit.consent.oracle import permit_violations
 
-POLICY = load_policy()
+POLICIES = [load_policy(), load_policy(SAMPLE_POLICY.parent / "states" / "il.yaml")]
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
-RECIPIENTS = [Recipient("prov-clinic", "health-care-provider"), Recipient("prov-housing", "other"),
-              Recipient("prov-peer", "other"), Recipient("pd-east", "law-enforcement")]
+RECIPIENTS = [Recipient("prov-clinic", "health-care-provider"), Recipient("prov-moud", "health-care-provider", True),
+              Recipient("prov-housing", "other"), Recipient("prov-peer", "other"),
+              Recipient("team-crisis", "health-care-provider", co_responder=True),
+              Recipient("ph-dept", "public-health-authority"), Recipient("pd-east", "law-enforcement")]
 IDS = [x.id for x in RECIPIENTS] + ["prov-elsewhere"]
-SOURCES = [("nemsis:ems-012", Pathway.FIRST_RESPONDER, ""), ("field:pd-east", Pathway.OFFICER_INTERVENTION, ""),
-           ("field:defl", Pathway.SELF_REFERRAL, "deflection-sangamon"), ("cad:psap", Pathway.NALOXONE_PLUS, "")]
+CLASSES = ["other", "health-care-provider", "co-responder", "law-enforcement"]
+SOURCES = [None, *SourceRole]  # None: an organisation the agency registry does not list
 PERSON = r.PersonKey(person_token="tok-timeline", key_version=1)
 
 days = st.integers(min_value=-40, max_value=400).map(lambda d: timedelta(days=d))
@@ -48,18 +54,25 @@ def consents(draw, n: int):
         signed=signed if not complete else (signed or timedelta(0)),
         artefact="" if not (complete or draw(st.booleans())) else f"doc:{n}",
         missing=[] if complete else draw(st.lists(st.sampled_from(["right-to-revoke", "disclosing-party"]),
-                                                  unique=True)))
+                                                  unique=True)),
+        event=draw(st.sampled_from(["", "", "none", "end of treatment"])), tpo=draw(st.booleans()),
+        classes=draw(st.lists(st.sampled_from(CLASSES), max_size=2, unique=True)),
+        signed_by=draw(st.lists(st.sampled_from(list(SignerCapacity)), min_size=0 if not complete else 1,
+                                max_size=2, unique=True)),
+        signer=draw(st.sampled_from(["", "form:signer-1"])))
 
 
 requests = st.fixed_dictionaries(dict(
     service=st.sampled_from(list(Service)), categories=st.lists(st.sampled_from(list(Category)), unique=True),
-    match=st.sampled_from([Match.EXACT, Match.EXACT, Match.UNCERTAIN]), source=st.sampled_from(SOURCES)))
+    match=st.sampled_from([Match.EXACT, Match.EXACT, Match.UNCERTAIN]), source=st.sampled_from(SOURCES),
+    age=st.one_of(st.none(), st.integers(min_value=10, max_value=40))))
 
 
 def machine_for(gate):
     class Timeline(RuleBasedStateMachine):
-        @initialize()
-        def start(self):
+        @initialize(policy=st.sampled_from(POLICIES))
+        def start(self, policy):
+            self.policy = policy
             self.now = T0
             self.consents: dict[str, r.ConsentRecord] = {}
             self.held: list[tuple[r.Referral, Recipient, Purpose]] = []
@@ -68,12 +81,12 @@ def machine_for(gate):
             self.events = 0
 
         def _check(self, decision, request, recipient, purpose, consents):
-            bad = permit_violations(decision, request, recipient, purpose, consents, POLICY, self.now)
+            bad = permit_violations(decision, request, recipient, purpose, consents, self.policy, self.now)
             assert not bad, f"{bad}: {decision.reasons}"
 
         def _gate(self, request, recipient, purpose):
             consents = list(self.consents.values())
-            decision = gate(request, recipient, purpose, consents, POLICY, self.now)
+            decision = gate(request, recipient, purpose, consents, self.policy, self.now)
             self._check(decision, request, recipient, purpose, consents)
             return decision
 
@@ -96,7 +109,9 @@ def machine_for(gate):
                 general_designation=spec["general_designation"], purposes=spec["purposes"],
                 data_categories=spec["data_categories"], period_start=at(spec["start"]), period_end=at(spec["end"]),
                 signed_at=None if spec["signed"] is None else self.now - abs(spec["signed"]),
-                artefact_ref=spec["artefact"], missing_elements=spec["missing"])
+                artefact_ref=spec["artefact"], missing_elements=spec["missing"], expiry_event=spec["event"],
+                tpo=spec["tpo"], recipient_classes=spec["classes"], signed_by=spec["signed_by"],
+                signer=spec["signer"])
             self.consents[record.consent_id] = record
             self._release()
 
@@ -116,12 +131,13 @@ def machine_for(gate):
         @rule(spec=requests, recipient=st.sampled_from(RECIPIENTS), purpose=st.sampled_from(list(Purpose)))
         def request(self, spec, recipient, purpose):
             self.events += 1
-            system, pathway, agency = spec["source"]
-            envelope = r.Envelope(event_id=f"e{self.events}", source_system=system, source_record_id=f"s{self.events}",
-                                  occurred_at=self.now, ingested_at=self.now, correlation_id="c")
+            envelope = r.Envelope(event_id=f"e{self.events}", source_system="handoff:episode",
+                                  source_record_id=f"s{self.events}", occurred_at=self.now, ingested_at=self.now,
+                                  correlation_id="c")
             request = r.Referral(envelope=envelope, request_id=f"q{self.events}", person=PERSON, match=spec["match"],
                                  episode_id=f"ep{self.events}", service=spec["service"],
-                                 categories=spec["categories"], pathway=pathway, referring_agency=agency)
+                                 categories=spec["categories"], pathway=Pathway.FIRST_RESPONDER,
+                                 source_role=spec["source"], age=spec["age"])
             decision = self._gate(request, recipient, purpose)
             if decision.outcome == Outcome.HOLD:
                 self.held.append((request, recipient, purpose))
@@ -135,7 +151,7 @@ def machine_for(gate):
             consents = list(self.consents.values())
             kept = []
             for decision, request, recipient in self.permitted:
-                if not recheck(decision, consents, POLICY, self.now):
+                if not recheck(decision, consents, self.policy, self.now):
                     self._check(decision.model_copy(update={"decided_at": self.now}), request, recipient,
                                 decision.purpose, consents)
                     kept.append((decision, request, recipient))

@@ -72,7 +72,7 @@ def test_outreach_only_is_contact_and_service():
     patient = one(b, "Patient")
     assert patient["name"] == [{"family": "Quillfeather", "given": ["Morgan", "J"]}]
     assert patient["telecom"][0]["value"] == "217-555-0142" and patient["address"][0]["postalCode"] == "62701"
-    assert "birthDate" not in patient and "gender" not in patient
+    assert patient["birthDate"] == "1991-07-02" and "gender" not in patient  # DOB confirms who they are
     sr = one(b, "ServiceRequest")
     assert sr["code"]["coding"][0]["code"] == "306238000"
     assert "reasonCode" not in sr and "reasonReference" not in sr and "encounter" not in sr

@@ -45,7 +45,7 @@ def test_no_sud_and_outreach_only_drop_what_they_must():
     assert msg.get(msg.first("RF1"), 10) == "306206005"
     _, outreach = ref(Variant.OUTREACH_ONLY)
     assert [s.id for s in outreach.segments] == ["MSH", "RF1", "PRD", "PRD", "PID"]
-    assert outreach.get(outreach.first("PID"), 7) == ""
+    assert outreach.get(outreach.first("PID"), 7) == "19910702"  # outreach confirms identity by date of birth
 
 
 def test_update_and_cancel_are_new_messages_about_the_same_referral():
