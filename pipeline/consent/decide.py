@@ -36,7 +36,7 @@ from typing import Sequence
 
 from pipeline import records as r
 from pipeline.consent.policy import CONSENT_BASES, VARIANT_ORDER, AgeRules, Grant, Policy, Rule
-from pipeline.render import referral_id
+from pipeline.ids import referral_id
 from pipeline.vocab import (Basis, ConsentKind, ConsentStatus, DataCategory, Match, Outcome, Purpose, SignerCapacity,
                             SourceRole, Variant)
 
