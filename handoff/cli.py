@@ -28,6 +28,7 @@ COMMANDS = [
     ("serve", "connectors.edge.cli"),
     ("consent", "pipeline.consent.cli"),
     ("refer", "pipeline.render.cli:refer_cmd"),
+    ("policy", "handoff.commands.policy"),
 ]
 
 app = typer.Typer(help="Handoff: warm handoffs from 911, EMS and deflection programmes to treatment.",

@@ -19,8 +19,8 @@ when the registry could not be read (then the answer is `hold`: fail closed). Th
    an expiry, a signed artefact, signers the age rules accept), active, unrevoked, in its
    period, naming this recipient (or, for a Part 2 TPO consent, a general designation; for a
    HIPAA authorisation, a class of recipients), this purpose and each category it must cover;
-4. a consent that does not cover the service's own category cannot be met by redaction: the
-   service and the recipient reveal it (42 CFR 2.31(a)(3)), so that variant is not used;
+4. a basis that does not cover the service's own category cannot be met by redaction: the
+   service and the recipient reveal it (42 CFR 2.31(a)(3)), so a variant without it is not used;
 5. nothing covers: `hold` when a consent could permit (outreach captures it), else `deny`.
 
 Part 2 applies to a Part 2 programme's records only: they carry the security labels, the 2.32
@@ -207,10 +207,10 @@ def decide(request: r.Referral, recipient: Recipient, purpose: Purpose,
         if cover is None:
             continue
         basis, consent, rule_ids = cover
-        if consent is not None and subject.service not in policy.variant_content[variant]:
-            revealed.append(f"a {variant.value} referral for {request.service.value} still reveals"
-                            f" {subject.service.value} information (the service and the recipient say it):"
-                            f" consent {consent.consent_id} must cover it; hold, not redact")
+        if subject.service not in policy.variant_content[variant]:
+            said = (f"a referral for {request.service.value} reveals {subject.service.value} information by its"
+                    f" service and recipient, whatever is redacted: its basis must cover it; hold, not redact")
+            revealed += [said] if said not in revealed else []
             continue
         carried = ", ".join(c.value for c in sorted(needed, key=SENSITIVITY.index))
         reasons = [f"{where}: {basis.value} under rule {', '.join(rule_ids)} permits {carried}"]
@@ -230,7 +230,8 @@ def decide(request: r.Referral, recipient: Recipient, purpose: Purpose,
         wanted = " or ".join(sorted(b.value for b in consent_bases))
         return r.Decision(outcome=Outcome.HOLD, reasons=[f"{where} needs a valid {wanted}", *revealed, *problems],
                           **base)
-    return r.Decision(outcome=Outcome.DENY, reasons=[f"no basis in policy covers this content for {where}"], **base)
+    return r.Decision(outcome=Outcome.DENY, reasons=[f"no basis in policy covers this content for {where}", *revealed],
+                      **base)
 
 
 def may_receive_status(referral: r.Referral, reporter: Recipient, audience: Recipient,

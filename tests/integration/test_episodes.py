@@ -13,7 +13,7 @@ from pipeline.clock import FixedClock
 from pipeline.kafka.faust_app import FaustSink, attach, make_app
 from pipeline.metrics import Metrics
 from pipeline.run import wait_quiet
-from pipeline.settings import Settings
+from pipeline.settings import SAMPLE_AGENCIES, AgencyInfo, Settings
 from pipeline.storage import open_store
 from tests.support.factory import T0, envelope, ems_run
 from tests.support.kafka import consume, produce
@@ -35,7 +35,9 @@ def unit_run(pcr: str, agency: str, version: int = 1, minutes: int = 0, narrativ
 async def test_units_incident_and_amendment_make_one_referral_per_service(kafka, catalogue, tmp_path):
     store = open_store(f"sqlite:///{tmp_path / 'h.db'}")
     store.migrate()
-    deps = Deps.build(Settings(environment="test"), catalogue, store, {"inbox": InboxConnector(store)},
+    # The fire district is a covered entity too; unlisted, its PCR would make the request a Part 2 record.
+    agencies = {**SAMPLE_AGENCIES, "fire-3": AgencyInfo(role="covered-entity", name="Fire district 3")}
+    deps = Deps.build(Settings(environment="test", agencies=agencies), catalogue, store, {"inbox": InboxConnector(store)},
                       FixedClock(T0 + timedelta(hours=1)))
     cad = r.DispatchIncident(envelope=envelope("INC-2041", system="eido:psap-north"), key=KEY, call_type="OD",
                              narrative="caller says friend not breathing after using")

@@ -83,10 +83,10 @@ def permit_violations(decision, request, recipient, purpose, consents, policy, n
         if consent is None or CONSENT_BASIS[consent.kind] != decision.basis:
             bad.append("consent basis without that consent in the registry")
             consent = None
-        if service_category is not None and service_category not in carried:
-            bad.append("a consent basis redacted the service's own category (the service reveals it)")
     elif decision.consent_id:
         bad.append("names a consent under a policy basis")
+    if service_category is not None and service_category not in carried:
+        bad.append("redacted the service's own category (the service and the recipient reveal it)")
     wide = VARIANT_ORDER.index(decision.variant)
     for category in carried:
         ok = False
