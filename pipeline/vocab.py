@@ -168,10 +168,11 @@ class SourceRole(StrEnum):
 
     @classmethod
     def most_protective(cls, roles) -> "SourceRole":
-        """The most protective of these roles; none known: a Part 2 programme."""
-        known = [cls(x) for x in roles if x]
+        """The most protective of these roles; an unknown one ('' or None), or none at all, is a
+        Part 2 programme."""
         order = list(cls)
-        return min(known, key=order.index) if known else cls.PART2_PROGRAMME
+        return min((cls(x) if x else cls.PART2_PROGRAMME for x in roles), key=order.index,
+                   default=cls.PART2_PROGRAMME)
 
 
 class SignerCapacity(StrEnum):

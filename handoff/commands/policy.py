@@ -22,7 +22,8 @@ cli = typer.Typer(help="The consent policy: run policy tests.", no_args_is_help=
 @cli.command("test")
 def test_cmd(file: Path = typer.Argument(..., help="policy tests (YAML, see README 'Policy tests')"),
              policy: Optional[Path] = typer.Option(None, "--policy", help="a policy file (default: consent.policy)"),
-             quiet: bool = typer.Option(False, "--quiet", "-q", help="print only failing cases and the summary")) -> None:
+             quiet: bool = typer.Option(False, "--quiet", "-q",
+                                        help="print only failing cases and the summary")) -> None:
     """Run each case through the pure `decide`; exit 1 on any failure."""
     from pipeline.consent.policy import PolicyError, load_policy
     from pipeline.consent.policytest import CaseError, load_cases, run_case

@@ -12,7 +12,14 @@ Conventions (Handoff profile):
 - provision.securityLabel: ActCode ETH (SUD), PSY or BH (mental health), or `urn:handoff:data-category`;
   `general` is always included when any label is;
 - dateTime + sourceAttachment (the signed form): the signature and its date;
-- extension `urn:handoff:consent-missing` (valueString, repeated): 2.31 elements the form still lacks.
+- extension `urn:handoff:consent-missing` (valueString, repeated): 2.31 elements the form still lacks;
+- provision.actor IRCP with an identifier of system `urn:handoff:recipient-class` (a HIPAA
+  authorisation's class of recipients, e.g. `other`);
+- extensions `urn:handoff:consent-signed-by` (valueCode, repeated: patient, guardian,
+  personal-representative; absent: patient), `urn:handoff:consent-signer` (valueString: who signed
+  for the person, a reference), `urn:handoff:consent-expiry-event` (valueString: the expiry event,
+  or "none" for a TPO consent) and `urn:handoff:consent-tpo` (valueBoolean: a single consent for
+  treatment, payment and health-care operations).
 """
 from __future__ import annotations
 
@@ -20,11 +27,14 @@ from datetime import datetime
 
 from pipeline import records as r
 from pipeline.consent.registry import ConsentError
-from pipeline.vocab import ConsentKind, ConsentStatus, DataCategory, Purpose
+from pipeline.vocab import ConsentKind, ConsentStatus, DataCategory, Purpose, SignerCapacity
 
 TOKEN_SYSTEM = "urn:handoff:person-token:v"
 GENERAL = "urn:handoff:general-designation"
 MISSING = "urn:handoff:consent-missing"
+CLASS = "urn:handoff:recipient-class"
+SIGNED_BY, SIGNER = "urn:handoff:consent-signed-by", "urn:handoff:consent-signer"
+EXPIRY_EVENT, TPO = "urn:handoff:consent-expiry-event", "urn:handoff:consent-tpo"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 POLICY = {"42CFRPart2": ConsentKind.PART2, "HIPAAAuth": ConsentKind.HIPAA_AUTHORIZATION}
@@ -70,13 +80,15 @@ def from_fhir(resource: dict) -> tuple[r.PersonKey, r.ConsentRecord]:
     provision = resource.get("provision") or {}
     if provision.get("type", "permit") != "permit":
         raise ConsentError("only a permit provision is supported (nested denies: not yet)")
-    recipients, general = [], False
+    recipients, classes, general = [], [], False
     for actor in provision.get("actor", []):
         if not any(code == "IRCP" for _, code in _codes([actor.get("role", {})])):
             continue
         ref = actor.get("reference") or {}
         if (ref.get("identifier") or {}).get("system") == GENERAL:
             general = True
+        elif (ref.get("identifier") or {}).get("system") == CLASS and ref["identifier"].get("value"):
+            classes.append(str(ref["identifier"]["value"]))
         elif ref.get("reference", "").startswith("Organization/"):
             recipients.append(ref["reference"].removeprefix("Organization/"))
     purposes = []
@@ -100,13 +112,22 @@ def from_fhir(resource: dict) -> tuple[r.PersonKey, r.ConsentRecord]:
     attachment = resource.get("sourceAttachment") or {}
     artefact = attachment.get("url") or (f"inline:{attachment.get('title', 'form')}" if attachment.get("data") else "")
     signed = _when(resource.get("dateTime"), "dateTime") if artefact else None
-    missing = [e.get("valueString", "") for e in resource.get("extension", []) if e.get("url") == MISSING]
+    extensions = resource.get("extension", [])
+    missing = [e.get("valueString", "") for e in extensions if e.get("url") == MISSING]
+    try:
+        signed_by = [SignerCapacity(e.get("valueCode", "")) for e in extensions if e.get("url") == SIGNED_BY]
+    except ValueError:
+        raise ConsentError(f"{SIGNED_BY}: not one of {', '.join(c.value for c in SignerCapacity)}") from None
+    signer = next((str(e.get("valueString", "")) for e in extensions if e.get("url") == SIGNER), "")
+    event = next((str(e.get("valueString", "")) for e in extensions if e.get("url") == EXPIRY_EVENT), "")
+    tpo = any(e.get("valueBoolean") is True for e in extensions if e.get("url") == TPO)
     consent = r.ConsentRecord(
         consent_id=resource["id"], kind=kinds.pop(), status=status, recipients=sorted(set(recipients)),
         general_designation=general, purposes=sorted(set(purposes)), data_categories=sorted(cats),
         period_start=_when(period.get("start"), "provision.period.start"),
         period_end=_when(period.get("end"), "provision.period.end"), signed_at=signed, artefact_ref=artefact,
-        missing_elements=[m for m in missing if m])
+        missing_elements=[m for m in missing if m], recipient_classes=sorted(set(classes)),
+        signed_by=signed_by or [SignerCapacity.PATIENT], signer=signer, expiry_event=event, tpo=tpo)
     return person, consent
 
 
@@ -119,6 +140,8 @@ def to_fhir(person: r.PersonKey, consent: r.ConsentRecord) -> dict:
     if consent.general_designation:
         actors.append({"role": {"coding": [{"code": "IRCP"}]},
                        "reference": {"identifier": {"system": GENERAL, "value": "treating-providers"}}})
+    actors += [{"role": {"coding": [{"code": "IRCP"}]}, "reference": {"identifier": {"system": CLASS, "value": c}}}
+               for c in consent.recipient_classes]
     provision = {"type": "permit", "actor": actors,
                  "purpose": [{"system": "urn:handoff:purpose", "code": p.value} for p in consent.purposes],
                  "securityLabel": [{"system": "urn:handoff:data-category", "code": c.value}
@@ -137,6 +160,11 @@ def to_fhir(person: r.PersonKey, consent: r.ConsentRecord) -> dict:
         resource["dateTime"] = consent.signed_at.isoformat()
     if consent.artefact_ref:
         resource["sourceAttachment"] = {"url": consent.artefact_ref}
-    if consent.missing_elements:
-        resource["extension"] = [{"url": MISSING, "valueString": m} for m in consent.missing_elements]
+    extensions = [{"url": MISSING, "valueString": m} for m in consent.missing_elements]
+    extensions += [{"url": SIGNED_BY, "valueCode": c.value} for c in consent.signed_by]
+    extensions += [{"url": SIGNER, "valueString": consent.signer}] if consent.signer else []
+    extensions += [{"url": EXPIRY_EVENT, "valueString": consent.expiry_event}] if consent.expiry_event else []
+    extensions += [{"url": TPO, "valueBoolean": True}] if consent.tpo else []
+    if extensions:
+        resource["extension"] = extensions
     return resource

@@ -108,3 +108,18 @@ def _delivery(release) -> r.Delivery:
                       recipient_id=d.recipient_id, endpoint=r.Endpoint(kind="inbox", address="x"),
                       format="fhir-r4", message_id="m", content_type="application/fhir+json", payload=b"{}",
                       decision=d, person=release.request.person)
+
+
+def test_signers_expiry_event_tpo_and_recipient_classes_round_trip_as_fhir():
+    from pipeline.vocab import SignerCapacity
+    record = consent(cid="c-9", kind=ConsentKind.PART2, tpo=True, general_designation=True, recipients=[],
+                     period_end=None, expiry_event="none", signed_by=[SignerCapacity.PATIENT, SignerCapacity.GUARDIAN],
+                     signer="form:mother")
+    resource = to_fhir(PERSON, record)
+    assert from_fhir(resource) == (PERSON, record)
+    auth = consent(cid="c-10", kind=ConsentKind.HIPAA_AUTHORIZATION, recipients=[], recipient_classes=["other"],
+                   expiry_event="end of the housing search")
+    assert from_fhir(to_fhir(PERSON, auth)) == (PERSON, auth)
+    bad = {**resource, "extension": [{"url": "urn:handoff:consent-signed-by", "valueCode": "neighbour"}]}
+    with pytest.raises(ConsentError, match="consent-signed-by"):
+        from_fhir(bad)
