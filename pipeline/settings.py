@@ -61,6 +61,12 @@ class ConsentSettings(Section):
         description="ePCR custom element ids whose 'yes' is a consent-to-referral flag (a proposed consent)")
 
 
+class TrackSettings(Section):
+    deadlines: Path = Field(ROOT / "pipeline" / "track" / "deadlines.yaml",
+                            description="the closed loop's deadlines per programme and service")
+    sweep_seconds: float = Field(60.0, gt=0, description="how often missed deadlines are looked for")
+
+
 class SecuritySettings(Section):
     # Linkage (person-token) keys by version; the highest version is current. Retired
     # versions stay so that old tokens can still be found (audit disclosures).
@@ -130,6 +136,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     routing: RoutingSettings = RoutingSettings()
     consent: ConsentSettings = ConsentSettings()
+    track: TrackSettings = TrackSettings()
     security: SecuritySettings = SecuritySettings()
     audit: AuditSettings = AuditSettings()
     metrics: MetricsSettings = MetricsSettings()
