@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from connectors.cad.replay import incident_from_raw
 from pipeline.detect import classify_incident, classify_run, load_rules
 from pipeline.detect.evaluate import DATA_DIR, read_corpus
 from pipeline.records import EmsRun
@@ -24,7 +25,7 @@ def _measure(name: str, items: list, classify, min_seconds: float = 1.0) -> dict
 
 def run() -> list[dict]:
     rules = load_rules()
-    items = list(read_corpus(DATA_DIR / "corpus.jsonl"))
+    items = list(read_corpus(DATA_DIR / "corpus.jsonl", incident_from_raw))
     runs = [i for i in items if isinstance(i.record, EmsRun)]
     incidents = [i.record for i in items if not isinstance(i.record, EmsRun)]
     return [
