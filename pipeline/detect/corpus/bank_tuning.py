@@ -61,7 +61,8 @@ CODES = {
                   ("10-C-1", "none"), ("17-A-1", "none"), ("29-B-1", "none"), ("27-D-1", "none")],
     # impression, symptom, phrase key
     "bh_medical": [("E16.2", "R45.1", "bh_hypo"), ("F05", "N39.0", "bh_delirium"), ("R56.9", "R45.1", "bh_postictal"),
-                   ("S06.0X1A", "R41.0", "bh_head"), ("F03.90", "R41.0", "bh_dementia")],
+                   ("S06.0X1A", "R41.0", "bh_head"), ("F03.90", "R41.0", "bh_dementia"),
+                   ("E16.2", "R45.1", "bh_coded_cause"), ("T67.01XA", "R41.0", "bh_hot")],
     "su_code": ["F11.20", "F14.10", "F10.20", "F12.90", "F15.20", "R78.0", "F19.10", "F13.10"],
 }
 
@@ -200,6 +201,7 @@ PHR = {
     "lone_sign_bh": [
         "Pt paranoid, states {his} wife has been poisoning {him} for months, hx schizophrenia.",
         "Pt believes the water supply is poisoned and refuses to drink, hearing voices.",
+        "Pt says {his} brother has been poisoning the water, delusional and hearing voices, hx schizophrenia.",
     ],
     "lone_sign_none": [
         "Pt with vomiting and diarrhea after eating leftover seafood, worried about poisoning. Vitals stable.",
@@ -210,6 +212,8 @@ PHR = {
     "bh_delirium": ["Nursing home staff report pt agitated and hallucinating since yesterday, fever, foul urine. Suspect UTI delirium."],
     "bh_postictal": ["Pt postictal and combative after witnessed seizure, gradually calming, hx epilepsy."],
     "bh_head": ["Pt combative and confused after striking head on pavement, GCS 13, repetitive questioning."],
+    "bh_coded_cause": ["Pt agitated and combative, swinging at staff in the lobby, disoriented to time and place."],
+    "bh_hot": ["Marathon runner found confused and combative near the finish line, core temp 106.1, ice packs applied."],
     "bh_dementia": ["Dementia pt sundowning, agitated and wandering, family unable to redirect."],
     "cancelled": [
         "Cancelled en route by PD, no patient contact.",

@@ -3,8 +3,8 @@
 - `lone_sign`: an overdose word or sign with no substance at all (a delusion of being poisoned, a
   food illness, an unresponsive patient with a medical cause): not an overdose.
 - `bh_medical_cause`: agitation, confusion or hallucinations explained by a medical cause
-  (hypoglycaemia, delirium from infection, post-ictal state, head injury, hypoxia, dementia): not a
-  behavioural-health crisis.
+  (hypoglycaemia, delirium from infection, post-ictal state, head injury, hypoxia, dementia, heat), in
+  the narrative or only in the impression (`*coded_cause` phrases): not a behavioural-health crisis.
 - `su_coded_only`: substance use carried only by eHistory.17 (the patient's own use, drug
   paraphernalia at the scene or a bystander's report of drug use) or by one ICD-10-CM code; the
   narrative is about something else. Alcohol containers or a bystander's report of drinking alone
@@ -33,7 +33,7 @@ def lone_sign(c: Ctx) -> Out:
 def bh_medical_cause(c: Ctx) -> Out:
     imp, sym, key = c.codes("bh_medical")
     f = {"dispatch_reason": c.rng.choice(["2301085", "2301059", "2301079"]), "sex": c.sex,
-         "impressions": [code(imp)] if c.chance(0.6) else [], "symptoms": [code(sym)] if c.chance(0.5) else [],
+         "impressions": [code(imp)] if c.chance(0.6) or key.endswith("coded_cause") else [], "symptoms": [code(sym)] if c.chance(0.5) else [],
          "narrative": c.say(key)}
     c.tags.add("bh_medical_cause")
     return f, set(), set()
