@@ -87,7 +87,7 @@ def _categories(values, where: str) -> tuple[Category, ...]:
         raise RulesError(f"{where}: {e}") from None
 
 
-def _rule(spec: dict, where: str, concepts: set[str]) -> Rule:
+def _rule(spec: dict, where: str, concepts: set[str], code_sets: dict[str, str]) -> Rule:
     rid = spec.get("id") or ""
     where = f"{where} rule {rid or '?'}"
     kind = spec.get("kind", "narrative")
@@ -110,7 +110,10 @@ def _rule(spec: dict, where: str, concepts: set[str]) -> Rule:
         raise RulesError(f"{where}: `near` needs exactly two groups in `all`")
     try:
         pattern = re.compile(rf"(?:{spec['pattern']})") if "pattern" in spec else None
-        unless_codes = re.compile(rf"(?:{spec['unless_codes']})") if "unless_codes" in spec else None
+        names = spec.get("unless_code_sets", ())
+        if set(names) - set(code_sets):
+            raise RulesError(f"{where}: unknown code sets {sorted(set(names) - set(code_sets))}")
+        unless_codes = re.compile("|".join(f"(?:{code_sets[n]})" for n in names)) if names else None
     except re.error as e:
         raise RulesError(f"{where}: bad pattern: {e}") from None
     intents = spec.get("intents")
@@ -160,10 +163,11 @@ def load_rules(path: str | Path | None = None) -> Rules:
     except (KeyError, ValueError, re.error) as e:
         raise RulesError(f"narrative terms/cues: {e}") from None
     concepts = set(narrative["terms"])
+    code_sets = {str(k): str(v) for k, v in (top.get("code_sets") or {}).items()}
     run_rules, incident_rules, narrative_rules, seen = [], [], [], set()
     for name, data in files.items():
         for spec in data.get("rules", ()):
-            rule = _rule(spec, name, concepts)
+            rule = _rule(spec, name, concepts, code_sets)
             if rule.id in seen:
                 raise RulesError(f"{name}: duplicate rule id {rule.id}")
             seen.add(rule.id)

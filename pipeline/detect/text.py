@@ -209,14 +209,19 @@ def _first_subject(rules: TextRules, tokens: list[str]) -> int | None:
     return None
 
 
-def _about_other(rules: TextRules, text: str, s_start: int, before: list[str], dispatch: bool) -> bool:
-    """Whether the term is about someone other than the patient (see the module docstring)."""
-    i = _nearest_other(rules, before)
+def _about_other(rules: TextRules, text: str, s_start: int, start: int, dispatch: bool) -> bool:
+    """Whether the term is about someone other than the patient (see the module docstring). The person
+    is looked for in the term's clause (a comma or colon ends a list item: "ex is poisoning his coffee,
+    pressured speech" says the speech is the patient's)."""
+    local = text[s_start:start]
+    cut = max(local.rfind(","), local.rfind(":")) + 1
+    clause = _TOKEN.findall(local[cut:].lower())
+    i = _nearest_other(rules, clause)
     if i is None:
         return False
     if not dispatch:
         return True
-    earlier = _TOKEN.findall(text[:s_start].lower()) + before[:i]
+    earlier = _TOKEN.findall(text[:s_start + cut].lower()) + clause[:i]
     return _first_subject(rules, earlier) is not None
 
 
@@ -238,7 +243,7 @@ def _status(rules: TextRules, text: str, start: int, end: int, s_start: int, s_e
     if concept in rules.drug_concepts and (
             rules.enforcement_pre.any_in(clause[-rules.window:]) or rules.enforcement_post.starts(after)):
         return "other"
-    if concept in rules.other_sensitive and _about_other(rules, text, s_start, before, dispatch):
+    if concept in rules.other_sensitive and _about_other(rules, text, s_start, start, dispatch):
         return "other"
     return "asserted"
 
