@@ -41,6 +41,10 @@ def apply_status(store: Store, status: r.ReferralStatus, deadlines: Deadlines | 
                           " WHERE referral_id = :id", {"id": status.referral_id})
         current = ReferralState(row["state"]) if row else None
         verdict = check(current, status.state, status.source)
+        holder = (row or {}).get("recipient_id") or ""
+        if status.source == StatusSource.PROVIDER and status.recipient_id and status.recipient_id != holder:
+            verdict = Verdict(current, current, applied=False,
+                              refused=f"{status.recipient_id} reported on a referral it did not receive")
         outcome = "applied" if verdict.applied else ("refused" if verdict.refused else "repeat")
         business = status.business_status or BUSINESS_STATUS[status.state]
         recorded = tx.execute(

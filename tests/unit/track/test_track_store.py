@@ -115,3 +115,13 @@ def test_escalation_excludes_the_recipient_and_exhaustion_is_visible(migrated):
     [row] = rows(migrated, "SELECT status, excluded, reason FROM referral_escalation")
     assert row["status"] == "exhausted" and "no one left to ask" in row["reason"]
     assert escalation_request(migrated, "req-gone", "clinic-a", "declined", T0) is None
+
+
+def test_a_provider_may_report_only_on_referrals_it_received(migrated):
+    save_request(migrated, request())
+    apply_status(migrated, status(S.REQUESTED, Src.DELIVERY, T0, recipient_id="clinic-a", request_id="req-1"),
+                 None, T0)
+    other = apply_status(migrated, status(S.ACCEPTED, Src.PROVIDER, T0, n=1, recipient_id="clinic-b"), None, T0)
+    assert "did not receive" in other.verdict.refused
+    own = apply_status(migrated, status(S.ACCEPTED, Src.PROVIDER, T0, n=2, recipient_id="clinic-a"), None, T0)
+    assert own.verdict.applied
