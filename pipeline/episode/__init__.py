@@ -203,6 +203,7 @@ def merge(incoming: r.Referral, episode: str, existing: r.Referral | None) -> r.
             existing.subject or r.Person()) else existing.subject,
         "location": existing.location or placed.location, "age": existing.age or placed.age,
         "pathway": existing.pathway if existing.pathway != Pathway.FIRST_RESPONDER else placed.pathway,
+        "exclude": sorted(set(existing.exclude) | set(placed.exclude)),
         "source_role": SourceRole.most_protective([existing.source_role, placed.source_role]),
     })
     if content_digest(combined) == content_digest(existing):
