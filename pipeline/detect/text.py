@@ -51,6 +51,7 @@ class TextRules:
     negation_pre: Phrases
     negation_post: Phrases
     negation_pseudo: tuple[str, ...]
+    negation_local: Phrases
     history_pre: Phrases
     history_list: Phrases
     history_post: re.Pattern
@@ -67,6 +68,7 @@ class TextRules:
     drug_concepts: frozenset[str]
     dispatch_subjects: frozenset[str]
     callers: frozenset[str]
+    person_suffixes: frozenset[str]
     caller_complaints: frozenset[str]
     acute_concepts: frozenset[str]
     improved: re.Pattern
@@ -152,6 +154,7 @@ def compile_text_rules(spec: dict) -> TextRules:
         patterns=patterns, group_concept=group_concept,
         other_sensitive=frozenset(spec["other_person_sensitive"]),
         negation_pre=Phrases(cues["negation_pre"]), negation_post=Phrases(cues["negation_post"]),
+        negation_local=Phrases(cues["negation_local"]),
         negation_pseudo=tuple(sorted({" ".join(_TOKEN.findall(p.lower())) for p in cues["negation_pseudo"]}, key=len, reverse=True)),
         history_pre=Phrases(cues["history_pre"]), history_list=Phrases(cues["history_list"]),
         history_post=_cue(cues["history_post"]), hypothetical_pre=Phrases(cues["hypothetical_pre"]),
@@ -163,6 +166,7 @@ def compile_text_rules(spec: dict) -> TextRules:
         enforcement_pre=Phrases(cues["enforcement_pre"]), enforcement_post=Phrases(cues["enforcement_post"]),
         drug_concepts=frozenset(spec["drug_concepts"]),
         dispatch_subjects=frozenset(cues["dispatch_subjects"]), callers=frozenset(cues["callers"]),
+        person_suffixes=frozenset(cues["person_suffixes"]),
         caller_complaints=frozenset(cues["caller_complaints"]), acute_concepts=frozenset(spec["acute_concepts"]),
         improved=_cue(cues["response_improved"]), not_improved=_cue(cues["response_not_improved"]),
         window=int(cues.get("window", 6)), post_window=int(cues.get("post_window", 4)),
@@ -186,11 +190,19 @@ def _nearest_other(rules: TextRules, tokens: list[str]) -> int | None:
         if tok in rules.other_persons or (tok.startswith("ex-") and tok[3:] in rules.other_persons):
             prev = tokens[i - 1] if i else ""
             prev2 = tokens[i - 2] if i > 1 else ""
-            after = tokens[i + 1] if i + 1 < len(tokens) else ""
+            after = _after(rules, tokens, i)
             if prev in rules.reporter_marks or prev2 in rules.reporter_marks or after in rules.reporter_verbs:
                 continue
             return i
     return None
+
+
+def _after(rules: TextRules, tokens: list[str], i: int) -> str:
+    """The token after the person at i, past a word that completes it ("family member")."""
+    j = i + 1
+    while j < len(tokens) and tokens[j] in rules.person_suffixes:
+        j += 1
+    return tokens[j] if j < len(tokens) else ""
 
 
 def _first_subject(rules: TextRules, tokens: list[str]) -> int | None:
@@ -203,7 +215,7 @@ def _first_subject(rules: TextRules, tokens: list[str]) -> int | None:
             continue
         if tok in rules.dispatch_subjects or tok in rules.other_persons:
             prev = tokens[i - 1] if i else ""
-            if prev in rules.reporter_marks or after in rules.reporter_verbs:
+            if prev in rules.reporter_marks or _after(rules, tokens, i) in rules.reporter_verbs:
                 continue
             return i
     return None
@@ -231,7 +243,8 @@ def _status(rules: TextRules, text: str, start: int, end: int, s_start: int, s_e
     clause = before[rules.terminators.after_last(before):]
     window = _unpseudo(rules, clause[-rules.window - 2:])[-rules.window:]
     after = _TOKEN.findall(text[end:s_end].lower())[: rules.post_window]
-    if rules.negation_pre.any_in(window) or rules.negation_post.starts(after):
+    if rules.negation_pre.any_in(window) or rules.negation_post.starts(after) or (
+            rules.negation_local.any_in(window) and _locally_negated(rules, text, s_start, start)):
         return "negated"
     if concept not in rules.hypothetical_exempt and rules.hypothetical_pre.any_in(window):
         return "hypothetical"
@@ -248,9 +261,16 @@ def _status(rules: TextRules, text: str, start: int, end: int, s_start: int, s_e
     return "asserted"
 
 
+def _locally_negated(rules: TextRules, text: str, s_start: int, start: int) -> bool:
+    """A clause-local cue ("not") between the last comma and the term."""
+    local = text[s_start:start]
+    segment = _TOKEN.findall(local[local.rfind(",") + 1:].lower())
+    return rules.negation_local.any_in(_unpseudo(rules, segment)[-rules.window:])
+
+
 def _unpseudo(rules: TextRules, window: list[str]) -> list[str]:
     """The window without phrases that contain a negation word but negate nothing ("not breathing")."""
-    if not rules.negation_pseudo or not rules.negation_pre.any_in(window):
+    if not rules.negation_pseudo or not (rules.negation_local.any_in(window) or rules.negation_pre.any_in(window)):
         return window
     joined = f" {' '.join(window)} "
     for phrase in rules.negation_pseudo:

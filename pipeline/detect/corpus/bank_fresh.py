@@ -150,7 +150,7 @@ PHR = {
         "Pt jumped from a bridge in an apparent suicide, pulseless, CPR without ROSC, pronounced.",
     ],
     "neg_addon": [
-        "Pt denies drug or alcohol use.",
+        "Denies drugs and alcohol.",
         "No signs of ingestion or overdose.",
         "Pt denies SI.",
         "No ETOH or drugs involved.",
