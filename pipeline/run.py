@@ -74,7 +74,7 @@ def cli(once: bool = typer.Option(False, "--once", help="exit after the sample h
 
 
 async def main(settings: Settings, once: bool, sample: int) -> None:
-    from connectors.inbox import InboxConnector
+    from connectors.delivery import registry
     from pipeline.app import Deps, runners
     from pipeline.audit.sink import Sealer
     from pipeline.stage import Writer
@@ -104,7 +104,7 @@ async def main(settings: Settings, once: bool, sample: int) -> None:
         stack.callback(store.close)
         store.migrate()
 
-        deps = Deps.build(settings, catalogue, store, {"inbox": InboxConnector(store)}, SystemClock(),
+        deps = Deps.build(settings, catalogue, store, registry().build(settings, store), SystemClock(),
                           audit_sealer=Sealer.from_settings(settings))
         metrics = Metrics()
         server, _ = metrics.serve(settings.metrics.host, settings.metrics.port)

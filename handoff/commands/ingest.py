@@ -27,8 +27,7 @@ def _ingest(kind: str, paths: list[Path], journal: Path | None) -> None:
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise CliError(f"not a file: {missing[0]}")
-    ctx = ParseContext(received_at=SystemClock().now(), sender="cli", programme_id=settings.programme_id,
-                       dispatch_centre_for=settings.dispatch_centre_for, xsd_path=settings.ingest.nemsis_xsd)
+    ctx = ParseContext.of(settings, "cli", SystemClock().now())
     journal_path = journal or Path(".run") / "ingest" / f"{kind}.journal"
 
     def progress(done: int, total: int) -> None:

@@ -18,6 +18,8 @@ from typing import Iterator
 
 import typer
 
+from connectors.common import Parsed
+from handoff.commands.detect import read_sources
 from pipeline import records as r
 from pipeline.render import Payload, Redaction, render
 from pipeline.vocab import Action, ConsentKind, ConsentStatus, DataCategory, Format, Outcome, Purpose
@@ -44,25 +46,17 @@ def preview_consents(recipient_id: str, at: datetime) -> list[r.ConsentRecord]:
 
 def read_records(paths: list[Path]) -> tuple[list[r.Record], list[str]]:
     """Every record the files hold, and the refusals (file, record id, reason: never contents)."""
-    from handoff.commands.detect import _context, _parser, file_kind
-
-    records, refused, ctx = [], [], None
-    for path in paths:
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            refused.append(f"{path}: cannot read file ({e.strerror})")
-            continue
-        kind = file_kind(path, data[:4096])
-        if kind == "corpus":
-            refused.append(f"{path}: a labelled corpus file is not a source export")
-            continue
-        ctx = ctx or _context()
-        for result in _parser(kind)(data, ctx):
-            if hasattr(result, "record"):
+    records, refused = [], []
+    for source in read_sources(paths, "refer"):
+        if source.error:
+            refused.append(f"{source.path}: {source.error}")
+        elif source.kind == "corpus":
+            refused.append(f"{source.path}: a labelled corpus file is not a source export")
+        for result in source.results:
+            if isinstance(result, Parsed):
                 records.append(result.record)
             else:
-                refused.append(f"{path}: record {result.record_id or '-'}: {result.reason}")
+                refused.append(f"{source.path}: record {result.record_id or '-'}: {result.reason}")
     return records, refused
 
 
