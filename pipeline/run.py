@@ -25,6 +25,7 @@ from pipeline import records as r
 from pipeline.clock import SystemClock
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
+from pipeline.storage import redact_url
 from pipeline.topics import Catalogue, Topic, create_topics
 
 SAMPLE_SIZE = 80
@@ -222,7 +223,7 @@ def render_summary(summary: dict, settings: Settings, db_path: Path | None) -> s
     lines.append(f"  {'audit records':22} {json.dumps(summary['audit_records'])}")
     lines += ["", "Where to look:",
               f"  metrics      http://{settings.metrics.host}:{settings.metrics.port}/metrics",
-              f"  database     {db_path or settings.storage.url}  (tables inbox_item, audit_record, referral_state)",
+              f"  database     {db_path or redact_url(settings.storage.url)}  (tables inbox_item, audit_record, referral_state)",
               "  topics       .venv/bin/handoff topics list",
               "  schemas      schemas/*.avsc and schemas/topics.yaml"]
     if summary["example_delivery"]:

@@ -20,12 +20,11 @@ import typer
 from connectors import parsers
 from connectors.common import ParseContext, Parsed, ParseResult
 from connectors.hl7v2 import read_header
+from handoff.errors import EXIT_REFUSED
 from pipeline.detect.engine import classify_incident, classify_run
 from pipeline.detect.ruleset import Rules, load_rules
 from pipeline.records import DispatchIncident, EmsRun
 from pipeline.settings import Settings
-
-EXIT_REFUSED = 2
 
 
 def is_corpus(path: Path, head: bytes) -> bool:

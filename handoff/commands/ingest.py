@@ -14,7 +14,7 @@ cli = typer.Typer(help="Files into Kafka: NEMSIS XML, NENA EIDO JSON, CAD CSV/JS
 def _ingest(kind: str, paths: list[Path], journal: Path | None) -> None:
     from connectors.common import ParseContext
     from connectors.ingest import Journal, ingest_files
-    from handoff.errors import EXIT_UNAVAILABLE, CliError
+    from handoff.errors import EXIT_REFUSED, EXIT_UNAVAILABLE, CliError
     from pipeline.clock import SystemClock
     from pipeline.kafka.producer import ProducerSink
     from pipeline.settings import Settings
@@ -47,6 +47,8 @@ def _ingest(kind: str, paths: list[Path], journal: Path | None) -> None:
                f"({summary.skipped_files} already done), {summary.refused} refused to the dead letters")
     for reason in summary.reasons[:20]:
         typer.echo(f"  refused: {reason}", err=True)
+    if summary.refused:
+        raise typer.Exit(EXIT_REFUSED)
 
 
 def _command(kind: str, help_text: str):
