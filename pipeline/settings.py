@@ -21,6 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 ROOT = Path(__file__).resolve().parent.parent
+# What Handoff writes (the embedded broker's data, the SQLite file, audit checkpoints)
+# defaults to .run/ under the working directory, never into the installed package: the
+# image's WORKDIR, a systemd unit's WorkingDirectory or the checkout for `make run`.
+RUN_DIR = Path(".run")
 PLACEHOLDER = "change-me"
 
 
@@ -34,11 +38,11 @@ class KafkaSettings(Section):
     bootstrap: str = Field("", description="host:port list; empty starts the embedded broker")
     topic_prefix: str = "handoff"
     consumer_group: str = "handoff"
-    embedded_run_dir: Path = ROOT / ".run" / "broker"
+    embedded_run_dir: Path = RUN_DIR / "broker"
 
 
 class StorageSettings(Section):
-    url: str = Field(f"sqlite:///{ROOT / '.run' / 'handoff.db'}", description="sqlite:///path or postgresql://...")
+    url: str = Field(f"sqlite:///{RUN_DIR / 'handoff.db'}", description="sqlite:///path or postgresql://...")
 
 
 class IngestSettings(Section):
@@ -68,6 +72,12 @@ class ConsentSettings(Section):
         description="ePCR custom element ids whose 'yes' is a consent-to-referral flag (a proposed consent)")
 
 
+class TrackSettings(Section):
+    deadlines: Path = Field(ROOT / "pipeline" / "track" / "deadlines.yaml",
+                            description="the closed loop's deadlines per programme and service")
+    sweep_seconds: float = Field(60.0, gt=0, description="how often missed deadlines are looked for")
+
+
 class SecuritySettings(Section):
     # Linkage (person-token) keys by version; the highest version is current. Retired
     # versions stay so that old tokens can still be found (audit disclosures).
@@ -78,7 +88,7 @@ class SecuritySettings(Section):
 class AuditSettings(Section):
     # Where every new checkpoint is appended (JSON lines): a file the privacy officer
     # keeps out of this host's control (a mounted write-once share, or pulled and filed).
-    checkpoint_export: Path = ROOT / ".run" / "audit-checkpoints.jsonl"
+    checkpoint_export: Path = RUN_DIR / "audit-checkpoints.jsonl"
     segment_size: int = Field(1000, ge=1, description="records per sealed segment")
     retention_days: int = Field(6 * 365 + 2, ge=1, description="sealed segments older than this expire")
     # Trusted Ed25519 public keys (hex) for `handoff audit verify`; old ones stay after a
@@ -103,10 +113,12 @@ class RuntimeSettings(Section):
 class AgencyCredential(Section):
     """One sending agency or system at the network edges, and how it proves who it is."""
 
-    kind: Literal["ems", "fire", "psap", "law-enforcement", "deflection", "hospital", "other"] = "other"
-    # "consent": may post and revoke Consent resources (never granted to law enforcement).
-    may_send: list[Literal["nemsis", "eido", "cad", "field", "hl7", "consent"]] = ["nemsis", "eido", "cad", "field",
-                                                                                  "hl7"]
+    # "provider": a recipient answering referrals (its name is its directory id).
+    kind: Literal["ems", "fire", "psap", "law-enforcement", "deflection", "hospital", "provider", "other"] = "other"
+    # "consent": may post and revoke Consent resources (never granted to law enforcement);
+    # "status": may report referral status (RRI over the replies listener; providers only).
+    may_send: list[Literal["nemsis", "eido", "cad", "field", "hl7", "consent", "status"]] = [
+        "nemsis", "eido", "cad", "field", "hl7"]
     # The agency numbers this sender submits PCRs for (eResponse.01 / MSH-4); empty: its own name only.
     agency_ids: list[str] = []
     # API keys (header X-API-Key): plain keys as secrets, or their sha256 hex digests; several allow rotation.
@@ -146,6 +158,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     routing: RoutingSettings = RoutingSettings()
     consent: ConsentSettings = ConsentSettings()
+    track: TrackSettings = TrackSettings()
     security: SecuritySettings = SecuritySettings()
     audit: AuditSettings = AuditSettings()
     metrics: MetricsSettings = MetricsSettings()
