@@ -9,7 +9,7 @@ import yaml
 
 from pipeline.consent.policy import SAMPLE_POLICY, load_policy
 from pipeline.consent.policytest import CaseError, load_cases, run_case
-from tests.unit.test_settings_cli import handoff
+from tests.unit.test_command_line import handoff
 
 SHIPPED = SAMPLE_POLICY.parent / "policy-tests.yaml"
 IL_POLICY, IL_TESTS = SAMPLE_POLICY.parent / "states" / "il.yaml", SAMPLE_POLICY.parent / "states" / "il-tests.yaml"
