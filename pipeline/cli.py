@@ -26,6 +26,7 @@ COMMANDS = [
     ("serve", "connectors.edge.cli"),
     ("consent", "pipeline.consent.cli"),
     ("refer", "pipeline.render.cli:refer_cmd"),
+    ("users", "pipeline.people.cli"),
 ]
 
 EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_CONFIG = 1, 2, 3, 4
