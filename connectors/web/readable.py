@@ -99,6 +99,8 @@ def read_bundle(payload: bytes) -> Summary:
     s.notes = [n for n in notes if n != s.notice]
     consent = one("Consent")
     s.consent = _strip_div((consent.get("text") or {}).get("div", "")) if consent else ""
+    if s.consent:  # the scope note repeats the Consent's text
+        s.notes = [n for n in s.notes if n != f"Consent scope: {s.consent}"]
     reason = next((c.get("code", "") for p in by_type.get("Provenance", []) for r in p.get("reason", [])
                    for c in r.get("coding", [])), "")
     s.purpose = PURPOSES.get(reason, reason)
