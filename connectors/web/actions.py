@@ -19,15 +19,16 @@ from pipeline.vocab import ReferralState
 class Answer:
     state: ReferralState
     label: str
+    verb: str
     from_states: tuple[str, ...]
     needs_reason: bool = False
 
 
 ANSWERS = {
-    "accept": Answer(ReferralState.ACCEPTED, "Accept", ("requested",)),
-    "decline": Answer(ReferralState.REJECTED, "Decline", ("requested", "accepted"), needs_reason=True),
-    "contact": Answer(ReferralState.IN_PROGRESS, "Contact made", ("accepted",)),
-    "complete": Answer(ReferralState.COMPLETED, "Completed", ("accepted", "in-progress")),
+    "accept": Answer(ReferralState.ACCEPTED, "Accept", "accept", ("requested",)),
+    "decline": Answer(ReferralState.REJECTED, "Decline", "decline", ("requested", "accepted"), needs_reason=True),
+    "contact": Answer(ReferralState.IN_PROGRESS, "Contact made", "report contact on", ("accepted",)),
+    "complete": Answer(ReferralState.COMPLETED, "Completed", "complete", ("accepted", "in-progress")),
 }
 UNSEEN = "requested"  # delivered, but track has not recorded the send yet
 
@@ -41,10 +42,10 @@ def check(action: str, reason: str, current: str | None) -> Answer:
     if answer is None:
         raise AnswerRefused(f"unknown action {action!r} (one of {', '.join(ANSWERS)})")
     if answer.needs_reason and not reason.strip():
-        raise AnswerRefused(f"{answer.label.lower()} needs a reason")
+        raise AnswerRefused(f"to {answer.verb} needs a reason")
     state = current or UNSEEN
     if state not in answer.from_states:
-        raise AnswerRefused(f"cannot {answer.label.lower()} a referral that is {state}")
+        raise AnswerRefused(f"cannot {answer.verb} a referral that is {state}")
     return answer
 
 
