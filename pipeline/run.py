@@ -64,7 +64,7 @@ def sample_runs(count: int = SAMPLE_SIZE, seed: int = 1911) -> list[r.EmsRun]:
 def cli(once: bool = typer.Option(False, "--once", help="exit after the sample has gone through"),
         sample: int = typer.Option(SAMPLE_SIZE, help="how many sample EMS runs to feed")) -> None:
     """Run the whole pipeline on the embedded default and feed a sample through it."""
-    from pipeline.cli import EXIT_UNAVAILABLE, CliError
+    from handoff.errors import EXIT_UNAVAILABLE, CliError
     from pipeline.kafka.broker import BrokerError
 
     try:

@@ -84,6 +84,15 @@ class MetricsSettings(Section):
     port: int = 9464
 
 
+class RuntimeSettings(Section):
+    """How stages retry (pipeline/errors.py, pipeline/stage.py)."""
+
+    retry_attempts: int = Field(6, ge=1, description="tries of one record failing transiently (its dependency up) "
+                                                     "before it is dead-lettered retryable=true")
+    retry_backoff_seconds: list[float] = Field([0.2, 0.5, 1.0, 2.0, 5.0, 10.0], min_length=1,
+                                               description="waits between tries; the last repeats during an outage")
+
+
 class AgencyCredential(Section):
     """One sending agency or system at the network edges, and how it proves who it is."""
 
@@ -149,6 +158,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = AuditSettings()
     metrics: MetricsSettings = MetricsSettings()
     edges: EdgeSettings = EdgeSettings()
+    runtime: RuntimeSettings = RuntimeSettings()
     web: WebSettings = WebSettings()
 
     @model_validator(mode="after")

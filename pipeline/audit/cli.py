@@ -34,7 +34,7 @@ from pipeline.audit.sink import (Sealer, audit_codec as codec, expire, export_ch
                                  load_links, read_exported, record_direct, unchained)
 from pipeline.audit.verify import verify
 from pipeline.people import Permission
-from pipeline.people.cli import checked_user
+from handoff.commands.users import checked_user
 
 
 cli = typer.Typer(help="The audit log: verify, disclosures, export, seal, expire.", no_args_is_help=True,
@@ -48,7 +48,7 @@ def _settings():
 
 @contextmanager
 def _store(settings) -> Iterator:
-    from pipeline.cli import EXIT_CHECK_FAILED, EXIT_UNAVAILABLE, CliError
+    from handoff.errors import EXIT_CHECK_FAILED, EXIT_UNAVAILABLE, CliError
     from pipeline.storage import StorageError, StorageUnavailable, open_store
     try:
         with open_store(settings.storage.url) as store:
@@ -71,7 +71,7 @@ def _now() -> datetime:
 def verify_command(checkpoints: Optional[Path] = typer.Option(None, help="exported checkpoints (default: settings)"),
                    public_key: list[str] = typer.Option([], "--public-key", help="trusted Ed25519 key, hex")) -> None:
     """Check every chain and checkpoint, and the exported copies; report the first break."""
-    from pipeline.cli import EXIT_CHECK_FAILED, CliError
+    from handoff.errors import EXIT_CHECK_FAILED, CliError
     settings = _settings()
     keys = (public_key or settings.audit.verify_keys
             or [Signer.from_secret(settings.security.audit_signing_key).public_hex])
@@ -112,7 +112,7 @@ def disclosures_command(
         user: Optional[str] = typer.Option(None, help="your local account (checked; else HANDOFF_USER)"),
         as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table")) -> None:
     """What was disclosed about a person: recipient, time, purpose, basis, variant."""
-    from pipeline.cli import EXIT_USAGE, CliError
+    from handoff.errors import EXIT_USAGE, CliError
     settings = _settings()
     if patient:
         tokens, query = [patient], "token"

@@ -73,7 +73,7 @@ def write() -> None:
 @cli.command()
 def check() -> None:
     """Fail if a schema file is stale or breaks full transitive compatibility."""
-    from pipeline.cli import EXIT_CHECK_FAILED, CliError
+    from handoff.errors import EXIT_CHECK_FAILED, CliError
 
     problems = [p for model in topic_records() for p in check_model(model)]
     for problem in problems:

@@ -22,7 +22,7 @@ cli = typer.Typer(help="Local accounts: add, disable, change roles, list.", no_a
 
 @contextmanager
 def _accounts() -> Iterator:
-    from pipeline.cli import EXIT_UNAVAILABLE, EXIT_USAGE, CliError
+    from handoff.errors import EXIT_UNAVAILABLE, EXIT_USAGE, CliError
     from pipeline.people import AccountError, Accounts, WeakPassword
     from pipeline.settings import Settings
     from pipeline.storage import StorageError, open_store
@@ -86,7 +86,7 @@ def roles(username: str,
           role: list[str] = typer.Option([], "--role", help="the account's roles from now on (none: show them)"),
           organisation: str = typer.Option("", help="a provider's organisation")) -> None:
     """Show or set an account's roles (setting them ends its open sessions)."""
-    from pipeline.cli import EXIT_USAGE, CliError
+    from handoff.errors import EXIT_USAGE, CliError
     from pipeline.people import parse_roles
 
     with _accounts() as (accounts, store):
@@ -130,7 +130,7 @@ def checked_user(store, user: str | None, permission) -> str:
     local account holding `permission`; a one-line error (exit 2) otherwise. Returns the name."""
     import os
 
-    from pipeline.cli import EXIT_USAGE, CliError
+    from handoff.errors import EXIT_USAGE, CliError
     from pipeline.people import AccessDenied, cli_account
 
     try:
