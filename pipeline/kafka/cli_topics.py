@@ -5,7 +5,7 @@ import asyncio
 
 import typer
 
-cli = typer.Typer(help="The topic catalogue (schemas/topics.yaml).", no_args_is_help=True)
+cli = typer.Typer(help="The topic catalogue (pipeline/schemas/topics.yaml).", no_args_is_help=True)
 
 
 @cli.command("list")
