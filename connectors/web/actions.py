@@ -1,10 +1,11 @@
-"""What a provider may answer to a referral in the inbox, as data, and the status event each makes.
+"""What a provider may answer to a referral in the inbox, and the status event each makes.
 
-    status = provider_status("ref-1", "decline", "no capacity", "org-bridge-clinic", now)
+    status = provider_status("ref-1", "decline", "no capacity", "org-bridge-clinic", "prov-1", now)
 
-Each answer is a `referral.status` event (the ReferralStatus record) reported by the recipient;
-track applies it. Until the closed-loop state machine lands, `from_states` is the only rule: an
-answer that does not fit the referral's current state is refused with the reason.
+Each answer is a `referral.status` event (the ReferralStatus record, source `provider`) that
+track runs through the state machine (pipeline/track/machine.py). The page offers, and the
+API accepts, only the answers the machine allows from the referral's current state, so a
+person is told at once instead of track refusing later. A decline needs a reason here.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pipeline import records as r
-from pipeline.vocab import ReferralState
+from pipeline.track.machine import check as machine_check
+from pipeline.vocab import ReferralState, StatusSource
 
 
 @dataclass(frozen=True)
@@ -20,21 +22,26 @@ class Answer:
     state: ReferralState
     label: str
     verb: str
-    from_states: tuple[str, ...]
     needs_reason: bool = False
 
 
 ANSWERS = {
-    "accept": Answer(ReferralState.ACCEPTED, "Accept", "accept", ("requested",)),
-    "decline": Answer(ReferralState.REJECTED, "Decline", "decline", ("requested", "accepted"), needs_reason=True),
-    "contact": Answer(ReferralState.IN_PROGRESS, "Contact made", "report contact on", ("accepted",)),
-    "complete": Answer(ReferralState.COMPLETED, "Completed", "complete", ("accepted", "in-progress")),
+    "accept": Answer(ReferralState.ACCEPTED, "Accept", "accept"),
+    "decline": Answer(ReferralState.REJECTED, "Decline", "decline", needs_reason=True),
+    "contact": Answer(ReferralState.IN_PROGRESS, "Contact made", "report contact on"),
+    "complete": Answer(ReferralState.COMPLETED, "Completed", "complete"),
 }
-UNSEEN = "requested"  # delivered, but track has not recorded the send yet
+# Delivered, but track has not recorded the send yet: the send's status is ahead of any answer
+# on the referral's partition of referral.status, so track sees `requested` first.
+UNSEEN = ReferralState.REQUESTED
 
 
 class AnswerRefused(ValueError):
     pass
+
+
+def _current(state: str | None) -> ReferralState:
+    return ReferralState(state) if state else UNSEEN
 
 
 def check(action: str, reason: str, current: str | None) -> Answer:
@@ -43,15 +50,16 @@ def check(action: str, reason: str, current: str | None) -> Answer:
         raise AnswerRefused(f"unknown action {action!r} (one of {', '.join(ANSWERS)})")
     if answer.needs_reason and not reason.strip():
         raise AnswerRefused(f"to {answer.verb} needs a reason")
-    state = current or UNSEEN
-    if state not in answer.from_states:
-        raise AnswerRefused(f"cannot {answer.verb} a referral that is {state}")
+    state = _current(current)
+    if not machine_check(state, answer.state, StatusSource.PROVIDER).applied:
+        raise AnswerRefused(f"cannot {answer.verb} a referral that is {state.value}")
     return answer
 
 
 def available(current: str | None) -> list[tuple[str, Answer]]:
-    state = current or UNSEEN
-    return [(name, a) for name, a in ANSWERS.items() if state in a.from_states]
+    state = _current(current)
+    return [(name, a) for name, a in ANSWERS.items()
+            if machine_check(state, a.state, StatusSource.PROVIDER).applied]
 
 
 def provider_status(referral_id: str, action: str, reason: str, organisation: str, username: str,
@@ -62,4 +70,4 @@ def provider_status(referral_id: str, action: str, reason: str, organisation: st
                           source_record_id=referral_id, occurred_at=now, ingested_at=now,
                           correlation_id=referral_id, programme_id=programme_id, sender=f"user:{username}")
     return r.ReferralStatus(envelope=envelope, referral_id=referral_id, state=answer.state, reason=reason.strip()[:500],
-                            reported_by=organisation)
+                            reported_by=organisation, source=StatusSource.PROVIDER, recipient_id=organisation)

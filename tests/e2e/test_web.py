@@ -96,13 +96,13 @@ def test_provider_signs_in_accepts_a_referral_and_the_state_changes(browser, sit
     page.click("button:text('Accept')")
     assert "Recorded: accept" in page.inner_text("[role=status]")
     [status] = records(site, "referral.status")
-    assert (status.referral_id, status.state.value, status.reported_by, status.envelope.sender) == \
-        (seeded.own, "accepted", "org-a", "user:prov-a")
-    apply_status(store, status)  # what track does with it
+    assert (status.referral_id, status.state.value, status.reported_by, status.envelope.sender, status.source.value) \
+        == (seeded.own, "accepted", "org-a", "user:prov-a", "provider")
+    assert apply_status(store, status, None, status.envelope.occurred_at).verdict.applied  # what track does
     page.reload()
     assert page.inner_text("#state") == "accepted"
     assert [b.inner_text() for b in page.locator("section[aria-labelledby=answer-h] button").all()] == \
-        ["Contact made", "Completed", "Decline"]
+        ["Contact made", "Completed"]
     answers = [a for a in records(site, "audit") if a.kind.value == "status-change"]
     assert [(a.actor, a.referral_id, a.outcome, a.detail["action"]) for a in answers] == \
         [("user:prov-a", seeded.own, "accepted", "accept")]

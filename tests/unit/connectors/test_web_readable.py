@@ -38,17 +38,17 @@ def test_bytes_that_are_not_a_message_bundle_are_refused() -> None:
             read_bundle(body)
 
 
-def test_answers_fit_the_state_and_decline_needs_a_reason() -> None:
-    assert [name for name, _ in available(None)] == ["accept", "decline"]  # delivered, not yet tracked
-    assert [name for name, _ in available("accepted")] == ["decline", "contact", "complete"]
+def test_answers_are_what_the_state_machine_allows_a_provider_and_decline_needs_a_reason() -> None:
+    assert [name for name, _ in available(None)] == ["accept", "decline", "contact", "complete"]  # requested
+    assert [name for name, _ in available("accepted")] == ["contact", "complete"]
     assert available("completed") == [] and available("cancelled") == []
     assert check("accept", "", "requested").state == ReferralState.ACCEPTED
     for action, reason, state, says in (("decline", " ", "requested", "needs a reason"),
-                                        ("complete", "", "requested", "cannot complete a referral that is requested"),
+                                        ("accept", "", "completed", "cannot accept a referral that is completed"),
                                         ("delete", "", "requested", "unknown action")):
         with pytest.raises(AnswerRefused, match=says):
             check(action, reason, state)
     at = datetime(2026, 3, 14, 9, tzinfo=timezone.utc)
     status = provider_status("ref-1", "decline", "  no capacity ", "org-a", "prov-a", at)
-    assert (status.state, status.reason, status.reported_by, status.envelope.sender) == \
-        (ReferralState.REJECTED, "no capacity", "org-a", "user:prov-a")
+    assert (status.state, status.reason, status.reported_by, status.envelope.sender, status.source.value,
+            status.recipient_id) == (ReferralState.REJECTED, "no capacity", "org-a", "user:prov-a", "provider", "org-a")
