@@ -82,7 +82,7 @@ def add(username: str = typer.Argument(..., help="lower-case letters, digits, . 
 
 
 @cli.command("roles")
-def roles(username: str,
+def roles(username: str = typer.Argument(..., help="the account"),
           role: list[str] = typer.Option([], "--role", help="the account's roles from now on (none: show them)"),
           organisation: str = typer.Option("", help="a provider's organisation")) -> None:
     """Show or set an account's roles (setting them ends its open sessions)."""
@@ -104,7 +104,7 @@ def roles(username: str,
 
 
 @cli.command("disable")
-def disable(username: str) -> None:
+def disable(username: str = typer.Argument(..., help="the account")) -> None:
     """Disable an account; its sessions end at once."""
     with _accounts() as (accounts, store):
         accounts.disable(username, _now())
