@@ -29,6 +29,7 @@ COMMANDS = [
     ("serve", "handoff.commands.serve"),
     ("consent", "handoff.commands.consent"),
     ("refer", "handoff.commands.refer:refer_cmd"),
+    ("users", "handoff.commands.users"),
     ("policy", "handoff.commands.policy"),
 ]
 
