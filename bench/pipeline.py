@@ -195,7 +195,7 @@ async def run_pipeline(bootstrap: str, cat: Catalogue, n: int, runs: list[r.EmsR
     try:
         await _collect(bootstrap, target.full_name, n, timeout=600)
         while metrics.value(metrics.consumed, "track") < metrics.value(metrics.produced, "deliver") or \
-                metrics.value(metrics.consumed, "deliver") < metrics.value(metrics.produced, "refer") - \
+                metrics.value(metrics.consumed, "deliver") < metrics.value(metrics.produced, "route-decide-render") - \
                 metrics.value(metrics.held, "refer"):
             await asyncio.sleep(0.05)
         seconds = time.perf_counter() - began
