@@ -13,7 +13,7 @@ import pytest
 from connectors.inbox import InboxConnector
 from pipeline import records as r
 from pipeline.app import Deps, runners
-from pipeline.clock import FixedClock
+from pipeline.clock import SystemClock
 from pipeline.errors import Permanent
 from pipeline.kafka.faust_app import FaustSink, attach, make_app
 from pipeline.kafka.read import read_topic
@@ -21,7 +21,6 @@ from pipeline.metrics import Metrics
 from pipeline.settings import Settings
 from pipeline.storage import open_store
 from pipeline.vocab import AuditKind
-from tests.support.factory import T0
 from tests.support.kafka import consume, produce
 from tests.support.samples import samples
 
@@ -48,7 +47,7 @@ def handoff(kafka, catalogue, *args: str) -> subprocess.CompletedProcess:
 
 
 async def deliver_until(kafka, catalogue, store, connector, until):
-    deps = Deps.build(Settings(environment="test"), catalogue, store, {"inbox": connector}, FixedClock(T0))
+    deps = Deps.build(Settings(environment="test"), catalogue, store, {"inbox": connector}, SystemClock())
     app = make_app(kafka.bootstrap, f"g-{catalogue.prefix}")
     for runner in runners(deps, FaustSink(app), Metrics(), names=["deliver"]):
         attach(app, runner)
