@@ -102,7 +102,7 @@ async def serve(settings: Settings, bootstrap: str, names: Sequence[str] = ()) -
         stack.callback(store.close)
         await wait_for_database(store, metrics)
         running = await start_stages(stack, settings, bootstrap, catalogue, store, metrics, names)
-        log.info("worker started: %s (group %s); waiting for partitions", ", ".join(running.names), running.group)
+        log.info("worker started: %d stage(s) and task(s) in group %s", len(running.names), running.group)
         await asyncio.Event().wait()
 
 
@@ -189,6 +189,7 @@ async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str
         topics = sorted({tp.topic for tp in assigned})
         log.info("consuming: %d partition(s) assigned (%s)", len(assigned), ", ".join(topics) or "none")
 
+    log.info("starting %s; joining consumer group %s", ", ".join(stage_names + [t.name for t in tasks]), group)
     await app.start()
     stack.push_async_callback(app.stop)
     for task in tasks:

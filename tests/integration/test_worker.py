@@ -77,7 +77,7 @@ async def test_restart_takeover_and_two_workers_sharing_the_work(kafka, catalogu
         again = Worker("again", env, tmp_path)
         workers.append(again)
         at, _ = await again.assigned()
-        ready = _logged_at(again, "worker started")
+        ready = _logged_at(again, "joining consumer group")
         restart_s, join_s = at - again.spawned, at - ready
         await feed(kafka.bootstrap, catalogue, runs[20:30])
         consumed_s = await _until_detected(kafka, catalogue, 30) - again.spawned
