@@ -227,7 +227,7 @@ def _distinct(run: r.EmsRun, i: int) -> r.EmsRun:
 
 
 async def compare(bootstrap: str, n: int = 2000, latency_n: int = 100, rate: float = 20.0) -> list[dict]:
-    from pipeline.run import sample_runs
+    from handoff.demo import sample_runs
 
     base = sample_runs(200)
     runs = [_distinct(base[i % len(base)], i) for i in range(n + latency_n)]

@@ -105,11 +105,3 @@ def diagram(stages: Sequence[Any], periodic: Sequence[Periodic]) -> str:
             lines.append(f"  {'':{width}}  {task.doc}")
     return "\n".join(lines) + "\n"
 
-
-def cli() -> None:
-    """Print the topology: every stage, the topics it consumes and produces, its error policy."""
-    import typer
-
-    from pipeline.app import PERIODIC, STAGES
-
-    typer.echo(diagram(STAGES, PERIODIC), nl=False)

@@ -21,12 +21,13 @@ from functools import lru_cache
 from typing import Sequence
 
 from pipeline import records as r
+from pipeline.consent.policy import load_policy
+from pipeline.ids import referral_id
 from pipeline.render import direct, fhir, hl7
 from pipeline.render.content import Content, Redaction, cancellation, extract
-from pipeline.render.ids import referral_id
 from pipeline.vocab import Action, Format, Outcome
 
-__all__ = ["Payload", "Redaction", "RenderError", "default_redaction", "format_for", "referral_id", "render",
+__all__ = ["Payload", "Redaction", "RenderError", "default_redaction", "format_for", "render",
            "render_cancel", "render_content"]
 
 FORMATS = {"fhir-rest": Format.FHIR_R4, "inbox": Format.FHIR_R4, "webhook": Format.FHIR_R4,
@@ -58,7 +59,6 @@ def format_for(endpoint_kind: str) -> Format:
 @lru_cache(maxsize=1)
 def default_redaction() -> Redaction:
     """The sample consent policy's tables (the CLI preview and tests); the pipeline passes its own."""
-    from pipeline.consent.policy import load_policy
 
     return Redaction.of(load_policy())
 

@@ -12,7 +12,7 @@ from pipeline.app import Deps, runners
 from pipeline.clock import FixedClock
 from pipeline.kafka.faust_app import FaustSink, attach, make_app
 from pipeline.metrics import Metrics
-from pipeline.run import wait_quiet
+from handoff.demo import wait_quiet
 from pipeline.settings import Settings
 from pipeline.storage import open_store
 from tests.support.factory import T0, envelope, ems_run

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from pipeline.run import main, sample_runs
+from handoff.demo import main, sample_runs
 from pipeline.settings import Settings
 
 pytestmark = pytest.mark.kafka

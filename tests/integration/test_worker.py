@@ -15,7 +15,7 @@ import pytest
 
 from pipeline.app import STAGES
 from pipeline.kafka.read import read_topic
-from pipeline.run import feed, sample_runs
+from handoff.demo import feed, sample_runs
 from pipeline.storage import open_store
 
 pytestmark = pytest.mark.kafka

@@ -51,3 +51,28 @@ def test_worker_refuses_to_start_without_a_broker_or_with_an_unknown_stage():
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
     done = handoff("worker", "--stages", "classify-run,dispatch", HANDOFF_KAFKA__BOOTSTRAP="127.0.0.1:9")
     assert done.returncode == 2 and "no stage dispatch" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_worker_waiting_for_its_broker_says_so_and_stops_on_sigterm(tmp_path):
+    import signal
+    import time
+
+    from pipeline.kafka.broker import free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    env.update(HANDOFF_KAFKA__BOOTSTRAP=f"127.0.0.1:{free_port()}",  # nobody listens there
+               HANDOFF_STORAGE__URL=f"sqlite:///{tmp_path / 'h.db'}", HANDOFF_METRICS__PORT="0")
+    log = tmp_path / "worker.log"
+    proc = subprocess.Popen([HANDOFF, "worker"], stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while "not ready: waiting for the broker" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "SIGTERM: stopping" in log.read_text() and "Traceback" not in log.read_text()
+    assert not (tmp_path / "h.db").exists()  # it never got as far as the database

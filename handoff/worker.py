@@ -12,7 +12,7 @@ within seconds; a killed worker's partitions move after `kafka.session_timeout_s
 (10 s). SIGTERM or Ctrl-C at any moment, start-up included, stops the stages, then
 whatever was started (the embedded broker of the demo too).
 
-`handoff run` (pipeline/run.py) is the demo built on the same start-up.
+`handoff run` (handoff/demo.py) is the demo built on the same start-up.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ log = logging.getLogger("handoff.worker")
 def cli(stages: str = typer.Option("", help="comma-separated stage names (default: all); see handoff topology")
         ) -> None:
     """Run the stages against the configured broker and database (the production service)."""
-    from pipeline.cli import EXIT_CONFIG, EXIT_USAGE, CliError
+    from handoff.errors import EXIT_CONFIG, EXIT_USAGE, CliError
 
     settings = Settings()
     if not settings.kafka.bootstrap:

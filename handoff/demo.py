@@ -2,7 +2,7 @@
 
 Starts a fresh embedded Kafka broker and its own database file (runtime.demo_database,
 default .run/demo.db, deleted at start: the demo starts clean; the service's database is
-never touched), then the same start-up as the worker (pipeline/worker.py: topics,
+never touched), then the same start-up as the worker (handoff/worker.py: topics,
 migrations, every stage, the periodic tasks, /metrics), feeds a fixed-seed made-up sample
 of EMS runs (overdoses and crises among ordinary calls), waits until the pipeline is
 quiet, prints a summary and where to look, then serves until Ctrl-C (or exits with --once).
@@ -61,9 +61,9 @@ def sample_runs(count: int = SAMPLE_SIZE, seed: int = 1911) -> list[r.EmsRun]:
 def cli(once: bool = typer.Option(False, "--once", help="exit after the sample has gone through"),
         sample: int = typer.Option(SAMPLE_SIZE, help="how many sample EMS runs to feed")) -> None:
     """The demo: an embedded broker, its own database, a made-up sample fed through every stage."""
-    from pipeline.cli import EXIT_UNAVAILABLE, CliError
+    from handoff.errors import EXIT_UNAVAILABLE, CliError
     from pipeline.kafka.broker import BrokerError
-    from pipeline.worker import run_service
+    from handoff.worker import run_service
 
     try:
         run_service(lambda: main(demo_settings(Settings()), once, sample))
@@ -84,7 +84,7 @@ async def main(settings: Settings, once: bool, sample: int, bootstrap: str | Non
     """The demo on `bootstrap`, or on a fresh embedded broker (then its database starts clean too)."""
     from pipeline.kafka.broker import EmbeddedBroker
     from pipeline.storage import open_store
-    from pipeline.worker import start_stages, wait_for_broker, wait_for_database
+    from handoff.worker import start_stages, wait_for_broker, wait_for_database
 
     say = lambda text: typer.echo(f"handoff: {text}")  # noqa: E731
     db_path = _sqlite_path(settings.storage.url)
@@ -183,7 +183,7 @@ def render_summary(summary: dict, settings: Settings, db_path: Path | None) -> s
               f"  metrics      http://{settings.metrics.host}:{settings.metrics.port}/metrics",
               f"  database     {db_path or settings.storage.url}  (tables inbox_item, audit_record, referral_state)",
               "  topics       .venv/bin/handoff topics list",
-              "  schemas      schemas/*.avsc and schemas/topics.yaml"]
+              "  schemas      pipeline/schemas/*.avsc and topics.yaml"]
     if summary["example_delivery"]:
         ex = summary["example_delivery"]
         lines.append(f"  a delivery   {ex['referral_id']} to {ex['recipient_id']} ({ex['content_type']})")

@@ -14,7 +14,7 @@ BOOTSTRAP = typer.Option("", "--bootstrap", help="host:port; default HANDOFF_KAF
 
 
 def _find(bootstrap: str, since: str, reason: str, ids: list[str] = ()):
-    from pipeline.cli import EXIT_UNAVAILABLE, EXIT_USAGE, CliError
+    from handoff.errors import EXIT_UNAVAILABLE, EXIT_USAGE, CliError
     from pipeline.deadletters import find
     from pipeline.deadletters import since as since_time
     from pipeline.settings import Settings
@@ -55,7 +55,7 @@ def list_(since: str = SINCE, reason: str = REASON, bootstrap: str = BOOTSTRAP) 
 def show(dead_letter_id: str = typer.Argument(..., help="an id from `handoff dlq list` (or its start)"),
          bootstrap: str = BOOTSTRAP) -> None:
     """Everything about one dead letter except the person data in it."""
-    from pipeline.cli import EXIT_USAGE, CliError
+    from handoff.errors import EXIT_USAGE, CliError
     from pipeline.deadletters import age, summary
 
     _, _, catalogue, now, letters = _find(bootstrap, "", "", [dead_letter_id])
@@ -79,7 +79,7 @@ def replay(ids: list[str] = typer.Argument(None, help="ids (or their starts); no
            note: str = typer.Option("", "--note", help="why (goes into the replay audit record)")) -> None:
     """Re-produce the original bytes to the original topic, after a `replay` audit record."""
     from pipeline.audit.emit import os_user
-    from pipeline.cli import EXIT_USAGE, CliError
+    from handoff.errors import EXIT_USAGE, CliError
     from pipeline.deadletters import replay as replay_letters
     from pipeline.deadletters import summary
     from pipeline.kafka.producer import ProducerSink
