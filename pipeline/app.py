@@ -40,7 +40,8 @@ from pipeline.stage import Context, OnError, Output, Result, RetryPolicy, Sink, 
 from pipeline.storage import Store
 from pipeline.topics import Catalogue
 from pipeline.topology import Periodic, select
-from pipeline.track import apply_status, sent_referrals
+from pipeline.track import apply_status, escalation_request, record_exhausted, sent_referrals
+from pipeline.track.deadlines import Deadlines, load_deadlines
 from pipeline.vocab import Action, AuditKind, Outcome
 
 
@@ -61,7 +62,9 @@ class Deps:
     gate: Gate | None = None  # the consent registry, policy and holds (pipeline/consent)
     consent_flags: frozenset[str] = frozenset()  # ePCR custom elements that flag a consent to refer
     timezone: tzinfo = timezone.utc  # the site's: opening hours in the directory are local times
+    deadlines: Deadlines | None = None  # the closed loop's deadlines (pipeline/track/deadlines.yaml)
     sweep_seconds: float = 60.0  # the consent sweeper's period
+    deadline_sweep_seconds: float = 60.0  # how often missed deadlines are looked for
     episode_retention: timedelta = timedelta(days=90)  # episode state older than this is purged
 
     @classmethod
@@ -75,7 +78,8 @@ class Deps:
             episode_window=timedelta(hours=settings.routing.episode_window_hours),
             gate=Gate(store, load_policy(settings.consent.policy), timedelta(days=settings.consent.hold_days)),
             consent_flags=frozenset(settings.consent.field_flag_elements),
-            timezone=ZoneInfo(settings.routing.timezone), sweep_seconds=settings.consent.sweep_seconds,
+            timezone=ZoneInfo(settings.routing.timezone), deadlines=load_deadlines(settings.track.deadlines),
+            sweep_seconds=settings.consent.sweep_seconds, deadline_sweep_seconds=settings.track.sweep_seconds,
             episode_retention=timedelta(days=settings.routing.episode_retention_days))
         values.update(overrides)
         return cls(**values)
@@ -127,6 +131,8 @@ async def route_decide_render(deps: Deps, incoming: r.Referral, ctx: Context) ->
     outputs, audits, held = [], [], 0
     if not candidates:  # nobody to ask: on record, so that a programme can see the gap
         audits.append(unrouted_audit(request, ctx, place.county or place.zip, directory.version))
+        if request.exclude:  # an escalation found no one left to ask: outreach must act
+            await asyncio.to_thread(record_exhausted, deps.store, request, now)
     targets = [(Recipient.of(c.provider), c.purpose) for c in candidates]
     decisions = await asyncio.to_thread(deps.gate.decide, request, targets, now)  # reads the registry, holds
     sources, sent = await _render_inputs(deps, request, decisions)
@@ -148,7 +154,8 @@ def _route(deps: Deps, request: r.Referral, now):
     directory = deps.directory.current()
     place = place_of(request.subject.address if request.subject else None, request.location)
     candidates = route(request, directory, deps.routing, place, now.astimezone(deps.timezone), age=request.age,
-                       language=request.subject.language if request.subject else "")[:deps.routing.fan_out]
+                       language=request.subject.language if request.subject else "",
+                       exclude=frozenset(request.exclude))[:deps.routing.fan_out]
     return directory, place, candidates
 
 
@@ -228,9 +235,17 @@ async def deliver(deps: Deps, delivery: r.Delivery, ctx: Context) -> Result:
 
 
 async def track(deps: Deps, status: r.ReferralStatus, ctx: Context) -> Result:
-    await asyncio.to_thread(apply_status, deps.store, status)
-    audit = status_audit(status, ctx)
-    return Result(audits=[audit])
+    """The state machine: apply (or refuse) the report; a decline or a missed deadline asks the
+    next recipient through a request revision that excludes this one (route and decide again)."""
+    now = ctx.clock.now()
+    applied = await asyncio.to_thread(apply_status, deps.store, status, deps.deadlines, now)
+    outputs = []
+    if applied.verdict.escalate and applied.request_id and applied.recipient_id:
+        request = await asyncio.to_thread(escalation_request, deps.store, applied.request_id, applied.recipient_id,
+                                          status.reason or status.state.value, now)
+        if request is not None:
+            outputs.append(Output("referral.request", request.person, request, AuditKind.REFERRAL_REQUEST))
+    return Result(outputs=outputs, audits=[status_audit(status, ctx, applied.verdict)])
 
 
 async def sink_audit(deps: Deps, event: r.AuditEvent, ctx: Context) -> Result:
@@ -246,6 +261,13 @@ async def sweep_consents(deps: Deps, writer: Writer) -> None:
     from pipeline.consent.sweep import sweep
 
     await sweep(deps.gate, writer, deps.clock)
+
+
+async def sweep_deadlines(deps: Deps, writer: Writer) -> None:
+    """Missed closed-loop deadlines become `referral.status` reports (pipeline/track/sweep.py), one pass."""
+    from pipeline.track.sweep import sweep_deadlines as sweep
+
+    await sweep(deps.store, writer, deps.clock)
 
 
 async def purge_episodes(deps: Deps, writer: Writer) -> None:
@@ -282,14 +304,16 @@ STAGES: tuple[Stage, ...] = (
     *(S(f"deliver-{tier.rsplit('.', 1)[1]}", tier, deliver, AuditKind.DELIVERY_RESULT,
         ("referral.status", *RETRY[i + 1:i + 2]), OnError.RETRY_TOPICS, RETRY,
         "the same, once the record's not_before is due") for i, tier in enumerate(RETRY)),
-    S("track", "referral.status", track, AuditKind.STATUS_CHANGE, (),
-      doc="referral state into storage (referral_state)"),
+    S("track", "referral.status", track, AuditKind.STATUS_CHANGE, ("referral.request",),
+      doc="the referral state machine (referral_state); a decline or missed deadline asks the next recipient"),
     S("audit-sink", "audit", sink_audit, AuditKind.ADMIN, (),
       doc="one hash chain per partition into storage (audit_record), signed segments"),
 )
 PERIODIC: tuple[Periodic, ...] = (
     P("consent-sweep", sweep_consents, ("consent", "referral.status"), lambda deps: deps.sweep_seconds,
       "every consent.sweep_seconds", "produce changed consent sets; cancel expired holds and consents"),
+    P("deadline-sweep", sweep_deadlines, ("referral.status",), lambda deps: deps.deadline_sweep_seconds,
+      "every track.sweep_seconds", "report missed closed-loop deadlines (the track stage escalates)"),
     P("episode-purge", purge_episodes, (), lambda deps: 3600.0,
       "hourly", "purge episode state past routing.episode_retention_days"),
 )
