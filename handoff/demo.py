@@ -22,6 +22,7 @@ from pipeline import records as r
 from pipeline.kafka.read import read_topic
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
+from pipeline.storage import redact_url
 from pipeline.topics import Catalogue, Topic
 
 SAMPLE_SIZE = 80
@@ -88,7 +89,7 @@ async def main(settings: Settings, once: bool, sample: int, bootstrap: str | Non
 
     say = lambda text: typer.echo(f"handoff: {text}")  # noqa: E731
     db_path = _sqlite_path(settings.storage.url)
-    say(f"demo: made-up sample data, database {db_path or settings.storage.url}"
+    say(f"demo: made-up sample data, database {db_path or redact_url(settings.storage.url)}"
         f"{', an embedded broker' if bootstrap is None else ''} (the service is `handoff worker`)")
     async with AsyncExitStack() as stack:
         if bootstrap is None:
@@ -181,7 +182,7 @@ def render_summary(summary: dict, settings: Settings, db_path: Path | None) -> s
     lines.append(f"  {'audit records':22} {json.dumps(summary['audit_records'])}")
     lines += ["", "Where to look:",
               f"  metrics      http://{settings.metrics.host}:{settings.metrics.port}/metrics",
-              f"  database     {db_path or settings.storage.url}  (tables inbox_item, audit_record, referral_state)",
+              f"  database     {db_path or redact_url(settings.storage.url)}  (tables inbox_item, audit_record, referral_state)",
               "  topics       .venv/bin/handoff topics list",
               "  schemas      pipeline/schemas/*.avsc and topics.yaml"]
     if summary["example_delivery"]:

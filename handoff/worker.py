@@ -162,7 +162,7 @@ async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str
                        metrics: Metrics, names: Sequence[str] = ()) -> Running:
     """Build the stages' dependencies, attach the declared stages (all, or those named) to one
     consumer group, start the periodic tasks among them and the /metrics endpoint."""
-    from connectors.inbox import InboxConnector
+    from connectors.delivery import registry
     from pipeline.app import PERIODIC, STAGES, Deps, runners
     from pipeline.audit.sink import Sealer
     from pipeline.clock import SystemClock
@@ -173,7 +173,7 @@ async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str
     chosen = {row.name for row in select((*STAGES, *PERIODIC), names)}
     stage_names = [s.name for s in STAGES if s.name in chosen]
     tasks = [p for p in PERIODIC if p.name in chosen]
-    deps = Deps.build(settings, catalogue, store, {"inbox": InboxConnector(store)}, SystemClock(),
+    deps = Deps.build(settings, catalogue, store, registry().build(settings, store), SystemClock(),
                       audit_sealer=Sealer.from_settings(settings))
     server, _ = metrics.serve(settings.metrics.host, settings.metrics.port)
     stack.callback(server.shutdown)
