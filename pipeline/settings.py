@@ -186,8 +186,8 @@ class Settings(BaseSettings):
         weak = [name for name, value in secrets.items()
                 if value.get_secret_value() in ("", PLACEHOLDER) or len(value.get_secret_value()) < 16]
         if weak:
-            names = ", ".join(sorted(variable(name.split(".")) for name in weak))
-            raise ValueError(f"placeholder or short secrets outside development: {names}")
+            raise ValueError(f"placeholder or short secrets outside development: {', '.join(sorted(weak))} "
+                             "(HANDOFF_SECURITY__..., HANDOFF_EDGES__AGENCIES)")
         return self
 
     @model_validator(mode="after")
@@ -210,7 +210,8 @@ class Settings(BaseSettings):
 log = logging.getLogger("handoff.settings")
 PREFIX = "HANDOFF_"
 NOT_SETTINGS = ("HANDOFF_USER",)      # who runs a command (handoff audit, consent): read by the commands
-NOT_SETTINGS_PREFIXES = ("HANDOFF_TEST_",)  # the test suite's own (HANDOFF_TEST_POSTGRES_DSN)
+NOT_SETTINGS_PREFIXES = ("HANDOFF_TEST_",)  # the test suite's own (HANDOFF_TEST_POSTGRES_DSN), and these:
+NOT_SETTINGS += ("HANDOFF_CONSENT_EXAMPLES", "HANDOFF_UPDATE_GOLDEN")
 _warned: set[str] = set()
 
 
