@@ -14,7 +14,7 @@ BOOTSTRAP = typer.Option("", "--bootstrap", help="host:port; default HANDOFF_KAF
 
 
 def _find(bootstrap: str, since: str, reason: str, ids: list[str] = ()):
-    from handoff.errors import EXIT_UNAVAILABLE, EXIT_USAGE, CliError
+    from handoff.errors import EXIT_USAGE, CliError
     from pipeline.deadletters import find
     from pipeline.deadletters import since as since_time
     from pipeline.settings import Settings
@@ -30,12 +30,18 @@ def _find(bootstrap: str, since: str, reason: str, ids: list[str] = ()):
     except ValueError as e:
         raise CliError(str(e), EXIT_USAGE) from None
     catalogue = Catalogue(settings.kafka.topic_prefix)
-    try:
-        letters = asyncio.run(asyncio.wait_for(find(bootstrap, catalogue, after, reason, ids), 120))
-    except Exception as e:  # the broker is away: one line, exit 3
-        raise CliError(f"cannot read dead letters from {bootstrap}: {e or type(e).__name__}", EXIT_UNAVAILABLE) \
-            from None
+    letters = asyncio.run(_bounded(find(bootstrap, catalogue, after, reason, ids), bootstrap))
     return settings, bootstrap, catalogue, now, letters
+
+
+async def _bounded(work, bootstrap: str, seconds: float = 120.0):
+    """`work`, or the broker is unavailable (a transient error: handoff/cli.py says so, exit 3)."""
+    from pipeline.errors import Transient
+
+    try:
+        return await asyncio.wait_for(work, seconds)
+    except TimeoutError:
+        raise Transient(f"no answer from {bootstrap} within {seconds:.0f}s", dependency="broker") from None
 
 
 @cli.command("list")
@@ -103,5 +109,5 @@ def replay(ids: list[str] = typer.Argument(None, help="ids (or their starts); no
             await replay_letters(Writer(catalogue, sink, "dlq-replay", backoff=(0.5, 1.0, 2.0)), letters, now,
                                  os_user() or "unknown", why)
 
-    asyncio.run(asyncio.wait_for(go(), 120))
+    asyncio.run(_bounded(go(), bootstrap))
     typer.echo(f"{len(letters)} dead letter(s) replayed; a replay audit record is on {catalogue['audit'].full_name}")
