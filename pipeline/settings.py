@@ -32,6 +32,14 @@ class KafkaSettings(Section):
     topic_prefix: str = "handoff"
     consumer_group: str = "handoff"
     embedded_run_dir: Path = RUN_DIR / "broker"
+    # A secured cluster (pipeline/kafka/secure.py): TLS, SASL/SCRAM, one principal per component.
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    sasl_username: str = ""
+    sasl_password: SecretStr = SecretStr("")
+    ssl_cafile: Path | None = Field(None, description="CA bundle the brokers' certificates chain to (PEM)")
+    ssl_certfile: Path | None = Field(None, description="client certificate (PEM), for brokers that require one")
+    ssl_keyfile: Path | None = None
 
 
 class StorageSettings(Section):
