@@ -5,7 +5,7 @@ import pytest
 from typer.testing import CliRunner
 
 from handoff.errors import EXIT_UNAVAILABLE, CliError
-from pipeline.storage.cli import cli
+from handoff.commands.db import cli
 from pipeline.storage.migrate import load
 
 
