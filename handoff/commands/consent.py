@@ -49,11 +49,12 @@ def _produce(settings, registry) -> str:
     from pipeline.clock import SystemClock
     from pipeline.consent.registry import publish_pending
     from pipeline.kafka.producer import ProducerSink
+    from pipeline.kafka.secure import client_options
     from pipeline.stage import Writer
     from pipeline.topics import Catalogue
 
     async def go() -> int:
-        async with ProducerSink(settings.kafka.bootstrap) as sink:
+        async with ProducerSink(settings.kafka.bootstrap, **client_options(settings.kafka)) as sink:
             writer = Writer(Catalogue(settings.kafka.topic_prefix), sink, "consent-cli", backoff=(0.5, 1.0))
             return await asyncio.wait_for(publish_pending(registry, writer, SystemClock().now()), 30.0)
 
@@ -118,11 +119,12 @@ def _record_view(settings, user: str, what: str, person=None) -> None:
     if not settings.kafka.bootstrap:
         return
     from pipeline.kafka.producer import ProducerSink
+    from pipeline.kafka.secure import client_options
     from pipeline.stage import Writer
     from pipeline.topics import Catalogue
 
     async def go() -> None:
-        async with ProducerSink(settings.kafka.bootstrap) as sink:
+        async with ProducerSink(settings.kafka.bootstrap, **client_options(settings.kafka)) as sink:
             await Writer(Catalogue(settings.kafka.topic_prefix), sink, "consent-cli").write([audit], [], [])
 
     asyncio.run(asyncio.wait_for(go(), 30.0))
