@@ -141,6 +141,28 @@ class EdgeSettings(Section):
     mllp_idle_timeout: float = Field(300.0, description="seconds a connection may stay silent between frames")
 
 
+class PayloadSettings(Section):
+    """Optional AES-256-GCM encryption of the values on the topics that carry person data
+    (`person_data: true` in pipeline/schemas/topics.yaml; pipeline/payload.py)."""
+
+    enabled: bool = False
+    # Keys by version, 32 bytes as 64 hex characters; the highest version encrypts, every
+    # listed version decrypts (keep a retired key until its topics' retention has passed).
+    keys: dict[int, SecretStr] = {}
+
+    @model_validator(mode="after")
+    def _keys_when_enabled(self) -> "PayloadSettings":
+        if not self.enabled:
+            return self
+        if not self.keys:
+            raise ValueError("payload.enabled needs payload.keys ({version: 64 hex characters})")
+        for version, key in self.keys.items():
+            text = key.get_secret_value()
+            if len(text) != 64 or any(c not in "0123456789abcdefABCDEF" for c in text):
+                raise ValueError(f"payload.keys.{version} must be 64 hex characters (a 32-byte AES key)")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HANDOFF_", env_nested_delimiter="__", extra="forbid")
 
@@ -156,6 +178,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     edges: EdgeSettings = EdgeSettings()
     runtime: RuntimeSettings = RuntimeSettings()
+    payload: PayloadSettings = PayloadSettings()
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> "Settings":

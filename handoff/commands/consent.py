@@ -55,7 +55,7 @@ def _produce(settings, registry) -> str:
 
     async def go() -> int:
         async with ProducerSink(settings.kafka.bootstrap, **client_options(settings.kafka)) as sink:
-            writer = Writer(Catalogue(settings.kafka.topic_prefix), sink, "consent-cli", backoff=(0.5, 1.0))
+            writer = Writer(Catalogue.from_settings(settings), sink, "consent-cli", backoff=(0.5, 1.0))
             return await asyncio.wait_for(publish_pending(registry, writer, SystemClock().now()), 30.0)
 
     try:
@@ -125,7 +125,7 @@ def _record_view(settings, user: str, what: str, person=None) -> None:
 
     async def go() -> None:
         async with ProducerSink(settings.kafka.bootstrap, **client_options(settings.kafka)) as sink:
-            await Writer(Catalogue(settings.kafka.topic_prefix), sink, "consent-cli").write([audit], [], [])
+            await Writer(Catalogue.from_settings(settings), sink, "consent-cli").write([audit], [], [])
 
     asyncio.run(asyncio.wait_for(go(), 30.0))
 

@@ -38,7 +38,7 @@ def _ingest(kind: str, paths: list[Path], journal: Path | None) -> None:
 
     async def go():
         async with ProducerSink(settings.kafka.bootstrap, **client_options(settings.kafka)) as sink:
-            writer = Writer(Catalogue(settings.kafka.topic_prefix), sink, "ingest")
+            writer = Writer(Catalogue.from_settings(settings), sink, "ingest")
             return await ingest_files(writer, kind, paths, ctx, Journal(journal_path), progress)
 
     try:
