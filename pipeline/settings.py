@@ -40,6 +40,8 @@ class KafkaSettings(Section):
     ssl_cafile: Path | None = Field(None, description="CA bundle the brokers' certificates chain to (PEM)")
     ssl_certfile: Path | None = Field(None, description="client certificate (PEM), for brokers that require one")
     ssl_keyfile: Path | None = None
+    ingest_flush_messages: int | None = Field(
+        None, ge=1, description="single host: flush.messages of the ingest topics (1: fsync each record)")
 
 
 class StorageSettings(Section):

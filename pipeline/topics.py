@@ -35,6 +35,8 @@ class Topic:
     dead_letter: str | None  # catalogue name of its dead-letter topic
     doc: str = ""
     person_data: bool = False  # values carry data about a person (sealed when payload encryption is on)
+    ingest: bool = False  # written by the edges: what senders gave once
+    flush_messages: int | None = None  # fsync every N messages (single-host durability for ingest topics)
 
     def config(self) -> dict[str, str]:
         config = {
@@ -43,14 +45,18 @@ class Topic:
         }
         if self.name.endswith(".dlq"):  # a dead letter wraps a whole input record and its headers
             config["max.message.bytes"] = str(4 * 1024 * 1024)
+        if self.flush_messages:
+            config["flush.messages"] = str(self.flush_messages)
         return config
 
 
 class Catalogue:
     def __init__(self, prefix: str = "handoff", path: Path | None = None, registry: Registry | None = None,
-                 partitions: int | None = None, cipher: PayloadCipher | None = None):
+                 partitions: int | None = None, cipher: PayloadCipher | None = None,
+                 ingest_flush_messages: int | None = None):
         """`partitions` overrides every topic's count (tests use 1 or 2 to create topics quickly);
-        `cipher` seals the values of the person-data topics (pipeline/payload.py)."""
+        `cipher` seals the values of the person-data topics (pipeline/payload.py);
+        `ingest_flush_messages` sets flush.messages on the ingest topics."""
         path = path or SCHEMA_DIR / "topics.yaml"
         self.registry = registry or Registry(path.parent)
         spec = yaml.safe_load(path.read_text())
@@ -75,6 +81,8 @@ class Catalogue:
                 dead_letter=entry.get("dead_letter"),
                 doc=entry.get("doc", ""),
                 person_data=bool(entry["person_data"]),
+                ingest=bool(entry["ingest"]),
+                flush_messages=ingest_flush_messages if entry["ingest"] else None,
             )
         for topic in self.topics.values():
             if topic.dead_letter and topic.dead_letter not in self.topics:
@@ -82,8 +90,10 @@ class Catalogue:
 
     @classmethod
     def from_settings(cls, settings, **options) -> "Catalogue":
-        """The site's catalogue: its topic prefix, and payload encryption when it is on."""
-        return cls(settings.kafka.topic_prefix, cipher=PayloadCipher.from_settings(settings.payload), **options)
+        """The site's catalogue: its topic prefix, payload encryption when it is on, the
+        ingest topics' flush setting."""
+        return cls(settings.kafka.topic_prefix, cipher=PayloadCipher.from_settings(settings.payload),
+                   ingest_flush_messages=settings.kafka.ingest_flush_messages, **options)
 
     def __getitem__(self, name: str) -> Topic:
         return self.topics[name]

@@ -34,7 +34,7 @@ def create(bootstrap: str = typer.Option("", help="host:port; default HANDOFF_KA
     if not bootstrap:
         raise CliError("no broker: pass --bootstrap or set HANDOFF_KAFKA__BOOTSTRAP")
     try:
-        created = asyncio.run(create_topics(bootstrap, Catalogue(settings.kafka.topic_prefix),
+        created = asyncio.run(create_topics(bootstrap, Catalogue.from_settings(settings),
                                            **client_options(settings.kafka)))
     except Exception as e:  # the broker is away or refuses: one line, exit 3
         raise CliError(f"cannot create topics on {bootstrap}: {e or type(e).__name__}", EXIT_UNAVAILABLE) from None

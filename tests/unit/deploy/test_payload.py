@@ -68,3 +68,10 @@ def test_settings_refuse_enabled_encryption_without_proper_keys():
     with pytest.raises(ValidationError, match="64 hex characters"):
         Settings(payload={"enabled": True, "keys": {"1": "change-me"}})
     assert Settings(payload={"enabled": False, "keys": {"1": "change-me"}}).payload.enabled is False
+
+
+def test_single_host_sites_can_flush_each_ingest_record():
+    flushed = Catalogue.from_settings(Settings(kafka={"ingest_flush_messages": 1}))
+    assert {t.name for t in flushed if t.config().get("flush.messages") == "1"} == {
+        "dispatch.incident", "ems.run", "field.referral"}
+    assert not any("flush.messages" in t.config() for t in Catalogue.from_settings(Settings()))
