@@ -125,6 +125,49 @@ def test_every_command_the_stack_runs_exists(config):
         assert not _missing(command), f"{name}: `handoff {' '.join(command)}` is not a command"
 
 
+def _unknown_settings(names) -> list[str]:
+    """HANDOFF_* names that are not a field of pipeline.settings.Settings (a typo is silently ignored)."""
+    from pipeline.settings import Settings
+
+    unknown = []
+    for name in names:
+        model, path = Settings, name.removeprefix("HANDOFF_").lower().split("__")
+        for i, part in enumerate(path):
+            field = model.model_fields.get(part)
+            if field is None:
+                unknown.append(name)
+                break
+            model = field.annotation
+            if not (isinstance(model, type) and hasattr(model, "model_fields")):
+                break  # a leaf (or a dict of sections, keyed by the site's names)
+    return unknown
+
+
+def _deployed_names(config: dict) -> set[str]:
+    names = {line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines()
+             if line.startswith("HANDOFF_")}
+    for service in config["services"].values():
+        names |= {k for k in service.get("environment") or {} if k.startswith("HANDOFF_")}
+    for path in (ROOT / "deploy" / "k8s").glob("*.yaml"):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc["kind"] in ("ConfigMap", "Secret"):
+                names |= {k for k in doc.get("data", {}) | doc.get("stringData", {}) if k.startswith("HANDOFF_")}
+    return names
+
+
+def test_every_setting_the_deployments_set_exists(config):
+    names = {n for n in _deployed_names(config) if not n.startswith("HANDOFF_WEB__")}
+    assert len(names) > 20 and not _unknown_settings(names)
+    assert _unknown_settings(["HANDOFF_KAFKA__BOOTSTRAPP", "HANDOFF_NOPE"]) == ["HANDOFF_KAFKA__BOOTSTRAPP",
+                                                                                 "HANDOFF_NOPE"]
+
+
+@pytest.mark.xfail(_missing(["serve", "web"]), strict=True, reason="the web settings land with `handoff serve web`")
+def test_the_web_settings_the_deployments_set_exist(config):
+    names = {n for n in _deployed_names(config) if n.startswith("HANDOFF_WEB__")}
+    assert names and not _unknown_settings(names)
+
+
 def test_the_image_is_slim_non_root_and_pinned():
     text = (ROOT / "Dockerfile").read_text()
     base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.M)[1]
@@ -140,7 +183,7 @@ def test_the_env_example_holds_no_real_secret():
     values = dict(line.split("=", 1) for line in lines)
     secret = re.compile(r"KEY|PASSWORD|SECRET|TOKEN")
     secrets = {k: v for k, v in values.items() if secret.search(k)}
-    assert "HANDOFF_SECURITY__LINKAGE_KEYS" in secrets and "HANDOFF_DB_PASSWORD" in secrets
+    assert "HANDOFF_SECURITY__LINKAGE_KEYS" in secrets and "POSTGRES_PASSWORD" in secrets
     for name, value in secrets.items():
         assert "change-me" in value, f"{name} in .env.example looks like a real secret"
     from pipeline.settings import Settings  # and production refuses the placeholders as they are
