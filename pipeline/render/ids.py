@@ -2,12 +2,15 @@
 
 A referral's identity is (person token, episode, service, recipient): `referral_id`. Every
 FHIR resource id and RF1-6 derive from it, so an update replaces the recipient's copy instead
-of adding one. A message's identity adds the action and the revision: a resend after a crash
-repeats the same MSH-10 / MessageHeader.id, an update or a cancellation gets new ones.
+of adding one. A message's identity adds the action and a digest of the content the recipient
+receives (leaving out the message's own ids and timestamps): a resend of the same content repeats
+the same MSH-10 / Bundle.id / MessageHeader.id; another variant, an update or a cancellation gets new ones.
 """
 from __future__ import annotations
 
 import hashlib
+
+import orjson
 
 from pipeline import records as r
 from pipeline.vocab import Action
@@ -25,9 +28,30 @@ def referral_id(request: r.Referral, recipient_id: str) -> str:
     return "ref-" + _digest(*parts)[:24]
 
 
-def message_id(referral: str, action: Action, revision: int) -> str:
-    """MSH-10, Bundle.identifier and the Direct Message-ID: 20 characters, upper-case hex."""
-    return _digest(referral, action.value, revision, "message")[:MESSAGE_ID_LENGTH].upper()
+def content_digest(content: object) -> str:
+    """A digest of what a recipient receives (dataclasses, pydantic records, dates, enums), computed
+    over canonical JSON; delivery reuses it to recognise a resend of the same content."""
+    data = orjson.dumps(content, option=orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS,
+                        default=_plain)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _plain(value: object) -> object:
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: getattr(value, k) for k in value.__dataclass_fields__}
+    if isinstance(value, (frozenset, set)):
+        return sorted(value, key=str)
+    if isinstance(value, tuple):  # a NamedTuple (vocab.Coding)
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not part of a content digest")
+
+
+def message_id(referral: str, action: Action, content: str) -> str:
+    """MSH-10, Bundle.identifier and the Direct Message-ID: 20 characters, upper-case hex, from the
+    referral, the action and the content digest. The same content repeats it; other content does not."""
+    return _digest(referral, action.value, content, "message")[:MESSAGE_ID_LENGTH].upper()
 
 
 def uuid_of(*parts: object) -> str:

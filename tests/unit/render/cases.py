@@ -41,7 +41,7 @@ def ems_run() -> r.EmsRun:
         primary_symptom=coded("R06.89"), other_symptoms=[coded("R51.9", pn="8801031")],
         alcohol_drug_indicators=[coded("3117003", "nemsis:eHistory.17")],
         medications=[r.Medication(drug=coded("7242", "http://www.nlm.nih.gov/research/umls/rxnorm"), route="9927017",
-                                  response="9916001", given_prior=True, administered_by="9905047",
+                                  response="9916001", given_prior=True, administered_by="9905047", dose=4.0, dose_unit="3706021",
                                   given_at=T0 - timedelta(minutes=35)),
                      r.Medication(drug=coded("7242", "http://www.nlm.nih.gov/research/umls/rxnorm", pn="8801019"))],
         disposition=r.EmsDisposition(unit_disposition=r.Coded(code="4227001")),
