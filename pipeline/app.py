@@ -40,7 +40,7 @@ from pipeline.metrics import Metrics
 from pipeline.render import Redaction, render
 from pipeline.route import DirectorySource, RoutingRules, load_routing_rules, place_of, route
 from pipeline.settings import Settings
-from pipeline.stage import Context, Output, Result, Sink, Stage, StageRunner
+from pipeline.stage import Context, Output, Result, RetryPolicy, Sink, Stage, StageRunner
 from pipeline.storage import Store
 from pipeline.topics import Catalogue
 from pipeline.track import apply_status, sent_referrals
@@ -255,5 +255,14 @@ def stages(deps: Deps) -> list[Stage]:
     ]
 
 
-def runners(deps: Deps, sink: Sink, metrics: Metrics) -> list[StageRunner]:
-    return [StageRunner(stage, deps.catalogue, sink, deps.clock, metrics) for stage in stages(deps)]
+def runners(deps: Deps, sink: Sink, metrics: Metrics, policy: RetryPolicy = RetryPolicy()) -> list[StageRunner]:
+    probes = {"database": partial(database_answers, deps.store)}
+    return [StageRunner(stage, deps.catalogue, sink, deps.clock, metrics, policy, probes) for stage in stages(deps)]
+
+
+async def database_answers(store: Store) -> bool:
+    """Can a writer get at the database right now? (a record failing while this holds is the record's fault)"""
+    def ping() -> bool:
+        with store.transaction(immediate=True) as tx:
+            return tx.fetchone("SELECT 1 AS one")["one"] == 1
+    return await asyncio.to_thread(ping)

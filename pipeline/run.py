@@ -64,7 +64,7 @@ def sample_runs(count: int = SAMPLE_SIZE, seed: int = 1911) -> list[r.EmsRun]:
 def cli(once: bool = typer.Option(False, "--once", help="exit after the sample has gone through"),
         sample: int = typer.Option(SAMPLE_SIZE, help="how many sample EMS runs to feed")) -> None:
     """Run the whole pipeline on the embedded default and feed a sample through it."""
-    from pipeline.cli import EXIT_UNAVAILABLE, CliError
+    from handoff.errors import EXIT_UNAVAILABLE, CliError
     from pipeline.kafka.broker import BrokerError
 
     try:
@@ -224,7 +224,7 @@ def render_summary(summary: dict, settings: Settings, db_path: Path | None) -> s
               f"  metrics      http://{settings.metrics.host}:{settings.metrics.port}/metrics",
               f"  database     {db_path or settings.storage.url}  (tables inbox_item, audit_record, referral_state)",
               "  topics       .venv/bin/handoff topics list",
-              "  schemas      schemas/*.avsc and schemas/topics.yaml"]
+              "  schemas      pipeline/schemas/*.avsc and topics.yaml"]
     if summary["example_delivery"]:
         ex = summary["example_delivery"]
         lines.append(f"  a delivery   {ex['referral_id']} to {ex['recipient_id']} ({ex['content_type']})")

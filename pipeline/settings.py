@@ -14,6 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
+# What Handoff writes (the embedded broker's data, the SQLite file, audit checkpoints)
+# defaults to .run/ under the working directory, never into the installed package: the
+# image's WORKDIR, a systemd unit's WorkingDirectory or the checkout for `make run`.
+RUN_DIR = Path(".run")
 PLACEHOLDER = "change-me"
 
 
@@ -27,11 +31,11 @@ class KafkaSettings(Section):
     bootstrap: str = Field("", description="host:port list; empty starts the embedded broker")
     topic_prefix: str = "handoff"
     consumer_group: str = "handoff"
-    embedded_run_dir: Path = ROOT / ".run" / "broker"
+    embedded_run_dir: Path = RUN_DIR / "broker"
 
 
 class StorageSettings(Section):
-    url: str = Field(f"sqlite:///{ROOT / '.run' / 'handoff.db'}", description="sqlite:///path or postgresql://...")
+    url: str = Field(f"sqlite:///{RUN_DIR / 'handoff.db'}", description="sqlite:///path or postgresql://...")
 
 
 class IngestSettings(Section):
@@ -71,7 +75,7 @@ class SecuritySettings(Section):
 class AuditSettings(Section):
     # Where every new checkpoint is appended (JSON lines): a file the privacy officer
     # keeps out of this host's control (a mounted write-once share, or pulled and filed).
-    checkpoint_export: Path = ROOT / ".run" / "audit-checkpoints.jsonl"
+    checkpoint_export: Path = RUN_DIR / "audit-checkpoints.jsonl"
     segment_size: int = Field(1000, ge=1, description="records per sealed segment")
     retention_days: int = Field(6 * 365 + 2, ge=1, description="sealed segments older than this expire")
     # Trusted Ed25519 public keys (hex) for `handoff audit verify`; old ones stay after a
@@ -82,6 +86,15 @@ class AuditSettings(Section):
 class MetricsSettings(Section):
     host: str = "127.0.0.1"
     port: int = 9464
+
+
+class RuntimeSettings(Section):
+    """How stages retry (pipeline/errors.py, pipeline/stage.py)."""
+
+    retry_attempts: int = Field(6, ge=1, description="tries of one record failing transiently (its dependency up) "
+                                                     "before it is dead-lettered retryable=true")
+    retry_backoff_seconds: list[float] = Field([0.2, 0.5, 1.0, 2.0, 5.0, 10.0], min_length=1,
+                                               description="waits between tries; the last repeats during an outage")
 
 
 class AgencyCredential(Section):
@@ -134,6 +147,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = AuditSettings()
     metrics: MetricsSettings = MetricsSettings()
     edges: EdgeSettings = EdgeSettings()
+    runtime: RuntimeSettings = RuntimeSettings()
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> "Settings":

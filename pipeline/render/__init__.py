@@ -24,14 +24,15 @@ from functools import lru_cache
 from typing import Sequence
 
 from pipeline import records as r
+from pipeline.consent.policy import load_policy
+from pipeline.ids import referral_id
 from pipeline.render import direct, fhir, hl7
 from pipeline.render.content import (Content, Party, Redaction, cancellation, clean, digest_of, extract,
                                      referring_party)
-from pipeline.render.ids import referral_id
 from pipeline.vocab import Action, Format, Outcome
 
-__all__ = ["Party", "Payload", "Redaction", "RenderError", "default_redaction", "format_for", "referral_id",
-           "referring_party", "render", "render_cancel", "render_content"]
+__all__ = ["Party", "Payload", "Redaction", "RenderError", "default_redaction", "format_for", "referring_party",
+           "render", "render_cancel", "render_content"]
 
 FORMATS = {"fhir-rest": Format.FHIR_R4, "inbox": Format.FHIR_R4, "webhook": Format.FHIR_R4,
            "hl7v2-mllp": Format.HL7V2, "direct": Format.DIRECT}
@@ -63,7 +64,6 @@ def format_for(endpoint_kind: str) -> Format:
 @lru_cache(maxsize=1)
 def default_redaction() -> Redaction:
     """The sample consent policy's tables (the CLI preview and tests); the pipeline passes its own."""
-    from pipeline.consent.policy import load_policy
 
     return Redaction.of(load_policy())
 

@@ -109,7 +109,7 @@ def refer_cmd(files: list[Path] = typer.Argument(..., help="NEMSIS XML, EIDO JSO
               out: Path = typer.Option(None, help="write one file per referral here (default: print them)"),
               directory: Path = typer.Option(None, help="provider directory Bundle (default: the sample)")) -> None:
     """Render what each qualifying record's recipients would receive if permitted in full."""
-    from pipeline.cli import CliError
+    from handoff.errors import CliError
     from pipeline.consent.policy import load_policy
     from pipeline.detect import load_rules
     from pipeline.route import DirectorySource, DirectoryError, load_routing_rules

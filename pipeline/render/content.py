@@ -21,6 +21,7 @@ from typing import Iterable, Mapping, Sequence
 import yaml
 
 from pipeline import records as r
+from pipeline import ids as message_ids
 from pipeline.render import codes, ids
 from pipeline.vocab import SNOMED, Action, Basis, Category, Coding, DataCategory, Purpose, Service, Variant
 
@@ -269,12 +270,13 @@ def extract(request: r.Referral, sources: Sequence[r.Record], decision: r.Decisi
 def identified(content: Content) -> Content:
     """The content with its message id: the referral, the action and a digest of what the
     recipient receives, leaving out the message's own id and timestamp (STYLE.md §5)."""
-    return replace(content, message_id=ids.message_id(content.referral_id, content.action, digest_of(content)))
+    return replace(content, message_id=message_ids.message_id(content.referral_id, content.action,
+                                                                   digest_of(content)))
 
 
 def digest_of(content: Content) -> str:
     """The digest of what the recipient receives: everything but the message id and timestamp."""
-    return ids.content_digest(replace(content, message_id="", sent_at=None, revision=0))
+    return message_ids.content_digest(replace(content, message_id="", sent_at=None, revision=0))
 
 
 def event_time(request: r.Referral, sources: Sequence[r.Record]) -> datetime:

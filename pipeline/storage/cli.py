@@ -20,8 +20,7 @@ def _open() -> Store:
 
 
 def _fail(e: StorageError) -> Exception:
-    # Imported here: pipeline.cli imports this module while it registers the commands.
-    from pipeline.cli import EXIT_CHECK_FAILED, EXIT_UNAVAILABLE, CliError
+    from handoff.errors import EXIT_CHECK_FAILED, EXIT_UNAVAILABLE, CliError
     if isinstance(e, StorageUnavailable):
         return CliError(f"database unavailable: {e.reason}", EXIT_UNAVAILABLE)
     if isinstance(e, MigrationError):

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from connectors.hl7v2.message import read
 from pipeline import records as r
+from pipeline.ids import referral_id
+from pipeline.render import default_redaction, referring_party, render, render_cancel
 from pipeline.render.content import clean
-from pipeline.render import default_redaction, referral_id, referring_party, render, render_cancel
 from pipeline.route import Provider
 from pipeline.vocab import Basis, Category, Format, Outcome, Pathway, Purpose, Service, Variant
 from tests.unit.render.hl7_tables import ref_problems, table_problems

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import EXIT_UNAVAILABLE, CliError
+from handoff.errors import EXIT_UNAVAILABLE, CliError
 from pipeline.storage.cli import cli
 from pipeline.storage.migrate import load
 
