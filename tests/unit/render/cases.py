@@ -98,6 +98,8 @@ def decision(request: r.Referral, recipient: Provider, variant: Variant = Varian
         purpose=Purpose.TREATMENT if recipient.health_care_provider else Purpose.CARE_COORDINATION,
         outcome=Outcome.PERMIT if variant == Variant.FULL else Outcome.PERMIT_REDACTED, variant=variant, basis=basis,
         consent_id="consent-31" if basis in (Basis.PART2_CONSENT, Basis.HIPAA_AUTHORIZATION) else "",
+        consent_signed_at=datetime(2026, 3, 1, 15, 30, tzinfo=timezone.utc)
+        if basis in (Basis.PART2_CONSENT, Basis.HIPAA_AUTHORIZATION) else None,
         policy_version="2026-03-14.1", decided_at=T0 + timedelta(minutes=1),
         notice=NOTICE if part2 else "",
         consent_scope="Consent consent-31 (part2) signed 2026-03-01: information sud, general; to "
