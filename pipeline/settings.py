@@ -65,6 +65,12 @@ class ConsentSettings(Section):
         description="ePCR custom element ids whose 'yes' is a consent-to-referral flag (a proposed consent)")
 
 
+class TrackSettings(Section):
+    deadlines: Path = Field(ROOT / "pipeline" / "track" / "deadlines.yaml",
+                            description="the closed loop's deadlines per programme and service")
+    sweep_seconds: float = Field(60.0, gt=0, description="how often missed deadlines are looked for")
+
+
 class SecuritySettings(Section):
     # Linkage (person-token) keys by version; the highest version is current. Retired
     # versions stay so that old tokens can still be found (audit disclosures).
@@ -100,10 +106,12 @@ class RuntimeSettings(Section):
 class AgencyCredential(Section):
     """One sending agency or system at the network edges, and how it proves who it is."""
 
-    kind: Literal["ems", "fire", "psap", "law-enforcement", "deflection", "hospital", "other"] = "other"
-    # "consent": may post and revoke Consent resources (never granted to law enforcement).
-    may_send: list[Literal["nemsis", "eido", "cad", "field", "hl7", "consent"]] = ["nemsis", "eido", "cad", "field",
-                                                                                  "hl7"]
+    # "provider": a recipient answering referrals (its name is its directory id).
+    kind: Literal["ems", "fire", "psap", "law-enforcement", "deflection", "hospital", "provider", "other"] = "other"
+    # "consent": may post and revoke Consent resources (never granted to law enforcement);
+    # "status": may report referral status (RRI over the replies listener; providers only).
+    may_send: list[Literal["nemsis", "eido", "cad", "field", "hl7", "consent", "status"]] = [
+        "nemsis", "eido", "cad", "field", "hl7"]
     # The agency numbers this sender submits PCRs for (eResponse.01 / MSH-4); empty: its own name only.
     agency_ids: list[str] = []
     # API keys (header X-API-Key): plain keys as secrets, or their sha256 hex digests; several allow rotation.
@@ -143,6 +151,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     routing: RoutingSettings = RoutingSettings()
     consent: ConsentSettings = ConsentSettings()
+    track: TrackSettings = TrackSettings()
     security: SecuritySettings = SecuritySettings()
     audit: AuditSettings = AuditSettings()
     metrics: MetricsSettings = MetricsSettings()

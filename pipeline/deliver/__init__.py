@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from pipeline import records as r
-from pipeline.vocab import ReferralState
+from pipeline.vocab import ReferralState, StatusSource
 
 
 class Connector(Protocol):
@@ -26,4 +26,6 @@ def sent_status(delivery: r.Delivery, duplicate: bool) -> r.ReferralStatus:
         "event_id": f"status:{delivery.delivery_id}:sent", "source_system": "handoff:deliver"})
     return r.ReferralStatus(envelope=envelope, referral_id=delivery.referral_id, state=ReferralState.REQUESTED,
                             business_status="2.0", reported_by=f"connector:{delivery.endpoint.kind}",
-                            message_id=delivery.message_id, reason="resent: already there" if duplicate else "")
+                            message_id=delivery.message_id, reason="resent: already there" if duplicate else "",
+                            source=StatusSource.DELIVERY, recipient_id=delivery.recipient_id, person=delivery.person,
+                            request_id=delivery.decision.request_id)

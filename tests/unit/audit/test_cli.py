@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from pipeline import records as r
 from pipeline.audit import emit
-from pipeline.audit.cli import cli
+from handoff.commands.audit import cli
 from pipeline.audit.sink import audit_codec as codec
 from pipeline.audit.sink import DIRECT, load_links, store_audit
 from handoff.errors import EXIT_CHECK_FAILED, CliError

@@ -5,7 +5,7 @@ import json
 
 from typer.testing import CliRunner
 
-from pipeline.detect.cli import classify_files, cli
+from handoff.commands.detect import classify_files, cli
 from pipeline.detect.corpus.generate import generate
 
 

@@ -5,7 +5,7 @@ import pytest
 from typer.testing import CliRunner
 
 from handoff.errors import EXIT_UNAVAILABLE, CliError
-from pipeline.storage.cli import cli
+from handoff.commands.db import cli
 from pipeline.storage.migrate import load
 
 
@@ -14,10 +14,12 @@ def invoke(args: list[str], url: str):
 
 
 def test_migrate_then_status(url: str) -> None:
-    latest = max(m.version for m in load("sqlite"))  # later issues add migrations
+    migrations = load("sqlite")  # later issues add migrations; their numbers need not be contiguous
+    latest = max(m.version for m in migrations)
     first = invoke(["migrate"], url)
     assert first.exit_code == 0, first.output
-    assert "applied 0001" in first.output and f"at version {latest:04d} ({latest} applied now)" in first.output
+    assert "applied 0001" in first.output
+    assert f"at version {latest:04d} ({len(migrations)} applied now)" in first.output
     again = invoke(["migrate"], url)
     assert "applied 0001" not in again.output and "(0 applied now)" in again.output
     status = invoke(["status"], url)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import typer
 
-from . import MigrationError, StorageError, StorageUnavailable, open_store
-from .store import Store
+from pipeline.storage import MigrationError, StorageError, StorageUnavailable, open_store
+from pipeline.storage.store import Store
 
 cli = typer.Typer(help="The database: apply migrations (migrate) and show which are applied (status).",
                   no_args_is_help=True, add_completion=False)

@@ -44,7 +44,7 @@ def preview_consents(recipient_id: str, at: datetime) -> list[r.ConsentRecord]:
 
 def read_records(paths: list[Path]) -> tuple[list[r.Record], list[str]]:
     """Every record the files hold, and the refusals (file, record id, reason: never contents)."""
-    from pipeline.detect.cli import _context, _parser, file_kind
+    from handoff.commands.detect import _context, _parser, file_kind
 
     records, refused, ctx = [], [], None
     for path in paths:
