@@ -14,7 +14,7 @@ import re
 from hl7apy.v2_5_1.fields import FIELDS
 from hl7apy.v2_5_1.tables import TABLES
 
-from connectors.hl7v2.message import read
+from pipeline.hl7v2 import read
 
 CODING_SYSTEMS_251 = {"SCT", "I10C", "RXNORM", "UCUM"}  # in 2.5.1's table 0396, missing from hl7apy's copy
 CODED = ("CE", "CWE", "CNE")
