@@ -1,5 +1,6 @@
 """Generated inputs: every render is valid in its format, leaks nothing its variant withholds, and
-never raises (200 examples: ~10 s here)."""
+never raises (200 examples: ~30 s of CPU here, each Bundle and REF also validated by the models,
+hl7apy and the profile and table checks)."""
 from __future__ import annotations
 
 import email
