@@ -148,6 +148,21 @@ class EdgeSettings(Section):
     mllp_idle_timeout: float = Field(300.0, description="seconds a connection may stay silent between frames")
 
 
+class WebSettings(Section):
+    """The web service (`handoff serve web`, connectors/web): the provider inbox, the privacy officer's page."""
+
+    host: str = "127.0.0.1"
+    port: int = 8480
+    tls_cert: Path | None = Field(None, description="server certificate chain (PEM); with tls_key, HTTPS")
+    tls_key: Path | None = None
+    secure_cookies: bool = Field(True, description="Secure cookies (__Host- prefix); off only for plain-HTTP "
+                                                   "development on loopback")
+    session_idle_minutes: float = Field(30.0, gt=0)
+    session_hours: float = Field(12.0, gt=0)
+    lockout_failures: int = Field(5, ge=1, description="consecutive failed sign-ins that lock an account")
+    lockout_minutes: float = Field(15.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HANDOFF_", env_nested_delimiter="__", extra="forbid")
 
@@ -164,6 +179,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     edges: EdgeSettings = EdgeSettings()
     runtime: RuntimeSettings = RuntimeSettings()
+    web: WebSettings = WebSettings()
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> "Settings":
