@@ -39,6 +39,21 @@ class KafkaSettings(Section):
     topic_prefix: str = "handoff"
     consumer_group: str = "handoff"
     embedded_run_dir: Path = RUN_DIR / "broker"
+    # Consumer group membership (handoff/worker.py): dynamic, LeaveGroup on a clean stop; a killed
+    # worker's partitions move after the session timeout.
+    session_timeout_seconds: float = Field(10.0, ge=1.0, le=90.0)
+    heartbeat_seconds: float = Field(3.0, gt=0)
+    rebalance_timeout_seconds: float = Field(20.0, ge=1.0)
+    # A secured cluster (pipeline/kafka/secure.py): TLS, SASL/SCRAM, one principal per component.
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    sasl_username: str = ""
+    sasl_password: SecretStr = SecretStr("")
+    ssl_cafile: Path | None = Field(None, description="CA bundle the brokers' certificates chain to (PEM)")
+    ssl_certfile: Path | None = Field(None, description="client certificate (PEM), for brokers that require one")
+    ssl_keyfile: Path | None = None
+    ingest_flush_messages: int | None = Field(
+        None, ge=1, description="single host: flush.messages of the ingest topics (1: fsync each record)")
 
 
 class StorageSettings(Section):
@@ -129,6 +144,11 @@ class RuntimeSettings(Section):
                                                      "before it is dead-lettered retryable=true")
     retry_backoff_seconds: list[float] = Field([0.2, 0.5, 1.0, 2.0, 5.0, 10.0], min_length=1,
                                                description="waits between tries; the last repeats during an outage")
+    retry_topic_delays_seconds: list[float] = Field(
+        [60.0, 600.0, 3600.0], min_length=1,
+        description="delay before a record on delivery.retry.1m, .10m, .1h is tried again")
+    demo_database: Path = Field(RUN_DIR / "demo.db",
+                                description="`handoff run` (the demo) uses this SQLite file and deletes it at start")
 
 
 class AgencyCredential(Section):
@@ -169,6 +189,28 @@ class EdgeSettings(Section):
     mllp_idle_timeout: float = Field(300.0, description="seconds a connection may stay silent between frames")
 
 
+class PayloadSettings(Section):
+    """Optional AES-256-GCM encryption of the values on the topics that carry person data
+    (`person_data: true` in pipeline/schemas/topics.yaml; pipeline/payload.py)."""
+
+    enabled: bool = False
+    # Keys by version, 32 bytes as 64 hex characters; the highest version encrypts, every
+    # listed version decrypts (keep a retired key until its topics' retention has passed).
+    keys: dict[int, SecretStr] = {}
+
+    @model_validator(mode="after")
+    def _keys_when_enabled(self) -> "PayloadSettings":
+        if not self.enabled:
+            return self
+        if not self.keys:
+            raise ValueError("payload.enabled needs payload.keys ({version: 64 hex characters})")
+        for version, key in self.keys.items():
+            text = key.get_secret_value()
+            if len(text) != 64 or any(c not in "0123456789abcdefABCDEF" for c in text):
+                raise ValueError(f"payload.keys.{version} must be 64 hex characters (a 32-byte AES key)")
+        return self
+
+
 class WebSettings(Section):
     """The web service (`handoff serve web`, connectors/web): the provider inbox, the privacy officer's page."""
 
@@ -200,6 +242,9 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     edges: EdgeSettings = EdgeSettings()
     runtime: RuntimeSettings = RuntimeSettings()
+    payload: PayloadSettings = PayloadSettings()
+
+
     web: WebSettings = WebSettings()
     agencies: dict[str, AgencyInfo] = SAMPLE_AGENCIES
 
