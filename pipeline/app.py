@@ -81,7 +81,7 @@ class Deps:
             consent_flags=frozenset(settings.consent.field_flag_elements),
             timezone=ZoneInfo(settings.routing.timezone), deadlines=load_deadlines(settings.track.deadlines),
             sweep_seconds=settings.consent.sweep_seconds, deadline_sweep_seconds=settings.track.sweep_seconds,
-            episode_retention=timedelta(days=settings.routing.episode_retention_days,
+            episode_retention=timedelta(days=settings.routing.episode_retention_days),
             agency_role=settings.agency_role)
         values.update(overrides)
         return cls(**values)
