@@ -19,7 +19,7 @@ core (detect, episode, route, consent, render) and to the connectors.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 from functools import partial
@@ -27,23 +27,24 @@ from functools import partial
 from pydantic import SecretStr
 
 from pipeline import records as r
-from pipeline.audit.emit import decision_audit, disclosure_audit, recheck_audit, status_audit, unrouted_audit
+from pipeline.audit.emit import decision_audit, recheck_audit, status_audit, unrouted_audit
 from pipeline.audit.sink import Sealer, store_audit
 from pipeline.clock import Clock
 from pipeline.consent import (Cancellation, Gate, Recipient, cancelled_status, flagged_in_field, flagged_in_run,
                               load_policy)
-from pipeline.deliver import Connector, sent_status
+from pipeline.deliver import Connector, ledger
+from pipeline.deliver.send import AuditNow, Policy, send
 from pipeline.detect import Rules, classify_incident, classify_run, load_rules
 from pipeline.episode import DEFAULT_WINDOW, field_requests, incident_requests
 from pipeline.episode import state as episodes
 from pipeline.metrics import Metrics
-from pipeline.render import Redaction, render
+from pipeline.render import Redaction, render, render_cancel
 from pipeline.route import DirectorySource, RoutingRules, load_routing_rules, place_of, route
 from pipeline.settings import Settings
-from pipeline.stage import Context, Output, Result, Sink, Stage, StageRunner
+from pipeline.stage import Context, Output, Result, Sink, Stage, StageRunner, Writer
 from pipeline.storage import Store
 from pipeline.topics import Catalogue
-from pipeline.track import apply_status, sent_referrals
+from pipeline.track import apply_status
 from pipeline.vocab import Action, AuditKind, Outcome
 
 
@@ -64,6 +65,7 @@ class Deps:
     gate: Gate | None = None  # the consent registry, policy and holds (pipeline/consent)
     consent_flags: frozenset[str] = frozenset()  # ePCR custom elements that flag a consent to refer
     timezone: tzinfo = timezone.utc  # the site's: opening hours in the directory are local times
+    delivery: Policy = Policy()  # one send in flight per referral (lease), when a transient failure is final
 
     @classmethod
     def build(cls, settings: Settings, catalogue: Catalogue, store: Store, connectors: dict[str, Connector],
@@ -76,7 +78,7 @@ class Deps:
             episode_window=timedelta(hours=settings.routing.episode_window_hours),
             gate=Gate(store, load_policy(settings.consent.policy), timedelta(days=settings.consent.hold_days)),
             consent_flags=frozenset(settings.consent.field_flag_elements),
-            timezone=ZoneInfo(settings.routing.timezone))
+            timezone=ZoneInfo(settings.routing.timezone), delivery=Policy.of(settings))
         values.update(overrides)
         return cls(**values)
 
@@ -133,9 +135,10 @@ async def refer(deps: Deps, incoming: r.Referral, ctx: Context) -> Result:
     for candidate, decision in zip(candidates, decisions):
         recipient = candidate.provider
         if decision.outcome in (Outcome.PERMIT, Outcome.PERMIT_REDACTED):
-            outputs.append(Output("delivery", r.DeliveryKey(referral_id=decision.referral_id,
-                                                            recipient_id=recipient.id),
-                                  _delivery(deps, request, sources, sent, decision, recipient, ctx)))
+            delivery = _delivery(deps, request, sources, sent, decision, recipient, ctx)
+            if delivery is not None:
+                outputs.append(Output("delivery", r.DeliveryKey(referral_id=decision.referral_id,
+                                                                recipient_id=recipient.id), delivery))
             continue
         audits.append(decision_audit(request, decision, ctx))
         if decision.outcome == Outcome.HOLD:
@@ -181,50 +184,94 @@ async def consent_changed(deps: Deps, consents: r.ConsentSet, ctx: Context) -> R
                                           "recipient no longer in the directory", sent=False))
             continue
         sources, sent = await _render_inputs(deps, item.request, [item.decision])
-        outputs.append(Output("delivery", r.DeliveryKey(referral_id=item.decision.referral_id,
-                                                        recipient_id=recipient.id),
-                              _delivery(deps, item.request, sources, sent, item.decision, recipient, ctx)))
+        delivery = _delivery(deps, item.request, sources, sent, item.decision, recipient, ctx)
+        if delivery is not None:
+            outputs.append(Output("delivery", r.DeliveryKey(referral_id=item.decision.referral_id,
+                                                            recipient_id=recipient.id), delivery))
     outputs += [Output("referral.status", r.ReferralKey(referral_id=c.referral_id), cancelled_status(c),
                        AuditKind.STATUS_CHANGE) for c in cancelled]
+    told = await asyncio.to_thread(ledger.holdings, deps.store, [c.referral_id for c in cancelled if c.sent])
+    outputs += [Output("delivery", r.DeliveryKey(referral_id=held.referral_id, recipient_id=held.recipient_id),
+                       _cancel_delivery(deps, held, consents.person, c, directory, ctx))
+                for c in cancelled if c.sent for held in [told.get(c.referral_id)]
+                if held is not None and held.action != "cancel"]
     return Result(outputs=outputs, audits=audits)
 
 
+def _cancel_delivery(deps: Deps, held: ledger.Held, person: r.PersonKey, cancel: Cancellation, directory,
+                     ctx: Context) -> r.Delivery:
+    """Tell a recipient that holds a referral it is cancelled (REF^I14, Task cancelled), at the
+    endpoint that referral went to, even when the recipient has left the directory since."""
+    try:
+        recipient = replace(directory.get(held.recipient_id), endpoint=held.endpoint)
+    except KeyError:
+        recipient = _Gone(held.recipient_id, held.recipient_id, held.endpoint)
+    revision = held.revision + 1
+    payload = render_cancel(held.referral_id, person, recipient, cancel.reason, cancel.envelope.occurred_at,
+                            revision=revision)
+    envelope = cancel.envelope.model_copy(update={
+        "event_id": f"delivery:{held.referral_id}:{payload.message_id}", "source_system": "handoff:deliver"})
+    decision = held.decision.model_copy(update={"reasons": [f"cancelled: {cancel.reason}"[:500]],
+                                                "decided_at": cancel.envelope.occurred_at})
+    return r.Delivery(envelope=envelope, delivery_id=f"{held.referral_id}:{payload.message_id}",
+                      referral_id=held.referral_id, recipient_id=held.recipient_id, endpoint=held.endpoint,
+                      format=payload.format, action=Action.CANCEL, revision=revision, message_id=payload.message_id,
+                      content_type=payload.content_type, payload=payload.body, decision=decision, person=person,
+                      content_digest=payload.digest)
+
+
+@dataclass(frozen=True)
+class _Gone:
+    """A recipient no longer in the directory, as a cancellation names it."""
+
+    id: str
+    name: str
+    endpoint: r.Endpoint
+
+
 async def _render_inputs(deps: Deps, request: r.Referral, decisions: list[r.Decision]):
-    """What rendering reads first (a mapping does no I/O): the request's source records, and which
-    of its referrals a recipient already holds (then the message is an update)."""
+    """What rendering reads first (a mapping does no I/O): the request's source records, and what
+    each recipient already holds of its referral (the ledger: then the message is an update, or
+    nothing at all when its content is what the recipient holds)."""
     if not any(d.outcome in (Outcome.PERMIT, Outcome.PERMIT_REDACTED) for d in decisions):
-        return [], set()
+        return [], {}
     sources = await asyncio.to_thread(episodes.load_sources, deps.store, request.source_records)
-    sent = await asyncio.to_thread(sent_referrals, deps.store, [d.referral_id for d in decisions])
-    return sources, sent
+    held = await asyncio.to_thread(ledger.holdings, deps.store, [d.referral_id for d in decisions])
+    return sources, held
 
 
-def _delivery(deps: Deps, request: r.Referral, sources, sent: set[str], decision: r.Decision, recipient,
-              ctx: Context) -> r.Delivery:
-    action = Action.UPDATE if decision.referral_id in sent else Action.CREATE
+def _delivery(deps: Deps, request: r.Referral, sources, held: dict[str, ledger.Held], decision: r.Decision,
+              recipient, ctx: Context) -> r.Delivery | None:
+    """The outbox record for one permitted recipient, or None when it holds this content already."""
+    has = held.get(decision.referral_id)
+    action = Action.UPDATE if has is not None else Action.CREATE
     payload = render(request, sources, decision, recipient, action=action, redaction=Redaction.of(deps.gate.policy))
+    if has is not None and has.action != "cancel" and has.digest == payload.digest:
+        return None  # nothing new for nothing new
     envelope = request.envelope.model_copy(update={
         "event_id": f"delivery:{decision.referral_id}:{payload.message_id}", "source_system": "handoff:render"})
     return r.Delivery(envelope=envelope, delivery_id=f"{decision.referral_id}:{payload.message_id}",
                       referral_id=decision.referral_id, recipient_id=recipient.id, endpoint=recipient.endpoint,
                       format=payload.format, action=action, revision=request.revision, message_id=payload.message_id,
                       content_type=payload.content_type, payload=payload.body, decision=decision,
-                      person=request.person)
+                      person=request.person, content_digest=payload.digest)
 
 
-async def deliver(deps: Deps, delivery: r.Delivery, ctx: Context) -> Result:
+async def deliver(deps: Deps, audit_now: AuditNow, delivery: r.Delivery, ctx: Context) -> Result:
+    """Re-read the consent (not for a cancellation: it discloses nothing new), then send under the
+    delivery policy (pipeline/deliver/send.py): attempt audit first, the result after."""
     key = r.ReferralKey(referral_id=delivery.referral_id)
-    problems = await asyncio.to_thread(deps.gate.recheck, delivery, ctx.clock.now())  # the registry, just before
+    cancelling = delivery.action == Action.CANCEL
+    problems = [] if cancelling else await asyncio.to_thread(deps.gate.recheck, delivery, ctx.clock.now())
     if problems:  # the consent changed since the decision: do not send; cancel
         cancel = Cancellation(delivery.referral_id, delivery.envelope, "; ".join(problems), sent=False)
         return Result(outputs=[Output("referral.status", key, cancelled_status(cancel), AuditKind.STATUS_CHANGE)],
                       audits=[recheck_audit(delivery, ctx, problems)])
-    connector = deps.connectors[delivery.endpoint.kind]
-    receipt = await connector.deliver(delivery)
-    await asyncio.to_thread(deps.gate.record_use, delivery, ctx.clock.now())
-    status = sent_status(delivery, receipt.duplicate)
-    disclosure = disclosure_audit(delivery, ctx, receipt.duplicate)  # the PrivacyDisclosure
-    return Result(outputs=[Output("referral.status", key, status, AuditKind.STATUS_CHANGE)], audits=[disclosure])
+    outcome = await send(deps.store, deps.connectors[delivery.endpoint.kind], delivery, ctx, deps.delivery, audit_now)
+    if outcome.state == "sent" and not cancelling:
+        await asyncio.to_thread(deps.gate.record_use, delivery, ctx.clock.now())
+    outputs = [Output("referral.status", key, outcome.status, AuditKind.STATUS_CHANGE)] if outcome.status else []
+    return Result(outputs=outputs, audits=outcome.audits)
 
 
 async def track(deps: Deps, status: r.ReferralStatus, ctx: Context) -> Result:
@@ -241,7 +288,8 @@ async def sink_audit(deps: Deps, event: r.AuditEvent, ctx: Context) -> Result:
     return Result()
 
 
-def stages(deps: Deps) -> list[Stage]:
+def stages(deps: Deps, audit_now: AuditNow | None = None) -> list[Stage]:
+    """`audit_now` writes audit records at once (the delivery attempt, before the bytes leave)."""
     return [
         Stage("detect", "ems.run", partial(detect, deps), AuditKind.DETECTION),
         Stage("dispatch", "dispatch.incident", partial(dispatch, deps), AuditKind.DETECTION),
@@ -249,11 +297,16 @@ def stages(deps: Deps) -> list[Stage]:
         Stage("refer", "referral.request", partial(refer, deps), AuditKind.DECISION),
         Stage("pending", "consent.pending", partial(pending, deps), AuditKind.DECISION),
         Stage("consent", "consent", partial(consent_changed, deps), AuditKind.DECISION),
-        Stage("deliver", "delivery", partial(deliver, deps), AuditKind.DELIVERY_RESULT),
+        Stage("deliver", "delivery", partial(deliver, deps, audit_now or _no_audit_writer), AuditKind.DELIVERY_RESULT),
         Stage("track", "referral.status", partial(track, deps), AuditKind.STATUS_CHANGE),
         Stage("audit-sink", "audit", partial(sink_audit, deps), AuditKind.ADMIN),
     ]
 
 
 def runners(deps: Deps, sink: Sink, metrics: Metrics) -> list[StageRunner]:
-    return [StageRunner(stage, deps.catalogue, sink, deps.clock, metrics) for stage in stages(deps)]
+    audit_now = partial(Writer(deps.catalogue, sink, "stage deliver").write, outputs=(), headers=())
+    return [StageRunner(stage, deps.catalogue, sink, deps.clock, metrics) for stage in stages(deps, audit_now)]
+
+
+async def _no_audit_writer(audits) -> None:
+    raise RuntimeError("the deliver stage runs without an audit writer")

@@ -1,21 +1,37 @@
 """Delivery: send what the outbox holds through the recipient's connector, report the result.
 
 Connectors are registered by endpoint kind (STYLE.md §8): `deliver(delivery) -> Receipt`
-and `aclose()`. The delivery issue adds FHIR REST, MLLP, Direct and webhooks, retry
-topics, and the consent re-check just before sending.
+and `aclose()`; they raise the error tree (pipeline/errors.py): `Transient` (try again later),
+`Ambiguous` (sent, no answer: resend the same message id later, flagged) or `Permanent`.
+The policy around a send (one in flight per referral, nothing new for nothing new, audits
+before and after, failed or requested status) is `send()` in send.py.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from pipeline import records as r
+from pipeline.errors import Transient
 from pipeline.vocab import ReferralState
+
+
+@dataclass(frozen=True)
+class Receipt:
+    delivered: bool
+    duplicate: bool  # the recipient already had this very message (it said so, or the store did)
+    detail: str = ""
+
+
+class Ambiguous(Transient):
+    """The message went out and no answer came (an MLLP ACK timeout, a connection reset after the
+    write): the recipient may or may not hold it. Resent later with the same message id."""
 
 
 class Connector(Protocol):
     name: str
 
-    async def deliver(self, delivery: r.Delivery): ...
+    async def deliver(self, delivery: r.Delivery) -> Receipt: ...
 
     async def aclose(self) -> None: ...
 
@@ -27,3 +43,12 @@ def sent_status(delivery: r.Delivery, duplicate: bool) -> r.ReferralStatus:
     return r.ReferralStatus(envelope=envelope, referral_id=delivery.referral_id, state=ReferralState.REQUESTED,
                             business_status="2.0", reported_by=f"connector:{delivery.endpoint.kind}",
                             message_id=delivery.message_id, reason="resent: already there" if duplicate else "")
+
+
+def failed_status(delivery: r.Delivery, reason: str) -> r.ReferralStatus:
+    """A final failure: the referral did not reach its recipient (`failed`, with the reason)."""
+    envelope = delivery.envelope.model_copy(update={
+        "event_id": f"status:{delivery.delivery_id}:failed", "source_system": "handoff:deliver"})
+    return r.ReferralStatus(envelope=envelope, referral_id=delivery.referral_id, state=ReferralState.FAILED,
+                            reported_by=f"connector:{delivery.endpoint.kind}", message_id=delivery.message_id,
+                            reason=reason[:500])

@@ -15,7 +15,8 @@ update or a cancellation is a new message (new message id) about the same referr
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Sequence
@@ -27,7 +28,7 @@ from pipeline.render.ids import referral_id
 from pipeline.vocab import Action, Format, Outcome
 
 __all__ = ["Payload", "Redaction", "RenderError", "default_redaction", "format_for", "referral_id", "render",
-           "render_cancel", "render_content"]
+           "render_cancel", "render_content", "content_digest"]
 
 FORMATS = {"fhir-rest": Format.FHIR_R4, "inbox": Format.FHIR_R4, "webhook": Format.FHIR_R4,
            "hl7v2-mllp": Format.HL7V2, "direct": Format.DIRECT}
@@ -46,6 +47,7 @@ class Payload:
     message_id: str
     body: bytes
     action: Action = Action.CREATE
+    digest: str = ""  # content_digest: the same for a resend, a replay, and a create and update alike
 
 
 def format_for(endpoint_kind: str) -> Format:
@@ -84,6 +86,13 @@ def render_cancel(referral: str, person: r.PersonKey, recipient, reason: str, at
     return render_content(content, format or format_for(recipient.endpoint.kind))
 
 
+def content_digest(content: Content) -> str:
+    """What the recipient would receive, less the message's own identity (message id, action,
+    revision) and its send time: equal digests mean nothing new for the recipient."""
+    same = replace(content, message_id="", action=Action.CREATE, revision=0, sent_at=content.authored_at)
+    return hashlib.sha256(repr(same).encode()).hexdigest()
+
+
 def render_content(content: Content, format: Format) -> Payload:
     """One builder per format, all from the same Content."""
     if format == Format.HL7V2:
@@ -94,4 +103,5 @@ def render_content(content: Content, format: Format) -> Payload:
         body = direct.message(content, fhir.serialise(fhir.bundle(content)))
     else:
         raise RenderError(f"format {format!r} is not rendered")
-    return Payload(format, CONTENT_TYPES.get(format, fhir.FHIR_JSON), content.message_id, body, content.action)
+    return Payload(format, CONTENT_TYPES.get(format, fhir.FHIR_JSON), content.message_id, body, content.action,
+                   content_digest(content))

@@ -21,17 +21,3 @@ def apply_status(store: Store, status: r.ReferralStatus, recipient_id: str = "",
                 " VALUES (:id, :state, :recipient, :token, :at) ON CONFLICT (referral_id) DO NOTHING",
                 {"id": status.referral_id, "state": status.state.value, "recipient": recipient_id or None,
                  "token": person_token or None, "at": status.envelope.occurred_at.isoformat()})
-
-
-SENT_STATES = ("requested", "accepted", "rejected", "in-progress", "on-hold", "completed", "failed")
-
-
-def sent_referrals(store: Store, referral_ids: list[str]) -> set[str]:
-    """Which of these referrals a recipient already holds (a send was recorded): the next message
-    about them is an update, not a create."""
-    if not referral_ids:
-        return set()
-    with store.transaction() as tx:
-        return {row["referral_id"] for rid in dict.fromkeys(referral_ids)
-                for row in tx.fetchall("SELECT referral_id, state FROM referral_state WHERE referral_id = :id",
-                                       {"id": rid}) if row["state"] in SENT_STATES}
