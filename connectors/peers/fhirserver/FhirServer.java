@@ -2,7 +2,7 @@
 // with its in-memory HashMapResourceProvider per resource type, a transaction handler (PUT with the
 // client's ids, POST with the server's), optionally $process-message (--process-message: then the
 // CapabilityStatement offers it), and a SMART Backend Services token endpoint in front (--client ID
-// --client-key PEM): a client-credentials grant with a signed JWT assertion (RS384 or ES384, aud the
+// --client-key PEM, repeatable): a client-credentials grant with a signed JWT assertion (RS384 or ES384, aud the
 // token URL, exp at most 5 minutes ahead, jti never reused) returns a bearer token that /fhir needs.
 //
 //   java -cp ... FhirServer --port 0 [--process-message] [--client ID --client-key PUB.pem]
@@ -117,12 +117,12 @@ public class FhirServer {
   /** The SMART Backend Services token endpoint: client_credentials with a JWT client assertion. */
   public static class TokenServlet extends HttpServlet {
     final String clientId;
-    final PublicKey key;
+    final List<PublicKey> keys;
     final long seconds;
 
-    TokenServlet(String clientId, PublicKey key, long seconds) {
+    TokenServlet(String clientId, List<PublicKey> keys, long seconds) {
       this.clientId = clientId;
-      this.key = key;
+      this.keys = keys;
       this.seconds = seconds;
     }
 
@@ -162,13 +162,19 @@ public class FhirServer {
         ObjectMapper om = new ObjectMapper();
         JsonNode header = om.readTree(b64.decode(parts[0])), claims = om.readTree(b64.decode(parts[1]));
         String alg = header.path("alg").asText();
-        Signature sig;
-        if (alg.equals("RS384")) sig = Signature.getInstance("SHA384withRSA");
-        else if (alg.equals("ES384")) sig = Signature.getInstance("SHA384withECDSAinP1363Format");
+        String kind;
+        if (alg.equals("RS384")) kind = "SHA384withRSA";
+        else if (alg.equals("ES384")) kind = "SHA384withECDSAinP1363Format";
         else return "alg must be RS384 or ES384, not " + alg;
-        sig.initVerify(key);
-        sig.update((parts[0] + "." + parts[1]).getBytes(StandardCharsets.US_ASCII));
-        if (!sig.verify(b64.decode(parts[2]))) return "the assertion's signature does not verify";
+        boolean verified = false;
+        for (PublicKey key : keys) {
+          if (!key.getAlgorithm().equals(alg.startsWith("RS") ? "RSA" : "EC")) continue;
+          Signature sig = Signature.getInstance(kind);
+          sig.initVerify(key);
+          sig.update((parts[0] + "." + parts[1]).getBytes(StandardCharsets.US_ASCII));
+          verified |= sig.verify(b64.decode(parts[2]));
+        }
+        if (!verified) return "the assertion's signature does not verify";
         long now = System.currentTimeMillis() / 1000, exp = claims.path("exp").asLong();
         if (!clientId.equals(claims.path("iss").asText()) || !clientId.equals(claims.path("sub").asText()))
           return "iss and sub must be the client id";
@@ -218,8 +224,10 @@ public class FhirServer {
 
   public static void main(String[] args) throws Exception {
     Map<String, String> opts = new HashMap<>();
+    List<PublicKey> keys = new ArrayList<>();
     for (int i = 0; i < args.length; i++) {
       if (args[i].equals("--process-message")) opts.put("process-message", "yes");
+      else if (args[i].equals("--client-key")) keys.add(readKey(Path.of(args[++i])));
       else opts.put(args[i].substring(2), args[++i]);
     }
     for (Class<? extends IBaseResource> type : List.of(Task.class, ServiceRequest.class, Patient.class,
@@ -236,8 +244,7 @@ public class FhirServer {
     context.addServlet(new ServletHolder(fhir), "/fhir/*");
     if (opts.containsKey("client")) {
       long seconds = Long.parseLong(opts.getOrDefault("token-seconds", "300"));
-      context.addServlet(new ServletHolder(new TokenServlet(opts.get("client"),
-          readKey(Path.of(opts.get("client-key"))), seconds)), "/token");
+      context.addServlet(new ServletHolder(new TokenServlet(opts.get("client"), keys, seconds)), "/token");
       context.addFilter(new FilterHolder(new BearerFilter()), "/fhir/*", EnumSet.of(DispatcherType.REQUEST));
     }
     server.setHandler(context);
