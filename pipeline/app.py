@@ -41,7 +41,7 @@ from pipeline.metrics import Metrics
 from pipeline.render import Redaction, render, render_cancel
 from pipeline.route import DirectorySource, RoutingRules, load_routing_rules, place_of, route
 from pipeline.settings import Settings
-from pipeline.stage import Context, Output, Result, Sink, Stage, StageRunner, Writer
+from pipeline.stage import Context, Output, Result, RetryPolicy, Sink, Stage, StageRunner, Writer
 from pipeline.storage import Store
 from pipeline.topics import Catalogue
 from pipeline.track import apply_status
@@ -303,10 +303,20 @@ def stages(deps: Deps, audit_now: AuditNow | None = None) -> list[Stage]:
     ]
 
 
-def runners(deps: Deps, sink: Sink, metrics: Metrics) -> list[StageRunner]:
+def runners(deps: Deps, sink: Sink, metrics: Metrics, policy: RetryPolicy = RetryPolicy()) -> list[StageRunner]:
+    probes = {"database": partial(database_answers, deps.store)}
     audit_now = partial(Writer(deps.catalogue, sink, "stage deliver").write, outputs=(), headers=())
-    return [StageRunner(stage, deps.catalogue, sink, deps.clock, metrics) for stage in stages(deps, audit_now)]
+    return [StageRunner(stage, deps.catalogue, sink, deps.clock, metrics, policy, probes)
+            for stage in stages(deps, audit_now)]
 
 
 async def _no_audit_writer(audits) -> None:
     raise RuntimeError("the deliver stage runs without an audit writer")
+
+
+async def database_answers(store: Store) -> bool:
+    """Can a writer get at the database right now? (a record failing while this holds is the record's fault)"""
+    def ping() -> bool:
+        with store.transaction(immediate=True) as tx:
+            return tx.fetchone("SELECT 1 AS one")["one"] == 1
+    return await asyncio.to_thread(ping)

@@ -4,7 +4,7 @@ Served as Prometheus text by `serve_metrics` (the operations issue adds the dash
 """
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 
 class Metrics:
@@ -18,6 +18,12 @@ class Metrics:
                             registry=self.registry)
         self.dead_lettered = Counter("handoff_stage_dead_lettered", "Messages dead-lettered", labels,
                                      registry=self.registry)
+        self.retries = Counter("handoff_stage_retries", "Transient failures retried in place", labels,
+                               registry=self.registry)
+        self.waiting = Gauge("handoff_stage_waiting", "1 while the stage waits for a dependency that is away",
+                             labels, registry=self.registry)
+        self.ready = Gauge("handoff_dependency_ready", "0 while a dependency (broker, database) is away, else 1",
+                           ["dependency"], registry=self.registry)
         self.seconds = Histogram("handoff_stage_seconds", "Time to process one message", labels,
                                  registry=self.registry,
                                  buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 5))

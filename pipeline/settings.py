@@ -84,6 +84,15 @@ class MetricsSettings(Section):
     port: int = 9464
 
 
+class RuntimeSettings(Section):
+    """How stages retry (pipeline/errors.py, pipeline/stage.py)."""
+
+    retry_attempts: int = Field(6, ge=1, description="tries of one record failing transiently (its dependency up) "
+                                                     "before it is dead-lettered retryable=true")
+    retry_backoff_seconds: list[float] = Field([0.2, 0.5, 1.0, 2.0, 5.0, 10.0], min_length=1,
+                                               description="waits between tries; the last repeats during an outage")
+
+
 class AgencyCredential(Section):
     """One sending agency or system at the network edges, and how it proves who it is."""
 
@@ -161,7 +170,8 @@ class DirectDelivery(Section):
 
 class DeliverySettings(Section):
     lease_seconds: float = Field(60.0, gt=0, description="how long one send of a referral holds its slot")
-    final_attempt: int = Field(3, ge=0, description="a transient failure at this retry attempt is final: failed")
+    final_attempt: int = Field(6, ge=1, description="a transient failure of this many sends of one message is final:"
+                                                   " the referral is failed")
     idempotent: bool = Field(True, description="false only in the test that shows what idempotency prevents")
     fhir: FhirRestDelivery = FhirRestDelivery()
     mllp: MllpDelivery = MllpDelivery()
@@ -182,6 +192,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = AuditSettings()
     metrics: MetricsSettings = MetricsSettings()
     edges: EdgeSettings = EdgeSettings()
+    runtime: RuntimeSettings = RuntimeSettings()
     delivery: DeliverySettings = DeliverySettings()
 
     @model_validator(mode="after")

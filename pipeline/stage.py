@@ -14,8 +14,17 @@ Kafka transactions: faust-streaming's exactly-once mode has open duplicate-on-re
 bugs (DOMAIN.md §6), and delivery to a provider is outside Kafka anyway, where only
 idempotency keys help. So one mechanism, idempotency, serves every edge.
 
-A stage that cannot reach the broker does not dead-letter: producing is retried with
-backoff until it succeeds, and the offset stays uncommitted meanwhile.
+Errors (pipeline/errors.py): every failure is classified transient or permanent.
+A transient one is retried in place with backoff while the offset stays uncommitted:
+without limit while the broker or the database is away (the stage reports itself
+waiting: a log line, `handoff_stage_waiting` and `handoff_dependency_ready`), and a
+record that keeps failing while its dependency answers is dead-lettered with
+retryable=true after `RetryPolicy.attempts` tries. A permanent one (bad input, schema,
+policy, a 4xx, an undeclared output, a bug) is dead-lettered at once, retryable=false.
+
+`StageRunner.process` is the per-record core (decode, call, audit, produce);
+`StageRunner.handle` adds the retry policy; the consume loop (pipeline/kafka/faust_app.py)
+only feeds `handle`.
 """
 from __future__ import annotations
 
@@ -26,12 +35,10 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Protocol, Sequence, Union
 
-from aiokafka.errors import KafkaError, KafkaTimeoutError
-
 from pipeline import records as r
 from pipeline.audit.emit import audit_for_output, dead_letter_audit
-from pipeline.avro import CodecError
 from pipeline.clock import Clock
+from pipeline.errors import SHARED_DEPENDENCIES, HandoffError, classify
 from pipeline.metrics import Metrics
 from pipeline.topics import Catalogue, Topic
 from pipeline.trace import child_traceparent, trace_id_of
@@ -72,6 +79,23 @@ class Result:
 
 
 StageFn = Callable[[r.Record, "Context"], Union[Result, Awaitable[Result]]]
+Probe = Callable[[], Awaitable[bool]]  # does a dependency answer right now?
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a stage retries a transient failure in place (settings: runtime.*)."""
+
+    attempts: int = 6  # tries of one record before it is dead-lettered retryable=true (dependency up)
+    backoff: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)  # seconds; the last repeats
+
+    @classmethod
+    def of(cls, runtime) -> "RetryPolicy":
+        """From the settings' runtime section (pipeline/settings.py RuntimeSettings)."""
+        return cls(runtime.retry_attempts, tuple(runtime.retry_backoff_seconds))
+
+    def delay(self, attempt: int) -> float:
+        return self.backoff[min(attempt, len(self.backoff)) - 1]
 
 
 @dataclass(frozen=True)
@@ -110,11 +134,12 @@ class Writer:
     """
 
     def __init__(self, catalogue: Catalogue, sink: Sink, name: str,
-                 backoff: Sequence[float] = (0.1, 0.5, 2.0, 5.0)) -> None:
+                 backoff: Sequence[float] = (0.1, 0.5, 2.0, 5.0), metrics: Metrics | None = None) -> None:
         self.catalogue = catalogue
         self.sink = sink
         self.name = name
         self.backoff = backoff
+        self.metrics = metrics
         self.audit_topic: Topic = catalogue["audit"]
 
     def encode(self, topic: Topic, key: r.Record, value: r.Record) -> tuple[str, bytes, bytes]:
@@ -127,49 +152,111 @@ class Writer:
         await asyncio.gather(*(self.send(t, k, v, headers) for t, k, v in out_bytes))
 
     async def send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> None:
-        backoff = iter(self.backoff)
+        backoff, away_since = iter(self.backoff), None
         while True:
             try:
                 await self.sink.send(topic, key, value, headers)
-                return
-            except KafkaError as e:
-                if not (e.retriable or isinstance(e, KafkaTimeoutError)):  # e.g. a record too large
+                break
+            except Exception as e:
+                error = classify(e)
+                if not error.transient:  # e.g. a record too large
                     raise
-                delay = next(backoff, self.backoff[-1])  # transient: the broker is away; try again
-                log.warning("%s: produce to %s failed (%s); retrying in %.1fs", self.name, topic,
-                            type(e).__name__, delay)
+                delay = next(backoff, self.backoff[-1])  # the broker is away: try again, without limit
+                if away_since is None:
+                    away_since = time.monotonic()
+                    self._set_ready(False)
+                log.warning("%s: not ready: produce to %s failed (%s); retrying in %.1fs", self.name, topic,
+                            error.cause_type, delay)
                 await asyncio.sleep(delay)
+        if away_since is not None:
+            self._set_ready(True)
+            log.warning("%s: ready: the broker took the record after %.1fs", self.name, time.monotonic() - away_since)
+
+    def _set_ready(self, ready: bool) -> None:
+        if self.metrics is not None:
+            self.metrics.ready.labels("broker").set(1 if ready else 0)
 
 
 class StageRunner:
-    def __init__(self, stage: Stage, catalogue: Catalogue, sink: Sink, clock: Clock, metrics: Metrics) -> None:
+    def __init__(self, stage: Stage, catalogue: Catalogue, sink: Sink, clock: Clock, metrics: Metrics,
+                 policy: RetryPolicy = RetryPolicy(), probes: dict[str, Probe] | None = None) -> None:
         self.stage = stage
         self.catalogue = catalogue
         self.clock = clock
         self.metrics = metrics
-        self.writer = Writer(catalogue, sink, f"stage {stage.name}")
+        self.policy = policy
+        self.probes = probes or {}
+        self.writer = Writer(catalogue, sink, f"stage {stage.name}", metrics=metrics)
         self.source: Topic = catalogue[stage.source]
         self.dead_letters: Topic = catalogue.dead_letter_of(stage.source)
 
     async def handle(self, msg: Incoming) -> None:
-        """Process one message; never raises for bad input (it becomes a dead letter)."""
+        """Process one message, retrying transient failures; never raises for a failure of the
+        record (it becomes a dead letter). Returns once the offset may be committed."""
         started = time.perf_counter()
         name = self.stage.name
         self.metrics.consumed.labels(name).inc()
-        traceparent = _header(msg.headers, "traceparent")
+        attempt, waiting_since = 0, None
         try:
-            value = self.source.value.decode(msg.value)
-            source = r.SourceRef(topic=self.source.name, record_id=_record_id(value), version=_version(value))
-            ctx = Context(name, source, self.clock, trace_id_of(traceparent, value), msg.partition, msg.offset)
-            result = self.stage.fn(value, ctx)
-            if asyncio.iscoroutine(result):
-                result = await result
-            await self._write(msg, ctx, result, traceparent)
-        except Exception as e:  # bad input or a bug in a stage: dead-letter it, keep the stream going
-            await self._dead_letter(msg, e)
-            return
+            while True:
+                try:
+                    await self.process(msg)
+                    return
+                except Exception as e:  # classified: retry, or dead-letter it and keep the stream going
+                    error = classify(e)
+                    if not error.transient:
+                        await self._dead_letter(msg, error, retryable=False)
+                        return
+                    attempt += 1
+                    outage = await self._outage(error) if attempt >= self.policy.attempts else False
+                    if attempt >= self.policy.attempts and not outage:
+                        await self._dead_letter(msg, error, retryable=True)  # others get through: it is this record
+                        return
+                    if outage and waiting_since is None:
+                        waiting_since = time.monotonic()
+                        self._waiting(error.dependency, True)
+                    self.metrics.retries.labels(name).inc()
+                    delay = self.policy.delay(attempt)
+                    log.warning("stage %s: %s%s[%d]@%d attempt %d failed (%s: %s); retrying in %.1fs", name,
+                                f"not ready, waiting for the {error.dependency}: " if outage else "",
+                                msg.topic, msg.partition, msg.offset, attempt, error.cause_type,
+                                error.dependency or "-", delay)
+                    await asyncio.sleep(delay)
         finally:
+            if waiting_since is not None:
+                self._waiting(error.dependency, False)
+                log.warning("stage %s: ready: the %s answered again after %.1fs", name, error.dependency,
+                            time.monotonic() - waiting_since)
             self.metrics.seconds.labels(name).observe(time.perf_counter() - started)
+
+    async def process(self, msg: Incoming) -> None:
+        """The per-record core: decode, call the stage function, audit first, produce. Raises."""
+        traceparent = _header(msg.headers, "traceparent")
+        value = self.source.value.decode(msg.value)
+        source = r.SourceRef(topic=self.source.name, record_id=_record_id(value), version=_version(value))
+        ctx = Context(self.stage.name, source, self.clock, trace_id_of(traceparent, value), msg.partition,
+                      msg.offset)
+        result = self.stage.fn(value, ctx)
+        if asyncio.iscoroutine(result):
+            result = await result
+        await self._write(msg, ctx, result, traceparent)
+
+    async def _outage(self, error: HandoffError) -> bool:
+        """Is the error's dependency away for everyone (then wait), not just for this record?"""
+        if error.dependency not in SHARED_DEPENDENCIES:
+            return False
+        probe = self.probes.get(error.dependency)
+        if probe is None:  # nothing to ask: a broker or database error is taken as an outage
+            return True
+        try:
+            return not await probe()
+        except Exception:  # the probe failing is the answer
+            return True
+
+    def _waiting(self, dependency: str, waiting: bool) -> None:
+        self.metrics.waiting.labels(self.stage.name).set(1 if waiting else 0)
+        if dependency:
+            self.metrics.ready.labels(dependency).set(0 if waiting else 1)
 
     async def _write(self, msg: Incoming, ctx: Context, result: Result, traceparent: str | None) -> None:
         name = self.stage.name
@@ -183,15 +270,14 @@ class StageRunner:
         if result.held:
             self.metrics.held.labels(name).inc(result.held)
 
-    async def _dead_letter(self, msg: Incoming, error: Exception) -> None:
+    async def _dead_letter(self, msg: Incoming, error: HandoffError, retryable: bool) -> None:
         name = self.stage.name
-        reason = f"{type(error).__name__}: {error}" if isinstance(error, CodecError) else _reason(error)
-        log.info("stage %s: dead letter %s[%d]@%d: %s", name, msg.topic, msg.partition, msg.offset,
-                 type(error).__name__)
+        log.info("stage %s: dead letter %s[%d]@%d: %s (retryable=%s)", name, msg.topic, msg.partition, msg.offset,
+                 error.cause_type, retryable)
         letter = r.DeadLetter(
             dead_letter_id=_digest(name, msg.topic, msg.partition, msg.offset),
-            stage=name, reason=reason[:2000], error_type=type(error).__name__,
-            retryable=False, topic=msg.topic, partition=msg.partition, offset=msg.offset,
+            stage=name, reason=f"{error.cause_type}: {error}"[:2000], error_type=error.cause_type,
+            retryable=retryable, topic=msg.topic, partition=msg.partition, offset=msg.offset,
             key=msg.key, value=msg.value, headers={k: v for k, v in msg.headers},
             failed_at=self.clock.now())
         key = r.DeadLetterKey(topic=msg.topic, partition=msg.partition)
@@ -231,9 +317,3 @@ def _audit_subject(audit: r.AuditEvent) -> str:
     if audit.person is not None:
         return audit.person.person_token
     return audit.referral_id or audit.stage
-
-
-def _reason(error: Exception) -> str:
-    """The reason recorded for a stage failure: the type and message, never the payload."""
-    text = str(error).splitlines()[0] if str(error) else ""
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -71,7 +71,7 @@ class DirectConnector:
         if self._signer is None:
             s = self.settings
             if s.signing_cert is None or s.signing_key is None:
-                raise Permanent("Direct needs delivery.direct.signing_cert and signing_key")
+                raise Permanent("Direct needs delivery.direct.signing_cert and signing_key", dependency="peer")
             self._signer = (x509.load_pem_x509_certificate(Path(s.signing_cert).read_bytes()),
                             serialization.load_pem_private_key(Path(s.signing_key).read_bytes(), None))
         return self._signer
@@ -79,7 +79,7 @@ class DirectConnector:
     def recipient_cert(self, address: str) -> x509.Certificate:
         path = self.settings.recipient_certs.get(address)
         if path is None:
-            raise Permanent(f"no encryption certificate for the Direct address {address[:100]!r}")
+            raise Permanent(f"no encryption certificate for the Direct address {address[:100]!r}", dependency="peer")
         return x509.load_pem_x509_certificate(Path(path).read_bytes())
 
     async def deliver(self, delivery: r.Delivery) -> Receipt:
@@ -95,23 +95,23 @@ class DirectConnector:
         try:
             smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.timeout)
         except (OSError, smtplib.SMTPException) as e:
-            raise Transient(f"SMTP {s.smtp_host}:{s.smtp_port} not reached: {type(e).__name__}") from None
+            raise Transient(f"SMTP {s.smtp_host}:{s.smtp_port} not reached: {type(e).__name__}", dependency="peer") from None
         try:
             if s.starttls:
                 smtp.starttls(context=ssl.create_default_context())
             refused = smtp.sendmail(s.sender, [to], data)
             if refused:
-                raise Permanent(f"recipient refused: {refused}")
+                raise Permanent(f"recipient refused: {refused}", dependency="peer")
             return "250"
         except smtplib.SMTPResponseException as e:
             text = e.smtp_error.decode(errors="replace")[:200] if isinstance(e.smtp_error, bytes) else str(e.smtp_error)
             if 400 <= e.smtp_code < 500:
-                raise Transient(f"SMTP {e.smtp_code}: {text}") from None
-            raise Permanent(f"SMTP {e.smtp_code}: {text}") from None
+                raise Transient(f"SMTP {e.smtp_code}: {text}", dependency="peer") from None
+            raise Permanent(f"SMTP {e.smtp_code}: {text}", dependency="peer") from None
         except smtplib.SMTPRecipientsRefused as e:
-            raise Permanent(f"SMTP recipient refused: {list(e.recipients.values())[:1]}") from None
+            raise Permanent(f"SMTP recipient refused: {list(e.recipients.values())[:1]}", dependency="peer") from None
         except (OSError, smtplib.SMTPServerDisconnected) as e:
-            raise Ambiguous(f"SMTP connection lost during the send: {type(e).__name__}") from None
+            raise Ambiguous(f"SMTP connection lost during the send: {type(e).__name__}", dependency="peer") from None
         finally:
             try:
                 smtp.quit()

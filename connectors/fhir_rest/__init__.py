@@ -99,9 +99,9 @@ class FhirRestConnector:
         try:
             response = await self.http.request(method, url, content=body, headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
-            raise Transient(f"FHIR server not reached: {type(e).__name__}") from None
+            raise Transient(f"FHIR server not reached: {type(e).__name__}", dependency="peer") from None
         except httpx.HTTPError as e:  # written, then no (whole) answer
-            raise Ambiguous(f"no answer from the FHIR server: {type(e).__name__}") from None
+            raise Ambiguous(f"no answer from the FHIR server: {type(e).__name__}", dependency="peer") from None
         if response.status_code == 401 and self.auth is not None:
             self.auth.invalidate()
         return classify(response)
@@ -115,10 +115,12 @@ def classify(response: httpx.Response) -> httpx.Response:
     if 200 <= status < 300:
         return response
     if status in (408, 425, 429) or status >= 500:
-        raise Transient(f"FHIR server answered {status}", retry_after=_retry_after(response))
+        busy = Transient(f"FHIR server answered {status}", dependency="peer")
+        busy.retry_after = _retry_after(response)  # seconds the server asked for (429, 503), or None
+        raise busy
     if status == 401:
-        raise Transient("FHIR server answered 401: the token is refused (a fresh one next time)")
-    raise Permanent(f"FHIR server answered {status}: {_diagnostics(response)}")
+        raise Transient("FHIR server answered 401: the token is refused (a fresh one next time)", dependency="peer")
+    raise Permanent(f"FHIR server answered {status}: {_diagnostics(response)}", dependency="peer")
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -38,7 +38,7 @@ def assertion(key, client_id: str, token_url: str, key_id: str = "", now: float 
     elif isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp384r1":
         alg = "ES384"
     else:
-        raise Permanent("the SMART signing key must be RSA (RS384) or EC P-384 (ES384)")
+        raise Permanent("the SMART signing key must be RSA (RS384) or EC P-384 (ES384)", dependency="peer")
     header = {"alg": alg, "typ": "JWT", **({"kid": key_id} if key_id else {})}
     claims = {"iss": client_id, "sub": client_id, "aud": token_url, "jti": uuid.uuid4().hex,
               "iat": int(now), "exp": int(now) + LIFETIME}
@@ -78,12 +78,12 @@ class SmartAuth:
         try:
             response = await http.post(self.token_url, data=form)
         except httpx.HTTPError as e:
-            raise Transient(f"token endpoint not reached: {type(e).__name__}") from None
+            raise Transient(f"token endpoint not reached: {type(e).__name__}", dependency="peer") from None
         if response.status_code >= 500 or response.status_code == 429:
-            raise Transient(f"token endpoint answered {response.status_code}")
+            raise Transient(f"token endpoint answered {response.status_code}", dependency="peer")
         body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
         if response.status_code != 200 or "access_token" not in body:
-            raise Permanent(f"token refused ({response.status_code}): {str(body.get('error_description', ''))[:200]}")
+            raise Permanent(f"token refused ({response.status_code}): {str(body.get('error_description', ''))[:200]}", dependency="peer")
         self.token = body["access_token"]
         self.expires = time.monotonic() + float(body.get("expires_in", 300))
         self.fetched += 1

@@ -29,7 +29,7 @@ def address_of(address: str) -> tuple[str, int, bool]:
     """(host, port, tls) of an `mllps://host:port` or `mllp://host:port` address."""
     parts = urlsplit(address if "://" in address else f"mllps://{address}")
     if parts.scheme not in ("mllp", "mllps") or not parts.hostname or not parts.port:
-        raise Permanent(f"not an MLLP address (mllps://host:port): {address[:100]!r}")
+        raise Permanent(f"not an MLLP address (mllps://host:port): {address[:100]!r}", dependency="peer")
     return parts.hostname, parts.port, parts.scheme == "mllps"
 
 
@@ -72,16 +72,16 @@ class MllpConnector:
                 asyncio.open_connection(host, port, ssl=self.tls() if tls else None,
                                         server_hostname=host if tls else None), self.settings.connect_timeout)
         except (OSError, asyncio.TimeoutError, ssl.SSLError) as e:
-            raise Transient(f"MLLP {host}:{port} not reached: {type(e).__name__}") from None
+            raise Transient(f"MLLP {host}:{port} not reached: {type(e).__name__}", dependency="peer") from None
         try:
             writer.write(wrap(message))
             await writer.drain()
             frames = Frames(reader, MAX_REPLY, self.settings.ack_timeout, self.settings.ack_timeout)
             reply = await asyncio.wait_for(frames.next(), self.settings.ack_timeout)
         except (asyncio.TimeoutError, Idle):
-            raise Ambiguous(f"no ACK for {ours} within {self.settings.ack_timeout:g} s") from None
+            raise Ambiguous(f"no ACK for {ours} within {self.settings.ack_timeout:g} s", dependency="peer") from None
         except (OSError, FrameError, ssl.SSLError) as e:
-            raise Ambiguous(f"connection lost waiting for the ACK of {ours}: {type(e).__name__}") from None
+            raise Ambiguous(f"connection lost waiting for the ACK of {ours}: {type(e).__name__}", dependency="peer") from None
         finally:
             writer.close()
             try:
@@ -89,14 +89,14 @@ class MllpConnector:
             except (OSError, asyncio.TimeoutError, ssl.SSLError):
                 pass
         if reply is None:
-            raise Ambiguous(f"the peer closed without an ACK for {ours}")
+            raise Ambiguous(f"the peer closed without an ACK for {ours}", dependency="peer")
         parsed = parse_reply(reply)
         if isinstance(parsed, BadReply):
-            raise Ambiguous(f"unreadable reply to {ours}: {parsed.reason}")
+            raise Ambiguous(f"unreadable reply to {ours}: {parsed.reason}", dependency="peer")
         if parsed.acknowledges != ours:
-            raise Ambiguous(f"the reply acknowledges {parsed.acknowledges[:20]!r}, not {ours}")
+            raise Ambiguous(f"the reply acknowledges {parsed.acknowledges[:20]!r}, not {ours}", dependency="peer")
         if parsed.permanent:
-            raise Permanent(f"{parsed.ack_code}: {parsed.reason or 'refused by the recipient'}")
+            raise Permanent(f"{parsed.ack_code}: {parsed.reason or 'refused by the recipient'}", dependency="peer")
         return Receipt(delivered=True, duplicate=False, detail=parsed.ack_code)
 
     async def aclose(self) -> None:

@@ -25,7 +25,7 @@ OPEN_STATES = ("in-flight", "ambiguous", "retry")  # a message that has not sett
 @dataclass(frozen=True)
 class Claim:
     outcome: str  # send | unchanged | stale | busy
-    attempts: int = 0  # sends of this referral so far, this one included
+    attempts: int = 0  # sends of this message so far, this one included
     resend: str = ""  # why this send repeats an unsettled one ('' for a first send)
 
 
@@ -69,9 +69,11 @@ def claim(store: Store, delivery: r.Delivery, now: datetime, lease_seconds: floa
                        " content_digest, lease_until, attempts, updated_at) VALUES (:id, :recipient, :token,"
                        " 'in-flight', :message, :digest, :lease, 1, :at)", params)
             return Claim(SEND, 1)
+        attempts = row["attempts"] + 1 if row["message_id"] == delivery.message_id else 1
         tx.execute("UPDATE delivery_ledger SET state = 'in-flight', message_id = :message, content_digest = :digest,"
-                   " lease_until = :lease, attempts = attempts + 1, updated_at = :at WHERE referral_id = :id", params)
-        return Claim(SEND, row["attempts"] + 1, resend)
+                   " lease_until = :lease, attempts = :attempts, updated_at = :at WHERE referral_id = :id",
+                   params | {"attempts": attempts})
+        return Claim(SEND, attempts, resend)
 
 
 def settle(store: Store, delivery: r.Delivery, state: str, now: datetime, detail: str = "") -> None:

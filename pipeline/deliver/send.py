@@ -7,7 +7,8 @@
 2. the attempt audit, written *before* the bytes leave (`audit_now`);
 3. the connector; then the ledger settles and the result is audited: delivered (the
    PrivacyDisclosure), or a failure with its class. A `Transient` or `Ambiguous` failure is
-   raised again for the retry tiers, until `final_attempt`, which is final: `failed`.
+   raised again for the stage's retries, until the `final_attempt`-th send of that message,
+   which is final: `failed`.
    A `Permanent` one is final at once.
 
 A crash between 3's send and its settling leaves the slot in flight; when the lease ends, the
@@ -35,7 +36,7 @@ AuditNow = Callable[[Sequence[r.AuditEvent]], Awaitable[None]]
 @dataclass(frozen=True)
 class Policy:
     lease_seconds: float = 60.0
-    final_attempt: int = 3  # Delivery.attempt (the retry tier) at which a transient failure is final
+    final_attempt: int = 6  # the send of one message at which a transient failure is final (`failed`)
 
     @classmethod
     def of(cls, settings) -> "Policy":
@@ -70,7 +71,7 @@ async def send(store: Store, connector: Connector, delivery: r.Delivery, ctx: "C
     except Transient as e:
         state = "ambiguous" if isinstance(e, Ambiguous) else "retry"
         await asyncio.to_thread(ledger.settle, store, delivery, state, ctx.clock.now(), str(e))
-        if delivery.attempt >= policy.final_attempt:
+        if slot.attempts >= policy.final_attempt:
             return await _failed(store, delivery, tried, ctx, f"gave up after {slot.attempts} sends: {e}")
         await audit_now([delivery_attempt_audit(tried, ctx, state, f"{type(e).__name__}: {e}")
                          .model_copy(update={"audit_id": _result_id(tried)})])
