@@ -62,19 +62,23 @@ def sample_runs(count: int = SAMPLE_SIZE, seed: int = 1911) -> list[r.EmsRun]:
 
 
 def cli(once: bool = typer.Option(False, "--once", help="exit after the sample has gone through"),
-        sample: int = typer.Option(SAMPLE_SIZE, help="how many sample EMS runs to feed")) -> None:
+        sample: int = typer.Option(SAMPLE_SIZE, help="how many sample EMS runs to feed"),
+        fhir_server: bool = typer.Option(True, help="start the local HAPI FHIR server (Java) the sample's FHIR "
+                                                    "provider receives at; without it that provider gets the inbox")
+        ) -> None:
     """Run the whole pipeline on the embedded default and feed a sample through it."""
     from pipeline.cli import EXIT_UNAVAILABLE, CliError
     from pipeline.kafka.broker import BrokerError
 
     try:
-        asyncio.run(main(Settings(), once, sample))
+        asyncio.run(main(Settings(), once, sample, fhir_server))
     except BrokerError as e:
         raise CliError(str(e), EXIT_UNAVAILABLE) from None
 
 
-async def main(settings: Settings, once: bool, sample: int) -> None:
-    from connectors.inbox import InboxConnector
+async def main(settings: Settings, once: bool, sample: int, fhir_server: bool = True) -> dict:
+    from connectors import delivery
+    from connectors.peers import demo
     from pipeline.app import Deps, runners
     from pipeline.audit.sink import Sealer
     from pipeline.stage import Writer
@@ -104,7 +108,14 @@ async def main(settings: Settings, once: bool, sample: int) -> None:
         stack.callback(store.close)
         store.migrate()
 
-        deps = Deps.build(settings, catalogue, store, {"inbox": InboxConnector(store)}, SystemClock(),
+        peers = await demo.start(settings, settings.kafka.embedded_run_dir.parent / "peers", stack, fhir_server)
+        for line in peers.lines:
+            say(line)
+        settings = peers.settings  # the demo directory (the peers' ports) and their credentials
+        connectors = delivery.connectors(settings, store)
+        for connector in connectors.values():
+            stack.push_async_callback(connector.aclose)
+        deps = Deps.build(settings, catalogue, store, connectors, SystemClock(),
                           audit_sealer=Sealer.from_settings(settings))
         metrics = Metrics()
         server, _ = metrics.serve(settings.metrics.host, settings.metrics.port)
@@ -126,9 +137,10 @@ async def main(settings: Settings, once: bool, sample: int) -> None:
         summary = await summarise(bootstrap, catalogue, store)
         typer.echo(render_summary(summary, settings, db_path))
         if once:
-            return
+            return summary
         say("serving; Ctrl-C stops")
         await _until_signal()
+        return summary
 
 
 async def purge_episodes(deps, writer, retention_days: float, every: float = 3600.0, once: bool = False) -> None:
@@ -206,10 +218,14 @@ async def summarise(bootstrap: str, catalogue: Catalogue, store) -> dict:
                  tx.fetchall("SELECT kind, COUNT(*) AS n FROM audit_record GROUP BY kind ORDER BY kind")}
         example = tx.fetchone("SELECT recipient_id, referral_id, content_type FROM inbox_item"
                               " ORDER BY received_at, delivery_id LIMIT 1")
+        sent = {row["endpoint_kind"]: row["n"] for row in tx.fetchall(
+            "SELECT endpoint_kind, COUNT(*) AS n FROM delivery_ledger WHERE sent_message_id IS NOT NULL"
+            " GROUP BY endpoint_kind ORDER BY endpoint_kind")}
     return {"events_in": counts["ems.run"], "detections": sum(1 for d in detections if d.categories),
             "categories": dict(sorted(categories.items())), "referral_requests": counts["referral.request"],
             "holds": counts["consent.pending"], "deliveries": counts["delivery"], "delivered_to_inbox": inbox,
             "status_events": counts["referral.status"], "dead_letters": dead, "audit_records": audit,
+            "delivered_by_endpoint": sent,
             "example_delivery": example}
 
 
@@ -218,6 +234,7 @@ def render_summary(summary: dict, settings: Settings, db_path: Path | None) -> s
     for key in ("events_in", "detections", "referral_requests", "holds", "deliveries", "delivered_to_inbox",
                 "status_events", "dead_letters"):
         lines.append(f"  {key.replace('_', ' '):22} {summary[key]}")
+    lines.append(f"  {'delivered by endpoint':22} {json.dumps(summary['delivered_by_endpoint'])}")
     lines.append(f"  {'categories':22} {json.dumps(summary['categories'])}")
     lines.append(f"  {'audit records':22} {json.dumps(summary['audit_records'])}")
     lines += ["", "Where to look:",
