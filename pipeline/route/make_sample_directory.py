@@ -51,7 +51,7 @@ PROVIDERS = [
      None, ("09:00:00", "17:00:00", ALL_WEEK[:5]), ["en"], 8, ("handoff-inbox", HANDOFF_CONN, "org-housing-first")),
     ("org-logan-behavioral", "Logan Behavioral Health", True, ["mh-crisis-followup"], ["Logan"], [], None, None,
      ["en"], 30, ("hl7-fhir-rest", CONN, "http://127.0.0.1:8481/fhir")),
-    ("org-menard-crisis", "Menard Crisis Services", True, ["mh-crisis-followup"], ["Menard"], [], None, None,
+    ("org-capital-crisis", "Capital Crisis Line", True, ["mh-crisis-followup"], ["Sangamon", "Menard"], [], None, None,
      ["en"], 30, ("hl7v2-mllp", CONN, "mllps://127.0.0.1:2576")),
     ("org-menard-recovery", "Menard Recovery Clinic", True, ["sud-treatment"], ["Menard"], [], None, None,
      ["en"], 15, ("direct-project", CONN, "intake@direct.menard-recovery.test")),
