@@ -148,13 +148,15 @@ async def purge_episodes(deps, writer, retention_days: float, every: float = 360
     from datetime import timedelta
 
     from pipeline.audit.emit import admin_audit
+    from pipeline.deliver.ledger import needed_persons
     from pipeline.episode.state import purge
     from pipeline.storage import StorageError
 
     while True:
         now = deps.clock.now()
         try:
-            counts = await asyncio.to_thread(purge, deps.store, now - timedelta(days=retention_days))
+            keep = await asyncio.to_thread(needed_persons, deps.store)
+            counts = await asyncio.to_thread(purge, deps.store, now - timedelta(days=retention_days), keep)
             if any(counts.values()):
                 audit = admin_audit("handoff", now, "purge-episode-state", "episode",
                                     {k: str(v) for k, v in counts.items()} | {"retention_days": str(retention_days)})

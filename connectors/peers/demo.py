@@ -36,7 +36,10 @@ class Peers:
     lines: list[str] = field(default_factory=list)
 
 
-async def start(settings: Settings, run_dir: Path, stack: AsyncExitStack, fhir_server: bool = True) -> Peers:
+async def start(settings: Settings, run_dir: Path, stack: AsyncExitStack, fhir_server: bool = True,
+                fhir_given: tuple[str, str, str, Path] | None = None) -> Peers:
+    """Start the peers; `fhir_given` (base, token URL, client id, private key) uses a FHIR server
+    that runs already (the test session's) instead of starting one."""
     run_dir.mkdir(parents=True, exist_ok=True)
     sample = json.loads(Path(settings.routing.directory).read_text())
     endpoints = {e["resource"]["connectionType"]["code"]: e["resource"] for e in sample["entry"]
@@ -66,7 +69,11 @@ async def start(settings: Settings, run_dir: Path, stack: AsyncExitStack, fhir_s
         peers.lines.append(f"Direct HISP (SMTP, S/MIME) at 127.0.0.1:{peers.smtp.port} for {direct['address']}")
 
     fhir = endpoints.get("hl7-fhir-rest")
-    if fhir is not None and fhir_server:
+    if fhir is not None and fhir_given is not None:
+        base, token_url, client_id, private = fhir_given
+        delivery["fhir"].update(client_id=client_id, token_url=token_url, private_key=private)
+        _point(fhir, base, peers, "FHIR server (given)")
+    elif fhir is not None and fhir_server:
         key = ec.generate_private_key(ec.SECP384R1())
         (certs / "smart").mkdir(parents=True, exist_ok=True)
         private, public = certs / "smart" / "client.key", certs / "smart" / "client.pub"

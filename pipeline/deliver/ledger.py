@@ -111,12 +111,13 @@ def held_by(store: Store, person_token: str = "", recipient_id: str = "") -> lis
     return [_held(row) for row in rows]
 
 
-def unsettled_sources(store: Store) -> set[str]:
-    """Person tokens with a message not yet settled (the episode purge keeps their records)."""
+def needed_persons(store: Store) -> frozenset[str]:
+    """Person tokens whose episode state is still needed: a message not yet settled (it may be
+    sent again) or a hold still open (it may be released). The episode purge spares them."""
     with store.transaction() as tx:
-        rows = tx.fetchall("SELECT DISTINCT person_token FROM delivery_ledger WHERE state IN"
-                           " ('in-flight', 'ambiguous', 'retry')")
-    return {row["person_token"] for row in rows}
+        rows = tx.fetchall("SELECT person_token FROM delivery_ledger WHERE state IN ('in-flight', 'ambiguous', 'retry')"
+                           " UNION SELECT person_token FROM consent_hold WHERE status = 'held'")
+    return frozenset(row["person_token"] for row in rows)
 
 
 def _kind(delivery: r.Delivery) -> str:
