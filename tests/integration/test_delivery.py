@@ -59,10 +59,12 @@ async def test_same_input_twice_and_an_amendment(kafka, catalogue, tmp_path, fhi
     async with AsyncExitStack() as stack:
         peers = await demo.start(settings, tmp_path / "peers", stack, fhir_given=given)
         store = open_store(peers.settings.storage.url)
+        stack.callback(store.close)
         store.migrate()
         deps = Deps.build(peers.settings, catalogue, store, connectors.connectors(peers.settings, store),
                           SystemClock())
         app, metrics = await start(deps, kafka, catalogue)
+        stack.push_async_callback(lambda: app.stop())  # the app running at the end, whichever
         await feed(kafka.bootstrap, catalogue, runs)
         await wait_quiet(metrics, expected=SAMPLE, quiet=3.0, limit=240)
         first = await snapshot(store, peers, fhir_server)
@@ -74,7 +76,6 @@ async def test_same_input_twice_and_an_amendment(kafka, catalogue, tmp_path, fhi
         await app.stop()
 
         app, metrics = await start(deps, kafka, catalogue)  # a restart, then the same input again
-        stack.push_async_callback(app.stop)
         await feed(kafka.bootstrap, catalogue, runs)
         await wait_quiet(metrics, expected=SAMPLE, quiet=3.0, limit=240)
         assert await snapshot(store, peers, fhir_server) == first
@@ -91,4 +92,3 @@ async def test_same_input_twice_and_an_amendment(kafka, catalogue, tmp_path, fhi
                {k: v for k, v in first.items() if k != "hl7v2-mllp"}
         new = [peers.mllp.held[m] for m in set(after["hl7v2-mllp"]) - set(first["hl7v2-mllp"])]
         assert len(new) == 1 and b"REF^I13" in new[0] and b"555-0199" in new[0]
-        store.close()
