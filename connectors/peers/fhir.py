@@ -10,51 +10,26 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from connectors.peers import java
+from connectors.peers.java import Unavailable
+
+__all__ = ["FhirServerProcess", "Unavailable", "classpath"]
+
 HERE = Path(__file__).resolve().parent / "fhirserver"
 ROOT = HERE.parents[2]
 POM = HERE / "pom.xml"
 VERSION = re.search(r"<hapi.version>([^<]+)</hapi.version>", POM.read_text()).group(1)
-PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
-
-
-class Unavailable(RuntimeError):
-    """The server cannot run here (no Java, no Maven, jars not fetched): the reason says which."""
 
 
 def classpath(cache: Path = ROOT / ".cache") -> str:
     """The server's classpath, fetching the jars and compiling the source when needed."""
-    for tool in ("java", "javac"):
-        if shutil.which(tool) is None:
-            raise Unavailable(f"{tool} is not installed (apt-get install openjdk-17-jdk-headless)")
-    home = cache / f"fhirserver-{VERSION}"
-    libs, classes = home / "libs", home / "classes"
-    if not (libs / ".complete").exists():
-        if shutil.which("mvn") is None:
-            raise Unavailable("Maven (mvn) is needed once to fetch the HAPI FHIR server jars")
-        shutil.rmtree(libs, ignore_errors=True)
-        libs.mkdir(parents=True)
-        done = subprocess.run(["mvn", "-B", "-q", "-f", str(POM), f"{PLUGIN}:copy-dependencies",
-                               "-DincludeScope=runtime", f"-DoutputDirectory={libs}"],
-                              capture_output=True, text=True, timeout=900)
-        if done.returncode != 0 or not list(libs.glob("hapi-fhir-server-*.jar")):
-            tail = " | ".join((done.stdout + done.stderr).strip().splitlines()[-3:])
-            raise Unavailable(f"could not fetch the HAPI FHIR {VERSION} server jars: {tail}")
-        (libs / ".complete").write_text(VERSION)
-    source = HERE / "FhirServer.java"
-    compiled = classes / "FhirServer.class"
-    if not compiled.exists() or compiled.stat().st_mtime < source.stat().st_mtime:
-        classes.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(["javac", "-d", str(classes), "-cp", f"{libs}/*", str(source)],
-                              capture_output=True, text=True, timeout=300)
-        if done.returncode != 0:
-            raise Unavailable("FhirServer.java did not compile: " + done.stderr.strip().splitlines()[-1])
-    return f"{classes}:{libs}/*"
+    return java.classpath(POM, cache / f"fhirserver-{VERSION}", "hapi-fhir-server-*.jar", HERE / "FhirServer.java",
+                          f"HAPI FHIR {VERSION} server")
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pipeline.metrics import Metrics
 from pipeline.run import feed, sample_runs, wait_quiet
 from pipeline.settings import Settings
 from pipeline.storage import open_store
-from tests.unit.deliver.test_fhir_rest import tasks
+from tests.support.delivery import tasks
 
 pytestmark = pytest.mark.kafka
 SAMPLE = 80
@@ -38,8 +38,11 @@ async def snapshot(store, peers, fhir_server) -> dict:
     with store.transaction() as tx:
         sent = tx.fetchall("SELECT referral_id, endpoint_kind FROM delivery_ledger WHERE sent_message_id IS NOT NULL")
         inbox = sorted(row["delivery_id"] for row in tx.fetchall("SELECT delivery_id FROM inbox_item"))
-    fhir = sorted((t["id"], t["meta"]["versionId"]) for x in sent if x["endpoint_kind"] == "fhir-rest"
-                  for t in await tasks(fhir_server, x["referral_id"]))
+    fhir = []
+    for x in sent:
+        if x["endpoint_kind"] == "fhir-rest":
+            fhir += [(t["id"], t["meta"]["versionId"]) for t in await tasks(fhir_server, x["referral_id"])]
+    fhir.sort()
     return {"hl7v2-mllp": sorted(peers.mllp.held), "direct": sorted(peers.smtp.held), "fhir-rest": fhir,
             "inbox": inbox}
 

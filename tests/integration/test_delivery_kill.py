@@ -14,8 +14,7 @@ import pytest
 from connectors.peers.mllp import MllpPeer
 from connectors.peers.smtp import SmtpPeer, direct_certs
 from pipeline.topics import Catalogue
-from tests.support.delivery import delivery
-from tests.unit.deliver.test_fhir_rest import settings as fhir_settings, tasks
+from tests.support.delivery import delivery, fhir_settings, tasks
 
 TO, SENDER = "intake@direct.kill.test", "referrals@handoff.kill.test"
 ROOT = Path(__file__).resolve().parents[2]

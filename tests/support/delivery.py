@@ -38,3 +38,26 @@ class Audits:
 
     async def __call__(self, audits) -> None:
         self.written.extend(audits)
+
+
+def fhir_settings(fhir_server, key: str = "rsa", **more):
+    """The FHIR REST section for the test session's HAPI FHIR server (conftest `fhir_server`)."""
+    from pipeline.settings import FhirRestDelivery
+
+    return FhirRestDelivery(client_id=fhir_server.client_id, token_url=fhir_server.server.token_url,
+                            private_key=getattr(fhir_server, f"{key}_key"), **more)
+
+
+async def tasks(fhir_server, referral: str) -> list[dict]:
+    """The Tasks the server holds for a referral (its placer identifier), read as a client would."""
+    from connectors.fhir_rest import FhirRestConnector
+
+    connector = FhirRestConnector(fhir_settings(fhir_server))
+    try:
+        headers = await connector.auth.header(connector.http)
+        bundle = (await connector.http.get(f"{fhir_server.server.base}/Task", params={"_count": 500},
+                                           headers=headers)).json()
+    finally:
+        await connector.aclose()
+    return [e["resource"] for e in bundle.get("entry", [])
+            if any(i.get("value") == referral for i in e["resource"].get("identifier", []))]

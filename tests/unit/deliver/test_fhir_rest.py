@@ -11,28 +11,9 @@ from connectors.fhir_rest import FhirRestConnector, classify, offers_process_mes
 from connectors.fhir_rest.smart import SmartAuth, assertion
 from pipeline.deliver import Ambiguous
 from pipeline.errors import Permanent, Transient
-from pipeline.settings import FhirRestDelivery
 from pipeline.vocab import Action
-from tests.support.delivery import delivery
+from tests.support.delivery import delivery, fhir_settings as settings, tasks
 from tests.unit.render import cases as c
-
-
-def settings(fhir_server, key: str = "rsa", **more) -> FhirRestDelivery:
-    return FhirRestDelivery(client_id=fhir_server.client_id, token_url=fhir_server.server.token_url,
-                            private_key=getattr(fhir_server, f"{key}_key"), **more)
-
-
-async def tasks(fhir_server, referral: str) -> list[dict]:
-    """The Tasks the server holds for a referral (its placer identifier), read as a client would."""
-    connector = FhirRestConnector(settings(fhir_server))
-    try:
-        headers = await connector.auth.header(connector.http)
-        bundle = (await connector.http.get(f"{fhir_server.server.base}/Task", params={"_count": 500},
-                                           headers=headers)).json()
-    finally:
-        await connector.aclose()
-    return [e["resource"] for e in bundle.get("entry", [])
-            if any(i.get("value") == referral for i in e["resource"].get("identifier", []))]
 
 
 @pytest.mark.parametrize("key", ["rsa", "ec"])
