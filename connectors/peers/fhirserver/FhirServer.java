@@ -100,8 +100,12 @@ public class FhirServer {
       MessageHeader head = (MessageHeader) message.getEntryFirstRep().getResource();
       String headId = head.getIdElement().getIdPart();
       if (MESSAGES.add(headId)) { // a repeated MessageHeader.id is the same message: processed once
-        for (Bundle.BundleEntryComponent e : message.getEntry().subList(1, message.getEntry().size()))
-          store(e.getResource(), "PUT", e.getResource().getIdElement().getIdPart(), rd);
+        for (Bundle.BundleEntryComponent e : message.getEntry().subList(1, message.getEntry().size())) {
+          String full = e.getFullUrl(); // the parser takes a urn:uuid fullUrl as the id: keep its uuid
+          String id = full != null && full.startsWith("urn:uuid:") ? full.substring(9)
+              : e.getResource().getIdElement().getIdPart();
+          store(e.getResource(), "PUT", id, rd);
+        }
       }
       MessageHeader reply = new MessageHeader();
       reply.setId(UUID.nameUUIDFromBytes(headId.getBytes(StandardCharsets.UTF_8)).toString());

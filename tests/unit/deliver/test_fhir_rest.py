@@ -5,6 +5,7 @@ classification of the server's answers."""
 from __future__ import annotations
 
 import httpx
+import orjson
 import pytest
 
 from connectors.fhir_rest import FhirRestConnector, classify, offers_process_message, transaction
@@ -29,7 +30,9 @@ async def test_process_message_with_a_smart_token_once_per_message(fhir_server, 
     finally:
         await connector.aclose()
     held = await tasks(fhir_server, d.referral_id)
-    assert len(held) == 1 and held[0]["status"] == "requested"
+    assert len(held) == 1 and held[0]["status"] == "requested" and held[0]["meta"]["versionId"] == "1"
+    assert held[0]["id"] == next(e["resource"]["id"] for e in orjson.loads(d.payload)["entry"]
+                                 if e["resource"]["resourceType"] == "Task")  # the deterministic id
 
 
 async def test_transaction_puts_deterministic_ids_and_a_cancel_replaces_the_task(fhir_server):
