@@ -1,6 +1,6 @@
 """The shared records: the contract between stages and the shape of every topic.
 
-Plain, frozen, typed values. The Avro schemas in schemas/*.avsc are generated from
+Plain, frozen, typed values. The Avro schemas in pipeline/schemas/*.avsc are generated from
 these classes (`handoff schemas write`) and checked for full transitive compatibility
 against every committed earlier version, so a field is added with a default, never
 renamed or retyped in place.

@@ -67,7 +67,7 @@ def cli(once: bool = typer.Option(False, "--once", help="exit after the sample h
                                                     "provider receives at; without it that provider gets the inbox")
         ) -> None:
     """Run the whole pipeline on the embedded default and feed a sample through it."""
-    from pipeline.cli import EXIT_UNAVAILABLE, CliError
+    from handoff.errors import EXIT_UNAVAILABLE, CliError
     from pipeline.kafka.broker import BrokerError
 
     try:
@@ -243,7 +243,7 @@ def render_summary(summary: dict, settings: Settings, db_path: Path | None) -> s
               f"  metrics      http://{settings.metrics.host}:{settings.metrics.port}/metrics",
               f"  database     {db_path or settings.storage.url}  (tables inbox_item, audit_record, referral_state)",
               "  topics       .venv/bin/handoff topics list",
-              "  schemas      schemas/*.avsc and schemas/topics.yaml"]
+              "  schemas      pipeline/schemas/*.avsc and topics.yaml"]
     if summary["example_delivery"]:
         ex = summary["example_delivery"]
         lines.append(f"  a delivery   {ex['referral_id']} to {ex['recipient_id']} ({ex['content_type']})")

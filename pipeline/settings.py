@@ -14,6 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
+# What Handoff writes (the embedded broker's data, the SQLite file, audit checkpoints)
+# defaults to .run/ under the working directory, never into the installed package: the
+# image's WORKDIR, a systemd unit's WorkingDirectory or the checkout for `make run`.
+RUN_DIR = Path(".run")
 PLACEHOLDER = "change-me"
 
 
@@ -27,11 +31,11 @@ class KafkaSettings(Section):
     bootstrap: str = Field("", description="host:port list; empty starts the embedded broker")
     topic_prefix: str = "handoff"
     consumer_group: str = "handoff"
-    embedded_run_dir: Path = ROOT / ".run" / "broker"
+    embedded_run_dir: Path = RUN_DIR / "broker"
 
 
 class StorageSettings(Section):
-    url: str = Field(f"sqlite:///{ROOT / '.run' / 'handoff.db'}", description="sqlite:///path or postgresql://...")
+    url: str = Field(f"sqlite:///{RUN_DIR / 'handoff.db'}", description="sqlite:///path or postgresql://...")
 
 
 class IngestSettings(Section):
@@ -71,7 +75,7 @@ class SecuritySettings(Section):
 class AuditSettings(Section):
     # Where every new checkpoint is appended (JSON lines): a file the privacy officer
     # keeps out of this host's control (a mounted write-once share, or pulled and filed).
-    checkpoint_export: Path = ROOT / ".run" / "audit-checkpoints.jsonl"
+    checkpoint_export: Path = RUN_DIR / "audit-checkpoints.jsonl"
     segment_size: int = Field(1000, ge=1, description="records per sealed segment")
     retention_days: int = Field(6 * 365 + 2, ge=1, description="sealed segments older than this expire")
     # Trusted Ed25519 public keys (hex) for `handoff audit verify`; old ones stay after a

@@ -29,7 +29,6 @@ only feeds `handle`.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from pipeline import records as r
 from pipeline.audit.emit import audit_for_output, dead_letter_audit
 from pipeline.clock import Clock
 from pipeline.errors import SHARED_DEPENDENCIES, HandoffError, classify
+from pipeline.ids import digest
 from pipeline.metrics import Metrics
 from pipeline.topics import Catalogue, Topic
 from pipeline.trace import child_traceparent, trace_id_of
@@ -275,7 +275,7 @@ class StageRunner:
         log.info("stage %s: dead letter %s[%d]@%d: %s (retryable=%s)", name, msg.topic, msg.partition, msg.offset,
                  error.cause_type, retryable)
         letter = r.DeadLetter(
-            dead_letter_id=_digest(name, msg.topic, msg.partition, msg.offset),
+            dead_letter_id=digest(name, msg.topic, msg.partition, msg.offset, length=32),
             stage=name, reason=f"{error.cause_type}: {error}"[:2000], error_type=error.cause_type,
             retryable=retryable, topic=msg.topic, partition=msg.partition, offset=msg.offset,
             key=msg.key, value=msg.value, headers={k: v for k, v in msg.headers},
@@ -284,10 +284,6 @@ class StageRunner:
         await self.writer.write([dead_letter_audit(name, letter)], [Output(self.dead_letters.name, key, letter)],
                                 list(msg.headers))
         self.metrics.dead_lettered.labels(name).inc()
-
-
-def _digest(*parts: object) -> str:
-    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
 
 
 def _header(headers: Headers, name: str) -> str | None:

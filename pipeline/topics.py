@@ -1,4 +1,4 @@
-"""The topic catalogue (schemas/topics.yaml): names, keys, schemas, retention, dead letters.
+"""The topic catalogue (pipeline/schemas/topics.yaml): names, keys, schemas, retention, dead letters.
 
 Every topic handle in the code comes from here. `create_topics` makes them idempotently.
 """
@@ -16,7 +16,8 @@ from aiokafka.errors import TopicAlreadyExistsError
 from pipeline import records
 from pipeline.avro import Codec, Registry
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+# Package data: the wheel ships it, so an installed copy reads the same catalogue and schemas.
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 _DURATION = re.compile(r"^(\d+)([hd])$")
 
 

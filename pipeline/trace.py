@@ -5,9 +5,10 @@ the same record lands in the same trace. Span ids are random: a span is one proc
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
+
+from pipeline.ids import digest
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
@@ -26,7 +27,7 @@ def trace_id_of(traceparent: str | None, value: object) -> str:
         return parsed[0]
     envelope = getattr(value, "envelope", None)
     seed = envelope.correlation_id if envelope is not None else repr(value)[:200]
-    return hashlib.sha256(seed.encode()).hexdigest()[:32]
+    return digest(seed, length=32)
 
 
 def child_traceparent(trace_id: str, parent: str | None = None) -> str:

@@ -11,6 +11,8 @@
   reference resolves to nothing and is ignored, never followed twice.
 - Location: the incident's (else the call's, else any) `locationByValue` PIDF-LO, parsed
   safely; `locationByReferenceUrl` is never fetched.
+- Determinant: an `incidentTypeInternalCode` (else common type) with the shape of an MPDS
+  determinant (23-C-1, 25D01); EIDO has no element of its own for it.
 - Narrative: every notes component's `notesActionComments`, HTML tags removed, in order.
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from connectors.cad.mapping import looks_like_determinant
 from connectors.cad.pidf import parse_pidf
 from connectors.common import (
     ParseContext, ParseResult, Parsed, Refused, clean_text, draft_envelope, invalid_fields,
@@ -71,6 +74,7 @@ def _one(doc: Json, incident: Json, components: dict[str, Json], issuer: str, ct
             call_type=_first_text(incident.get("incidentTypeCommonRegistryText")),
             call_type_internal=clean_text(incident.get("incidentTypeInternalCode")),
             call_type_text=clean_text(incident.get("incidentTypeInternalText")),
+            mpds_determinant=_determinant(incident),
             priority=_priority(incident.get("incidentCommonPriorityNumber")),
             status=[clean_text(s) for s in _list(incident.get("incidentStatusCommonRegistryText")) if clean_text(s)],
             dispositions=_dispositions(doc),
@@ -84,6 +88,15 @@ def _one(doc: Json, incident: Json, components: dict[str, Json], issuer: str, ct
         return Refused(record_id, "EIDO incident does not fit the dispatch-incident record", invalid_fields(error))
     return Parsed(seal(draft, source_system=f"eido:{issuer}", record_id=record_id, version=draft.version,
                        occurred_at=received, key=key, ctx=ctx))
+
+
+def _determinant(incident: Json) -> str:
+    """EIDO has no determinant element: a CAD that uses EMD puts it in its internal type code."""
+    for name in ("incidentTypeInternalCode", "incidentTypeCommonRegistryText"):
+        text = _first_text(incident.get(name))
+        if looks_like_determinant(text):
+            return text
+    return ""
 
 
 def _list(value: Any) -> list:

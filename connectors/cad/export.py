@@ -7,6 +7,9 @@
   `dispatch_centre`, else `ctx.dispatch_centre_for(<mapping name>)`. Source system
   `cad-csv:<mapping name>` for both formats, so the same row exported either way is the
   same event.
+- Determinant: the determinant column; when it is empty and the mapping's `call_type_determinants`
+  is `shape` (the default), a call type (final, else initial) shaped like an MPDS determinant
+  (23-C-1, 25D01): many CADs export the determinant there. The call type keeps the CAD's text.
 - Version: `updated_at` if the export has it, else the latest time of the row (Unix
   seconds). The same incident appears in many rows (created, dispatched, closed): each is a
   version; an exact repeat has the same event id (connectors/common.py).
@@ -27,7 +30,7 @@ from typing import Any, Iterator
 
 from pydantic import ValidationError
 
-from connectors.cad.mapping import ExportMapping, default_mapping
+from connectors.cad.mapping import ExportMapping, default_mapping, looks_like_determinant
 from connectors.common import (
     ParseContext, ParseResult, Parsed, Refused, draft_envelope, invalid_fields, parse_time, seal,
     version_of,
@@ -136,7 +139,7 @@ def _incident(row: Row, where: str, centre: str, mapping: ExportMapping, ctx: Pa
             version=version_of([times["updated_at"]] if times["updated_at"] else list(times.values())),
             call_type=row.get("call_type", "").strip(), call_type_internal=row.get("call_type_internal", "").strip(),
             call_type_text=row.get("call_type_text", "").strip(),
-            mpds_determinant=row.get("mpds_determinant", "").strip(), priority=_priority(row.get("priority", "")),
+            mpds_determinant=_determinant(row, mapping), priority=_priority(row.get("priority", "")),
             status=_split(row.get("status", ""), mapping), dispositions=_split(row.get("disposition", ""), mapping),
             received_at=times["received_at"], dispatched_at=times["dispatched_at"],
             on_scene_at=times["on_scene_at"], cleared_at=times["cleared_at"],
@@ -149,6 +152,17 @@ def _incident(row: Row, where: str, centre: str, mapping: ExportMapping, ctx: Pa
         return Refused(record_id, f"{where}: does not fit the dispatch-incident record", invalid_fields(error))
     return Parsed(seal(draft, source_system=f"cad-csv:{mapping.name}", record_id=record_id,
                        version=draft.version, occurred_at=draft.received_at, key=key, ctx=ctx))
+
+
+def _determinant(row: Row, mapping: ExportMapping) -> str:
+    """The determinant column, else (mapping switch `shape`) a call type that has a determinant's shape."""
+    explicit = row.get("mpds_determinant", "").strip()
+    if explicit or mapping.call_type_determinants == "never":
+        return explicit
+    for name in ("call_type", "call_type_internal"):
+        if looks_like_determinant(row.get(name, "")):
+            return row[name].strip()
+    return ""
 
 
 def _time(value: str, name: str, mapping: ExportMapping) -> datetime | None:

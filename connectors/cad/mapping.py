@@ -17,6 +17,15 @@ FIELDS = frozenset({
 })
 
 
+DETERMINANT_MODES = ("shape", "never")
+_DETERMINANT = re.compile(r"\d{1,2}\s*-?\s*[A-EOΩ]\s*-?\s*\d{1,2}\s*-?\s*[A-Z]?", re.I)
+
+
+def looks_like_determinant(text: str) -> bool:
+    """Whether a call-type cell has the shape of an MPDS determinant (23-C-1, 25D01, 23-C-01I, 17-B-1J)."""
+    return bool(_DETERMINANT.fullmatch(text.strip()))
+
+
 def normalise(header: str) -> str:
     return re.sub(r"[\s.\-]+", "_", header.strip().lower().removeprefix("\ufeff"))
 
@@ -27,6 +36,7 @@ class ExportMapping:
     dispatch_centre: str = ""
     timezone: ZoneInfo | None = None
     list_separator: str = ";"
+    call_type_determinants: str = "shape"  # shape: a call type shaped like a determinant is read as one; never
     aliases: tuple[tuple[str, str], ...] = ()  # (normalised header, field), in priority order
 
     def field_for(self, header: str) -> str | None:
@@ -51,9 +61,12 @@ def mapping_from(config: dict) -> ExportMapping:
     except (ZoneInfoNotFoundError, ValueError) as error:
         raise ValueError(f"unknown time zone in the CAD mapping: {zone}") from error
     aliases = tuple((normalise(str(a)), field) for field, names in columns.items() for a in names or ())
+    determinants = str(config.get("call_type_determinants") or "shape")
+    if determinants not in DETERMINANT_MODES:
+        raise ValueError(f"call_type_determinants in the CAD mapping must be one of {', '.join(DETERMINANT_MODES)}")
     return ExportMapping(name=str(config.get("name") or "cad"), dispatch_centre=str(config.get("dispatch_centre") or ""),
                          timezone=timezone, list_separator=str(config.get("list_separator") or ";"),
-                         aliases=aliases)
+                         call_type_determinants=determinants, aliases=aliases)
 
 
 def load_mapping(path: Path) -> ExportMapping:

@@ -11,12 +11,12 @@ An unreadable original still gets an AR with an empty MSA-2.
 """
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Literal
 
 from connectors.hl7v2.message import Hl7Error, read
 from connectors.hl7v2.parse import Header, header_of
+from pipeline.ids import digest
 
 ERROR_TEXT = {"100": "Segment sequence error", "101": "Required field missing", "102": "Data type error",
               "103": "Table value not found", "200": "Unsupported message type", "207": "Application internal error"}
@@ -44,7 +44,7 @@ def build_ack(message_bytes: bytes, code: Literal["AA", "AE", "AR"], reason: str
         code = "AR"
         head = Header(control_id="", message_type="", trigger="", version="2.5.1", sending_app="",
                       sending_facility="", receiving_app="", receiving_facility="", processing_id="P", sent_at="")
-    ack_id = "ACK" + hashlib.sha256(f"{head.control_id}\x1f{code}".encode()).hexdigest()[:17].upper()
+    ack_id = "ACK" + digest(head.control_id, code, length=17).upper()
     sent = _hl7_time(at) if at is not None else _escape(head.sent_at)
     msh = "|".join(["MSH", "^~\\&", _escape(head.receiving_app), _escape(head.receiving_facility),
                     _escape(head.sending_app), _escape(head.sending_facility), sent, "",

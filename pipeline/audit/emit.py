@@ -8,19 +8,28 @@ or payloads.
 from __future__ import annotations
 
 import getpass
-import hashlib
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from pipeline import records as r
+from pipeline.clock import Clock
+from pipeline.ids import digest
 from pipeline.vocab import AuditKind, Purpose
 
-if TYPE_CHECKING:
-    from pipeline.stage import Context
+
+class Context(Protocol):
+    """Where an audited event happened: the consumed message (pipeline.stage.Context is one)."""
+
+    stage: str
+    source: r.SourceRef
+    clock: Clock
+    trace_id: str
+    partition: int
+    offset: int
 
 
 def audit_id(*parts: object) -> str:
-    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
+    return digest(*parts, length=32)
 
 
 def os_user() -> str:
@@ -33,7 +42,7 @@ def os_user() -> str:
 
 # ---------------------------------------------------------------- pipeline stages
 
-def audit_for_output(stage: str, kind: AuditKind, ctx: "Context", partition: int, offset: int, index: int,
+def audit_for_output(stage: str, kind: AuditKind, ctx: Context, partition: int, offset: int, index: int,
                      topic: str, value: r.Record) -> r.AuditEvent:
     """The audit record of one output of one consumed message (ingest, detection, referral request, ...)."""
     fields = _subject_fields(value)
@@ -58,13 +67,13 @@ def ingest_audit(edge: str, topic: str, envelope: r.Envelope, at: datetime, trac
         detail={"source_system": envelope.source_system, "event_id": envelope.event_id})
 
 
-def _position(ctx: "Context") -> tuple:
+def _position(ctx: Context) -> tuple:
     """Where a stage made a record: stage, consumed topic, partition, offset. Ids built from it
     repeat on a replay of that message and differ between stages and topics."""
     return ctx.stage, ctx.source.topic, ctx.partition, ctx.offset
 
 
-def decision_audit(request: r.Referral, decision: r.Decision, ctx: "Context") -> r.AuditEvent:
+def decision_audit(request: r.Referral, decision: r.Decision, ctx: Context) -> r.AuditEvent:
     """A consent decision (permit, permit-redacted, hold, deny) with its basis and Consent."""
     return r.AuditEvent(
         audit_id=audit_id("decision", decision.referral_id, request.revision, *_position(ctx)),
@@ -76,7 +85,7 @@ def decision_audit(request: r.Referral, decision: r.Decision, ctx: "Context") ->
         detail={"reasons": "; ".join(decision.reasons), "policy": decision.policy_version})
 
 
-def unrouted_audit(request: r.Referral, ctx: "Context", county: str, directory_version: str) -> r.AuditEvent:
+def unrouted_audit(request: r.Referral, ctx: Context, county: str, directory_version: str) -> r.AuditEvent:
     """A referral request no recipient in the directory serves: on record, so a programme sees the gap."""
     return r.AuditEvent(
         audit_id=audit_id("unrouted", request.request_id, request.revision, *_position(ctx)),
@@ -86,7 +95,7 @@ def unrouted_audit(request: r.Referral, ctx: "Context", county: str, directory_v
         detail={"service": request.service.value, "county": county, "directory": directory_version})
 
 
-def _delivery_fields(delivery: r.Delivery, ctx: "Context") -> dict:
+def _delivery_fields(delivery: r.Delivery, ctx: Context) -> dict:
     decision = delivery.decision
     return dict(stage=ctx.stage, actor=f"connector:{delivery.endpoint.kind}",
                 correlation_id=delivery.envelope.correlation_id, trace_id=ctx.trace_id, person=delivery.person,
@@ -95,7 +104,7 @@ def _delivery_fields(delivery: r.Delivery, ctx: "Context") -> dict:
                 consent_id=decision.consent_id)
 
 
-def delivery_attempt_audit(delivery: r.Delivery, ctx: "Context", outcome: str, error: str = "") -> r.AuditEvent:
+def delivery_attempt_audit(delivery: r.Delivery, ctx: Context, outcome: str, error: str = "") -> r.AuditEvent:
     """One try to send (outcome 'failure' with the error class when it did not get through)."""
     detail = {"message_id": delivery.message_id, "format": delivery.format.value, "attempt": str(delivery.attempt)}
     if error:
@@ -105,7 +114,7 @@ def delivery_attempt_audit(delivery: r.Delivery, ctx: "Context", outcome: str, e
                         detail=detail, **_delivery_fields(delivery, ctx))
 
 
-def disclosure_audit(delivery: r.Delivery, ctx: "Context", duplicate: bool) -> r.AuditEvent:
+def disclosure_audit(delivery: r.Delivery, ctx: Context, duplicate: bool) -> r.AuditEvent:
     """The PrivacyDisclosure: who received what about whom, when, on which basis."""
     return r.AuditEvent(audit_id=audit_id("disclosure", delivery.delivery_id), kind=AuditKind.DELIVERY_RESULT,
                         recorded_at=ctx.clock.now(), outcome="duplicate" if duplicate else "delivered",
@@ -114,7 +123,7 @@ def disclosure_audit(delivery: r.Delivery, ctx: "Context", duplicate: bool) -> r
                         **_delivery_fields(delivery, ctx))
 
 
-def recheck_audit(delivery: r.Delivery, ctx: "Context", problems: list[str]) -> r.AuditEvent:
+def recheck_audit(delivery: r.Delivery, ctx: Context, problems: list[str]) -> r.AuditEvent:
     """The consent re-read just before sending found it changed: a deny on record, nothing sent."""
     audit = disclosure_audit(delivery, ctx, duplicate=False)
     return audit.model_copy(update={
@@ -124,7 +133,7 @@ def recheck_audit(delivery: r.Delivery, ctx: "Context", problems: list[str]) -> 
                    "check": "consent re-read before sending", "policy": delivery.decision.policy_version}})
 
 
-def status_audit(status: r.ReferralStatus, ctx: "Context") -> r.AuditEvent:
+def status_audit(status: r.ReferralStatus, ctx: Context) -> r.AuditEvent:
     return r.AuditEvent(
         audit_id=audit_id("status", status.envelope.event_id), kind=AuditKind.STATUS_CHANGE, stage=ctx.stage,
         recorded_at=ctx.clock.now(), outcome=status.state.value, actor=f"stage:{ctx.stage}",

@@ -86,7 +86,7 @@ class Codec(Generic[M]):
 
 
 class Registry:
-    """Codecs for every shared record, with the committed history under schemas/history/."""
+    """Codecs for every shared record, with the committed history under pipeline/schemas/history/."""
 
     def __init__(self, schema_dir: Path) -> None:
         self.schema_dir = schema_dir

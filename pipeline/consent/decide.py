@@ -27,7 +27,7 @@ from typing import Sequence
 
 from pipeline import records as r
 from pipeline.consent.policy import CONSENT_BASES, VARIANT_ORDER, Grant, Policy, Rule
-from pipeline.render import referral_id
+from pipeline.ids import referral_id
 from pipeline.vocab import Basis, ConsentKind, ConsentStatus, DataCategory, Match, Outcome, Purpose, Variant
 
 # 42 CFR 2.31(a) (2024): what a consent must name. The record's own fields evidence some;

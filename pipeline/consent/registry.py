@@ -16,10 +16,10 @@ so a repeat changes nothing. Nothing else produces to `consent`.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from datetime import datetime
 
 from pipeline import records as r
+from pipeline.ids import digest
 from pipeline.storage import Store, Transaction
 from pipeline.vocab import ConsentKind, ConsentStatus
 
@@ -97,7 +97,7 @@ class Registry:
         """A consent flag from the field (ePCR custom element, CAD disposition, field referral):
         a *proposed* consent with every 2.31 element still to capture. It never permits; it puts
         the person on the capture worklist. The same flag twice is one proposal."""
-        consent_id = "proposed-" + hashlib.sha256(f"{person.person_token}\x1f{source}".encode()).hexdigest()[:20]
+        consent_id = "proposed-" + digest(person.person_token, source, length=20)
         with self.store.transaction(immediate=True) as tx:
             if tx.fetchone("SELECT 1 AS x FROM consent_record WHERE consent_id = :id", {"id": consent_id}):
                 return self.current(person, tx)

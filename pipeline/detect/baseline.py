@@ -1,4 +1,6 @@
-"""The codes-only NEMSIS baseline: the TAC case definitions of DOMAIN.md §2, nothing else.
+"""The baselines the rules must beat: codes-only NEMSIS definitions and naive keywords.
+
+The codes-only NEMSIS baseline: the TAC case definitions of DOMAIN.md §2, nothing else.
 
 It is what a programme gets from the national definitions alone, and what the rules must beat.
 - opioid overdose (TAC 2025): (A) eSituation.09, .10 without PN, .11 or .12 fully matches the opioid
@@ -46,3 +48,24 @@ def baseline_run(run: EmsRun) -> set[Category]:
     if any(SELF_POISONING.match(c) for c in codes):
         found.add(Category.OVERDOSE)
     return found
+
+
+# The naive keyword baseline: a category when any of its words appears anywhere in the narrative (the
+# PCR's, the linked CAD incident's, the incident's own), with no negation, history, other-person or
+# source context. It is what a keyword search gives, and what the context rules must beat.
+KEYWORDS = {
+    Category.OVERDOSE: r"overdos\w*|o\.?d\.?|od'?d|poison\w*|ingest\w*|narcan|naloxone|unresponsive",
+    Category.OPIOID_OVERDOSE: r"heroin|fentanyl|opioids?|opiates?|oxycodone|percocets?|methadone|narcan|naloxone",
+    Category.SUBSTANCE_USE: r"drugs?|alcohol|etoh|drunk|intoxicated|heroin|fentanyl|cocaine|crack|meth\w*|"
+                            r"marijuana|opioids?|opiates?|withdrawal|detox|narcotics",
+    Category.BEHAVIORAL_HEALTH: r"psych\w*|mental|suicid\w*|depress\w*|anxiety|panic|paranoi\w*|hallucinat\w*|"
+                                r"bipolar|schizo\w*|voices|crisis|edp",
+    Category.SUICIDE_RISK: r"suicid\w*|kill (?:him|her|my|them)self|wants? to die|si|self[- ]harm|"
+                           r"end (?:his|her|my|their) life",
+}
+_KEYWORDS = {c: re.compile(rf"(?<![a-z0-9])(?:{words})(?![a-z0-9])", re.I) for c, words in KEYWORDS.items()}
+
+
+def keyword_baseline(*narratives: str) -> set[Category]:
+    text = "\n".join(n for n in narratives if n)
+    return {c for c, pattern in _KEYWORDS.items() if pattern.search(text)}

@@ -7,6 +7,7 @@ naloxone was not given, a PN symptom is absent). Rules that look at categories a
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from pipeline.detect.ruleset import Plan, Rule, Rules
@@ -71,8 +72,20 @@ def run_facts(run: EmsRun, rules: Rules, dispatch: DispatchIncident | None = Non
 def incident_facts(incident: DispatchIncident, rules: Rules) -> Facts:
     return Facts(codes={}, coded={}, medications=[],
                  mentions=mentions(rules.text, incident.narrative, "narrative", dispatch=True),
-                 call_type=incident.call_type.strip().upper(),
-                 mpds="".join(incident.mpds_determinant.split()).replace("-", "").upper())
+                 call_type=incident.call_type.strip().upper(), mpds=determinant(incident.mpds_determinant))
+
+
+_MPDS = re.compile(r"(\d{1,2})-?([A-EO])-?(\d{1,2})-?([A-Z]?)")
+
+
+def determinant(text: str) -> str:
+    """An MPDS determinant in one form whatever the CAD printed: 23-C-01I, 23C1I and 23 C 1 I -> 23C1I."""
+    compact = "".join(text.split()).upper().replace("Ω", "O")
+    m = _MPDS.fullmatch(compact)
+    if not m:
+        return compact.replace("-", "")
+    protocol, level, number, suffix = m.groups()
+    return f"{int(protocol)}{level}{int(number)}{suffix}"
 
 
 def _intent(code: str) -> str:
@@ -112,7 +125,30 @@ def _narrative_hits(rule: Rule, facts: Facts, rules: Rules, naloxone_pn: bool) -
         if not hits:
             return []
         found.extend(hits)
+    if rule.near:
+        return _near(found, rule.all_of, rule.near)
+    if rule.same_sentence:
+        return _together(found, rule.all_of)
     return found
+
+
+def _near(found: list[Mention], all_of: tuple[frozenset[str], ...], chars: int) -> list[Mention]:
+    """Pairs where a mention of the second group starts within `chars` after one of the first ends."""
+    firsts = [m for m in found if m.concept in all_of[0]]
+    seconds = [m for m in found if m.concept in all_of[1]]
+    pairs = [(a, b) for a in firsts for b in seconds if a.field == b.field and 0 <= b.start - a.end <= chars]
+    return [m for pair in pairs for m in pair]
+
+
+def _together(found: list[Mention], all_of: tuple[frozenset[str], ...]) -> list[Mention]:
+    """The mentions of sentences in which every group has a mention (same field)."""
+    where: dict[tuple[str, int], set[int]] = {}
+    for m in found:
+        for i, group in enumerate(all_of):
+            if m.concept in group:
+                where.setdefault((m.field, m.sentence), set()).add(i)
+    full = {spot for spot, seen in where.items() if len(seen) == len(all_of)}
+    return [m for m in found if (m.field, m.sentence) in full]
 
 
 def _agents(rule: Rule, asserted: list[Mention], hits: list[Mention]) -> list[Mention]:
@@ -127,6 +163,8 @@ def _agents(rule: Rule, asserted: list[Mention], hits: list[Mention]) -> list[Me
 
 def _fire(rule: Rule, facts: Facts, rules: Rules, found: set[Category], naloxone_pn: bool) -> list[Evidence]:
     if rule.requires_categories - found or rule.unless_categories & found:
+        return []
+    if rule.unless_concepts and any(m.concept in rule.unless_concepts for m in facts.asserted):
         return []
     if rule.unless_codes is not None and any(
             rule.unless_codes.fullmatch(i.code) for items in facts.codes.values() for i in items if not i.pn):

@@ -42,6 +42,9 @@ class Rule:
     pn_suppresses: frozenset[Category] = frozenset()
     agent_of: frozenset[str] = frozenset()
     other_agents: frozenset[str] = frozenset()
+    same_sentence: bool = False
+    near: int = 0
+    unless_concepts: frozenset[str] = frozenset()
     cases: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -84,7 +87,7 @@ def _categories(values, where: str) -> tuple[Category, ...]:
         raise RulesError(f"{where}: {e}") from None
 
 
-def _rule(spec: dict, where: str, concepts: set[str]) -> Rule:
+def _rule(spec: dict, where: str, concepts: set[str], code_sets: dict[str, str]) -> Rule:
     rid = spec.get("id") or ""
     where = f"{where} rule {rid or '?'}"
     kind = spec.get("kind", "narrative")
@@ -97,14 +100,20 @@ def _rule(spec: dict, where: str, concepts: set[str]) -> Rule:
         raise RulesError(f"{where}: field must be one of {sorted(CODED_FIELDS)}")
     groups = tuple(frozenset(g) for g in spec.get("all", ()))
     agent_of, other_agents = frozenset(spec.get("agent_of", ())), frozenset(spec.get("other_agents", ()))
-    unknown = ({c for g in groups for c in g} | agent_of | other_agents) - concepts
+    unless_concepts = frozenset(spec.get("unless_concepts", ()))
+    unknown = ({c for g in groups for c in g} | agent_of | other_agents | unless_concepts) - concepts
     if unknown:
         raise RulesError(f"{where}: unknown concepts {sorted(unknown)}")
     if kind == "narrative" and not groups:
         raise RulesError(f"{where}: a narrative rule needs `all`")
+    if spec.get("near") and len(groups) != 2:
+        raise RulesError(f"{where}: `near` needs exactly two groups in `all`")
     try:
         pattern = re.compile(rf"(?:{spec['pattern']})") if "pattern" in spec else None
-        unless_codes = re.compile(rf"(?:{spec['unless_codes']})") if "unless_codes" in spec else None
+        names = spec.get("unless_code_sets", ())
+        if set(names) - set(code_sets):
+            raise RulesError(f"{where}: unknown code sets {sorted(set(names) - set(code_sets))}")
+        unless_codes = re.compile("|".join(f"(?:{code_sets[n]})" for n in names)) if names else None
     except re.error as e:
         raise RulesError(f"{where}: bad pattern: {e}") from None
     intents = spec.get("intents")
@@ -120,7 +129,9 @@ def _rule(spec: dict, where: str, concepts: set[str]) -> Rule:
         all_of=groups, exclude_if_only=frozenset(spec.get("exclude_if_only", ())),
         naloxone_improved=bool(spec.get("naloxone_improved", False)),
         pn_suppresses=frozenset(_categories(spec.get("pn_suppresses", ()), where)),
-        agent_of=agent_of, other_agents=other_agents, cases=spec.get("cases") or {},
+        agent_of=agent_of, other_agents=other_agents, same_sentence=bool(spec.get("same_sentence", False)),
+        near=int(spec.get("near", 0)),
+        unless_concepts=unless_concepts, cases=spec.get("cases") or {},
     )
 
 
@@ -152,10 +163,11 @@ def load_rules(path: str | Path | None = None) -> Rules:
     except (KeyError, ValueError, re.error) as e:
         raise RulesError(f"narrative terms/cues: {e}") from None
     concepts = set(narrative["terms"])
+    code_sets = {str(k): str(v) for k, v in (top.get("code_sets") or {}).items()}
     run_rules, incident_rules, narrative_rules, seen = [], [], [], set()
     for name, data in files.items():
         for spec in data.get("rules", ()):
-            rule = _rule(spec, name, concepts)
+            rule = _rule(spec, name, concepts, code_sets)
             if rule.id in seen:
                 raise RulesError(f"{name}: duplicate rule id {rule.id}")
             seen.add(rule.id)

@@ -6,13 +6,21 @@ then judged in its sentence: negated ("denies drug use", "no signs of overdose",
 withheld"), historical ("hx of heroin use", "overdosed last year"), about another person
 ("brother overdosed"), hypothetical ("risk of overdose explained") or asserted. Uncertain
 mentions ("possible OD", "suspected fentanyl") stay asserted: a suspected overdose is an overdose
-for detection. Only offsets leave this module, never text.
+for detection. A drug named in a law-enforcement context ("possession of heroin", "meth found in
+console", "dope sales") is nobody's use ("other"). Only offsets leave this module, never text.
+
+The cues depend on the source. In an ePCR the crew writes about the patient, so "pt's brother uses
+heroin" is someone else. In 911 call notes the caller usually describes someone else who *is* the
+patient ("CALLER STATES HER SON OD'D"): there a relative, roommate or stranger is the patient unless
+the notes already described a different person as the subject ("ELDERLY FEMALE FALL, CALLER STATES
+NEPHEW ON FENTANYL"); and a caller's "hx of heroin use" in the sentence that reports an acute sign
+("NOT BREATHING, HX FENT USE PER RP") is why the caller suspects an overdose now, so it is asserted.
 """
 from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 Status = Literal["asserted", "negated", "history", "other", "hypothetical"]
@@ -42,6 +50,7 @@ class TextRules:
     other_sensitive: frozenset[str]
     negation_pre: Phrases
     negation_post: Phrases
+    negation_pseudo: tuple[str, ...]
     history_pre: Phrases
     history_list: Phrases
     history_post: re.Pattern
@@ -53,7 +62,13 @@ class TextRules:
     patient_anchors: frozenset[str]
     reporter_marks: frozenset[str]
     reporter_verbs: frozenset[str]
-    possessives: frozenset[str]
+    enforcement_pre: Phrases
+    enforcement_post: Phrases
+    drug_concepts: frozenset[str]
+    dispatch_subjects: frozenset[str]
+    callers: frozenset[str]
+    caller_complaints: frozenset[str]
+    acute_concepts: frozenset[str]
     improved: re.Pattern
     not_improved: re.Pattern
     window: int
@@ -137,6 +152,7 @@ def compile_text_rules(spec: dict) -> TextRules:
         patterns=patterns, group_concept=group_concept,
         other_sensitive=frozenset(spec["other_person_sensitive"]),
         negation_pre=Phrases(cues["negation_pre"]), negation_post=Phrases(cues["negation_post"]),
+        negation_pseudo=tuple(sorted({" ".join(_TOKEN.findall(p.lower())) for p in cues["negation_pseudo"]}, key=len, reverse=True)),
         history_pre=Phrases(cues["history_pre"]), history_list=Phrases(cues["history_list"]),
         history_post=_cue(cues["history_post"]), hypothetical_pre=Phrases(cues["hypothetical_pre"]),
         hypothetical_exempt=frozenset(spec.get("hypothetical_exempt", ())),
@@ -144,7 +160,10 @@ def compile_text_rules(spec: dict) -> TextRules:
         terminators=Phrases(cues["terminators"]),
         other_persons=frozenset(cues["other_persons"]), patient_anchors=frozenset(cues["patient_anchors"]),
         reporter_marks=frozenset(cues["reporter_marks"]), reporter_verbs=frozenset(cues["reporter_verbs"]),
-        possessives=frozenset(cues["possessives"]),
+        enforcement_pre=Phrases(cues["enforcement_pre"]), enforcement_post=Phrases(cues["enforcement_post"]),
+        drug_concepts=frozenset(spec["drug_concepts"]),
+        dispatch_subjects=frozenset(cues["dispatch_subjects"]), callers=frozenset(cues["callers"]),
+        caller_complaints=frozenset(cues["caller_complaints"]), acute_concepts=frozenset(spec["acute_concepts"]),
         improved=_cue(cues["response_improved"]), not_improved=_cue(cues["response_not_improved"]),
         window=int(cues.get("window", 6)), post_window=int(cues.get("post_window", 4)),
         response_concept=spec.get("response_concept", "naloxone"),
@@ -157,29 +176,60 @@ def _sentences(text: str) -> list[int]:
     return starts
 
 
-def _about_other(rules: TextRules, tokens: list[str], need_possessive: bool) -> bool:
-    """Whether the last person named before the term (in its sentence) is someone else."""
+def _nearest_other(rules: TextRules, tokens: list[str]) -> int | None:
+    """Index of the last person named before the term (in its sentence) when that person is someone
+    other than the patient by the ePCR reading; None when it is the patient or a reporter."""
     for i in range(len(tokens) - 1, -1, -1):
         tok = tokens[i]
         if tok in rules.patient_anchors:
-            return False
+            return None
         if tok in rules.other_persons or (tok.startswith("ex-") and tok[3:] in rules.other_persons):
             prev = tokens[i - 1] if i else ""
             prev2 = tokens[i - 2] if i > 1 else ""
             after = tokens[i + 1] if i + 1 < len(tokens) else ""
             if prev in rules.reporter_marks or prev2 in rules.reporter_marks or after in rules.reporter_verbs:
                 continue
-            if need_possessive and prev not in rules.possessives:
+            return i
+    return None
+
+
+def _first_subject(rules: TextRules, tokens: list[str]) -> int | None:
+    """In call notes, the index of the first person described (not a reporter), if any."""
+    for i, tok in enumerate(tokens):
+        after = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if tok in rules.callers:  # "CALLER C/O DIZZINESS" is the patient; "CALLER IS HER MOTHER" is not
+            if after in rules.caller_complaints and not rules.other_persons.intersection(tokens[i + 2:i + 4]):
+                return i
+            continue
+        if tok in rules.dispatch_subjects or tok in rules.other_persons:
+            prev = tokens[i - 1] if i else ""
+            if prev in rules.reporter_marks or after in rules.reporter_verbs:
                 continue
-            return True
-    return False
+            return i
+    return None
+
+
+def _about_other(rules: TextRules, text: str, s_start: int, start: int, dispatch: bool) -> bool:
+    """Whether the term is about someone other than the patient (see the module docstring). The person
+    is looked for in the term's clause (a comma or colon ends a list item: "ex is poisoning his coffee,
+    pressured speech" says the speech is the patient's)."""
+    local = text[s_start:start]
+    cut = max(local.rfind(","), local.rfind(":")) + 1
+    clause = _TOKEN.findall(local[cut:].lower())
+    i = _nearest_other(rules, clause)
+    if i is None:
+        return False
+    if not dispatch:
+        return True
+    earlier = _TOKEN.findall(text[:s_start + cut].lower()) + clause[:i]
+    return _first_subject(rules, earlier) is not None
 
 
 def _status(rules: TextRules, text: str, start: int, end: int, s_start: int, s_end: int,
-            concept: str, need_possessive: bool) -> Status:
+            concept: str, dispatch: bool) -> Status:
     before = _TOKEN.findall(text[s_start:start].lower())
     clause = before[rules.terminators.after_last(before):]
-    window = clause[-rules.window:]
+    window = _unpseudo(rules, clause[-rules.window - 2:])[-rules.window:]
     after = _TOKEN.findall(text[end:s_end].lower())[: rules.post_window]
     if rules.negation_pre.any_in(window) or rules.negation_post.starts(after):
         return "negated"
@@ -190,9 +240,22 @@ def _status(rules: TextRules, text: str, start: int, end: int, s_start: int, s_e
     if (rules.history_pre.any_in(clause[-4:]) or rules.history_list.any_in(before)
             or rules.history_post.search(text, end, s_end)):
         return "history"
-    if concept in rules.other_sensitive and _about_other(rules, before, need_possessive):
+    if concept in rules.drug_concepts and (
+            rules.enforcement_pre.any_in(clause[-rules.window:]) or rules.enforcement_post.starts(after)):
+        return "other"
+    if concept in rules.other_sensitive and _about_other(rules, text, s_start, start, dispatch):
         return "other"
     return "asserted"
+
+
+def _unpseudo(rules: TextRules, window: list[str]) -> list[str]:
+    """The window without phrases that contain a negation word but negate nothing ("not breathing")."""
+    if not rules.negation_pseudo or not rules.negation_pre.any_in(window):
+        return window
+    joined = f" {' '.join(window)} "
+    for phrase in rules.negation_pseudo:
+        joined = joined.replace(f" {phrase} ", " ")
+    return joined.split()
 
 
 def _response(rules: TextRules, text: str, end: int, s_end: int, next_end: int) -> bool | None:
@@ -237,4 +300,13 @@ def mentions(rules: TextRules, text: str, field: str, *, dispatch: bool = False)
             next_end = starts[i + 2] if i + 2 < len(starts) else len(text)
             improved = _response(rules, text, m.end(), s_end, next_end)
         out.append(Mention(concept, m.start(), m.end(), status, field, i, improved))
-    return out
+    return _acute_history(rules, out) if dispatch else out
+
+
+def _acute_history(rules: TextRules, found: list[Mention]) -> list[Mention]:
+    """Call notes: a drug history told in the sentence that reports an acute sign is asserted."""
+    acute = {m.sentence for m in found if m.status == "asserted" and m.concept in rules.acute_concepts}
+    if not acute:
+        return found
+    return [replace(m, status="asserted") if m.status == "history" and m.sentence in acute
+            and m.concept in rules.drug_concepts else m for m in found]

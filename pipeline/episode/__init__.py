@@ -24,22 +24,19 @@ from pydantic import SecretStr
 
 from pipeline import records as r
 from pipeline.episode.identity import person_token
+from pipeline.ids import digest
 from pipeline.route import RoutingRules
 from pipeline.vocab import Match, Pathway, Service
 
 DEFAULT_WINDOW = timedelta(hours=72)
 
 
-def _digest(*parts: object) -> str:
-    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:24]
-
-
 def episode_id(key: r.IncidentKey) -> str:
-    return "ep-" + _digest(key.dispatch_centre, key.incident_number)
+    return "ep-" + digest(key.dispatch_centre, key.incident_number, length=24)
 
 
 def request_id(token: str, episode: str, service: Service) -> str:
-    return "req-" + _digest(token, episode, service.value)
+    return "req-" + digest(token, episode, service.value, length=24)
 
 
 def _completeness(person: r.Person) -> int:
@@ -114,7 +111,7 @@ def _person_requests(members, rules: RoutingRules, incident: r.DispatchIncident 
         reasons = [e for _, d, _, _ in members for e in d.evidence if e.category in needs]
         rid = request_id(token.person_token, episode, service)
         envelope = first.envelope.model_copy(update={
-            "event_id": f"request:{rid}:" + _digest(*(s.record_id + str(s.version) for s in sources)),
+            "event_id": f"request:{rid}:" + digest(*(s.record_id + str(s.version) for s in sources), length=24),
             "source_system": "handoff:episode", "source_record_id": rid, "source_record_version": 1})
         out.append(r.Referral(
             envelope=envelope, request_id=rid, person=token, match=match, episode_id=episode, service=service,
@@ -127,8 +124,8 @@ def _person_requests(members, rules: RoutingRules, incident: r.DispatchIncident 
 def field_requests(referral: r.FieldReferral, rules: RoutingRules, keys: dict[int, SecretStr]) -> list[r.Referral]:
     """A referral an officer, crew or the person made directly: the services it asks for."""
     token, match = person_token(referral.person, keys, fallback_id=f"{referral.agency_id}/{referral.referral_id}")
-    episode = episode_id(referral.incident) if referral.incident else "ep-" + _digest(
-        "field", referral.agency_id, referral.referral_id)
+    episode = episode_id(referral.incident) if referral.incident else "ep-" + digest(
+        "field", referral.agency_id, referral.referral_id, length=24)
     source = r.SourceRef(topic="field.referral", record_id=referral.referral_id,
                          version=referral.envelope.source_record_version)
     out = []

@@ -15,20 +15,20 @@ update or a cancellation is a new message (new message id) about the same referr
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Sequence
 
 from pipeline import records as r
+from pipeline.consent.policy import load_policy
+from pipeline.ids import digest, referral_id
 from pipeline.render import direct, fhir, hl7
 from pipeline.render.content import Content, Redaction, cancellation, extract
-from pipeline.render.ids import referral_id
 from pipeline.vocab import Action, Format, Outcome
 
-__all__ = ["Payload", "Redaction", "RenderError", "default_redaction", "format_for", "referral_id", "render",
-           "render_cancel", "render_content", "content_digest"]
+__all__ = ["Payload", "Redaction", "RenderError", "content_digest", "default_redaction", "format_for", "render",
+           "render_cancel", "render_content"]
 
 FORMATS = {"fhir-rest": Format.FHIR_R4, "inbox": Format.FHIR_R4, "webhook": Format.FHIR_R4,
            "hl7v2-mllp": Format.HL7V2, "direct": Format.DIRECT}
@@ -60,7 +60,6 @@ def format_for(endpoint_kind: str) -> Format:
 @lru_cache(maxsize=1)
 def default_redaction() -> Redaction:
     """The sample consent policy's tables (the CLI preview and tests); the pipeline passes its own."""
-    from pipeline.consent.policy import load_policy
 
     return Redaction.of(load_policy())
 
@@ -90,7 +89,7 @@ def content_digest(content: Content) -> str:
     """What the recipient would receive, less the message's own identity (message id, action,
     revision) and its send time: equal digests mean nothing new for the recipient."""
     same = replace(content, message_id="", action=Action.CREATE, revision=0, sent_at=content.authored_at)
-    return hashlib.sha256(repr(same).encode()).hexdigest()
+    return digest(repr(same))
 
 
 def render_content(content: Content, format: Format) -> Payload:

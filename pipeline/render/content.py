@@ -21,6 +21,7 @@ from typing import Iterable, Mapping, Sequence
 import yaml
 
 from pipeline import records as r
+from pipeline.ids import message_id
 from pipeline.render import ids
 from pipeline.vocab import SNOMED, Action, Basis, Category, Coding, DataCategory, Purpose, Service, Variant
 
@@ -236,7 +237,7 @@ def extract(request: r.Referral, sources: Sequence[r.Record], decision: r.Decisi
         encounter = Encounter(request.incident, tuple(dict.fromkeys(clean(run.pcr_number, 60) for run in runs)),
                               min(times) if times else None, max(times) if times else None)
     return Content(
-        referral_id=referral, message_id=ids.message_id(referral, action, request.revision), action=action,
+        referral_id=referral, message_id=message_id(referral, action, request.revision), action=action,
         revision=request.revision, variant=variant, sent_at=decision.decided_at,
         authored_at=request.envelope.occurred_at,
         recipient=Party(recipient.id, clean(recipient.name, 200) or recipient.id),
@@ -261,7 +262,7 @@ def cancellation(referral: str, person: r.PersonKey, recipient, reason: str, at:
                  referring: str = "handoff") -> Content:
     """A cancellation carries the referral's ids, the linkage identifier and the reason: nothing else."""
     return Content(
-        referral_id=referral, message_id=ids.message_id(referral, Action.CANCEL, revision), action=Action.CANCEL,
+        referral_id=referral, message_id=message_id(referral, Action.CANCEL, revision), action=Action.CANCEL,
         revision=revision, variant=Variant.OUTREACH_ONLY, sent_at=at, authored_at=at,
         recipient=Party(recipient.id, clean(recipient.name, 200) or recipient.id),
         destination=clean(recipient.endpoint.address, 500) or recipient.id,

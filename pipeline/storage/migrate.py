@@ -17,12 +17,27 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, ContextManager, Protocol
 
 from .errors import MigrationError
 
-if TYPE_CHECKING:
-    from .store import Store, Transaction
+
+class Transaction(Protocol):
+    """What a migration needs of a transaction (store.Transaction is one)."""
+
+    def execute(self, sql: str, params: Any = None) -> int: ...
+    def fetchone(self, sql: str, params: Any = None) -> dict[str, Any] | None: ...
+    def fetchall(self, sql: str, params: Any = None) -> list[dict[str, Any]]: ...
+    def execute_script(self, script: str) -> None: ...
+
+
+class Store(Protocol):
+    """What a migration needs of a database (store.Store is one)."""
+
+    dialect: str
+
+    def transaction(self, immediate: bool = False) -> ContextManager[Transaction]: ...
+
 
 DIRECTORY = Path(__file__).resolve().parent / "migrations"
 _FILE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)(?:\.(?P<dialect>sqlite|postgresql))?\.sql$")
@@ -77,13 +92,13 @@ def load(dialect: str, directory: Path | None = None) -> list[Migration]:
     return plan
 
 
-def _lock(tx: "Transaction", dialect: str) -> None:
+def _lock(tx: Transaction, dialect: str) -> None:
     if dialect == "postgresql":  # SQLite: BEGIN IMMEDIATE already holds the write lock
         tx.execute("SELECT pg_advisory_xact_lock("
                    "hashtext('handoff.schema_migrations.' || coalesce(current_schema(), '')))")
 
 
-def _applied(tx: "Transaction") -> dict[int, dict[str, str]]:
+def _applied(tx: Transaction) -> dict[int, dict[str, str]]:
     rows = tx.fetchall("SELECT version, name, checksum, applied_at FROM schema_migrations")
     return {r["version"]: r for r in rows}
 
@@ -96,7 +111,7 @@ def _verify(plan: list[Migration], applied: dict[int, dict[str, str]]) -> None:
                              "(restore the file and add a new migration instead)")
 
 
-def migrate(store: "Store", directory: Path | None = None) -> list[int]:
+def migrate(store: Store, directory: Path | None = None) -> list[int]:
     plan = load(store.dialect, directory)
     with store.transaction(immediate=True) as tx:
         _lock(tx, store.dialect)
@@ -123,14 +138,14 @@ def _utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _has_table(tx: "Transaction", dialect: str) -> bool:
+def _has_table(tx: Transaction, dialect: str) -> bool:
     if dialect == "postgresql":
         return tx.fetchone("SELECT to_regclass('schema_migrations') IS NOT NULL AS present")["present"]
     return tx.fetchone("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' "
                        "AND name = 'schema_migrations'")["n"] == 1
 
 
-def status(store: "Store", directory: Path | None = None) -> list[MigrationState]:
+def status(store: Store, directory: Path | None = None) -> list[MigrationState]:
     """Every migration this code knows, and any the database has that it does not."""
     plan = load(store.dialect, directory)
     with store.transaction() as tx:

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline import records as r
 from pipeline.avro import Codec, CodecError, full_errors, reader_errors, schema_for
-from pipeline.avro.cli import check_model, history_dir, schema_path, topic_records
+from handoff.commands.schemas import check_model, history_dir, schema_path, topic_records
 from pipeline.avro.codec import MAGIC, fingerprint
 from tests.support.samples import samples
 

@@ -23,6 +23,8 @@ WORDS = {
     "benzo_pills": ["alprazolam", "lorazepam", "her benzos"],
     "opioid_pills": ["oxycodone", "her tramadol", "methadone"],
     "cardiac_pills": ["his amlodipine", "diltiazem"],
+    "caller_rel": ["HER HUSBAND", "MY SISTER", "HIS ROOMMATE", "RP'S NEPHEW", "OUR NEIGHBOR", "HIS GIRLFRIEND",
+                   "A MALE SHE DOESN'T KNOW", "HER ADULT SON"],
 }
 
 CODES = {
@@ -57,6 +59,14 @@ CODES = {
     "mpds_psych": ["25-A-1", "25-B-6", "25-D-1"],
     "mpds_unc": ["31-D-2", "31-D-1"],
     "mpds_od_child": ["23-C-4A", "23-O-1A"],
+    # issue 18 classes, written before the rules changed
+    "mpds_only": [("23-C-7", "od"), ("23-D-2", "od"), ("23-C-4", "od"), ("23-O-1A", "od"), ("23-D-1I", "od_intent"),
+                  ("25-B-6", "bh"), ("25-D-1", "bh"), ("25-A-1", "bh"), ("25-B-5", "sui"), ("25-B-3", "sui"),
+                  ("17-B-1J", "sui"), ("27-B-1X", "sui"), ("26-C-1", "none"), ("31-C-1", "none"), ("6-D-1", "none"),
+                  ("17-B-3", "none"), ("12-A-1", "none"), ("27-B-1", "none")],
+    "bh_medical": [("E11.649", "R41.82", "bh_sugar"), ("F05", "A41.9", "bh_sepsis"), ("R09.02", "R45.1", "bh_hypoxia"),
+                   ("G40.901", "R46.89", "bh_seizure"), ("T67.01XA", "R41.0", "bh_heat")],
+    "su_code": ["F13.20", "F16.10", "F12.188", "R78.1", "F11.10", "R78.2", "F10.229"],
 }
 
 PHR = {
@@ -247,5 +257,47 @@ PHR = {
         "ELDERLY FEMALE FALL, CALLER STATES NEPHEW ON {drug}",
     ],
 }
+
+PHR.update({
+    "d_sparse": ["NO NARRATIVE", "EMD PER PROTOCOL", "CALL TAKER COMPLETED PROTOCOL, NO FURTHER INFO"],
+    "d_rel_opioid": [
+        "RP ADV {rel} SNORTED {drug}, NOW UNCONSCIOUS, RP HAS {nal}",
+        "{rel} OD'D ON {drug} IN GARAGE, CALLER STARTING RESCUE BREATHS",
+    ],
+    "d_rel_suicide": [
+        "RP STATES {rel} TOOK OFF WITH A ROPE SAYING SHE WILL HANG HERSELF",
+        "CALLER ADV {rel} TEXTED THAT HE IS GOING TO END HIS LIFE TONIGHT",
+    ],
+    "d_rel_psych": [
+        "{rel} HAVING A MANIC EPISODE, NOT SLEPT IN 4 DAYS, THREATENING NEIGHBORS",
+        "RP ADV {rel} IS PARANOID AND DELUSIONAL, BARRICADED IN ROOM",
+    ],
+    "d_rel_intox": [
+        "RP ADV {rel} PASSED OUT DRUNK ON PORCH, SMELLS OF {alc}",
+    ],
+    "d_le": [
+        "CI REPORTS SUBJ SELLING {drug} OUT OF RED SEDAN",
+        "TRAFFIC STOP, DRIVER IN POSSESSION OF {drug} AND A SCALE",
+        "NARCOTICS INVESTIGATION FOLLOW UP AT MOTEL, NO MEDICAL NEEDED",
+        "CONTROLLED BUY OF {drug} COMPLETED, UNITS CLEAR",
+    ],
+    "d_le_overdose": [
+        "PRISONER IN HOLDING CELL FOUND NOT BREATHING, POSS {drug}, {nal} GIVEN BY JAILER, NOW ALERT",
+    ],
+    "lone_sign_bh": [
+        "Pt convinced {his} ex is poisoning {his} coffee, pressured speech, known bipolar.",
+        "Pt states someone is poisoning the air in the apartment, responding to internal stimuli.",
+    ],
+    "lone_sign_none": [
+        "Pt ate undercooked chicken at a cookout, now cramping and vomiting; family fears poisoning.",
+        "Pt unresponsive after witnessed collapse while jogging, AED shock x1, ROSC.",
+        "{age}{mf} found unconscious in bed by {finder}, BGL {gluc}, D10 with full recovery, no drugs in home.",
+    ],
+    "bh_sugar": ["Known diabetic acting bizarre at work, aggressive behavior toward coworkers, sugar {gluc}. Oral glucose, mentation normalized."],
+    "bh_sepsis": ["Pt delirious with fever 103, paranoid and pulling at lines, suspected sepsis."],
+    "bh_hypoxia": ["COPD pt agitated and combative, SpO2 78%, hypoxic; calmer on CPAP."],
+    "bh_seizure": ["Postictal pt erratic and screaming at bystanders, seizure hx, improving en route."],
+    "bh_heat": ["Roofer confused and hallucinating after working in the heat, temp 105.3, cooled en route."],
+})
 
 BANK = {"name": "heldout", "words": WORDS, "codes": CODES, "phr": PHR}

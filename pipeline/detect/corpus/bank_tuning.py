@@ -7,7 +7,7 @@ WORDS = {
     "opioid": ["heroin", "fentanyl", "heroin", "oxycodone", "opiates", "percocet", "fentanyl", "methadone", "dope"],
     "opioid_alt": ["herion", "fentanil", "heroine", "oxys", "percs", "opiods", "fent"],
     "stimulant": ["cocaine", "crack", "meth", "methamphetamine", "crystal meth"],
-    "stimulant_alt": ["cocaine", "meth"],
+    "stimulant_alt": ["cocaine", "meth", "speed", "uppers", "ice"],
     "alcohol": ["alcohol", "vodka", "beer", "alcohol", "whiskey"],
     "alcohol_alt": ["ETOH", "EtOH", "etoh"],
     "naloxone": ["narcan", "naloxone", "Narcan"],
@@ -18,6 +18,8 @@ WORDS = {
     "ssri_pills": ["sertraline", "zoloft", "prozac", "her antidepressants"],
     "benzo_pills": ["xanax", "klonopin", "ativan"],
     "opioid_pills": ["oxycodone", "percocet", "hydrocodone"],
+    "caller_rel": ["HER SON", "HIS BROTHER", "MY ROOMMATE", "CALLER'S DAUGHTER", "HER BOYFRIEND", "HIS DAD",
+                   "A STRANGER", "AN UNKNOWN FEMALE"],
 }
 
 CODES = {
@@ -41,6 +43,7 @@ CODES = {
         ("S06.0X0A", "S09.90", "MVC, restrained driver, moderate front end damage, airbags deployed. Pt c/o headache and neck pain, c-collar applied."),
         ("R55", "R42", "Pt had a syncopal episode while standing in line at the store, witnessed by staff. Now A&O x4, no injuries noted."),
         ("J18.9", "R50.9", "{age} y/o {sex} with fever and productive cough x 4 days, weak. Lung sounds rhonchi RLL."),
+        ("S52.501A", "M25.53", "Pt slipped on the ice in the parking lot, FOOSH, deformity L wrist. Ice pack and splint applied."),
     ],
     "hypo": ["E16.2", "E13.64"],
     "ams_other": ["I63.9", "R40.4", "G40.909"],
@@ -51,6 +54,16 @@ CODES = {
     "mpds_psych": ["25-A-1", "25-B-6", "25A1"],
     "mpds_unc": ["31-D-2", "31-D-3"],
     "mpds_od_child": ["23-C-5A", "23-B-1A"],
+    # determinant, meaning (dispatch_scenarios.MPDS_TRUTH)
+    "mpds_only": [("23-C-1", "od"), ("23-C-5", "od"), ("23-D-1", "od"), ("23-B-1", "od"), ("23-C-1I", "od_intent"),
+                  ("25-D-1", "bh"), ("25-A-1", "bh"), ("25-B-6", "bh"), ("25-B-3", "sui"), ("25-A-2", "sui"),
+                  ("17-D-3J", "sui"), ("27-D-1Y", "sui"), ("26-A-1", "none"), ("31-D-2", "none"),
+                  ("10-C-1", "none"), ("17-A-1", "none"), ("29-B-1", "none"), ("27-D-1", "none")],
+    # impression, symptom, phrase key
+    "bh_medical": [("E16.2", "R45.1", "bh_hypo"), ("F05", "N39.0", "bh_delirium"), ("R56.9", "R45.1", "bh_postictal"),
+                   ("S06.0X1A", "R41.0", "bh_head"), ("F03.90", "R41.0", "bh_dementia"),
+                   ("E16.2", "R45.1", "bh_coded_cause"), ("T67.01XA", "R41.0", "bh_hot")],
+    "su_code": ["F11.20", "F14.10", "F10.20", "F12.90", "F15.20", "R78.0", "F19.10", "F13.10"],
 }
 
 PHR = {
@@ -93,6 +106,8 @@ PHR = {
         "Pt called 911 requesting help getting into treatment for {drug} addiction. Pt alert, vitals stable.",
     ],
     "intentional": [
+        "Pt took {pills} in front of {finder} and said {he} did not want to live anymore.",
+        "Pt states this was an intentional overdose of {pills}; {he} wants to die.",
         "Pt took approximately {count} {pills} in a suicide attempt per note found by {finder}. Pt alert, nauseated.",
         "{age} y/o {sex} states {he} swallowed a bottle of {pills} because {he} wanted to die. Pt tearful, states {he} regrets it now.",
         "Pt intentionally overdosed on {pills} after an argument with partner, states {he} wanted to end {his} life.",
@@ -115,6 +130,8 @@ PHR = {
         "No signs of drug use noted.",
     ],
     "si": [
+        "Pt told {finder} {he} was going to shoot {him}self with a rifle kept in the closet.",
+        "{age} y/o {sex} threatening to stab {him}self, knife secured by PD.",
         "Pt states {he} wants to kill {him}self and has a plan to use a gun. PD on scene for safety.",
         "Pt called crisis line stating {he} is suicidal. On arrival pt tearful, endorses SI with plan to overdose.",
         "{age} y/o {sex} with suicidal ideation after breakup, states {he} wants to end it all.",
@@ -164,6 +181,8 @@ PHR = {
         "Unresponsive pt, {nal} {dose} mg {route} with no improvement. Pt ultimately found to have a large head bleed.",
     ],
     "peds": [
+        "{age} y/o child chewed up some of {pills} while grandparent napped, child acting normal.",
+        "Mother states child swallowed {pills} from the counter, unknown how many.",
         "{age} y/o toddler got into {pills}, mother unsure how many were taken. Child alert and playful on arrival. Poison control contacted.",
         "Child found with open bottle of {pills}, possible ingestion of several tablets. Transported for evaluation.",
     ],
@@ -179,6 +198,23 @@ PHR = {
         "Pt revived by PD prior to arrival. Pt A&O x4, refuses all care and transport.",
         "See CAD notes. Pt awake on our arrival and refusing evaluation, signed refusal.",
     ],
+    "lone_sign_bh": [
+        "Pt paranoid, states {his} wife has been poisoning {him} for months, hx schizophrenia.",
+        "Pt believes the water supply is poisoned and refuses to drink, hearing voices.",
+        "Pt says {his} brother has been poisoning the water, delusional and hearing voices, hx schizophrenia.",
+    ],
+    "lone_sign_none": [
+        "Pt with vomiting and diarrhea after eating leftover seafood, worried about poisoning. Vitals stable.",
+        "Pt found unresponsive by {finder} after a fall from standing, GCS 7, blown right pupil.",
+        "Pt unresponsive, BGL {gluc}, D10 given with pt waking up. No ingestion suspected.",
+    ],
+    "bh_hypo": ["Pt combative and yelling at family, diaphoretic, BGL {gluc}. D10 given, pt back to baseline and apologetic."],
+    "bh_delirium": ["Nursing home staff report pt agitated and hallucinating since yesterday, fever, foul urine. Suspect UTI delirium."],
+    "bh_postictal": ["Pt postictal and combative after witnessed seizure, gradually calming, hx epilepsy."],
+    "bh_head": ["Pt combative and confused after striking head on pavement, GCS 13, repetitive questioning."],
+    "bh_coded_cause": ["Pt agitated and combative, swinging at staff in the lobby, disoriented to time and place."],
+    "bh_hot": ["Marathon runner found confused and combative near the finish line, core temp 106.1, ice packs applied."],
+    "bh_dementia": ["Dementia pt sundowning, agitated and wandering, family unable to redirect."],
     "cancelled": [
         "Cancelled en route by PD, no patient contact.",
         "Unable to locate patient, cleared scene.",
@@ -188,6 +224,8 @@ PHR = {
         "MALE UNCONSCIOUS IN CAR, POSS {drug} OD, BYSTANDER GAVE {nal}",
         "RP ADV SON OD ON {drug}, TURNING BLUE",
         "PD ON SCENE ADMIN {nal} X2 TO SUBJ, POSS {drug} OVERDOSE",
+        "MALE BLUE AND UNRESPONSIVE ON FLOOR, HX {drug} ABUSE PER WIFE",
+        "FEMALE NOT RESPONDING, HX OF {drug} USE, CALLER DOING CPR",
     ],
     "d_od_party": [
         "CALLER STATES FRIEND TOOK TOO MUCH {drug} AT PARTY, SEIZING",
@@ -239,6 +277,36 @@ PHR = {
     "d_third": [
         "CALLER C/O CHEST PAIN, STATES SON HAS HX OF OD",
         "FEMALE FELL, CALLER STATES HER BROTHER USES {drug}",
+        "CALLER C/O HEADACHE, SAYS HER DAUGHTER IS USING {drug} AGAIN",
+        "MALE WITH BACK PAIN, HIS ROOMMATE WAS ARRESTED FOR {drug}",
+    ],
+    "d_sparse": ["EMD COMPLETE, UNITS NOTIFIED", "PROQA CASE COMPLETED", "CALLER DISCONNECTED AFTER KEY QUESTIONS",
+                 "SEE ATTACHED PROQA"],
+    "d_rel_opioid": [
+        "CALLER STATES {rel} SHOT UP {drug} AND IS NOT BREATHING",
+        "{rel} FOUND BLUE IN BEDROOM AFTER USING {drug}, CALLER GIVING {nal}",
+        "CALLER ADV {rel} OVERDOSED ON {drug}, GURGLING",
+    ],
+    "d_rel_suicide": [
+        "CALLER STATES {rel} IS THREATENING TO KILL HIMSELF WITH A GUN",
+        "{rel} LOCKED IN BATHROOM SAYING SHE WANTS TO DIE",
+    ],
+    "d_rel_psych": [
+        "CALLER STATES {rel} IS HEARING VOICES AND BREAKING THINGS",
+        "{rel} IN PSYCHIATRIC CRISIS, RP REQUESTING CRISIS TEAM",
+    ],
+    "d_rel_intox": [
+        "{rel} TOO DRUNK TO STAND, FELL IN KITCHEN",
+        "CALLER STATES {rel} HAS BEEN DRINKING {alc} ALL DAY AND IS VOMITING",
+    ],
+    "d_le": [
+        "K9 ALERT ON VEHICLE, {drug} FOUND IN CONSOLE, 1 IN CUSTODY",
+        "SEARCH WARRANT SERVICE, SUSPECTED {drug} IN RESIDENCE",
+        "SUBJ ARRESTED FOR POSSESSION OF {drug}, TRANSPORTED TO JAIL",
+        "ANON TIP RE {drug} SALES FROM APARTMENT 3",
+    ],
+    "d_le_overdose": [
+        "SUBJ ARRESTED FOR POSSESSION OF {drug}, NOW UNRESPONSIVE IN CRUISER, DEPUTY GAVE {nal}, SUBJ WOKE UP",
     ],
 }
 

@@ -91,3 +91,47 @@ DISPATCH_SCENARIOS: list[tuple[str, float, Callable[[Ctx], Out]]] = [
     ("d_unc_needle", 0.05, d_unc_needle), ("d_drugs_police", 0.05, d_drugs_police),
     ("d_medical_neg", 0.12, d_medical_neg), ("d_child", 0.04, d_child), ("d_third", 0.07, d_third),
 ]
+
+
+# Issue 18 classes: the determinant alone, the caller describing the patient, law-enforcement drug calls.
+MPDS_TRUTH = {"od": {OD}, "od_intent": {OD, SUI, BH}, "bh": {BH}, "sui": {SUI, BH}, "none": set()}
+
+
+def d_determinant(c: Ctx) -> Out:
+    """Only the MPDS determinant tells what the call is (exported where the call type goes)."""
+    code, meaning = c.codes("mpds_only")
+    c.tags.add("determinant_call_type")
+    f = {"call_type": "", "mpds": code, "determinant_in_call_type": True, "call_text": "", "internal": "",
+         "narrative": c.say("d_sparse").upper() if c.chance(0.6) else "",
+         "dispositions": [c.rng.choice(["45", "43", "42", "41"])]}
+    return f, set(MPDS_TRUTH[meaning]), set()
+
+
+REL_KINDS = [("d_rel_opioid", "OD", {OD, OPI, SU}), ("d_rel_suicide", "SUICTHRT", {SUI, BH}),
+             ("d_rel_psych", "EDP", {BH}), ("d_rel_intox", "INTOX", {SU})]
+
+
+def d_caller_relative(c: Ctx) -> Out:
+    """The caller describes a relative, roommate or stranger: that person is the patient."""
+    phr, call_type, truth = c.rng.choice(REL_KINDS)
+    c.slots["rel"] = c.rng.choice(c.bank["words"]["caller_rel"])
+    c.slots["drug"], c.slots["nal"], c.slots["alc"] = c.word("opioid", 0.2), c.word("naloxone"), c.word("alcohol")
+    c.tags.add("caller_third_party")
+    return _f(c, call_type if c.chance(0.6) else "MEDICAL", None, phr), set(truth), set()
+
+
+def d_le_drugs(c: Ctx) -> Out:
+    """A law-enforcement drug call (sale, possession, search): nobody's substance use is a health event here."""
+    c.tags.add("law_enforcement_drugs")
+    c.slots["nal"] = c.word("naloxone")
+    if c.chance(0.2):  # the person in custody overdoses: a health event after all
+        c.slots["drug"] = c.word("opioid", 0.2)
+        return _f(c, "DRUGS", None, "d_le_overdose", ["45"]), {OD, OPI, SU}, set()
+    c.slots["drug"] = c.word("opioid" if c.chance(0.5) else "stimulant", 0.2)
+    return _f(c, "DRUGS", None, "d_le", ["15"]), set(), set()
+
+
+DISPATCH_SCENARIOS += [
+    ("d_determinant", 0.12, d_determinant), ("d_caller_relative", 0.09, d_caller_relative),
+    ("d_le_drugs", 0.1, d_le_drugs),
+]

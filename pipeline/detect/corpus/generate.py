@@ -2,8 +2,11 @@
 
     .venv/bin/python -m pipeline.detect.corpus.generate [OUT_DIR]   # default tests/data/detect
 
-Each JSON line: {"record_type": "ems.run" | "dispatch.incident", "record": <model_dump(mode="json")>,
-"truth": [categories], "tags": [hard classes], "scenario": name, "dispatch": <linked incident or absent>}.
+Each JSON line: {"source": "epcr" | "eido" | "cad_export", "record_type": "ems.run" | "dispatch.incident",
+"truth": [categories], "tags": [hard classes], "scenario": name} and
+- epcr: "record": <EmsRun model_dump(mode="json")>, "dispatch": <linked incident or absent>;
+- eido: "raw": <the EIDO document>; cad_export: "raw": <CSV text>, "mapping": <the site's column mapping>
+  (read through connectors/cad when evaluated, see sources.py).
 The held-out part is drawn from bank_heldout (separate phrase templates and code choices).
 """
 from __future__ import annotations
@@ -17,17 +20,22 @@ from typing import Iterator
 
 from pipeline.detect.corpus import bank_heldout, bank_tuning
 from pipeline.detect.corpus.build import incident_key, make_incident, make_run
+from pipeline.detect.corpus.confusions import CONFUSION_SCENARIOS
 from pipeline.detect.corpus.dispatch_scenarios import DISPATCH_SCENARIOS
 from pipeline.detect.corpus.scenarios import RUN_SCENARIOS, Ctx
+from pipeline.detect.corpus.sources import SITES, cad_export, eido_document
 
 PARTS = {
     # part: (bank, seed, EMS runs, CAD incidents)
-    "corpus": (bank_tuning.BANK, 20250301, 1800, 600),
-    "heldout": (bank_heldout.BANK, 77000077, 700, 250),
+    "corpus": (bank_tuning.BANK, 20250301, 2000, 1000),
+    "heldout": (bank_heldout.BANK, 77000077, 900, 600),
 }
+RUNS = RUN_SCENARIOS + CONFUSION_SCENARIOS
 HARD_CLASSES = [
     "negation", "history", "third_party", "misspelling_abbreviation", "naloxone_not_proof", "alcohol_only",
     "stimulants", "intentional_ingestion", "psychiatric_no_substance", "refusal_of_transport", "fatal_overdose",
+    "determinant_call_type", "caller_third_party", "law_enforcement_drugs", "lone_sign", "bh_medical_cause",
+    "su_structured_only",
 ]
 
 
@@ -48,17 +56,23 @@ def generate(part: str) -> Iterator[dict]:
     for n in range(runs + incidents):
         ctx = Ctx(rng, bank)
         is_run = n < runs
-        name, fn = _pick(rng, RUN_SCENARIOS if is_run else DISPATCH_SCENARIOS)
+        name, fn = _pick(rng, RUNS if is_run else DISPATCH_SCENARIOS)
         facts, truth, _ = fn(ctx)
         line: dict = {"scenario": name}
         if is_run:
             run = make_run(rng, n, part, facts)
-            line.update(record_type="ems.run", record=_dump(run))
+            line.update(source="epcr", record_type="ems.run", record=_dump(run))
             if ctx.linked is not None:
                 line["dispatch"] = _dump(make_incident(rng, n, part, ctx.linked, run.key, run.times.psap_call))
         else:
             key, when = incident_key(rng, n, part)
-            line.update(record_type="dispatch.incident", record=_dump(make_incident(rng, n, part, facts, key, when)))
+            facts.setdefault("priority", rng.randint(3, 9))
+            line["record_type"] = "dispatch.incident"
+            if rng.random() < 0.45:
+                line.update(source="eido", raw=eido_document(rng, key, when, facts))
+            else:
+                site = rng.choice(sorted(SITES))
+                line.update(source="cad_export", raw=cad_export(rng, site, key, when, facts), mapping={**SITES[site], "dispatch_centre": key.dispatch_centre})
         line["truth"] = sorted(truth)
         line["tags"] = sorted(ctx.tags)
         yield line

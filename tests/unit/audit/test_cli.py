@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from pipeline import records as r
 from pipeline.audit import emit
-from pipeline.audit.cli import cli
+from handoff.commands.audit import cli
 from pipeline.audit.sink import audit_codec as codec
 from pipeline.audit.sink import DIRECT, load_links, store_audit
-from pipeline.cli import EXIT_CHECK_FAILED, CliError
+from handoff.errors import EXIT_CHECK_FAILED, CliError
 from pipeline.clock import FixedClock
 from pipeline.episode.identity import person_token
 from pipeline.stage import Context

@@ -121,3 +121,34 @@ def test_mapping_errors_fail_fast():
         mapping_from({"columns": {"incident_id": ["id"], "shoe_size": ["s"]}})
     with pytest.raises(ValueError, match="unknown time zone"):
         mapping_from({"timezone": "Mars/Olympus", "columns": {"incident_id": ["id"]}})
+
+
+DETERMINANT_ROWS = ("incident_id,received_at,call_type,initial_type,determinant\r\n"
+                    "D-1,2024-10-07T20:20:00-04:00,23-C-1,,\r\n"
+                    "D-2,2024-10-07T20:20:00-04:00,25D01,,\r\n"
+                    "D-3,2024-10-07T20:20:00-04:00,OD,,23-C-5\r\n"
+                    "D-4,2024-10-07T20:20:00-04:00,EDP,,\r\n"
+                    "D-5,2024-10-07T20:20:00-04:00,MEDICAL,17-B-1J,\r\n")
+
+
+def _determinant_mapping(**extra):
+    return mapping_from({"name": "emd-cad", "columns": {"incident_id": ["incident_id"], "received_at": ["received_at"],
+                         "call_type": ["call_type"], "call_type_internal": ["initial_type"],
+                         "mpds_determinant": ["determinant"]}, **extra})
+
+
+def test_call_type_shaped_like_a_determinant_is_read_as_one(ctx):
+    parsed = records(parse_cad_export(DETERMINANT_ROWS.encode(), ctx, _determinant_mapping()))
+    assert [p.mpds_determinant for p in parsed] == ["23-C-1", "25D01", "23-C-5", "", "17-B-1J"]
+    assert [p.call_type for p in parsed] == ["23-C-1", "25D01", "OD", "EDP", "MEDICAL"]  # the CAD's text is kept
+
+
+def test_mapping_switch_turns_determinant_reading_off(ctx):
+    parsed = records(parse_cad_export(DETERMINANT_ROWS.encode(), ctx,
+                                      _determinant_mapping(call_type_determinants="never")))
+    assert [p.mpds_determinant for p in parsed] == ["", "", "23-C-5", "", ""]
+
+
+def test_mapping_switch_value_is_checked():
+    with pytest.raises(ValueError, match="call_type_determinants"):
+        _determinant_mapping(call_type_determinants="sometimes")

@@ -165,3 +165,11 @@ def test_two_incidents_give_two_records(ctx):
     second = copy.deepcopy(doc["incidentComponent"][0]) | {"internalIncidentId": "24-46513"}
     doc["incidentComponent"].append(second)
     assert [r.record.key.incident_number for r in _parse(doc, ctx) if isinstance(r, Parsed)] == ["24-46512", "24-46513"]
+
+
+@pytest.mark.parametrize("internal,expected", [("23C5", "23C5"), ("25-B-03", "25-B-03"), ("OD2", ""), ("", "")])
+def test_determinant_from_the_internal_type_code(ctx, internal, expected):
+    doc = overdose_doc()
+    doc["incidentComponent"][0]["incidentTypeInternalCode"] = internal
+    (incident,) = records(parse_eido(json.dumps(doc).encode(), ctx))
+    assert incident.mpds_determinant == expected

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 from pipeline import records as r
-from pipeline.render import referral_id
+from pipeline.ids import referral_id
 from pipeline.route import Provider
 from pipeline.vocab import Basis, Category, Outcome, Pathway, Purpose, Service, Variant
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app
+from handoff.cli import app
 from pipeline.route import SAMPLE_DIRECTORY
 from tests.unit.connectors.hl7_gen import oru
 from tests.unit.render.support import valid_bundle, valid_ref

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from connectors.hl7v2.message import read
 from pipeline import records as r
-from pipeline.render import default_redaction, referral_id, render, render_cancel
+from pipeline.ids import referral_id
+from pipeline.render import default_redaction, render, render_cancel
 from pipeline.route import Provider
 from pipeline.vocab import Basis, Category, Format, Outcome, Pathway, Purpose, Service, Variant
 from tests.unit.render.support import valid_bundle, valid_ref

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import EXIT_UNAVAILABLE, CliError
-from pipeline.storage.cli import cli
+from handoff.errors import EXIT_UNAVAILABLE, CliError
+from handoff.commands.db import cli
 from pipeline.storage.migrate import load
 
 

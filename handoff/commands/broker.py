@@ -12,7 +12,7 @@ cli = typer.Typer(help="The embedded Apache Kafka broker (KRaft, single node, 12
 @cli.command()
 def fetch() -> None:
     """Resolve the broker's jars from Maven Central into .cache/ (no-op when cached)."""
-    from pipeline.cli import EXIT_UNAVAILABLE, CliError
+    from handoff.errors import EXIT_UNAVAILABLE, CliError
     from pipeline.kafka.broker import BrokerError, jars
 
     try:
@@ -24,7 +24,7 @@ def fetch() -> None:
 @cli.command()
 def start(port: int = typer.Option(9092, help="client port on 127.0.0.1")) -> None:
     """Start a fresh broker and keep it until Ctrl-C."""
-    from pipeline.cli import EXIT_UNAVAILABLE, CliError
+    from handoff.errors import EXIT_UNAVAILABLE, CliError
     from pipeline.kafka.broker import BrokerError, EmbeddedBroker
     from pipeline.settings import Settings
 

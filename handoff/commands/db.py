@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import typer
 
-from . import MigrationError, StorageError, StorageUnavailable, open_store
-from .store import Store
+from pipeline.storage import MigrationError, StorageError, StorageUnavailable, open_store
+from pipeline.storage.store import Store
 
 cli = typer.Typer(help="The database: apply migrations (migrate) and show which are applied (status).",
                   no_args_is_help=True, add_completion=False)
@@ -20,8 +20,7 @@ def _open() -> Store:
 
 
 def _fail(e: StorageError) -> Exception:
-    # Imported here: pipeline.cli imports this module while it registers the commands.
-    from pipeline.cli import EXIT_CHECK_FAILED, EXIT_UNAVAILABLE, CliError
+    from handoff.errors import EXIT_CHECK_FAILED, EXIT_UNAVAILABLE, CliError
     if isinstance(e, StorageUnavailable):
         return CliError(f"database unavailable: {e.reason}", EXIT_UNAVAILABLE)
     if isinstance(e, MigrationError):

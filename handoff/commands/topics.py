@@ -5,7 +5,7 @@ import asyncio
 
 import typer
 
-cli = typer.Typer(help="The topic catalogue (schemas/topics.yaml).", no_args_is_help=True)
+cli = typer.Typer(help="The topic catalogue (pipeline/schemas/topics.yaml).", no_args_is_help=True)
 
 
 @cli.command("list")
@@ -24,7 +24,7 @@ def list_() -> None:
 @cli.command()
 def create(bootstrap: str = typer.Option("", help="host:port; default HANDOFF_KAFKA__BOOTSTRAP")) -> None:
     """Create the catalogued topics that do not exist yet (idempotent)."""
-    from pipeline.cli import EXIT_UNAVAILABLE, CliError
+    from handoff.errors import EXIT_UNAVAILABLE, CliError
     from pipeline.settings import Settings
     from pipeline.topics import Catalogue, create_topics
 

@@ -12,32 +12,23 @@ import sys
 
 import typer
 
+from handoff.errors import EXIT_CONFIG, EXIT_USAGE, CliError
+
 # (command name, "module" holding a `cli` Typer group or command, or "module:function")
 COMMANDS = [
-    ("classify", "pipeline.detect.cli:classify_cmd"),
-    ("evaluate", "pipeline.detect.cli:evaluate_cmd"),
-    ("broker", "pipeline.kafka.cli"),
-    ("topics", "pipeline.kafka.cli_topics"),
-    ("schemas", "pipeline.avro.cli"),
+    ("classify", "handoff.commands.detect:classify_cmd"),
+    ("evaluate", "handoff.commands.detect:evaluate_cmd"),
+    ("broker", "handoff.commands.broker"),
+    ("topics", "handoff.commands.topics"),
+    ("schemas", "handoff.commands.schemas"),
     ("run", "pipeline.run"),
-    ("db", "pipeline.storage.cli"),
-    ("audit", "pipeline.audit.cli"),
-    ("ingest", "connectors.cli"),
-    ("serve", "connectors.edge.cli"),
-    ("consent", "pipeline.consent.cli"),
-    ("refer", "pipeline.render.cli:refer_cmd"),
+    ("db", "handoff.commands.db"),
+    ("audit", "handoff.commands.audit"),
+    ("ingest", "handoff.commands.ingest"),
+    ("serve", "handoff.commands.serve"),
+    ("consent", "handoff.commands.consent"),
+    ("refer", "handoff.commands.refer:refer_cmd"),
 ]
-
-EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_CONFIG = 1, 2, 3, 4
-
-
-class CliError(Exception):
-    """A failure to report in one line, with its exit code."""
-
-    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.code = code
-
 
 app = typer.Typer(help="Handoff: warm handoffs from 911, EMS and deflection programmes to treatment.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)

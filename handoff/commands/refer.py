@@ -44,7 +44,7 @@ def preview_consents(recipient_id: str, at: datetime) -> list[r.ConsentRecord]:
 
 def read_records(paths: list[Path]) -> tuple[list[r.Record], list[str]]:
     """Every record the files hold, and the refusals (file, record id, reason: never contents)."""
-    from pipeline.detect.cli import _context, _parser, file_kind
+    from handoff.commands.detect import _context, _parser, file_kind
 
     records, refused, ctx = [], [], None
     for path in paths:
@@ -109,7 +109,7 @@ def refer_cmd(files: list[Path] = typer.Argument(..., help="NEMSIS XML, EIDO JSO
               out: Path = typer.Option(None, help="write one file per referral here (default: print them)"),
               directory: Path = typer.Option(None, help="provider directory Bundle (default: the sample)")) -> None:
     """Render what each qualifying record's recipients would receive if permitted in full."""
-    from pipeline.cli import CliError
+    from handoff.errors import CliError
     from pipeline.consent.policy import load_policy
     from pipeline.detect import load_rules
     from pipeline.route import DirectorySource, DirectoryError, load_routing_rules

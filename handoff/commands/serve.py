@@ -16,7 +16,7 @@ cli = typer.Typer(help="The network edges: HTTP intake and the MLLP listener.", 
 
 
 def _prepare(need_tls: bool):
-    from pipeline.cli import EXIT_CONFIG, CliError
+    from handoff.errors import EXIT_CONFIG, CliError
     from pipeline.settings import Settings
 
     settings = Settings()
@@ -30,7 +30,7 @@ def _prepare(need_tls: bool):
 
 
 def _run(coro) -> None:
-    from pipeline.cli import EXIT_UNAVAILABLE, CliError
+    from handoff.errors import EXIT_UNAVAILABLE, CliError
 
     try:
         asyncio.run(coro)

@@ -79,18 +79,19 @@ def _classify(record, rules: Rules, dispatch: DispatchIncident | None = None):
 
 
 def _corpus(path: Path, rules: Rules) -> Iterator[dict]:
+    from connectors.cad.replay import incident_from_raw
+    from pipeline.detect.evaluate import labelled
+
     with open(path, encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             try:
-                row = json.loads(line)
-                model = EmsRun if row["record_type"] == "ems.run" else DispatchIncident
-                record = model.model_validate(row["record"])
-                dispatch = DispatchIncident.model_validate(row["dispatch"]) if row.get("dispatch") else None
+                item = labelled(json.loads(line), incident_from_raw)
             except (ValueError, KeyError, TypeError) as e:
                 yield {"source": str(path), "record_id": None, "error": f"line {n}: not a corpus record ({type(e).__name__})"}
                 continue
+            record = item.record
             rid = record.pcr_number if isinstance(record, EmsRun) else record.envelope.source_record_id
-            yield _row(str(path), rid, _classify(record, rules, dispatch))
+            yield _row(str(path), rid, _classify(record, rules, item.dispatch))
 
 
 def _parsed(path: Path, kind: str, data: bytes, rules: Rules, ctx) -> Iterator[dict]:
@@ -158,8 +159,10 @@ def evaluate_cmd(data: Path = typer.Option(None, help="directory with corpus.jso
                  rules: Path = typer.Option(None, help="ruleset file or directory (default: the shipped rules)"),
                  part: list[str] = typer.Option(None, help="tuning and/or held-out (default both)"),
                  cases: int = typer.Option(10, help="confusion cases to list per part")) -> None:
-    """Precision, recall and F1 per category for the rules and the codes-only NEMSIS baseline."""
+    """Precision, recall and F1 per category and per source (ePCR, EIDO, CAD export) for the rules and the
+    baselines (codes-only NEMSIS definitions, naive keywords)."""
+    from connectors.cad.replay import incident_from_raw
     from pipeline.detect.evaluate import DATA_DIR, PARTS, evaluate_parts
 
-    lines, _ = evaluate_parts(load_rules(rules), data or DATA_DIR, part or list(PARTS), cases)
+    lines, _ = evaluate_parts(load_rules(rules), data or DATA_DIR, part or list(PARTS), cases, incident_from_raw)
     print("\n".join(lines))

@@ -1,7 +1,7 @@
 """`handoff schemas`: write the generated Avro schemas, and check compatibility.
 
-`write` regenerates schemas/org.handoff.<Record>.avsc from pipeline/records.py; when a
-committed schema changes, its previous text is first kept in schemas/history/, so
+`write` regenerates pipeline/schemas/org.handoff.<Record>.avsc from pipeline/records.py; when a
+committed schema changes, its previous text is first kept in pipeline/schemas/history/, so
 every released version stays readable (the codec knows their fingerprints). `check`
 fails when a committed file is stale, or a current schema is not fully compatible with
 every version in its history (full transitive).
@@ -67,15 +67,18 @@ def write() -> None:
             n = len(list(history.glob("*.avsc"))) + 1
             (history / f"v{n:04d}.avsc").write_text(path.read_text())
         path.write_text(text)
-        typer.echo(f"wrote {path.relative_to(SCHEMA_DIR.parent)}")
+        typer.echo(f"wrote {path.relative_to(SCHEMA_DIR.parent.parent)}")
 
 
 @cli.command()
 def check() -> None:
     """Fail if a schema file is stale or breaks full transitive compatibility."""
-    from pipeline.cli import EXIT_CHECK_FAILED, CliError
+    from handoff.errors import EXIT_CHECK_FAILED, CliError
 
     problems = [p for model in topic_records() for p in check_model(model)]
+    stray = SCHEMA_DIR.parent.parent / "schemas"  # the old home, brought back by a merge
+    if stray.is_dir() and (stray.parent / "pyproject.toml").exists():
+        problems.append(f"{stray} exists: schemas live in pipeline/schemas (package data); move its files there")
     for problem in problems:
         typer.echo(problem, err=True)
     if problems:

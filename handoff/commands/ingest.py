@@ -14,7 +14,7 @@ cli = typer.Typer(help="Files into Kafka: NEMSIS XML, NENA EIDO JSON, CAD CSV/JS
 def _ingest(kind: str, paths: list[Path], journal: Path | None) -> None:
     from connectors.common import ParseContext
     from connectors.ingest import Journal, ingest_files
-    from pipeline.cli import EXIT_UNAVAILABLE, CliError
+    from handoff.errors import EXIT_UNAVAILABLE, CliError
     from pipeline.clock import SystemClock
     from pipeline.kafka.producer import ProducerSink
     from pipeline.settings import Settings

@@ -31,7 +31,7 @@ def _user(user: str | None) -> str:
 
 @contextmanager
 def _registry(settings) -> Iterator:
-    from pipeline.cli import EXIT_UNAVAILABLE, CliError
+    from handoff.errors import EXIT_UNAVAILABLE, CliError
     from pipeline.consent.registry import Registry
     from pipeline.storage import StorageError, open_store
 
@@ -67,7 +67,7 @@ def _produce(settings, registry) -> str:
 def add(path: str = typer.Argument(..., help="a FHIR Consent JSON file, or - for stdin"),
         user: Optional[str] = typer.Option(None, help="who records it (default: $HANDOFF_USER or the login)")) -> None:
     """Add or replace a Consent (a proposed one is completed by adding it again, complete)."""
-    from pipeline.cli import CliError
+    from handoff.errors import CliError
     from pipeline.clock import SystemClock
     from pipeline.consent.decide import missing_elements
     from pipeline.consent.fhir import from_fhir
@@ -95,7 +95,7 @@ def add(path: str = typer.Argument(..., help="a FHIR Consent JSON file, or - for
 @cli.command()
 def revoke(consent_id: str, user: Optional[str] = typer.Option(None, help="who records the revocation")) -> None:
     """Revoke a Consent from now on: pending work on it is cancelled, open referrals get a cancellation."""
-    from pipeline.cli import CliError
+    from handoff.errors import CliError
     from pipeline.clock import SystemClock
     from pipeline.consent.registry import ConsentError
     from pipeline.settings import Settings
@@ -131,7 +131,7 @@ def _record_view(settings, user: str, what: str, person=None) -> None:
 @cli.command()
 def show(consent_id: str, user: Optional[str] = typer.Option(None, help="who looks")) -> None:
     """Print the registry's Consent as FHIR JSON."""
-    from pipeline.cli import CliError
+    from handoff.errors import CliError
     from pipeline.consent.fhir import to_fhir
     from pipeline.settings import Settings
 

@@ -45,7 +45,7 @@ def _settings():
 
 @contextmanager
 def _store(settings) -> Iterator:
-    from pipeline.cli import EXIT_CHECK_FAILED, EXIT_UNAVAILABLE, CliError
+    from handoff.errors import EXIT_CHECK_FAILED, EXIT_UNAVAILABLE, CliError
     from pipeline.storage import StorageError, StorageUnavailable, open_store
     try:
         with open_store(settings.storage.url) as store:
@@ -68,7 +68,7 @@ def _now() -> datetime:
 def verify_command(checkpoints: Optional[Path] = typer.Option(None, help="exported checkpoints (default: settings)"),
                    public_key: list[str] = typer.Option([], "--public-key", help="trusted Ed25519 key, hex")) -> None:
     """Check every chain and checkpoint, and the exported copies; report the first break."""
-    from pipeline.cli import EXIT_CHECK_FAILED, CliError
+    from handoff.errors import EXIT_CHECK_FAILED, CliError
     settings = _settings()
     keys = (public_key or settings.audit.verify_keys
             or [Signer.from_secret(settings.security.audit_signing_key).public_hex])
@@ -109,7 +109,7 @@ def disclosures_command(
         user: Optional[str] = typer.Option(None, help="the signed-in user asking (recorded)"),
         as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table")) -> None:
     """What was disclosed about a person: recipient, time, purpose, basis, variant."""
-    from pipeline.cli import EXIT_USAGE, CliError
+    from handoff.errors import EXIT_USAGE, CliError
     settings = _settings()
     if patient:
         tokens, query = [patient], "token"

@@ -1,0 +1,1 @@
+"""The `handoff` sub-commands, one module per command group (registered in handoff/cli.py)."""
