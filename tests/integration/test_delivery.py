@@ -48,11 +48,12 @@ async def snapshot(store, peers, fhir_server) -> dict:
 
 
 def amended(run: r.EmsRun) -> r.EmsRun:
-    """The PCR amended: a corrected phone number (which a full-variant recipient sees)."""
+    """The PCR amended: a further impression (a mental-health code, which a crisis service may see)."""
     envelope = run.envelope.model_copy(update={"source_record_version": 2,
                                                "event_id": run.envelope.event_id + ":amended"})
-    return run.model_copy(update={"envelope": envelope, "patient": run.patient.model_copy(
-        update={"phone": "555-0199"})})
+    impression = r.Coded(code="F41.1", system="http://hl7.org/fhir/sid/icd-10-cm")
+    return run.model_copy(update={"envelope": envelope,
+                                  "secondary_impressions": [*run.secondary_impressions, impression]})
 
 
 async def test_same_input_twice_and_an_amendment(kafka, catalogue, tmp_path, fhir_server):
@@ -94,4 +95,4 @@ async def test_same_input_twice_and_an_amendment(kafka, catalogue, tmp_path, fhi
         assert {k: v for k, v in after.items() if k != "hl7v2-mllp"} == \
                {k: v for k, v in first.items() if k != "hl7v2-mllp"}
         new = [peers.mllp.held[m] for m in set(after["hl7v2-mllp"]) - set(first["hl7v2-mllp"])]
-        assert len(new) == 1 and b"REF^I13" in new[0] and b"555-0199" in new[0]
+        assert len(new) == 1 and b"REF^I13" in new[0] and b"DG1|" in new[0] and b"F41.1" in new[0]
