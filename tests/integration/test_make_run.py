@@ -18,7 +18,8 @@ def test_run_serves_until_ctrl_c_and_stops_cleanly_with_its_broker(tmp_path):
     env.update(HANDOFF_KAFKA__EMBEDDED_RUN_DIR=str(tmp_path / "broker"),
                HANDOFF_STORAGE__URL=f"sqlite:///{tmp_path / 'handoff.db'}", HANDOFF_METRICS__PORT="0")
     log = open(tmp_path / "run.out", "w+")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "handoff"), "run", "--sample", "12"],
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "handoff"), "run", "--sample", "12",
+                             "--no-fhir-server"],  # the HAPI FHIR server starts once per session (conftest)
                             stdout=log, stderr=subprocess.STDOUT, env=env, text=True)
     try:
         deadline = time.monotonic() + 180
@@ -34,6 +35,7 @@ def test_run_serves_until_ctrl_c_and_stops_cleanly_with_its_broker(tmp_path):
             proc.kill()
     out = (tmp_path / "run.out").read_text()
     assert "events in              12" in out and "delivered to inbox" in out
+    assert "MLLP receiver (TLS) at mllps://127.0.0.1:" in out and "FHIR server not started" in out
     with pytest.raises(ProcessLookupError):  # the broker went down with it
         for _ in range(60):
             os.kill(broker_pid, 0)
