@@ -44,7 +44,8 @@ from pipeline.settings import Settings
 from pipeline.stage import Context, Output, Result, RetryPolicy, Sink, Stage, StageRunner, Writer
 from pipeline.storage import Store
 from pipeline.topics import Catalogue
-from pipeline.track import apply_status
+from pipeline.track import apply_status, escalation_request, record_exhausted
+from pipeline.track.deadlines import Deadlines, load_deadlines
 from pipeline.vocab import Action, AuditKind, Outcome
 
 
@@ -65,6 +66,7 @@ class Deps:
     gate: Gate | None = None  # the consent registry, policy and holds (pipeline/consent)
     consent_flags: frozenset[str] = frozenset()  # ePCR custom elements that flag a consent to refer
     timezone: tzinfo = timezone.utc  # the site's: opening hours in the directory are local times
+    deadlines: Deadlines | None = None  # the closed loop's deadlines (pipeline/track/deadlines.yaml)
     delivery: Policy = Policy()  # one send in flight per referral (lease), when a transient failure is final
 
     @classmethod
@@ -78,7 +80,8 @@ class Deps:
             episode_window=timedelta(hours=settings.routing.episode_window_hours),
             gate=Gate(store, load_policy(settings.consent.policy), timedelta(days=settings.consent.hold_days)),
             consent_flags=frozenset(settings.consent.field_flag_elements),
-            timezone=ZoneInfo(settings.routing.timezone), delivery=Policy.of(settings))
+            timezone=ZoneInfo(settings.routing.timezone), deadlines=load_deadlines(settings.track.deadlines),
+            delivery=Policy.of(settings))
         values.update(overrides)
         return cls(**values)
 
@@ -129,6 +132,8 @@ async def refer(deps: Deps, incoming: r.Referral, ctx: Context) -> Result:
     outputs, audits, held = [], [], 0
     if not candidates:  # nobody to ask: on record, so that a programme can see the gap
         audits.append(unrouted_audit(request, ctx, place.county or place.zip, directory.version))
+        if request.exclude:  # an escalation found no one left to ask: outreach must act
+            await asyncio.to_thread(record_exhausted, deps.store, request, now)
     targets = [(Recipient.of(c.provider), c.purpose) for c in candidates]
     decisions = await asyncio.to_thread(deps.gate.decide, request, targets, now)  # reads the registry, holds
     sources, sent = await _render_inputs(deps, request, decisions)
@@ -151,7 +156,8 @@ def _route(deps: Deps, request: r.Referral, now):
     directory = deps.directory.current()
     place = place_of(request.subject.address if request.subject else None, request.location)
     candidates = route(request, directory, deps.routing, place, now.astimezone(deps.timezone), age=request.age,
-                       language=request.subject.language if request.subject else "")[:deps.routing.fan_out]
+                       language=request.subject.language if request.subject else "",
+                       exclude=frozenset(request.exclude))[:deps.routing.fan_out]
     return directory, place, candidates
 
 
@@ -275,9 +281,17 @@ async def deliver(deps: Deps, audit_now: AuditNow, delivery: r.Delivery, ctx: Co
 
 
 async def track(deps: Deps, status: r.ReferralStatus, ctx: Context) -> Result:
-    await asyncio.to_thread(apply_status, deps.store, status)
-    audit = status_audit(status, ctx)
-    return Result(audits=[audit])
+    """The state machine: apply (or refuse) the report; a decline or a missed deadline asks the
+    next recipient through a request revision that excludes this one (route and decide again)."""
+    now = ctx.clock.now()
+    applied = await asyncio.to_thread(apply_status, deps.store, status, deps.deadlines, now)
+    outputs = []
+    if applied.verdict.escalate and applied.request_id and applied.recipient_id:
+        request = await asyncio.to_thread(escalation_request, deps.store, applied.request_id, applied.recipient_id,
+                                          status.reason or status.state.value, now)
+        if request is not None:
+            outputs.append(Output("referral.request", request.person, request, AuditKind.REFERRAL_REQUEST))
+    return Result(outputs=outputs, audits=[status_audit(status, ctx, applied.verdict)])
 
 
 async def sink_audit(deps: Deps, event: r.AuditEvent, ctx: Context) -> Result:

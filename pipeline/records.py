@@ -19,7 +19,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from pipeline.vocab import (
     Action, AuditKind, Basis, Category, ConsentKind, ConsentStatus, DataCategory, Format,
-    Match, Outcome, Pathway, Purpose, ReferralState, Service, Variant,
+    Match, Outcome, Pathway, Purpose, ReferralState, Service, StatusSource, Variant,
 )
 
 
@@ -284,6 +284,7 @@ class Referral(Record):
     referring_agency: str = ""
     location: Optional[Address] = Field(None, description="the scene, where routing has no home address")
     age: Optional[int] = Field(None, description="age in years, for eligibility")
+    exclude: list[str] = Field([], description="recipient ids not to ask again (declined, or silent past a deadline)")
 
 
 class Decision(Record):
@@ -345,6 +346,10 @@ class ReferralStatus(Record):
     reason: str = ""
     reported_by: str = Field(description="handoff, a connector name, or a recipient id")
     message_id: str = ""
+    source: StatusSource = Field(StatusSource.DELIVERY, description="whose transition this is (the state machine)")
+    recipient_id: str = Field("", description="the recipient, where the reporter knows it")
+    person: Optional[PersonKey] = Field(None, description="the person's token, where the reporter knows it")
+    request_id: str = Field("", description="the request the referral answers, where the reporter knows it")
 
 
 class ReferralKey(Record):

@@ -25,6 +25,7 @@ from pipeline import records as r
 from pipeline.clock import SystemClock
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
+from pipeline.storage import redact_url
 from pipeline.topics import Catalogue, Topic, create_topics
 
 SAMPLE_SIZE = 80
@@ -77,7 +78,7 @@ def cli(once: bool = typer.Option(False, "--once", help="exit after the sample h
 
 
 async def main(settings: Settings, once: bool, sample: int, fhir_server: bool = True) -> dict:
-    from connectors import delivery
+    from connectors.delivery import registry
     from connectors.peers import demo
     from pipeline.app import Deps, runners
     from pipeline.audit.sink import Sealer
@@ -112,7 +113,7 @@ async def main(settings: Settings, once: bool, sample: int, fhir_server: bool = 
         for line in peers.lines:
             say(line)
         settings = peers.settings  # the demo directory (the peers' ports) and their credentials
-        connectors = delivery.connectors(settings, store)
+        connectors = registry().build(settings, store)
         for connector in connectors.values():
             stack.push_async_callback(connector.aclose)
         deps = Deps.build(settings, catalogue, store, connectors, SystemClock(),
@@ -241,7 +242,7 @@ def render_summary(summary: dict, settings: Settings, db_path: Path | None) -> s
     lines.append(f"  {'audit records':22} {json.dumps(summary['audit_records'])}")
     lines += ["", "Where to look:",
               f"  metrics      http://{settings.metrics.host}:{settings.metrics.port}/metrics",
-              f"  database     {db_path or settings.storage.url}  (tables inbox_item, audit_record, referral_state)",
+              f"  database     {db_path or redact_url(settings.storage.url)}  (tables inbox_item, audit_record, referral_state)",
               "  topics       .venv/bin/handoff topics list",
               "  schemas      pipeline/schemas/*.avsc and topics.yaml"]
     if summary["example_delivery"]:

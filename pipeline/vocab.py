@@ -106,6 +106,16 @@ class ReferralState(StrEnum):
     ENTERED_IN_ERROR = "entered-in-error"
 
 
+class StatusSource(StrEnum):
+    """Who reports a referral's status: each may make only its own transitions (pipeline/track/machine.py)."""
+
+    DELIVERY = "delivery"  # a connector's send result
+    PROVIDER = "provider"  # the recipient: accepted, rejected, in progress, completed
+    CONSENT_GATE = "consent-gate"  # a consent revoked or expired: cancelled
+    TRACK = "track"  # a deadline missed: cancelled and escalated
+    ADMIN = "admin"  # entered in error
+
+
 class Pathway(StrEnum):
     """PTACC deflection pathways, plus the EMS/CAD-detected route."""
 

@@ -133,12 +133,18 @@ def recheck_audit(delivery: r.Delivery, ctx: Context, problems: list[str]) -> r.
                    "check": "consent re-read before sending", "policy": delivery.decision.policy_version}})
 
 
-def status_audit(status: r.ReferralStatus, ctx: Context) -> r.AuditEvent:
+def status_audit(status: r.ReferralStatus, ctx: Context, verdict=None) -> r.AuditEvent:
+    """A status report as track judged it: applied, a repeat, or refused (with why)."""
+    detail = {"reported_by": status.reported_by, "source": status.source.value}
+    if verdict is not None:
+        detail["verdict"] = "applied" if verdict.applied else ("refused" if verdict.refused else "repeat")
+        if verdict.refused:
+            detail["refused"] = verdict.refused
     return r.AuditEvent(
         audit_id=audit_id("status", status.envelope.event_id), kind=AuditKind.STATUS_CHANGE, stage=ctx.stage,
-        recorded_at=ctx.clock.now(), outcome=status.state.value, actor=f"stage:{ctx.stage}",
-        correlation_id=status.envelope.correlation_id, trace_id=ctx.trace_id, entities=[ctx.source],
-        referral_id=status.referral_id, detail={"reported_by": status.reported_by})
+        recorded_at=ctx.clock.now(), outcome="refused" if verdict is not None and verdict.refused else status.state.value,
+        actor=f"stage:{ctx.stage}", correlation_id=status.envelope.correlation_id, trace_id=ctx.trace_id,
+        entities=[ctx.source], referral_id=status.referral_id, detail=detail)
 
 
 def dead_letter_audit(stage: str, letter: r.DeadLetter) -> r.AuditEvent:

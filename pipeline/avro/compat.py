@@ -88,7 +88,7 @@ class _Resolver:
                     return []
             return [f"{path}: writer type {_label(writer)} matches no branch of the reader union"]
         if isinstance(reader, str) or isinstance(writer, str):
-            if reader == writer or (writer, reader) in PROMOTIONS:
+            if reader == writer or (isinstance(reader, str) and isinstance(writer, str) and (writer, reader) in PROMOTIONS):
                 return []
             return [f"{path}: {_label(writer)} cannot be read as {_label(reader)}"]
         kind = reader["type"]

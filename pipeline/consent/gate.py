@@ -27,7 +27,7 @@ from pipeline.consent.decide import Recipient, decide, recheck
 from pipeline.consent.policy import CONSENT_BASES, Policy
 from pipeline.consent.registry import Registry
 from pipeline.storage import StorageError, Store, Transaction
-from pipeline.vocab import Outcome, Purpose, ReferralState
+from pipeline.vocab import Outcome, Purpose, ReferralState, StatusSource
 
 Target = tuple[Recipient, Purpose]
 HOLD_LIFETIME = timedelta(days=30)
@@ -55,7 +55,8 @@ def cancelled_status(c: Cancellation) -> r.ReferralStatus:
     envelope = c.envelope.model_copy(update={"event_id": f"status:{c.referral_id}:cancelled:consent",
                                              "source_system": "handoff:consent"})
     return r.ReferralStatus(envelope=envelope, referral_id=c.referral_id, state=ReferralState.CANCELLED,
-                            business_status="6.0", reason=c.reason[:500], reported_by="handoff:consent")
+                            business_status="6.0", reason=c.reason[:500], reported_by="handoff:consent",
+                            source=StatusSource.CONSENT_GATE)
 
 
 def _p(person: r.PersonKey) -> dict:

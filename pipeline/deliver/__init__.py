@@ -1,10 +1,10 @@
 """Delivery: send what the outbox holds through the recipient's connector, report the result.
 
-Connectors are registered by endpoint kind (STYLE.md §8): `deliver(delivery) -> Receipt`
-and `aclose()`; they raise the error tree (pipeline/errors.py): `Transient` (try again later),
-`Ambiguous` (sent, no answer: resend the same message id later, flagged) or `Permanent`.
-The policy around a send (one in flight per referral, nothing new for nothing new, audits
-before and after, failed or requested status) is `send()` in send.py.
+Connectors are registered by endpoint kind (pipeline/deliver/registry.py, STYLE.md §8):
+`deliver(delivery) -> Receipt` and `aclose()`; they raise the error tree (pipeline/errors.py):
+`Transient` (try again later), `Ambiguous` (sent, no answer: resend the same message id later,
+flagged) or `Permanent`. The policy around a send (one in flight per referral, nothing new for
+nothing new, audits before and after, failed or requested status) is `send()` in send.py.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Protocol
 
 from pipeline import records as r
 from pipeline.errors import Transient
-from pipeline.vocab import ReferralState
+from pipeline.vocab import ReferralState, StatusSource
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,9 @@ def sent_status(delivery: r.Delivery, duplicate: bool) -> r.ReferralStatus:
         "event_id": f"status:{delivery.delivery_id}:sent", "source_system": "handoff:deliver"})
     return r.ReferralStatus(envelope=envelope, referral_id=delivery.referral_id, state=ReferralState.REQUESTED,
                             business_status="2.0", reported_by=f"connector:{delivery.endpoint.kind}",
-                            message_id=delivery.message_id, reason="resent: already there" if duplicate else "")
+                            message_id=delivery.message_id, reason="resent: already there" if duplicate else "",
+                            source=StatusSource.DELIVERY, recipient_id=delivery.recipient_id, person=delivery.person,
+                            request_id=delivery.decision.request_id)
 
 
 def failed_status(delivery: r.Delivery, reason: str) -> r.ReferralStatus:
@@ -51,4 +53,5 @@ def failed_status(delivery: r.Delivery, reason: str) -> r.ReferralStatus:
         "event_id": f"status:{delivery.delivery_id}:failed", "source_system": "handoff:deliver"})
     return r.ReferralStatus(envelope=envelope, referral_id=delivery.referral_id, state=ReferralState.FAILED,
                             reported_by=f"connector:{delivery.endpoint.kind}", message_id=delivery.message_id,
-                            reason=reason[:500])
+                            reason=reason[:500], source=StatusSource.DELIVERY, recipient_id=delivery.recipient_id,
+                            person=delivery.person, request_id=delivery.decision.request_id)

@@ -171,6 +171,7 @@ def merge(incoming: r.Referral, episode: str, existing: r.Referral | None) -> r.
             existing.subject or r.Person()) else existing.subject,
         "location": existing.location or placed.location, "age": existing.age or placed.age,
         "pathway": existing.pathway if existing.pathway != Pathway.FIRST_RESPONDER else placed.pathway,
+        "exclude": sorted(set(existing.exclude) | set(placed.exclude)),
     })
     if content_digest(combined) == content_digest(existing):
         return existing

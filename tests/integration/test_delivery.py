@@ -65,7 +65,7 @@ async def test_same_input_twice_and_an_amendment(kafka, catalogue, tmp_path, fhi
         store = open_store(peers.settings.storage.url)
         stack.callback(store.close)
         store.migrate()
-        deps = Deps.build(peers.settings, catalogue, store, connectors.connectors(peers.settings, store),
+        deps = Deps.build(peers.settings, catalogue, store, connectors.registry().build(peers.settings, store),
                           SystemClock())
         app, metrics = await start(deps, kafka, catalogue)
         stack.push_async_callback(lambda: app.stop())  # the app running at the end, whichever

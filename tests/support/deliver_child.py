@@ -20,7 +20,7 @@ import signal
 import sys
 from pathlib import Path
 
-from connectors.delivery import connectors as build_connectors
+from connectors.delivery import registry
 from pipeline import records as r
 from pipeline.app import Deps, deliver
 from pipeline.clock import SystemClock
@@ -49,7 +49,7 @@ async def main(config: dict) -> None:
     catalogue = Catalogue("kill")
     store = open_store(config["db"])
     deliveries = [catalogue["delivery"].value.decode(Path(p).read_bytes()) for p in config["deliveries"]]
-    connectors = build_connectors(settings, store)
+    connectors = registry().build(settings, store)
     if config["kill"]:
         barrier = asyncio.Barrier(len(deliveries))
         connectors = {kind: KillAfterSend(c, barrier) for kind, c in connectors.items()}
