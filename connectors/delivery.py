@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from connectors.direct import DirectConnector
 from connectors.fhir_rest import FhirRestConnector
-from connectors.hl7v2.sender import MllpConnector
+from connectors.hl7v2_mllp import MllpConnector
 from connectors.inbox import InboxConnector
 from pipeline.deliver.registry import Registry
 

@@ -6,7 +6,7 @@ import ssl
 import pytest
 
 from connectors.edge.certs import issue, make_ca
-from connectors.hl7v2.sender import MllpConnector, address_of, control_id
+from connectors.hl7v2_mllp import MllpConnector, address_of, control_id
 from connectors.peers.mllp import MllpPeer
 from pipeline.deliver import Ambiguous
 from pipeline.errors import Permanent, Transient

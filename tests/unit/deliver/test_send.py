@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.hl7v2.sender import MllpConnector
+from connectors.hl7v2_mllp import MllpConnector
 from connectors.peers.mllp import MllpPeer
 from pipeline.clock import FixedClock
 from pipeline.deliver import Ambiguous, ledger
