@@ -1,4 +1,5 @@
-"""HL7 v2 outbound (endpoint kind hl7v2-mllp): REF^I12/I13/I14 over MLLP (TLS for `mllps://host:port`, plain for `mllp://`).
+"""HL7 v2 outbound (endpoint kind hl7v2-mllp): REF^I12/I13/I14 over MLLP, TLS for `mllps://host:port`,
+plain for `mllp://host:port`.
 
 One connection per message: connect, write the frame, read the ACK within `ack_timeout`.
 
