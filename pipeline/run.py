@@ -237,7 +237,7 @@ def render_summary(summary: dict, settings: Settings, db_path: Path | None) -> s
     for key in ("events_in", "detections", "referral_requests", "holds", "deliveries", "delivered_to_inbox",
                 "status_events", "dead_letters"):
         lines.append(f"  {key.replace('_', ' '):22} {summary[key]}")
-    lines.append(f"  {'delivered by endpoint':22} {json.dumps(summary['delivered_by_endpoint'])}")
+    lines.append(f"  {'delivered by endpoint':22} {json.dumps(summary.get('delivered_by_endpoint', {}))}")
     lines.append(f"  {'categories':22} {json.dumps(summary['categories'])}")
     lines.append(f"  {'audit records':22} {json.dumps(summary['audit_records'])}")
     lines += ["", "Where to look:",
