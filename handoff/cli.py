@@ -29,6 +29,7 @@ COMMANDS = [
     ("serve", "handoff.commands.serve"),
     ("consent", "handoff.commands.consent"),
     ("refer", "handoff.commands.refer:refer_cmd"),
+    ("users", "handoff.commands.users"),
 ]
 
 app = typer.Typer(help="Handoff: warm handoffs from 911, EMS and deflection programmes to treatment.",

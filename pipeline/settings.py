@@ -197,6 +197,21 @@ class DeliverySettings(Section):
     direct: DirectDelivery = DirectDelivery()
 
 
+class WebSettings(Section):
+    """The web service (`handoff serve web`, connectors/web): the provider inbox, the privacy officer's page."""
+
+    host: str = "127.0.0.1"
+    port: int = 8480
+    tls_cert: Path | None = Field(None, description="server certificate chain (PEM); with tls_key, HTTPS")
+    tls_key: Path | None = None
+    secure_cookies: bool = Field(True, description="Secure cookies (__Host- prefix); off only for plain-HTTP "
+                                                   "development on loopback")
+    session_idle_minutes: float = Field(30.0, gt=0)
+    session_hours: float = Field(12.0, gt=0)
+    lockout_failures: int = Field(5, ge=1, description="consecutive failed sign-ins that lock an account")
+    lockout_minutes: float = Field(15.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HANDOFF_", env_nested_delimiter="__", extra="forbid")
 
@@ -214,6 +229,7 @@ class Settings(BaseSettings):
     edges: EdgeSettings = EdgeSettings()
     runtime: RuntimeSettings = RuntimeSettings()
     delivery: DeliverySettings = DeliverySettings()
+    web: WebSettings = WebSettings()
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> "Settings":
@@ -250,7 +266,8 @@ class Settings(BaseSettings):
 log = logging.getLogger("handoff.settings")
 PREFIX = "HANDOFF_"
 NOT_SETTINGS = ("HANDOFF_USER",)      # who runs a command (handoff audit, consent): read by the commands
-NOT_SETTINGS_PREFIXES = ("HANDOFF_TEST_",)  # the test suite's own (HANDOFF_TEST_POSTGRES_DSN)
+NOT_SETTINGS_PREFIXES = ("HANDOFF_TEST_",)  # the test suite's own (HANDOFF_TEST_POSTGRES_DSN), and these:
+NOT_SETTINGS += ("HANDOFF_CONSENT_EXAMPLES", "HANDOFF_UPDATE_GOLDEN")
 _warned: set[str] = set()
 
 

@@ -89,3 +89,25 @@ def mllp() -> None:
             await listener.close()
 
     _run(_serve(settings, "mllp", settings.edges.mllp_metrics_port, body))
+
+
+@cli.command("web")
+def web() -> None:
+    """The web service: sign-in, the provider inbox, the privacy officer's page (connectors/web)."""
+    from handoff.errors import EXIT_CONFIG, CliError
+    from pipeline.settings import Settings
+
+    settings = Settings()
+    if not settings.kafka.bootstrap:
+        raise CliError("no broker: set HANDOFF_KAFKA__BOOTSTRAP (every view and answer is audited through it)",
+                       EXIT_CONFIG)
+    w = settings.web
+    tls = bool(w.tls_cert and w.tls_key)
+    if bool(w.tls_cert) != bool(w.tls_key):
+        raise CliError("give both HANDOFF_WEB__TLS_CERT and HANDOFF_WEB__TLS_KEY, or neither", EXIT_CONFIG)
+    if settings.environment == "production" and not tls:
+        raise CliError("production needs TLS: set HANDOFF_WEB__TLS_CERT and __TLS_KEY", EXIT_CONFIG)
+    from connectors.web.serve import serve
+
+    typer.echo(f"web on {'https' if tls else 'http'}://{w.host}:{w.port}", err=True)
+    _run(serve(settings))
