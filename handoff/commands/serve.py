@@ -40,14 +40,14 @@ def _run(coro) -> None:
 
 async def _serve(settings, name: str, metrics_port: int, body) -> None:
     """Start the producer and the edge, serve metrics, then run `body(edge)` until stopped."""
-    from prometheus_client import start_http_server
-
     from connectors.edge.service import build_edge
     from pipeline.kafka.producer import ProducerSink
+    from pipeline.kafka.secure import client_options
+    from pipeline.metrics import serve_http
 
-    async with ProducerSink(settings.kafka.bootstrap) as sink:
+    async with ProducerSink(settings.kafka.bootstrap, **client_options(settings.kafka)) as sink:
         edge = build_edge(settings, sink, name=f"edge {name}")
-        start_http_server(metrics_port, addr=settings.edges.host, registry=edge.metrics.registry)
+        serve_http(settings.edges.host, metrics_port, edge.metrics.registry)  # ready once the producer is up
         await body(edge)
 
 
