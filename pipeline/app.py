@@ -38,7 +38,7 @@ from pipeline.detect import Rules, classify_incident, classify_run, load_rules
 from pipeline.episode import DEFAULT_WINDOW, field_requests, incident_requests
 from pipeline.episode import state as episodes
 from pipeline.metrics import Metrics
-from pipeline.render import Redaction, render, render_cancel
+from pipeline.render import Party, Redaction, referring_party, render, render_cancel
 from pipeline.route import DirectorySource, RoutingRules, load_routing_rules, place_of, route
 from pipeline.settings import Settings
 from pipeline.stage import Context, Output, Result, RetryPolicy, Sink, Stage, StageRunner, Writer
@@ -197,15 +197,27 @@ async def consent_changed(deps: Deps, consents: r.ConsentSet, ctx: Context) -> R
     outputs += [Output("referral.status", r.ReferralKey(referral_id=c.referral_id), cancelled_status(c),
                        AuditKind.STATUS_CHANGE) for c in cancelled]
     told = await asyncio.to_thread(ledger.holdings, deps.store, [c.referral_id for c in cancelled if c.sent])
-    outputs += [Output("delivery", r.DeliveryKey(referral_id=held.referral_id, recipient_id=held.recipient_id),
-                       _cancel_delivery(deps, held, consents.person, c, directory, ctx))
-                for c in cancelled if c.sent for held in [told.get(c.referral_id)]
-                if held is not None and held.action != "cancel"]
+    for c in cancelled:
+        held = told.get(c.referral_id) if c.sent else None
+        if held is not None and held.action != "cancel":
+            referring = await _referring(deps, held)
+            outputs.append(Output("delivery", r.DeliveryKey(referral_id=held.referral_id,
+                                                            recipient_id=held.recipient_id),
+                                  _cancel_delivery(held, consents.person, c, directory, referring)))
     return Result(outputs=outputs, audits=audits)
 
 
-def _cancel_delivery(deps: Deps, held: ledger.Held, person: r.PersonKey, cancel: Cancellation, directory,
-                     ctx: Context) -> r.Delivery:
+async def _referring(deps: Deps, held: ledger.Held) -> Party:
+    """The party the cancelled referral named as its sender (so the I14 names the I12's)."""
+    request = await asyncio.to_thread(episodes.load_request, deps.store, held.decision.request_id)
+    if request is None:  # purged since: the programme itself
+        return Party("handoff", "Handoff")
+    sources = await asyncio.to_thread(episodes.load_sources, deps.store, request.source_records)
+    return referring_party(request, sources)
+
+
+def _cancel_delivery(held: ledger.Held, person: r.PersonKey, cancel: Cancellation, directory,
+                     referring: Party) -> r.Delivery:
     """Tell a recipient that holds a referral it is cancelled (REF^I14, Task cancelled), at the
     endpoint that referral went to, even when the recipient has left the directory since."""
     try:
@@ -214,7 +226,7 @@ def _cancel_delivery(deps: Deps, held: ledger.Held, person: r.PersonKey, cancel:
         recipient = _Gone(held.recipient_id, held.recipient_id, held.endpoint)
     revision = held.revision + 1
     payload = render_cancel(held.referral_id, person, recipient, cancel.reason, cancel.envelope.occurred_at,
-                            revision=revision)
+                            referring=referring)
     envelope = cancel.envelope.model_copy(update={
         "event_id": f"delivery:{held.referral_id}:{payload.message_id}", "source_system": "handoff:deliver"})
     decision = held.decision.model_copy(update={"reasons": [f"cancelled: {cancel.reason}"[:500]],
@@ -223,7 +235,7 @@ def _cancel_delivery(deps: Deps, held: ledger.Held, person: r.PersonKey, cancel:
                       referral_id=held.referral_id, recipient_id=held.recipient_id, endpoint=held.endpoint,
                       format=payload.format, action=Action.CANCEL, revision=revision, message_id=payload.message_id,
                       content_type=payload.content_type, payload=payload.body, decision=decision, person=person,
-                      content_digest=payload.digest)
+                      content_digest=payload.content_digest)
 
 
 @dataclass(frozen=True)
@@ -250,17 +262,21 @@ def _delivery(deps: Deps, request: r.Referral, sources, held: dict[str, ledger.H
               recipient, ctx: Context) -> r.Delivery | None:
     """The outbox record for one permitted recipient, or None when it holds this content already."""
     has = held.get(decision.referral_id)
+    redaction = Redaction.of(deps.gate.policy)
+    payload = render(request, sources, decision, recipient, action=Action.CREATE, redaction=redaction)
+    digest = payload.content_digest  # of the content as a create: an update of the same content has the same
     action = Action.UPDATE if has is not None else Action.CREATE
-    payload = render(request, sources, decision, recipient, action=action, redaction=Redaction.of(deps.gate.policy))
-    if has is not None and has.action != "cancel" and has.digest == payload.digest:
-        return None  # nothing new for nothing new
+    if has is not None:
+        if has.action != "cancel" and has.digest == digest:
+            return None  # nothing new for nothing new
+        payload = render(request, sources, decision, recipient, action=action, redaction=redaction)
     envelope = request.envelope.model_copy(update={
         "event_id": f"delivery:{decision.referral_id}:{payload.message_id}", "source_system": "handoff:render"})
     return r.Delivery(envelope=envelope, delivery_id=f"{decision.referral_id}:{payload.message_id}",
                       referral_id=decision.referral_id, recipient_id=recipient.id, endpoint=recipient.endpoint,
                       format=payload.format, action=action, revision=request.revision, message_id=payload.message_id,
                       content_type=payload.content_type, payload=payload.body, decision=decision,
-                      person=request.person, content_digest=payload.digest)
+                      person=request.person, content_digest=digest)
 
 
 async def deliver(deps: Deps, audit_now: AuditNow, delivery: r.Delivery, ctx: Context) -> Result:

@@ -58,6 +58,13 @@ def load_sources(store: Store, refs: list[r.SourceRef]) -> list[r.Record]:
     return out
 
 
+def load_request(store: Store, request_id: str) -> r.Referral | None:
+    """A merged request by id (None when it is gone)."""
+    with store.transaction() as tx:
+        row = tx.fetchone("SELECT body FROM episode_request WHERE request_id = :id", {"id": request_id})
+    return REFERRAL.decode(bytes(row["body"])) if row is not None else None
+
+
 def merge_request(store: Store, incoming: r.Referral, window: timedelta) -> r.Referral:
     """Place a request in the person's episode and fold it into what is there; returns the merged request."""
     token = incoming.person.person_token

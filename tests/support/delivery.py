@@ -16,13 +16,14 @@ def delivery(kind: str, address: str, revision: int = 1, action: Action = Action
     request = request or c.ems_request(revision)
     recipient = replace(c.provider(kind, pid), endpoint=r.Endpoint(kind=kind, address=address))
     decision = c.decision(request, recipient)
-    payload = render(request, [c.ems_run(), c.incident()], decision, recipient, action=action,
-                     redaction=default_redaction())
+    sources = [c.ems_run(), c.incident()]
+    payload = render(request, sources, decision, recipient, action=action, redaction=default_redaction())
+    created = render(request, sources, decision, recipient, redaction=default_redaction())  # the ledger's digest
     return r.Delivery(envelope=c.envelope("req-ems"), delivery_id=f"{decision.referral_id}:{payload.message_id}",
                       referral_id=decision.referral_id, recipient_id=recipient.id, endpoint=recipient.endpoint,
                       format=payload.format, action=action, revision=request.revision, message_id=payload.message_id,
                       content_type=payload.content_type, payload=payload.body, decision=decision, person=request.person,
-                      content_digest=payload.digest)
+                      content_digest=created.content_digest)
 
 
 def context(clock: FixedClock | None = None, offset: int = 0) -> Context:
