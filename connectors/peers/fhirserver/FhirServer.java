@@ -236,7 +236,8 @@ public class FhirServer {
     }
     for (Class<? extends IBaseResource> type : List.of(Task.class, ServiceRequest.class, Patient.class,
         Organization.class, PractitionerRole.class, Encounter.class, Condition.class, Observation.class,
-        MedicationAdministration.class, Consent.class, Provenance.class, MessageHeader.class))
+        MedicationAdministration.class, Consent.class, Provenance.class, MessageHeader.class, Bundle.class,
+        Practitioner.class, Location.class, DocumentReference.class, Composition.class, RelatedPerson.class))
       register(type);
     RestfulServer fhir = new RestfulServer(CTX);
     fhir.registerProviders(new ArrayList<Object>(PROVIDERS.values()));
