@@ -15,7 +15,7 @@ from pipeline.app import Deps, runners
 from pipeline.clock import SystemClock
 from pipeline.kafka.faust_app import FaustSink, attach, make_app
 from pipeline.metrics import Metrics
-from pipeline.run import feed, sample_runs, wait_quiet
+from handoff.demo import feed, sample_runs, wait_quiet
 from pipeline.settings import Settings
 from pipeline.storage import open_store
 from tests.support.delivery import tasks
