@@ -53,14 +53,14 @@ async def main(config: dict) -> None:
     if config["kill"]:
         barrier = asyncio.Barrier(len(deliveries))
         connectors = {kind: KillAfterSend(c, barrier) for kind, c in connectors.items()}
-    deps = Deps.build(settings, catalogue, store, connectors, SystemClock())
-
     async def no_audits(audits) -> None:
         return None
 
+    deps = Deps.build(settings, catalogue, store, connectors, SystemClock(), audit_now=no_audits)
+
     async def one(d: r.Delivery) -> None:
         ctx = Context("deliver", r.SourceRef(topic="delivery", record_id=d.delivery_id), SystemClock(), "kill", 0, 0)
-        await deliver(deps, no_audits, d, ctx)
+        await deliver(deps, d, ctx)
 
     await asyncio.gather(*(one(d) for d in deliveries))
     for c in connectors.values():
