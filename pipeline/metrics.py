@@ -1,10 +1,14 @@
 """Per-stage counters and timings, in a registry that is passed down (no module singletons).
 
-Served as Prometheus text by `serve_metrics` (the operations issue adds the dashboard).
+Served as Prometheus text on /metrics next to /healthz and /readyz (pipeline/health.py).
 """
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from typing import Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from pipeline.health import Probe, gauge_probe, serve_health
 
 
 class Metrics:
@@ -31,6 +35,7 @@ class Metrics:
     def value(self, counter: Counter, stage: str) -> float:
         return counter.labels(stage)._value.get()
 
-    def serve(self, host: str, port: int):
-        """Start the /metrics endpoint in a thread; returns (server, thread)."""
-        return start_http_server(port, addr=host, registry=self.registry)
+    def serve(self, host: str, port: int, probes: Sequence[Probe] = ()):
+        """Serve /metrics, /healthz and /readyz in a thread; returns (server, thread). /readyz runs
+        `probes` and fails while the stages report a dependency away (handoff_dependency_ready 0)."""
+        return serve_health(host, port, self.registry, [*probes, gauge_probe(self.registry)])

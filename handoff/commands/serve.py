@@ -39,16 +39,18 @@ def _run(coro) -> None:
 
 
 async def _serve(settings, name: str, metrics_port: int, body) -> None:
-    """Start the producer and the edge, serve metrics, then run `body(edge)` until stopped."""
-    from prometheus_client import start_http_server
-
+    """Start the producer and the edge, serve /metrics, /healthz and /readyz, then run `body(edge)` until stopped."""
     from connectors.edge.service import build_edge
+    from pipeline.health import serve_health, service_probes
     from pipeline.kafka.producer import ProducerSink
 
     async with ProducerSink(settings.kafka.bootstrap) as sink:
         edge = build_edge(settings, sink, name=f"edge {name}")
-        start_http_server(metrics_port, addr=settings.edges.host, registry=edge.metrics.registry)
-        await body(edge)
+        server, _ = serve_health(settings.edges.host, metrics_port, edge.metrics.registry, service_probes(settings))
+        try:
+            await body(edge)
+        finally:
+            server.shutdown()
 
 
 @cli.command("intake")
