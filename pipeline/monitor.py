@@ -43,14 +43,15 @@ async def topic_ends(bootstrap: str, prefix: str, timeout_ms: int = 5000) -> Top
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                request_timeout_ms=timeout_ms)
     await admin.start()
     try:
+        topics = sorted(t for t in await admin.list_topics() if t.startswith(prefix))
+        partitions = [TopicPartition(d["topic"], p["partition"]) for d in
+                      (await admin.describe_topics(topics) if topics else []) for p in d["partitions"]]
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                    request_timeout_ms=timeout_ms)
         await consumer.start()
         try:
-            topics = sorted(t for t in await consumer.topics() if t.startswith(prefix))
-            partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
             ends = {(tp.topic, tp.partition): off for tp, off in
                     (await consumer.end_offsets(partitions) if partitions else {}).items()}
         finally:
