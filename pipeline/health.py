@@ -14,11 +14,12 @@ answer carries person data: only dependency names, hosts and exception types.
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -43,14 +44,15 @@ def run_probes(probes: Sequence[Probe]) -> tuple[bool, list[str]]:
     return ready, lines
 
 
-def broker_probe(bootstrap: str, timeout: float = 2.0) -> Probe:
-    """The first reachable bootstrap server answers a Kafka ApiVersions (v0) request."""
+def broker_probe(bootstrap: str, timeout: float = 2.0, tls: ssl.SSLContext | None = None) -> Probe:
+    """The first reachable bootstrap server answers a Kafka ApiVersions (v0) request (over TLS when
+    the cluster's listener is SSL or SASL_SSL; ApiVersions needs no SASL authentication)."""
     def check() -> None:
         errors = []
         for server in (s.strip() for s in bootstrap.split(",") if s.strip()):
             host, _, port = server.rpartition(":")
             try:
-                kafka_api_versions(host or "localhost", int(port), timeout)
+                kafka_api_versions(host or "localhost", int(port), timeout, tls)
                 return
             except OSError as e:
                 errors.append(f"{server}: {type(e).__name__} {e}".strip())
@@ -58,11 +60,12 @@ def broker_probe(bootstrap: str, timeout: float = 2.0) -> Probe:
     return Probe("broker", check)
 
 
-def kafka_api_versions(host: str, port: int, timeout: float = 2.0) -> int:
+def kafka_api_versions(host: str, port: int, timeout: float = 2.0, tls: ssl.SSLContext | None = None) -> int:
     """Send ApiVersions v0 and return the number of APIs the broker lists (raises OSError when away)."""
     client = b"handoff-readyz"
     header = struct.pack(">hhih", 18, 0, 7, len(client)) + client
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+    with socket.create_connection((host, port), timeout=timeout) as raw, \
+            (tls.wrap_socket(raw, server_hostname=host) if tls else raw) as sock:
         sock.settimeout(timeout)
         sock.sendall(struct.pack(">i", len(header)) + header)
         size = struct.unpack(">i", _read(sock, 4))[0]
@@ -106,21 +109,20 @@ def directory_probe(location: str) -> Probe:
     return Probe("directory", check)
 
 
-def gauge_probe(registry: CollectorRegistry, metric: str = "handoff_dependency_ready") -> Probe:
-    """Ready unless the service itself reports a dependency away (a sample of `metric` at 0)."""
+def gauge_probe(registry: CollectorRegistry, requires: Iterable[str] = ()) -> Probe:
+    """Ready once every dependency in `requires` is reported ready by the service itself
+    (`handoff_dependency_ready{dependency} 1`; never reported counts as not ready), and while
+    no other dependency is reported away (0)."""
+    requires = tuple(requires)
+
     def check() -> None:
-        away = [s.labels.get("dependency", "?") for family in registry.collect() if family.name == metric
-                for s in family.samples if s.value == 0]
-        if away:
-            raise ConnectionError(f"reported away: {', '.join(sorted(away))}")
-    return Probe("reported", check)
-
-
-def service_probes(settings, registry: CollectorRegistry | None = None) -> list[Probe]:
-    """The probes of a service wired with `settings`: broker, database, directory (+ its own gauges)."""
-    probes = [broker_probe(settings.kafka.bootstrap), database_probe(settings.storage.url),
-              directory_probe(settings.routing.directory)]
-    return probes + ([gauge_probe(registry)] if registry is not None else [])
+        value = {s.labels.get("dependency", "?"): s.value for family in registry.collect()
+                 if family.name == "handoff_dependency_ready" for s in family.samples}
+        waiting = [name for name in requires if value.get(name) != 1]
+        waiting += sorted(name for name, v in value.items() if v == 0 and name not in requires)
+        if waiting:
+            raise ConnectionError(f"waiting for {', '.join(waiting)}")
+    return Probe("dependencies", check)
 
 
 def serve_health(host: str, port: int, registry: CollectorRegistry,

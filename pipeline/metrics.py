@@ -1,10 +1,11 @@
 """Per-stage counters and timings, in a registry that is passed down (no module singletons).
 
-Served as Prometheus text on /metrics next to /healthz and /readyz (pipeline/health.py).
+Served on /metrics beside /healthz (the process answers) and /readyz (every dependency it needs
+reports ready in `handoff_dependency_ready`, and every probe passes): pipeline/health.py.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -35,7 +36,9 @@ class Metrics:
     def value(self, counter: Counter, stage: str) -> float:
         return counter.labels(stage)._value.get()
 
-    def serve(self, host: str, port: int, probes: Sequence[Probe] = ()):
-        """Serve /metrics, /healthz and /readyz in a thread; returns (server, thread). /readyz runs
-        `probes` and fails while the stages report a dependency away (handoff_dependency_ready 0)."""
-        return serve_health(host, port, self.registry, [*probes, gauge_probe(self.registry)])
+    def serve(self, host: str, port: int, requires: Iterable[str] = ("broker", "database"),
+              probes: Sequence[Probe] = ()):
+        """Serve /metrics, /healthz and /readyz in a thread; returns (server, thread). /readyz fails
+        until every dependency in `requires` is reported ready (handoff_dependency_ready 1), and
+        while any of `probes` fails."""
+        return serve_health(host, port, self.registry, [gauge_probe(self.registry, requires), *probes])

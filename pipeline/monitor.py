@@ -105,6 +105,12 @@ class MonitorCollector:
     def __init__(self, bootstrap: str = "", prefix: str = "", store=None, clock=None) -> None:
         self.bootstrap, self.prefix, self.store, self.clock = bootstrap, prefix, store, clock
 
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """The families' names without reading anything (prometheus_client calls this on register)."""
+        yield from _lag_families(TopicEnds({}))
+        yield from _state_families(DatabaseState({}, 0, 0.0, 0, 0.0))
+        yield GaugeMetricFamily("handoff_monitor_up", "1 when the monitor could read the source", labels=["source"])
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         up = GaugeMetricFamily("handoff_monitor_up", "1 when the monitor could read the source", labels=["source"])
         if self.bootstrap:

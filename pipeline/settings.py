@@ -39,6 +39,16 @@ class KafkaSettings(Section):
     topic_prefix: str = "handoff"
     consumer_group: str = "handoff"
     embedded_run_dir: Path = RUN_DIR / "broker"
+    # A secured cluster (pipeline/kafka/secure.py): TLS, SASL/SCRAM, one principal per component.
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    sasl_username: str = ""
+    sasl_password: SecretStr = SecretStr("")
+    ssl_cafile: Path | None = Field(None, description="CA bundle the brokers' certificates chain to (PEM)")
+    ssl_certfile: Path | None = Field(None, description="client certificate (PEM), for brokers that require one")
+    ssl_keyfile: Path | None = None
+    ingest_flush_messages: int | None = Field(
+        None, ge=1, description="single host: flush.messages of the ingest topics (1: fsync each record)")
 
 
 class StorageSettings(Section):
@@ -148,6 +158,28 @@ class EdgeSettings(Section):
     mllp_idle_timeout: float = Field(300.0, description="seconds a connection may stay silent between frames")
 
 
+class PayloadSettings(Section):
+    """Optional AES-256-GCM encryption of the values on the topics that carry person data
+    (`person_data: true` in pipeline/schemas/topics.yaml; pipeline/payload.py)."""
+
+    enabled: bool = False
+    # Keys by version, 32 bytes as 64 hex characters; the highest version encrypts, every
+    # listed version decrypts (keep a retired key until its topics' retention has passed).
+    keys: dict[int, SecretStr] = {}
+
+    @model_validator(mode="after")
+    def _keys_when_enabled(self) -> "PayloadSettings":
+        if not self.enabled:
+            return self
+        if not self.keys:
+            raise ValueError("payload.enabled needs payload.keys ({version: 64 hex characters})")
+        for version, key in self.keys.items():
+            text = key.get_secret_value()
+            if len(text) != 64 or any(c not in "0123456789abcdefABCDEF" for c in text):
+                raise ValueError(f"payload.keys.{version} must be 64 hex characters (a 32-byte AES key)")
+        return self
+
+
 class WebSettings(Section):
     """The web service (`handoff serve web`, connectors/web): the provider inbox, the privacy officer's page."""
 
@@ -179,6 +211,9 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     edges: EdgeSettings = EdgeSettings()
     runtime: RuntimeSettings = RuntimeSettings()
+    payload: PayloadSettings = PayloadSettings()
+
+
     web: WebSettings = WebSettings()
 
     @model_validator(mode="after")

@@ -99,7 +99,8 @@ def health_routes(settings: Settings) -> list[Route]:
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import PlainTextResponse
 
-    from pipeline.health import run_probes, service_probes
+    from pipeline.health import run_probes
+    from pipeline.readiness import service_probes
 
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok\n")

@@ -69,9 +69,15 @@ def read_bundle(payload: bytes) -> Summary:
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle" or bundle.get("type") != "message":
         raise ReadError("the delivered payload is not a FHIR message Bundle")
     by_type: dict[str, list[dict]] = {}
+    seen: set[str] = set()
     for entry in bundle.get("entry", []):
         res = entry.get("resource") or {}
-        by_type.setdefault(res.get("resourceType", ""), []).append(res)
+        # the clinical resources sit in the referral's document Bundle (BSeR supportingInfo), each once
+        for inner in [res, *((e.get("resource") or {}) for e in res.get("entry", []))] \
+                if res.get("resourceType") == "Bundle" else [res]:
+            if inner.get("resourceType") != "Bundle" and inner.get("id", id(inner)) not in seen:
+                seen.add(inner.get("id", id(inner)))
+                by_type.setdefault(inner.get("resourceType", ""), []).append(inner)
     one = lambda kind: (by_type.get(kind) or [{}])[0]  # noqa: E731
     s = Summary(sent_at=bundle.get("timestamp", ""))
     s.labels = [sec.get("display") or sec.get("code", "") for sec in bundle.get("meta", {}).get("security", [])]

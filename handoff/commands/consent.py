@@ -49,12 +49,13 @@ def _produce(settings, registry) -> str:
     from pipeline.clock import SystemClock
     from pipeline.consent.registry import publish_pending
     from pipeline.kafka.producer import ProducerSink
+    from pipeline.kafka.secure import client_options
     from pipeline.stage import Writer
     from pipeline.topics import Catalogue
 
     async def go() -> int:
-        async with ProducerSink(settings.kafka.bootstrap) as sink:
-            writer = Writer(Catalogue(settings.kafka.topic_prefix), sink, "consent-cli", backoff=(0.5, 1.0))
+        async with ProducerSink(settings.kafka.bootstrap, **client_options(settings.kafka)) as sink:
+            writer = Writer(Catalogue.from_settings(settings), sink, "consent-cli", backoff=(0.5, 1.0))
             return await asyncio.wait_for(publish_pending(registry, writer, SystemClock().now()), 30.0)
 
     try:
@@ -121,12 +122,13 @@ def _record_view(settings, user: str, what: str, person=None, store=None) -> Non
             record_direct(store, audit)
         return
     from pipeline.kafka.producer import ProducerSink
+    from pipeline.kafka.secure import client_options
     from pipeline.stage import Writer
     from pipeline.topics import Catalogue
 
     async def go() -> None:
-        async with ProducerSink(settings.kafka.bootstrap) as sink:
-            await Writer(Catalogue(settings.kafka.topic_prefix), sink, "consent-cli").write([audit], [], [])
+        async with ProducerSink(settings.kafka.bootstrap, **client_options(settings.kafka)) as sink:
+            await Writer(Catalogue.from_settings(settings), sink, "consent-cli").write([audit], [], [])
 
     asyncio.run(asyncio.wait_for(go(), 30.0))
 

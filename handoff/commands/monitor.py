@@ -23,14 +23,15 @@ def _collector(bootstrap: str):
 
 @cli.command()
 def serve(port: int = typer.Option(9467, help="port of /metrics, /healthz, /readyz"),
-          host: str = typer.Option("127.0.0.1"),
+          host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.0.0 in a container)"),
           bootstrap: str = typer.Option("", help="host:port; default HANDOFF_KAFKA__BOOTSTRAP")) -> None:
     """Serve the monitor's gauges (computed at each scrape) with /healthz and /readyz until stopped."""
     import threading
 
     from prometheus_client import CollectorRegistry
 
-    from pipeline.health import serve_health, service_probes
+    from pipeline.health import serve_health
+    from pipeline.readiness import service_probes
 
     settings, collector = _collector(bootstrap)
     registry = CollectorRegistry()

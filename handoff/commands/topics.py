@@ -26,6 +26,7 @@ def create(bootstrap: str = typer.Option("", help="host:port; default HANDOFF_KA
     """Create the catalogued topics that do not exist yet (idempotent)."""
     from handoff.errors import EXIT_UNAVAILABLE, CliError
     from pipeline.settings import Settings
+    from pipeline.kafka.secure import client_options
     from pipeline.topics import Catalogue, create_topics
 
     settings = Settings()
@@ -33,7 +34,8 @@ def create(bootstrap: str = typer.Option("", help="host:port; default HANDOFF_KA
     if not bootstrap:
         raise CliError("no broker: pass --bootstrap or set HANDOFF_KAFKA__BOOTSTRAP")
     try:
-        created = asyncio.run(create_topics(bootstrap, Catalogue(settings.kafka.topic_prefix)))
+        created = asyncio.run(create_topics(bootstrap, Catalogue.from_settings(settings),
+                                           **client_options(settings.kafka)))
     except Exception as e:  # the broker is away or refuses: one line, exit 3
         raise CliError(f"cannot create topics on {bootstrap}: {e or type(e).__name__}", EXIT_UNAVAILABLE) from None
     typer.echo(f"created {len(created)} topic(s)" + (f": {', '.join(created)}" if created else ""))

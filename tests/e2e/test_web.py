@@ -82,6 +82,12 @@ def test_provider_signs_in_accepts_a_referral_and_the_state_changes(browser, sit
     seeded, store = people
     context, page = sign_in(browser, site, "prov-a")
     assert page.url == site.base + "/inbox"
+    [cookie] = [k for k in context.cookies() if k["name"].startswith("__Host-")]
+    assert (cookie["name"], cookie["httpOnly"], cookie["secure"], cookie["sameSite"], cookie["path"]) == \
+        ("__Host-handoff", True, True, "Strict", "/")
+    headers = page.request.get(site.base + "/inbox").headers
+    assert headers["content-security-policy"].startswith("default-src 'none'") and headers["cache-control"] == "no-store"
+    assert headers["strict-transport-security"] == "max-age=31536000"  # served over TLS
     assert page.locator("table caption").inner_text() == "1 referral, newest first"
     no_serious_violations(page, axe_source)
     page.screenshot(path=str(SHOTS / "inbox-1366.png"), full_page=True)
@@ -174,6 +180,9 @@ def test_lockout_csrf_and_a_refused_role(browser, site, people):
         assert locked.status_code == 401 and "locked" in locked.json()["error"]
     assert any(a.kind.value == "admin" and a.detail.get("action") == "account-locked"
                for a in records(site, "audit"))
+    with site.http() as http:  # the sign-in form's own CSRF check: no double-submit cookie, no session
+        forged = http.post("/signin", data={"username": "prov-a", "password": PASSWORD, "csrf": "made-up"})
+        assert forged.status_code == 403 and "__Host-handoff" not in forged.cookies
     before = len(records(site, "referral.status"))
     context, page = sign_in(browser, site, "prov-a")
     forged = page.request.post(f"{site.base}/inbox/{seeded.own}/answer", form={"action": "contact"})

@@ -214,7 +214,8 @@ def test_the_sample_directory_loads_with_its_conventions():
     directory = DirectorySource().current()
     clinic = directory.get("org-bridge-clinic")
     assert clinic.health_care_provider and clinic.endpoint.kind == "inbox" and clinic.capacity == 12
-    assert clinic.counties == {"sangamon", "menard"} and clinic.eligibility == "adults"
+    assert clinic.counties == (frozenset({"fips:17167", "name:sangamon"}), frozenset({"fips:17129", "name:menard"}))
+    assert clinic.eligibility == "adults"  # counties by FIPS code and name (the directory names them, in IL)
     assert not directory.get("org-peer-recovery").health_care_provider
     assert clinic.part2_programme and not directory.get("org-crisis-center").part2_programme
     assert not any(p.law_enforcement for p in directory.providers)
@@ -226,7 +227,7 @@ def test_route_orders_the_cascade_and_honours_area_capacity_eligibility_and_excl
     request = sangamon_request()
     cascade = route(request, directory, RULES, Place(county="Sangamon"), T0, age=34)
     assert [c.provider.id for c in cascade] == ["org-bridge-clinic", "org-harbor-recovery"]  # capacity 12 > 5
-    assert cascade[0].purpose == Purpose.TREATMENT and "serves Sangamon County" in cascade[0].reasons
+    assert cascade[0].purpose == Purpose.TREATMENT and "serves Sangamon (FIPS 17167)" in cascade[0].reasons
     assert [c.provider.id for c in route(request, directory, RULES, Place(county="Logan"), T0)] == \
         ["org-harbor-recovery"]
     assert route(request, directory, RULES, Place(county="Cook"), T0) == []
@@ -245,7 +246,7 @@ def test_route_orders_the_cascade_and_honours_area_capacity_eligibility_and_excl
 
 def test_point_in_polygon_only_with_coordinates():
     crisis = DirectorySource().current().get("org-mobile-crisis")
-    assert covers(crisis, Place(latitude=39.80, longitude=-89.65)) == "scene inside its service polygon"
+    assert covers(crisis, Place(latitude=39.80, longitude=-89.65, label="scene")) == "scene inside its service polygon"
     assert covers(crisis, Place(latitude=40.10, longitude=-89.65)) is None
     assert covers(crisis, Place(county="Sangamon")) is None  # no geocoder: an address is not a point
 

@@ -24,7 +24,8 @@ def test_part2_referral_shows_its_notice_apart_and_the_consent_once() -> None:
     assert s.part2 and s.notice == c.NOTICE and s.event == "new referral" and s.purpose == "treatment"
     assert ("Name", "Morgan J Quillfeather") in s.person and ("Phone", "217-555-0142") in s.person
     assert s.consent.startswith("Consent consent-31 (part2)") and not any("Consent scope" in n for n in s.notes)
-    assert "T40.1X1A (EMS impression)" in s.findings and s.incident[0] == "2026-000417 (psap-north)"
+    assert "Poisoning by heroin, accidental (unintentional), initial encounter (EMS impression)" in s.findings
+    assert s.incident[0] == "2026-000417 (psap-north)"
 
 
 def test_a_referral_without_part2_labels_has_no_notice() -> None:

@@ -51,19 +51,25 @@ def test_healthz_answers_and_readyz_names_the_failing_probe(served):
     assert httpx.get(f"{base}/anything").status_code == 404
 
 
-def test_metrics_readyz_follows_the_stages_dependency_gauge(served):
-    metrics = Metrics()
+def test_metrics_readyz_adds_probes_to_the_reported_dependencies():
+    metrics, state = Metrics(), {"directory": True}
     port = _free_port()
-    server, _ = metrics.serve("127.0.0.1", port)
+    server, _ = metrics.serve("127.0.0.1", port, requires=("broker",),
+                              probes=[Probe("directory", lambda: state["directory"])])
     try:
         base = f"http://127.0.0.1:{port}"
         metrics.consumed.labels("detect").inc()
         assert "handoff_stage_consumed_total{stage=\"detect\"} 1.0" in httpx.get(f"{base}/metrics").text
         metrics.ready.labels("broker").set(1)
-        assert httpx.get(f"{base}/readyz").status_code == 200
-        metrics.ready.labels("broker").set(0)
+        assert httpx.get(f"{base}/readyz").text == "dependencies ok\ndirectory ok\n"
+        metrics.ready.labels("database").set(0)  # not required, but reported away
         answer = httpx.get(f"{base}/readyz")
-        assert answer.status_code == 503 and "reported away: broker" in answer.text
+        assert answer.status_code == 503 and answer.text.startswith("dependencies FAIL ConnectionError: waiting "
+                                                                    "for database")
+        metrics.ready.labels("database").set(1)
+        state["directory"] = False
+        answer = httpx.get(f"{base}/readyz")
+        assert answer.status_code == 503 and answer.text == "dependencies ok\ndirectory FAIL not ready\n"
     finally:
         server.shutdown()
 

@@ -88,5 +88,8 @@ def test_compliance_cases(directory, tmp_path):
     result, rows = refer(*(str(SHARED / f"2025-EMS-{n}_v351.xml") for n in ("1-Overdose", "2-Suicide", "3-MVC")),
                          "--out", str(tmp_path), "--directory", str(directory))
     assert result.exit_code == 0, result.output
-    assert [row["service"] for row in rows] == ["sud-treatment"]  # the overdose (F19, F10.92) only: the others
-    # died in the field (suicide) or have no category (MVC)
+    # the overdose (F19, F10.92) only: the others died in the field (suicide) or have no category (MVC);
+    # its patient is recorded homeless (ePatient.22 2522001), so housing and social services are asked too
+    assert [row["service"] for row in rows] == ["sud-treatment", "housing-social"]
+    housing = next(row for row in rows if row["service"] == "housing-social")
+    assert housing["recipient"] == "org-housing-first"
