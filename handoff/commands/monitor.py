@@ -23,7 +23,7 @@ def _collector(bootstrap: str):
 
 @cli.command()
 def serve(port: int = typer.Option(9467, help="port of /metrics, /healthz, /readyz"),
-          host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.0.0 in a container)"),
+          host: str = typer.Option("", help="address to listen on; default HANDOFF_METRICS__HOST"),
           bootstrap: str = typer.Option("", help="host:port; default HANDOFF_KAFKA__BOOTSTRAP")) -> None:
     """Serve the monitor's gauges (computed at each scrape) with /healthz and /readyz until stopped."""
     import threading
@@ -34,6 +34,7 @@ def serve(port: int = typer.Option(9467, help="port of /metrics, /healthz, /read
     from pipeline.readiness import service_probes
 
     settings, collector = _collector(bootstrap)
+    host = host or settings.metrics.host
     registry = CollectorRegistry()
     registry.register(collector)
     server, _ = serve_health(host, port, registry, service_probes(settings))
