@@ -30,6 +30,7 @@ COMMANDS = [
     ("consent", "handoff.commands.consent"),
     ("refer", "handoff.commands.refer:refer_cmd"),
     ("users", "handoff.commands.users"),
+    ("outreach", "handoff.commands.outreach"),
 ]
 
 app = typer.Typer(help="Handoff: warm handoffs from 911, EMS and deflection programmes to treatment.",
