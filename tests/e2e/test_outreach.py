@@ -93,7 +93,8 @@ def test_outreach_opens_a_held_referral_an_incomplete_consent_releases_nothing_a
     assert active.recipients == ["prov-housing"] and active.artefact_ref.startswith("sha256:")
     released, _ = gate.on_consent_change(c.PERSON, active.signed_at, "consent:0@1")  # as the consent stage does
     assert [x.decision.referral_id for x in released] == [rid]
-    assert [x.decision.outcome for x in released] == [Outcome.PERMIT]
+    assert [(x.decision.outcome.value[:6], x.decision.consent_id) for x in released] == \
+        [("permit", active.consent_id)]  # a permit resting on the consent just captured
     seen = {a.detail["what"] for a in views(site, "out-1")}
     assert {"outreach worklist", "outreach entry"} <= seen
     context.close()
