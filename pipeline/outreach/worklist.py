@@ -18,6 +18,7 @@ from datetime import datetime
 
 from pipeline import records as r
 from pipeline.ids import digest
+from pipeline.outreach.links import UNCERTAIN
 from pipeline.storage import Store, Transaction
 
 METHODS = ("phone", "visit", "text", "letter", "other")
@@ -91,8 +92,8 @@ def _entry(tx: Transaction, kind: str, subject: str, request: r.Referral, due: s
 
 def _held(tx: Transaction, programme: str | None, subject: str | None) -> list[tuple]:
     sql = ("SELECT referral_id, recipient_id, reasons, request, expires_at FROM consent_hold"
-           " WHERE status = 'held'")
-    params: dict = {"n": LIMIT}
+           " WHERE status = 'held' AND COALESCE(reasons, '') NOT LIKE :uncertain")  # those wait for link review
+    params: dict = {"n": LIMIT, "uncertain": UNCERTAIN}
     if programme:
         sql, params["prog"] = sql + " AND (programme_id = :prog OR programme_id IS NULL OR programme_id = '')", programme
     if subject:

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.consent import Gate, Recipient, load_policy
 from pipeline.storage import open_store
-from pipeline.vocab import ConsentStatus, Outcome, Purpose
+from pipeline.vocab import ConsentStatus, Match, Outcome, Purpose
 from tests.e2e.conftest import PASSWORD
 from tests.e2e.test_web import PHONE, records, sign_in, views
 from tests.unit.render import cases as c
@@ -122,4 +122,24 @@ def test_an_officer_makes_a_field_referral_from_a_phone_and_gets_only_a_receipt(
     assert [s.value for s in sent.services] == ["sud-treatment"] and sent.location.street == "400 Main St"
     for path in ("/outreach", "/inbox", "/privacy"):  # and nothing else to look at
         assert page.goto(site.base + path).status == 403, path
+    context.close()
+
+
+def test_a_link_review_confirmation_sends_the_request_back_as_an_exact_match(browser, site, held):
+    gate, _ = held
+    clinic = Recipient("prov-clinic", "health-care-provider")
+    uncertain = c.ems_request().model_copy(update={"match": Match.UNCERTAIN, "request_id": "req-uncertain"})
+    [decision] = gate.decide(uncertain, [(clinic, Purpose.TREATMENT)], c.T0)
+    assert decision.outcome == Outcome.HOLD
+    context, page = sign_in(browser, site, "out-1")
+    page.goto(site.base + "/links")
+    assert "Morgan Quillfeather" in page.inner_text("tbody")
+    page.click("text=Confirm")
+    assert "Confirmed" in page.inner_text("[role=status]") and "No uncertain match" in page.inner_text("main")
+    [revision] = [q for q in records(site, "referral.request") if q.request_id == "req-uncertain"]
+    assert (revision.match, revision.revision) == (Match.EXACT, uncertain.revision + 1)
+    [again] = gate.decide(revision, [(clinic, Purpose.TREATMENT)], c.T0)  # the refer stage's decision
+    assert again.outcome.value.startswith("permit") and again.referral_id == decision.referral_id
+    actions = {a.detail.get("action") for a in records(site, "audit") if a.actor == "user:out-1"}
+    assert "link-confirm" in actions
     context.close()

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from pipeline.consent import Gate, Recipient, load_policy
-from pipeline.outreach import capture, worklist as wl
-from pipeline.vocab import ConsentKind, Outcome, Purpose
+from pipeline.outreach import capture, links, worklist as wl
+from pipeline.vocab import ConsentKind, Match, Outcome, Purpose
 from tests.unit.render import cases as c
 
 HOUSING = Recipient("prov-housing", "other")
@@ -93,3 +93,18 @@ def test_a_complete_capture_releases_the_hold(gate):
         row = tx.fetchone("SELECT signer, capacity, body FROM consent_artefact WHERE consent_id = :c",
                           {"c": record.consent_id})
     assert (row["signer"], row["capacity"], bytes(row["body"])) == ("Morgan Quillfeather", "self", PDF.body)
+
+
+def test_link_review_confirm_sends_an_exact_revision_that_the_gate_permits_and_split_closes(gate):
+    clinic = Recipient("prov-clinic", "health-care-provider")
+    uncertain = c.ems_request().model_copy(update={"match": Match.UNCERTAIN})
+    [held] = gate.decide(uncertain, [(clinic, Purpose.TREATMENT)], c.T0)
+    assert held.outcome == Outcome.HOLD and wl.worklist(gate.store, None, c.T0, True) == []  # not outreach's
+    assert [q["referral_id"] for q in links.queue(gate.store, None)] == [held.referral_id]
+    revision = links.confirm(gate.store, held.referral_id, "ana", c.T0)
+    assert (revision.match, revision.revision) == (Match.EXACT, uncertain.revision + 1)
+    assert links.queue(gate.store, None) == []
+    [again] = gate.decide(revision, [(clinic, Purpose.TREATMENT)], c.T0)  # as the refer stage does
+    assert again.outcome.value.startswith("permit") and again.referral_id == held.referral_id
+    with pytest.raises(links.LinkError):
+        links.split(gate.store, held.referral_id, "ana", c.T0)  # reviewed already
