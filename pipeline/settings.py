@@ -39,6 +39,11 @@ class KafkaSettings(Section):
     topic_prefix: str = "handoff"
     consumer_group: str = "handoff"
     embedded_run_dir: Path = RUN_DIR / "broker"
+    # Consumer group membership (handoff/worker.py): dynamic, LeaveGroup on a clean stop; a killed
+    # worker's partitions move after the session timeout.
+    session_timeout_seconds: float = Field(10.0, ge=1.0, le=90.0)
+    heartbeat_seconds: float = Field(3.0, gt=0)
+    rebalance_timeout_seconds: float = Field(20.0, ge=1.0)
     # A secured cluster (pipeline/kafka/secure.py): TLS, SASL/SCRAM, one principal per component.
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
@@ -118,6 +123,11 @@ class RuntimeSettings(Section):
                                                      "before it is dead-lettered retryable=true")
     retry_backoff_seconds: list[float] = Field([0.2, 0.5, 1.0, 2.0, 5.0, 10.0], min_length=1,
                                                description="waits between tries; the last repeats during an outage")
+    retry_topic_delays_seconds: list[float] = Field(
+        [60.0, 600.0, 3600.0], min_length=1,
+        description="delay before a record on delivery.retry.1m, .10m, .1h is tried again")
+    demo_database: Path = Field(RUN_DIR / "demo.db",
+                                description="`handoff run` (the demo) uses this SQLite file and deletes it at start")
 
 
 class AgencyCredential(Section):

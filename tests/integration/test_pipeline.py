@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from pipeline.run import main, sample_runs
+from handoff.demo import main, sample_runs
 from pipeline.settings import Settings
 
 pytestmark = pytest.mark.kafka
@@ -16,12 +16,12 @@ async def test_the_sample_goes_through_to_delivered_payloads_and_their_audit_rec
     from pipeline.storage import open_store
 
     db = tmp_path / "handoff.db"
-    settings = Settings(environment="test", kafka={"bootstrap": kafka.bootstrap, "topic_prefix": catalogue.prefix,
+    settings = Settings(environment="test", kafka={"topic_prefix": catalogue.prefix,
                                                    "consumer_group": f"g-{catalogue.prefix}"},
                         storage={"url": f"sqlite:///{db}"}, metrics={"port": 0})
-    await main(settings, once=True, sample=40)
+    await main(settings, once=True, sample=40, bootstrap=kafka.bootstrap)
     out = capsys.readouterr().out
-    assert "Handoff sample run" in out and "fed 40 sample EMS runs" in out
+    assert "Handoff demo run" in out and "fed 40 sample EMS runs" in out
 
     store = open_store(f"sqlite:///{db}")
     with store.transaction() as tx:
