@@ -134,7 +134,7 @@ def test_a_link_review_confirmation_sends_the_request_back_as_an_exact_match(bro
     context, page = sign_in(browser, site, "out-1")
     page.goto(site.base + "/links")
     assert "Morgan Quillfeather" in page.inner_text("tbody")
-    page.click("text=Confirm")
+    page.click("button:has-text('Confirm')")
     assert "Confirmed" in page.inner_text("[role=status]") and "No uncertain match" in page.inner_text("main")
     [revision] = [q for q in records(site, "referral.request") if q.request_id == "req-uncertain"]
     assert (revision.match, revision.revision) == (Match.EXACT, uncertain.revision + 1)
