@@ -33,6 +33,7 @@ COMMANDS = [
     ("consent", "handoff.commands.consent"),
     ("refer", "handoff.commands.refer:refer_cmd"),
     ("users", "handoff.commands.users"),
+    ("monitor", "handoff.commands.monitor"),
 ]
 
 app = typer.Typer(help="Handoff: warm handoffs from 911, EMS and deflection programmes to treatment.",
