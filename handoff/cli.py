@@ -34,6 +34,8 @@ COMMANDS = [
     ("refer", "handoff.commands.refer:refer_cmd"),
     ("users", "handoff.commands.users"),
     ("policy", "handoff.commands.policy"),
+    ("outreach", "handoff.commands.outreach"),
+    ("monitor", "handoff.commands.monitor"),
 ]
 
 app = typer.Typer(help="Handoff: warm handoffs from 911, EMS and deflection programmes to treatment.",
