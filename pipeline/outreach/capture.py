@@ -20,9 +20,12 @@ from datetime import datetime, timedelta
 from pipeline import records as r
 from pipeline.consent.decide import missing_elements
 from pipeline.ids import digest
-from pipeline.vocab import ConsentKind, ConsentStatus, DataCategory, Purpose
+from pipeline.vocab import ConsentKind, ConsentStatus, DataCategory, Purpose, SignerCapacity
 
 CAPACITIES = ("self", "parent-or-guardian", "personal-representative")
+# the form's capacities as the consent records them (42 CFR 2.14/2.15, 45 CFR 164.502(g))
+SIGNED_BY = {"self": SignerCapacity.PATIENT, "parent-or-guardian": SignerCapacity.GUARDIAN,
+             "personal-representative": SignerCapacity.PERSONAL_REPRESENTATIVE}
 ARTEFACT_TYPES = ("application/pdf", "image/png", "image/jpeg")
 MAX_ARTEFACT = 5 * 1024 * 1024
 # 45 CFR 164.508(c)(2)(ii): the authorisation states that treatment is not conditioned on signing.
@@ -87,7 +90,8 @@ def from_form(fields: dict, subject: str, recipient: str, artefact: Artefact | N
         status=ConsentStatus.ACTIVE, recipients=[recipient] if _yes(fields, "recipient_named") and recipient else [],
         purposes=purposes, data_categories=categories, period_start=now, period_end=end,
         signed_at=now if not problem else None, artefact_ref=f"sha256:{artefact.sha256}" if not problem else "",
-        missing_elements=lacking)
+        missing_elements=lacking, signer=f"artefact:{artefact.sha256}" if not problem else "",
+        signed_by=[SIGNED_BY[fields["capacity"]]] if fields.get("capacity") in SIGNED_BY else [])
     missing = missing_elements(consent)
     if problem and problem != "signature":
         missing.append(problem)

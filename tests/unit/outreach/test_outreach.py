@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.consent import Gate, Recipient, load_policy
 from pipeline.outreach import capture, links, worklist as wl
-from pipeline.vocab import ConsentKind, Match, Outcome, Purpose
+from pipeline.vocab import ConsentKind, Match, Outcome, Purpose, SourceRole
 from tests.unit.render import cases as c
 
 HOUSING = Recipient("prov-housing", "other")
@@ -25,8 +25,13 @@ def gate(migrated):
     return Gate(migrated, load_policy())
 
 
+def ems_request():
+    """An EMS crew's request: the agency registry names EMS a HIPAA covered entity."""
+    return c.ems_request().model_copy(update={"source_role": SourceRole.COVERED_ENTITY})
+
+
 def _hold(gate) -> str:
-    request = c.ems_request()
+    request = ems_request()
     request = request.model_copy(update={"envelope": request.envelope.model_copy(update={"programme_id": "team-a"})})
     [held] = gate.decide(request, [(HOUSING, Purpose.CARE_COORDINATION)], c.T0)
     assert held.outcome == Outcome.HOLD
@@ -82,7 +87,9 @@ def test_the_artefact_and_hipaa_statements_are_elements():
 def test_a_complete_capture_releases_the_hold(gate):
     rid = _hold(gate)
     at = c.T0 + timedelta(hours=3)
-    record, missing = capture.from_form(COMPLETE, rid, "prov-housing", PDF, at)
+    # EMS (a covered entity) to a housing partner (not a provider): a HIPAA authorisation (45 CFR 164.508)
+    form = COMPLETE | {"kind": "hipaa-authorization", "conditioning_statement": "on", "info_mental-health": "on"}
+    record, missing = capture.from_form(form, rid, "prov-housing", PDF, at)
     assert missing == [] and record.artefact_ref == f"sha256:{PDF.sha256}"
     capture.store_artefact(gate.store, record.consent_id, PDF, "Morgan Quillfeather", "self", "ana", at)
     gate.registry.put(c.PERSON, record, at, "user:ana")
@@ -97,7 +104,7 @@ def test_a_complete_capture_releases_the_hold(gate):
 
 def test_link_review_confirm_sends_an_exact_revision_that_the_gate_permits_and_split_closes(gate):
     clinic = Recipient("prov-clinic", "health-care-provider")
-    uncertain = c.ems_request().model_copy(update={"match": Match.UNCERTAIN})
+    uncertain = ems_request().model_copy(update={"match": Match.UNCERTAIN})
     [held] = gate.decide(uncertain, [(clinic, Purpose.TREATMENT)], c.T0)
     assert held.outcome == Outcome.HOLD and wl.worklist(gate.store, None, c.T0, True) == []  # not outreach's
     assert [q["referral_id"] for q in links.queue(gate.store, None)] == [held.referral_id]
