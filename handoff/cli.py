@@ -28,6 +28,7 @@ COMMANDS = [
     ("serve", "handoff.commands.serve"),
     ("consent", "handoff.commands.consent"),
     ("refer", "handoff.commands.refer:refer_cmd"),
+    ("referrals", "handoff.commands.referrals"),
 ]
 
 app = typer.Typer(help="Handoff: warm handoffs from 911, EMS and deflection programmes to treatment.",
