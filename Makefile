@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/handoff schemas check
 
 schemas: $(STAMP)

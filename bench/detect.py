@@ -15,15 +15,18 @@ from pipeline.detect.evaluate import DATA_DIR, read_corpus
 from pipeline.records import EmsRun
 
 
-def _measure(name: str, items: list, classify, min_seconds: float = 1.0) -> dict:
-    done = 0
-    started = time.process_time()
-    while time.process_time() - started < min_seconds:
-        for item in items:
-            classify(item)
-        done += len(items)
-    elapsed = time.process_time() - started
-    return {"name": name, "records_per_s": round(done / elapsed), "us_per_record": round(elapsed / done * 1e6, 1)}
+def _measure(name: str, items: list, classify, rounds: int = 3, min_seconds: float = 0.5) -> dict:
+    """The best of `rounds` rounds (a shared machine's other tenants only ever slow a round down)."""
+    best = float("inf")
+    for _ in range(rounds):
+        done = 0
+        started = time.process_time()
+        while time.process_time() - started < min_seconds:
+            for item in items:
+                classify(item)
+            done += len(items)
+        best = min(best, (time.process_time() - started) / done)
+    return {"name": name, "records_per_s": round(1 / best), "us_per_record": round(best * 1e6, 1)}
 
 
 def run() -> list[dict]:

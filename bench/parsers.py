@@ -3,7 +3,7 @@
 `.venv/bin/python -m bench.parsers` prints one row per parser; `run()` returns them for
 `make bench`. NEMSIS rows read the compliance cases in ../shared (skipped when absent);
 EIDO, CAD CSV and HL7 inputs are generated with a fixed seed. The hl7apy row is the
-reference the strict splitter replaced (connectors/hl7v2/message.py).
+reference the strict splitter replaced (pipeline/hl7v2.py).
 """
 from __future__ import annotations
 

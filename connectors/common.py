@@ -39,6 +39,7 @@ from typing import Any, Callable, Union
 from pydantic import ValidationError
 
 from pipeline.records import Envelope, IncidentKey, Record
+from pipeline.settings import Settings
 
 NAMESPACE = uuid.UUID("6f0c1d2e-6a55-4c1b-9f3e-2d9b7f0a4c11")  # Handoff's uuid5 namespace
 
@@ -56,6 +57,12 @@ class ParseContext:
     def __post_init__(self) -> None:
         if self.received_at.tzinfo is None:
             raise ValueError("received_at must carry a UTC offset")
+
+    @classmethod
+    def of(cls, settings: Settings, sender: str, received_at: datetime) -> "ParseContext":
+        """The context an edge or a command gives its parsers, from the settings."""
+        return cls(received_at=received_at, sender=sender, programme_id=settings.programme_id,
+                   dispatch_centre_for=settings.dispatch_centre_for, xsd_path=settings.ingest.nemsis_xsd)
 
 
 @dataclass(frozen=True)

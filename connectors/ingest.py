@@ -16,41 +16,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
+from connectors import parsers
 from connectors.common import ParseContext, Parsed, Refused
 from pipeline import records as r
 from pipeline.audit.emit import audit_id
 from pipeline.stage import Output, Writer
 from pipeline.trace import new_traceparent
 from pipeline.vocab import AuditKind
-
-
-def _nemsis(data: bytes, ctx: ParseContext):
-    from connectors.nemsis import parse_emsdataset
-    return parse_emsdataset(data, ctx)
-
-
-def _eido(data: bytes, ctx: ParseContext):
-    from connectors.cad import parse_eido
-    return parse_eido(data, ctx)
-
-
-def _cad(data: bytes, ctx: ParseContext):
-    from connectors.cad import parse_cad_export
-    return parse_cad_export(data, ctx)
-
-
-def _hl7(data: bytes, ctx: ParseContext):
-    from connectors.hl7v2 import parse_hl7
-    return parse_hl7(data, ctx)
-
-
-# kind -> (parser, catalogue topic)
-KINDS: dict[str, tuple[Callable, str]] = {
-    "nemsis": (_nemsis, "ems.run"),
-    "hl7": (_hl7, "ems.run"),
-    "eido": (_eido, "dispatch.incident"),
-    "cad": (_cad, "dispatch.incident"),
-}
 
 
 @dataclass
@@ -121,7 +93,7 @@ class Journal:
 
 async def ingest_files(writer: Writer, kind: str, paths: list[Path], ctx: ParseContext, journal: Journal,
                        progress: Callable[[int, int], None] = lambda done, total: None) -> IngestSummary:
-    parser, topic = KINDS[kind]
+    parser = parsers.kind(kind)
     summary = IngestSummary()
     for n, path in enumerate(paths, 1):
         data = path.read_bytes()
@@ -129,7 +101,7 @@ async def ingest_files(writer: Writer, kind: str, paths: list[Path], ctx: ParseC
         if entry in journal.done:
             summary.skipped_files += 1
         else:
-            sent, refused = await publish(writer, parser(data, ctx), data, topic, f"file:{path.name}",
+            sent, refused = await publish(writer, parser.parse(data, ctx), data, parser.topic, f"file:{path.name}",
                                           f"ingest:{ctx.sender or 'cli'}", ctx.received_at)
             journal.mark(entry)
             summary.files += 1

@@ -1,18 +1,19 @@
-"""`handoff`: the command line. Subcommands live with their packages and are registered here.
+"""`handoff`: the command line. Each command group lives in handoff/commands/<name>.py and is registered here.
 
-Each package that has commands exposes `cli = typer.Typer(...)`; COMMANDS names them.
-Errors print one line to stderr and exit with a meaningful code:
-  1 a check failed (e.g. an audit chain is broken), 2 bad usage or input,
-  3 a dependency is unavailable (broker, database), 4 a configuration error.
+Each module exposes `cli = typer.Typer(...)` (or a command function); COMMANDS names them.
+Every failure a person can act on is one line on stderr and an exit code (handoff/errors.py):
+  1 a check failed, 2 bad usage, 3 a dependency is unavailable (broker, database),
+  4 a configuration error, 5 input refused. A bug keeps its traceback.
 """
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 import typer
 
-from handoff.errors import EXIT_CONFIG, EXIT_USAGE, CliError
+from handoff.errors import EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, CliError
 
 # (command name, "module" holding a `cli` Typer group or command, or "module:function")
 COMMANDS = [
@@ -43,30 +44,62 @@ for _name, _target in COMMANDS:
         app.command(_name)(_cli)
 
 
-def main() -> None:
-    import logging
-
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def main(argv: list[str] | None = None) -> None:
+    """The console script: run one command, turn every failure a person can act on into one line and an exit code."""
+    logging.basicConfig(level=logging.WARNING, format="handoff: %(levelname)s: %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # its connection errors reach us as exceptions
     try:
-        app(standalone_mode=False)
-    except CliError as e:
-        print(f"handoff: {e}", file=sys.stderr)
-        sys.exit(e.code)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        print("handoff: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except Exception as e:  # click usage errors and configuration errors
-        import click
-        from pydantic import ValidationError
+        code = app(args=argv, prog_name="handoff", standalone_mode=False)
+    except BaseException as error:  # noqa: BLE001 - sorted below; anything not named is a bug and re-raised
+        message, code = explain(error)
+        if message is None:
+            raise
+        if message:
+            print(message, file=sys.stderr)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
 
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(EXIT_USAGE)
-        if isinstance(e, ValidationError):
-            print(f"handoff: configuration: {e.errors()[0]['msg']}", file=sys.stderr)
-            sys.exit(EXIT_CONFIG)
-        raise
 
+def explain(error: BaseException) -> tuple[str | None, int]:
+    """(the one line to print, the exit code) for a failure; (None, _) for a bug, which keeps its traceback."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+    from typer.exceptions import TyperException
+
+    from pipeline.errors import classify
+    from pipeline.settings import explain as explain_settings
+
+    if isinstance(error, SystemExit):
+        return "", error.code if isinstance(error.code, int) else EXIT_USAGE
+    if isinstance(error, CliError):
+        return f"handoff: {one_line(str(error))}", error.code
+    if isinstance(error, typer.Exit):
+        return "", error.exit_code
+    if isinstance(error, (typer.Abort, KeyboardInterrupt)):
+        return "handoff: interrupted", 130
+    if isinstance(error, TyperException):  # typer's own click: usage errors (unknown command or option, ...)
+        return usage_line(error), EXIT_USAGE
+    if isinstance(error, OSError) and error.filename and not isinstance(error, ConnectionError):
+        return f"handoff: cannot read {error.filename}: {error.strerror or type(error).__name__}", EXIT_USAGE
+    if isinstance(error, SettingsError) or (isinstance(error, ValidationError) and error.title == "Settings"):
+        return f"handoff: configuration: {explain_settings(error)}", EXIT_CONFIG
+    if isinstance(error, Exception):
+        failure = classify(error)
+        if failure.transient and failure.dependency:
+            return f"handoff: the {failure.dependency} is unavailable: {one_line(str(failure))}", EXIT_UNAVAILABLE
+    return None, 1
+
+
+def usage_line(error) -> str:
+    """`handoff ingest nemsis: missing argument 'PATHS...' (handoff ingest nemsis --help)`."""
+    ctx = getattr(error, "ctx", None)
+    where = ctx.command_path if ctx is not None else "handoff"
+    if type(error).__name__ == "NoArgsIsHelpError":  # a group called without a command
+        command = getattr(ctx, "command", None)
+        names = ", ".join(getattr(command, "commands", {}) or ())
+        return f"{where}: no command given{'; one of: ' + names if names else ''} ({where} --help)"
+    text = one_line(error.format_message())
+    return f"{where}: {text[:1].lower() + text[1:]} ({where} --help)"
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())

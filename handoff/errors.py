@@ -1,14 +1,18 @@
 """The command line's exit codes and the one-line error every command raises.
 
   0 done
-  1 a check failed (an audit chain is broken, a schema is stale) or every input was refused
-  2 bad usage or input (unknown command or option, a missing or unreadable file)
+  1 a check failed (an audit chain is broken, a schema is stale or incompatible)
+  2 bad usage (an unknown command or option, a missing argument, a file that is not there)
   3 a dependency is unavailable (the broker, the database, a directory server)
-  4 a configuration error (a `HANDOFF_*` variable that does not parse or is not allowed)
+  4 a configuration error (a `HANDOFF_*` variable that does not parse, or is unknown in production)
+  5 input refused: some records or files were refused (each said on stderr), the rest was done
+    (classify, refer, ingest)
+
+The same codes for every command; README "Command line" lists them.
 """
 from __future__ import annotations
 
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_CONFIG = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_CONFIG, EXIT_REFUSED = 0, 1, 2, 3, 4, 5
 
 
 class CliError(Exception):

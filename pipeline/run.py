@@ -25,6 +25,7 @@ from pipeline import records as r
 from pipeline.clock import SystemClock
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
+from pipeline.storage import redact_url
 from pipeline.topics import Catalogue, Topic, create_topics
 
 SAMPLE_SIZE = 80
@@ -74,7 +75,7 @@ def cli(once: bool = typer.Option(False, "--once", help="exit after the sample h
 
 
 async def main(settings: Settings, once: bool, sample: int) -> None:
-    from connectors.inbox import InboxConnector
+    from connectors.delivery import registry
     from pipeline.app import Deps, runners
     from pipeline.audit.sink import Sealer
     from pipeline.stage import Writer
@@ -104,7 +105,7 @@ async def main(settings: Settings, once: bool, sample: int) -> None:
         stack.callback(store.close)
         store.migrate()
 
-        deps = Deps.build(settings, catalogue, store, {"inbox": InboxConnector(store)}, SystemClock(),
+        deps = Deps.build(settings, catalogue, store, registry().build(settings, store), SystemClock(),
                           audit_sealer=Sealer.from_settings(settings))
         metrics = Metrics()
         server, _ = metrics.serve(settings.metrics.host, settings.metrics.port)
@@ -222,7 +223,7 @@ def render_summary(summary: dict, settings: Settings, db_path: Path | None) -> s
     lines.append(f"  {'audit records':22} {json.dumps(summary['audit_records'])}")
     lines += ["", "Where to look:",
               f"  metrics      http://{settings.metrics.host}:{settings.metrics.port}/metrics",
-              f"  database     {db_path or settings.storage.url}  (tables inbox_item, audit_record, referral_state)",
+              f"  database     {db_path or redact_url(settings.storage.url)}  (tables inbox_item, audit_record, referral_state)",
               "  topics       .venv/bin/handoff topics list",
               "  schemas      pipeline/schemas/*.avsc and topics.yaml"]
     if summary["example_delivery"]:

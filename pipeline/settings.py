@@ -3,15 +3,22 @@
 Prefix HANDOFF_, nested sections with a double underscore: HANDOFF_KAFKA__BOOTSTRAP,
 HANDOFF_STORAGE__URL, HANDOFF_SECURITY__LINKAGE_KEYS, ... Built once at start-up
 (`Settings()`) and passed down; nothing reads the environment after that. Secrets are
-SecretStr; a placeholder secret is refused outside development.
+SecretStr; a placeholder secret is refused outside development. A `HANDOFF_*` variable that
+names no setting is refused in production and warned about elsewhere (a misspelt
+HANDOFF_ENVIRONMENT would otherwise leave the service in development). `explain` turns a
+settings error into one line naming the variable and what it expects, never its value.
 """
 from __future__ import annotations
 
+import difflib
+import json
+import logging
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 ROOT = Path(__file__).resolve().parent.parent
 # What Handoff writes (the embedded broker's data, the SQLite file, audit checkpoints)
@@ -169,8 +176,115 @@ class Settings(BaseSettings):
         weak = [name for name, value in secrets.items()
                 if value.get_secret_value() in ("", PLACEHOLDER) or len(value.get_secret_value()) < 16]
         if weak:
-            raise ValueError(f"placeholder or short secrets outside development: {', '.join(sorted(weak))}")
+            names = ", ".join(sorted(variable(name.split(".")) for name in weak))
+            raise ValueError(f"placeholder or short secrets outside development: {names}")
+        return self
+
+    @model_validator(mode="after")
+    def _no_unknown_variables(self) -> "Settings":
+        unknown = unknown_variables(os.environ)
+        if unknown and self.environment == "production":
+            raise ValueError(f"unknown variables in production: {'; '.join(unknown)}")
+        for text in unknown:
+            if text not in _warned:
+                _warned.add(text)
+                log.warning("ignoring unknown variable %s", text)
         return self
 
     def dispatch_centre_for(self, agency_id: str) -> str:
         return self.ingest.agency_dispatch_centre.get(agency_id, self.ingest.default_dispatch_centre)
+
+
+# ---------------------------------------------------------------- the environment, explained
+
+log = logging.getLogger("handoff.settings")
+PREFIX = "HANDOFF_"
+NOT_SETTINGS = ("HANDOFF_USER",)      # who runs a command (handoff audit, consent): read by the commands
+NOT_SETTINGS_PREFIXES = ("HANDOFF_TEST_",)  # the test suite's own (HANDOFF_TEST_POSTGRES_DSN)
+_warned: set[str] = set()
+
+
+def variable(loc: "list[str] | tuple[Any, ...]") -> str:
+    """The environment variable of a settings path: ("metrics", "port") -> HANDOFF_METRICS__PORT."""
+    return PREFIX + "__".join(str(part) for part in loc).upper()
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """`HANDOFF_*` names that are no setting's section, each with the nearest known name if any."""
+    known = [variable([name]) for name in Settings.model_fields]
+    found = []
+    for name in sorted(environ):
+        if not name.startswith(PREFIX) or name in NOT_SETTINGS or name.startswith(NOT_SETTINGS_PREFIXES):
+            continue
+        section = PREFIX + name[len(PREFIX):].split("__", 1)[0]
+        if section not in known:
+            near = difflib.get_close_matches(section, known, n=1)
+            found.append(f"{name} (did you mean {near[0]}?)" if near else name)
+    return found
+
+
+def explain(error: Exception, environ: Mapping[str, str] = os.environ) -> str:
+    """One line for a settings error: which variable, what it expects; never the value given."""
+    if isinstance(error, SettingsError):
+        return _explain_unparsable(error, environ)
+    if not isinstance(error, ValidationError):
+        return str(error).splitlines()[0]
+    lines = []
+    for e in error.errors(include_input=False, include_url=False):
+        loc = [str(p) for p in e["loc"]]
+        msg = e["msg"].removeprefix("Value error, ")
+        if not loc:
+            lines.append(msg)
+        elif e["type"] == "extra_forbidden":
+            lines.append(f"{variable(loc)} is not a setting{_nearest(loc)}")
+        else:
+            lines.append(f"{variable(loc)}: {msg[:1].lower() + msg[1:]}{_expected(loc)}")
+    return "; ".join(lines)
+
+
+def _field(loc: list[str]) -> Any:
+    """The pydantic field at a settings path, or None (dict keys and list items have none)."""
+    model: Any = Settings
+    found = None
+    for part in loc:
+        fields = getattr(model, "model_fields", None)
+        if not fields or part not in fields:
+            return None
+        found = fields[part]
+        model = found.annotation
+    return found
+
+
+def _expected(loc: list[str]) -> str:
+    field = _field(loc)
+    if field is None:
+        return ""
+    kind = getattr(field.annotation, "__name__", None) or str(field.annotation).replace("typing.", "")
+    default = field.get_default(call_default_factory=True)
+    shown = "" if isinstance(default, (SecretStr, BaseModel)) or default in (None, "", [], {}) or "secret" in kind.lower() \
+        else f", default {json.dumps(default, default=str)}"
+    return f" (expected {kind}{shown})"
+
+
+def _nearest(loc: list[str]) -> str:
+    parent = _field(loc[:-1]) if len(loc) > 1 else None
+    names = list(getattr(parent.annotation, "model_fields", {})) if parent is not None else []
+    near = difflib.get_close_matches(loc[-1], names, n=1)
+    return f" (did you mean {variable([*loc[:-1], near[0]])}?)" if near else ""
+
+
+def _explain_unparsable(error: SettingsError, environ: Mapping[str, str]) -> str:
+    """pydantic-settings could not decode a complex value (JSON): find the variable that does not parse."""
+    for name in sorted(environ):
+        if not name.startswith(PREFIX):
+            continue
+        value = environ[name].strip()
+        if value[:1] not in ("{", "["):
+            continue
+        try:
+            json.loads(value)
+        except ValueError as e:
+            kind = "object" if value[:1] == "{" else "array"
+            return (f"{name} is not valid JSON ({e.msg} at character {e.pos + 1}); expected a JSON {kind}, "
+                    'e.g. {"1": "..."} with every key and string in double quotes')
+    return f"a HANDOFF_* variable could not be read: {str(error).splitlines()[0]}"

@@ -29,7 +29,6 @@ import asyncio
 import functools
 import logging
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 from starlette.applications import Starlette
@@ -37,31 +36,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
+from connectors import parsers
 from connectors.common import ParseContext, ParseResult, Refused
 from connectors.edge.auth import API_KEY_HEADER, Agency
 from connectors.edge.commit import Batch, Committed, Edge, Unavailable, receipt_id
 
 log = logging.getLogger(__name__)
-
-
-def _nemsis(data: bytes, ctx: ParseContext, content_type: str) -> list[ParseResult]:
-    from connectors.nemsis import parse_emsdataset
-    return parse_emsdataset(data, ctx)
-
-
-def _eido(data: bytes, ctx: ParseContext, content_type: str) -> list[ParseResult]:
-    from connectors.cad import parse_eido
-    return parse_eido(data, ctx)
-
-
-def _cad(data: bytes, ctx: ParseContext, content_type: str) -> list[ParseResult]:
-    from connectors.cad import parse_cad_export
-    return parse_cad_export(data, ctx)
-
-
-def _field(data: bytes, ctx: ParseContext, content_type: str) -> list[ParseResult]:
-    from connectors.field import parse_field_referrals
-    return parse_field_referrals(data, ctx, content_type=content_type)
 
 
 def _partner_referrals(results: list[ParseResult], ctx: ParseContext) -> list[Batch]:
@@ -70,22 +50,11 @@ def _partner_referrals(results: list[ParseResult], ctx: ParseContext) -> list[Ba
     return [Batch("field.referral", derived)] if derived else []
 
 
-@dataclass(frozen=True)
-class Kind:
-    name: str
-    topic: str
-    content_types: tuple[str, ...]
-    parse: Callable[[bytes, ParseContext, str], list[ParseResult]]
-    derive: Callable[[list[ParseResult], ParseContext], list[Batch]] | None = None
-
-
-KINDS = {
-    "nemsis": Kind("nemsis", "ems.run", ("application/xml", "text/xml"), _nemsis),
-    "eido": Kind("eido", "dispatch.incident", ("application/json",), _eido, _partner_referrals),
-    "cad": Kind("cad", "dispatch.incident", ("text/csv", "application/x-ndjson", "application/jsonl"), _cad,
-                _partner_referrals),
-    "field": Kind("field", "field.referral", ("application/json", "text/csv"), _field),
-}
+# The kinds posted here (their parsers, topics and content types: connectors/parsers.py), by path,
+# and what a kind's records bring with them besides their own batch.
+PATHS = {"nemsis": "/v1/nemsis", "eido": "/v1/eido", "cad": "/v1/cad", "field": "/v1/field-referrals"}
+DERIVED: dict[str, Callable[[list[ParseResult], ParseContext], list[Batch]]] = {
+    "eido": _partner_referrals, "cad": _partner_referrals}
 
 
 class BodyTooLarge(Exception):
@@ -125,7 +94,7 @@ class Intake:
             return None
         return f"agency:{agency.id}"
 
-    def authenticate(self, request: Request, kind: Kind) -> Agency | JSONResponse:
+    def authenticate(self, request: Request, kind: parsers.Kind) -> Agency | JSONResponse:
         metrics = self.edge.metrics
         der = request.scope.get("extensions", {}).get("tls", {}).get("client_cert_der")
         key = request.headers.get(API_KEY_HEADER)
@@ -140,7 +109,7 @@ class Intake:
             return _error(403, f"this agency may not send {kind.name} documents")
         return agency
 
-    async def handle(self, request: Request, kind: Kind) -> JSONResponse:
+    async def handle(self, request: Request, kind: parsers.Kind) -> JSONResponse:
         started = time.perf_counter()
         edge_name = f"http-{kind.name}"
         try:
@@ -154,7 +123,7 @@ class Intake:
         self.edge.metrics.seconds.labels(edge_name).observe(time.perf_counter() - started)
         return response
 
-    async def _handle(self, request: Request, kind: Kind, edge_name: str) -> JSONResponse:
+    async def _handle(self, request: Request, kind: parsers.Kind, edge_name: str) -> JSONResponse:
         agency = self.authenticate(request, kind)
         if isinstance(agency, JSONResponse):
             return agency
@@ -172,7 +141,8 @@ class Intake:
             await self._dead_letter(kind, edge_name, data, reason, origin, agency, ctx)
             return _error(415, reason)
         results = await asyncio.to_thread(kind.parse, data, ctx, content_type)
-        batches = [Batch(kind.topic, results)] + (kind.derive(results, ctx) if kind.derive else [])
+        derive = DERIVED.get(kind.name)
+        batches = [Batch(kind.topic, results)] + (derive(results, ctx) if derive else [])
         try:
             done = await self.edge.commit(edge_name, batches, data, origin, agency, ctx)
         except Unavailable:
@@ -180,7 +150,7 @@ class Intake:
                           **{"Retry-After": "5"})
         return JSONResponse(_answer(done, agency, data), status_code=200 if done.accepted else 422)
 
-    async def _dead_letter(self, kind: Kind, edge_name: str, data: bytes, reason: str, origin: str, agency: Agency,
+    async def _dead_letter(self, kind: parsers.Kind, edge_name: str, data: bytes, reason: str, origin: str, agency: Agency,
                            ctx: ParseContext) -> None:
         try:
             await self.edge.commit(edge_name, [Batch(kind.topic, [Refused(None, reason)])], data, origin, agency, ctx)
@@ -189,9 +159,8 @@ class Intake:
 
     def app(self) -> Starlette:
         routes = [Route("/healthz", _health, methods=["GET"])]
-        paths = {"nemsis": "/v1/nemsis", "eido": "/v1/eido", "cad": "/v1/cad", "field": "/v1/field-referrals"}
-        for name, path in paths.items():
-            kind = KINDS[name]
+        for name, path in PATHS.items():
+            kind = parsers.kind(name)
             routes.append(Route(path, functools.partial(self.handle, kind=kind), methods=["POST"]))
         if self.consents is not None:
             routes.append(Mount("/v1/consents", routes=self.consents.routes()))

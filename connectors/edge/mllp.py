@@ -28,8 +28,8 @@ from connectors.edge.auth import Agency
 from connectors.edge.commit import Batch, Edge, Unavailable
 from connectors.edge.framing import FrameError, Frames, Idle, wrap
 from connectors.edge.tls import peer_der
-from connectors.hl7v2 import build_ack, parse_hl7, read_header
-from connectors.hl7v2.parse import ACCEPTED
+from connectors import parsers
+from connectors.hl7v2 import build_ack, read_header
 
 log = logging.getLogger(__name__)
 EDGE = "mllp"
@@ -115,11 +115,11 @@ class MllpListener:
         head = read_header(frame)
         if isinstance(head, Refused):
             results, code, error_code = [head], "AR", "207"
-        elif (head.message_type, head.trigger) not in ACCEPTED:
+        elif (kind := parsers.for_message_type(head.message_type, head.trigger)) is None:
             reason = f"message type {head.message_type} {head.trigger} is not accepted here"
             results, code, error_code = [Refused(head.control_id or None, reason)], "AR", "200"
         else:
-            results, code, error_code = parse_hl7(frame, ctx), "AE", "207"
+            results, code, error_code = kind.parse(frame, ctx), "AE", "207"
         if any(isinstance(x, Parsed) for x in results):
             code = "AA"
         try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from connectors.hl7v2.message import Hl7Error, read
+from pipeline.hl7v2 import Hl7Error, read
 from connectors.hl7v2.parse import Header, header_of
 from pipeline.ids import digest
 

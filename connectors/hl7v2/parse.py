@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from connectors.common import (
     ParseContext, ParseResult, Parsed, Refused, draft_envelope, invalid_fields, seal,
 )
-from connectors.hl7v2.message import MAX_BYTES, MAX_FIELD, Hl7Error, Message, Segment, read
+from pipeline.hl7v2 import MAX_BYTES, MAX_FIELD, Hl7Error, Message, Segment, read
 from pipeline.records import (
     Address, Coded, EmsDisposition, EmsRun, EmsTimes, IncidentKey, Medication, Person, Procedure,
 )

@@ -6,17 +6,10 @@ a crash changes nothing). The provider-facing pages come with the operations iss
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
 from pipeline import records as r
+from pipeline.deliver import Receipt
 from pipeline.storage import Store
-
-
-@dataclass(frozen=True)
-class Receipt:
-    delivered: bool
-    duplicate: bool
-    detail: str = ""
 
 
 class InboxConnector:

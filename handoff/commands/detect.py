@@ -8,62 +8,57 @@ its contents) and the command exits non-zero after printing every good record.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import sys
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import typer
 
+from connectors import parsers
+from connectors.common import ParseContext, Parsed, ParseResult
+from connectors.hl7v2 import read_header
+from handoff.errors import EXIT_REFUSED
 from pipeline.detect.engine import classify_incident, classify_run
 from pipeline.detect.ruleset import Rules, load_rules
 from pipeline.records import DispatchIncident, EmsRun
-
-EXIT_REFUSED = 2
-
-# The seam: file kind -> parser. A parser takes (bytes, ParseContext) and returns a list of
-# connectors.common Parsed | Refused; "module:function" entries are imported on first use so that
-# classify needs neither a broker nor every connector's dependencies.
-PARSERS: dict[str, str | Callable] = {
-    "nemsis": "connectors.nemsis:parse_emsdataset",
-    "eido": "connectors.cad:parse_eido",
-    "cad": "connectors.cad:parse_cad_export",
-    "hl7": "connectors.hl7v2:parse_hl7",
-}
+from pipeline.settings import Settings
 
 
-def _parser(kind: str) -> Callable:
-    entry = PARSERS[kind]
-    if callable(entry):
-        return entry
-    module, _, name = entry.partition(":")
-    return getattr(importlib.import_module(module), name)
+def is_corpus(path: Path, head: bytes) -> bool:
+    """Our labelled JSON lines (pipeline/detect/corpus), which classify reads besides source exports."""
+    return path.suffix.lower() == ".jsonl" and b'"record_type"' in head.split(b"\n", 1)[0]
 
 
-def file_kind(path: Path, head: bytes) -> str:
-    """nemsis, eido, cad, hl7 or corpus (our labelled JSON lines), from the name and first bytes."""
-    suffix = path.suffix.lower()
-    start = head.lstrip()[:1]
-    if suffix == ".xml" or start == b"<":
-        return "nemsis"
-    if suffix in (".hl7", ".er7") or head.lstrip().startswith(b"MSH"):
-        return "hl7"
-    if suffix == ".jsonl" and b'"record_type"' in head.split(b"\n", 1)[0]:
-        return "corpus"
-    if suffix == ".json" and start == b"{":
-        return "eido"
-    return "cad"
+@dataclass(frozen=True)
+class Source:
+    """One file given to classify or refer: its kind ("corpus" for ours) and parse results, or why not."""
+
+    path: Path
+    data: bytes = b""
+    kind: str = ""
+    results: tuple[ParseResult, ...] = ()
+    error: str = ""
 
 
-def _context():
-    from connectors.common import ParseContext
-    from pipeline.settings import Settings
-
-    settings = Settings()
-    return ParseContext(received_at=datetime.now(timezone.utc), sender="classify", programme_id=settings.programme_id,
-                        dispatch_centre_for=settings.dispatch_centre_for)
+def read_sources(paths: Iterable[str | Path], sender: str) -> Iterator[Source]:
+    """Read every file and parse it by its kind (connectors/parsers.py); corpus files are not parsed."""
+    ctx = None
+    for p in paths:
+        path = Path(p)
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            yield Source(path, error=f"cannot read file ({e.strerror})")
+            continue
+        if is_corpus(path, data[:4096]):
+            yield Source(path, data, "corpus")
+            continue
+        kind = parsers.for_file(path, data[:4096])
+        ctx = ctx or ParseContext.of(Settings(), sender, datetime.now(timezone.utc))
+        yield Source(path, data, kind.name, tuple(kind.parse(data, ctx)))
 
 
 def _row(source: str, record_id: str, detection) -> dict:
@@ -94,15 +89,10 @@ def _corpus(path: Path, rules: Rules) -> Iterator[dict]:
             yield _row(str(path), rid, _classify(record, rules, item.dispatch))
 
 
-def _parsed(path: Path, kind: str, data: bytes, rules: Rules, ctx) -> Iterator[dict]:
-    from connectors.common import Parsed
-
-    hl7_id = None
-    if kind == "hl7":
-        from connectors.hl7v2 import read_header
-        header = read_header(data)
-        hl7_id = getattr(header, "control_id", None)
-    for result in _parser(kind)(data, ctx):
+def _parsed(source: Source, rules: Rules) -> Iterator[dict]:
+    path = source.path
+    hl7_id = getattr(read_header(source.data), "control_id", None) if source.kind == "hl7" else None
+    for result in source.results:
         if not isinstance(result, Parsed):
             yield {"source": str(path), "record_id": result.record_id, "error": result.reason}
             continue
@@ -119,20 +109,13 @@ def _parsed(path: Path, kind: str, data: bytes, rules: Rules, ctx) -> Iterator[d
 def classify_files(paths: Iterable[str | Path], rules: Rules | None = None) -> Iterator[dict]:
     """Classify every record of every file; a refusal is a dict with `error` (a reason, no contents)."""
     rules = rules or load_rules()
-    ctx = None
-    for p in paths:
-        path = Path(p)
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            yield {"source": str(path), "record_id": None, "error": f"cannot read file ({e.strerror})"}
-            continue
-        kind = file_kind(path, data[:4096])
-        if kind == "corpus":
-            yield from _corpus(path, rules)
-            continue
-        ctx = ctx or _context()
-        yield from _parsed(path, kind, data, rules, ctx)
+    for source in read_sources(paths, "classify"):
+        if source.error:
+            yield {"source": str(source.path), "record_id": None, "error": source.error}
+        elif source.kind == "corpus":
+            yield from _corpus(source.path, rules)
+        else:
+            yield from _parsed(source, rules)
 
 
 cli = typer.Typer(help="Detection: evaluate the rules on the labelled corpus; classify files.",

@@ -14,7 +14,7 @@ cli = typer.Typer(help="Files into Kafka: NEMSIS XML, NENA EIDO JSON, CAD CSV/JS
 def _ingest(kind: str, paths: list[Path], journal: Path | None) -> None:
     from connectors.common import ParseContext
     from connectors.ingest import Journal, ingest_files
-    from handoff.errors import EXIT_UNAVAILABLE, CliError
+    from handoff.errors import EXIT_REFUSED, EXIT_UNAVAILABLE, CliError
     from pipeline.clock import SystemClock
     from pipeline.kafka.producer import ProducerSink
     from pipeline.settings import Settings
@@ -27,8 +27,7 @@ def _ingest(kind: str, paths: list[Path], journal: Path | None) -> None:
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise CliError(f"not a file: {missing[0]}")
-    ctx = ParseContext(received_at=SystemClock().now(), sender="cli", programme_id=settings.programme_id,
-                       dispatch_centre_for=settings.dispatch_centre_for, xsd_path=settings.ingest.nemsis_xsd)
+    ctx = ParseContext.of(settings, "cli", SystemClock().now())
     journal_path = journal or Path(".run") / "ingest" / f"{kind}.journal"
 
     def progress(done: int, total: int) -> None:
@@ -48,6 +47,8 @@ def _ingest(kind: str, paths: list[Path], journal: Path | None) -> None:
                f"({summary.skipped_files} already done), {summary.refused} refused to the dead letters")
     for reason in summary.reasons[:20]:
         typer.echo(f"  refused: {reason}", err=True)
+    if summary.refused:
+        raise typer.Exit(EXIT_REFUSED)
 
 
 def _command(kind: str, help_text: str):

@@ -4,8 +4,10 @@ No broker and no database: the files are parsed with the connectors' parsers (NE
 JSON, CAD CSV/JSONL, HL7 v2), runs are classified with their CAD incident as context, requests are
 opened per person and service (pipeline.episode), routed (pipeline.route), decided by the consent
 policy as if the person had signed a complete consent for that recipient (so: permitted in full),
-and rendered in the recipient's format. Records that do not qualify (no category, died, no
-patient contact) produce nothing. Times are the records' own, so the same files give the same bytes.
+and rendered in the recipient's format. Records that do not qualify produce nothing, and stderr
+says why for each: not recognised, the patient died or had no patient contact, or no provider
+serves the need in the person's area. Times are the records' own, so the same files give the
+same bytes. Exit 5 (handoff/errors.py) when a file or record was refused.
 """
 from __future__ import annotations
 
@@ -18,6 +20,9 @@ from typing import Iterator
 
 import typer
 
+from connectors.common import Parsed
+from handoff.commands.detect import read_sources
+from handoff.errors import EXIT_REFUSED, CliError
 from pipeline import records as r
 from pipeline.render import Payload, Redaction, render
 from pipeline.vocab import Action, ConsentKind, ConsentStatus, DataCategory, Format, Outcome, Purpose
@@ -44,29 +49,34 @@ def preview_consents(recipient_id: str, at: datetime) -> list[r.ConsentRecord]:
 
 def read_records(paths: list[Path]) -> tuple[list[r.Record], list[str]]:
     """Every record the files hold, and the refusals (file, record id, reason: never contents)."""
-    from handoff.commands.detect import _context, _parser, file_kind
-
-    records, refused, ctx = [], [], None
-    for path in paths:
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            refused.append(f"{path}: cannot read file ({e.strerror})")
-            continue
-        kind = file_kind(path, data[:4096])
-        if kind == "corpus":
-            refused.append(f"{path}: a labelled corpus file is not a source export")
-            continue
-        ctx = ctx or _context()
-        for result in _parser(kind)(data, ctx):
-            if hasattr(result, "record"):
+    records, refused = [], []
+    for source in read_sources(paths, "refer"):
+        if source.error:
+            refused.append(f"{source.path}: {source.error}")
+        elif source.kind == "corpus":
+            refused.append(f"{source.path}: a labelled corpus file is not a source export")
+        for result in source.results:
+            if isinstance(result, Parsed):
                 records.append(result.record)
             else:
-                refused.append(f"{path}: record {result.record_id or '-'}: {result.reason}")
+                refused.append(f"{source.path}: record {result.record_id or '-'}: {result.reason}")
     return records, refused
 
 
-def previews(records: list[r.Record], directory, routing, rules, policy, keys) -> Iterator[Preview]:
+def why_not(run: r.EmsRun, detection: r.Detection) -> str | None:
+    """Why a run opens no referral request, or None when it qualifies."""
+    if not detection.categories:
+        return "not recognised: no overdose, substance-use or behavioural-health crisis found"
+    if detection.patient_died:
+        return "the patient died: no referral (the detection stands for surveillance)"
+    if not detection.patient_contact:
+        return "no patient contact: no referral (the detection stands for surveillance)"
+    return None
+
+
+def previews(records: list[r.Record], directory, routing, rules, policy, keys,
+             notes: list[str] | None = None) -> Iterator[Preview]:
+    """What each qualifying record's recipients would receive; `notes` collects why the others produce nothing."""
     from pipeline.consent import Recipient, decide
     from pipeline.detect import classify_run
     from pipeline.episode import field_requests, incident_requests
@@ -84,6 +94,9 @@ def previews(records: list[r.Record], directory, routing, rules, policy, keys) -
     for key, group in runs.items():
         incident = incidents.get(key)
         classified = [(run, classify_run(run, rules, dispatch=incident)) for run in group]
+        if notes is not None:
+            notes += [f"record {run.pcr_number or run.pcr_uuid}: {reason}" for run, detection in classified
+                      if (reason := why_not(run, detection))]
         sources = [*group, *([incident] if incident else [])]
         work += [(q, sources) for q in incident_requests(classified, routing, keys, incident)]
     for rec in records:
@@ -95,6 +108,9 @@ def previews(records: list[r.Record], directory, routing, rules, policy, keys) -
         place = place_of(request.subject.address if request.subject else None, request.location)
         candidates = route(request, directory, routing, place, at, age=request.age,
                            language=request.subject.language if request.subject else "")[:routing.fan_out]
+        if not candidates and notes is not None:
+            area = place.county or place.zip or "an unknown area"
+            notes.append(f"request {request.request_id}: no provider serves {request.service.value} in {area}")
         for candidate in candidates:
             provider = candidate.provider
             decision = decide(request, Recipient.of(provider), candidate.purpose, preview_consents(provider.id, at),
@@ -109,7 +125,6 @@ def refer_cmd(files: list[Path] = typer.Argument(..., help="NEMSIS XML, EIDO JSO
               out: Path = typer.Option(None, help="write one file per referral here (default: print them)"),
               directory: Path = typer.Option(None, help="provider directory Bundle (default: the sample)")) -> None:
     """Render what each qualifying record's recipients would receive if permitted in full."""
-    from handoff.errors import CliError
     from pipeline.consent.policy import load_policy
     from pipeline.detect import load_rules
     from pipeline.route import DirectorySource, DirectoryError, load_routing_rules
@@ -122,9 +137,9 @@ def refer_cmd(files: list[Path] = typer.Argument(..., help="NEMSIS XML, EIDO JSO
     records, refused = read_records(files)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    shown = 0
+    shown, notes = 0, []
     for p in previews(records, found, load_routing_rules(), load_rules(), load_policy(),
-                      Settings().security.linkage_keys):
+                      Settings().security.linkage_keys, notes):
         shown += 1
         name = f"{p.referral_id}.{EXTENSIONS[p.payload.format]}"
         row = {"referral": p.referral_id, "recipient": p.recipient_id, "format": p.payload.format.value,
@@ -135,9 +150,7 @@ def refer_cmd(files: list[Path] = typer.Argument(..., help="NEMSIS XML, EIDO JSO
         else:
             print(f"# {p.referral_id}: {p.request.service.value} to {p.recipient_id} ({p.payload.format.value})")
             sys.stdout.write(p.payload.body.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n") + "\n")
-    for reason in refused:
+    for reason in [*refused, *notes]:
         print(f"handoff refer: {reason}", file=sys.stderr)
-    if not shown:
-        print("handoff refer: no record qualifies for a referral", file=sys.stderr)
     if refused:
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_REFUSED)

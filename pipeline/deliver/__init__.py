@@ -1,21 +1,31 @@
 """Delivery: send what the outbox holds through the recipient's connector, report the result.
 
-Connectors are registered by endpoint kind (STYLE.md §8): `deliver(delivery) -> Receipt`
-and `aclose()`. The delivery issue adds FHIR REST, MLLP, Direct and webhooks, retry
-topics, and the consent re-check just before sending.
+Connectors are registered by endpoint kind (pipeline/deliver/registry.py, STYLE.md §8):
+`deliver(delivery) -> Receipt` and `aclose()`. The delivery issue adds FHIR REST, MLLP,
+Direct and webhooks, retry topics, and the consent re-check just before sending.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from pipeline import records as r
 from pipeline.vocab import ReferralState, StatusSource
 
 
+@dataclass(frozen=True)
+class Receipt:
+    """What a connector reports of one send: delivered, and whether the recipient already had it."""
+
+    delivered: bool
+    duplicate: bool
+    detail: str = ""
+
+
 class Connector(Protocol):
     name: str
 
-    async def deliver(self, delivery: r.Delivery): ...
+    async def deliver(self, delivery: r.Delivery) -> Receipt: ...
 
     async def aclose(self) -> None: ...
 

@@ -41,6 +41,8 @@ class Facts:
 
     def __post_init__(self) -> None:
         self.asserted = [m for m in self.mentions if m.status == "asserted"]
+        self.concepts = frozenset(m.concept for m in self.asserted)
+        self.any_code = any(self.codes.values())
 
 
 def _items(field: str, values: list[Coded]) -> list[Item]:
@@ -162,9 +164,13 @@ def _agents(rule: Rule, asserted: list[Mention], hits: list[Mention]) -> list[Me
 
 
 def _fire(rule: Rule, facts: Facts, rules: Rules, found: set[Category], naloxone_pn: bool) -> list[Evidence]:
+    if rule.kind == "narrative" and not all(facts.concepts.intersection(g) for g in rule.all_of):
+        return []  # the cheap test first: some group has no asserted mention at all
+    if rule.kind == "code" and not facts.any_code:
+        return []
     if rule.requires_categories - found or rule.unless_categories & found:
         return []
-    if rule.unless_concepts and any(m.concept in rule.unless_concepts for m in facts.asserted):
+    if rule.unless_concepts and not facts.concepts.isdisjoint(rule.unless_concepts):
         return []
     if rule.unless_codes is not None and any(
             rule.unless_codes.fullmatch(i.code) for items in facts.codes.values() for i in items if not i.pn):

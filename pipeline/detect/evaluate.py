@@ -21,7 +21,7 @@ from pipeline.records import DispatchIncident, EmsRun
 from pipeline.vocab import Category
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "tests" / "data" / "detect"
-PARTS = {"tuning": "corpus.jsonl", "held-out": "heldout.jsonl"}
+PARTS = {"tuning": "corpus.jsonl", "held-out": "heldout.jsonl", "fresh": "fresh.jsonl"}
 SOURCES = {"epcr": "ePCR", "eido": "EIDO", "cad_export": "CAD export"}
 Decode = Callable[[str, object, dict | None], DispatchIncident]
 

@@ -1,6 +1,6 @@
 """Narrative understanding: concept mentions and their context (NegEx-style, our own implementation).
 
-Compiled patterns (one per first letter) find every term of every concept at word starts
+Compiled patterns (one per first two letters) find every term of every concept at word starts
 (longest term first). Each mention is
 then judged in its sentence: negated ("denies drug use", "no signs of overdose", "narcan
 withheld"), historical ("hx of heroin use", "overdosed last year"), about another person
@@ -19,7 +19,7 @@ NEPHEW ON FENTANYL"); and a caller's "hx of heroin use" in the sentence that rep
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -45,12 +45,13 @@ class Mention:
 class TextRules:
     """Compiled narrative vocabulary and context cues (built from narrative.yaml)."""
 
-    patterns: dict[str, re.Pattern]  # first character of a term -> the terms starting with it
+    patterns: dict[str, re.Pattern]  # first two (or one) characters of a term -> the terms starting so
     group_concept: dict[str, str]
     other_sensitive: frozenset[str]
     negation_pre: Phrases
     negation_post: Phrases
     negation_pseudo: tuple[str, ...]
+    negation_local: Phrases
     history_pre: Phrases
     history_list: Phrases
     history_post: re.Pattern
@@ -67,6 +68,7 @@ class TextRules:
     drug_concepts: frozenset[str]
     dispatch_subjects: frozenset[str]
     callers: frozenset[str]
+    person_suffixes: frozenset[str]
     caller_complaints: frozenset[str]
     acute_concepts: frozenset[str]
     improved: re.Pattern
@@ -84,11 +86,12 @@ class Phrases:
         grams = {" ".join(_TOKEN.findall(p.lower())) for p in phrases} - {""}
         self.words = frozenset(g for g in grams if " " not in g)
         self.multi = tuple(f" {g} " for g in sorted(grams) if " " in g)
+        self.firsts = frozenset(g.split(" ", 1)[0] for g in grams if " " in g)  # a multi-word phrase needs its first word
 
     def any_in(self, tokens: list[str]) -> bool:
         if not self.words.isdisjoint(tokens):
             return True
-        if not self.multi or len(tokens) < 2:
+        if not self.multi or len(tokens) < 2 or self.firsts.isdisjoint(tokens):
             return False
         joined = f" {' '.join(tokens)} "
         return any(p in joined for p in self.multi)
@@ -98,13 +101,15 @@ class Phrases:
             return False
         if tokens[0] in self.words:
             return True
+        if tokens[0] not in self.firsts:
+            return False
         joined = f" {' '.join(tokens)} "
         return any(joined.startswith(p) for p in self.multi)
 
     def after_last(self, tokens: list[str]) -> int:
         """Index just after the last phrase in tokens (0 when none)."""
         last = next((i + 1 for i in range(len(tokens) - 1, -1, -1) if tokens[i] in self.words), 0)
-        if self.multi and len(tokens) >= 2:
+        if self.multi and len(tokens) >= 2 and not self.firsts.isdisjoint(tokens):
             joined = f" {' '.join(tokens)} "
             end = max((i + len(p) for p in self.multi if (i := joined.rfind(p)) >= 0), default=0)
             if end:
@@ -120,14 +125,21 @@ def _cue(words: list[str], anchor: str = "") -> re.Pattern:
     return re.compile(rf"(?<![a-z0-9])(?:{_alternation(words)})(?![a-z0-9]){anchor}", re.I)
 
 
-def _first_chars(term: str) -> set[str]:
-    """The characters a term can start with (a leading "(?:a|b)" group is expanded)."""
+def _prefixes(term: str) -> set[str]:
+    """The keys a term is filed under: its first two characters when both are literal letters or digits,
+    else its first (a leading "(?:a|b)" group is expanded; it may not be optional)."""
     lead = re.match(r"\(\?:([^()]*)\)", term)
-    alternatives = lead.group(1).split("|") if lead else [term]
-    firsts = {a[:1].lower() for a in alternatives}
-    if not firsts or not all(c.isalnum() for c in firsts):
-        raise ValueError(f"term {term!r} must start with a letter or digit (or a (?:...) group of such)")
-    return firsts
+    if lead and term[lead.end():lead.end() + 1] in ("?", "*", "{"):
+        raise ValueError(f"term {term!r} may not start with an optional group")
+    alternatives = [a + term[lead.end():] for a in lead.group(1).split("|")] if lead else [term]
+    keys = set()
+    for a in alternatives:
+        if not a[:1].isalnum():
+            raise ValueError(f"term {term!r} must start with a letter or digit (or a (?:...) group of such)")
+        two = a[:2]
+        literal = len(two) == 2 and two.isalnum() and a[2:3] not in ("?", "*", "{")
+        keys.add((two if literal else a[:1]).lower())
+    return keys
 
 
 def compile_text_rules(spec: dict) -> TextRules:
@@ -144,14 +156,15 @@ def compile_text_rules(spec: dict) -> TextRules:
     for i, (concept, term) in enumerate(sorted(terms, key=lambda t: len(t[1]), reverse=True)):
         group = f"g{i}"
         group_concept[group] = concept
-        for first in _first_chars(term):
-            buckets.setdefault(first, []).append(f"(?P<{group}>{term.replace(' ', _SPACE)})")
+        for key in _prefixes(term):
+            buckets.setdefault(key, []).append(f"(?P<{group}>{term.replace(' ', _SPACE)})")
     patterns = {c: re.compile(rf"(?:{'|'.join(ps)})(?![a-z0-9])", re.I) for c, ps in buckets.items()}
     cues = spec["cues"]
     return TextRules(
         patterns=patterns, group_concept=group_concept,
         other_sensitive=frozenset(spec["other_person_sensitive"]),
         negation_pre=Phrases(cues["negation_pre"]), negation_post=Phrases(cues["negation_post"]),
+        negation_local=Phrases(cues["negation_local"]),
         negation_pseudo=tuple(sorted({" ".join(_TOKEN.findall(p.lower())) for p in cues["negation_pseudo"]}, key=len, reverse=True)),
         history_pre=Phrases(cues["history_pre"]), history_list=Phrases(cues["history_list"]),
         history_post=_cue(cues["history_post"]), hypothetical_pre=Phrases(cues["hypothetical_pre"]),
@@ -163,6 +176,7 @@ def compile_text_rules(spec: dict) -> TextRules:
         enforcement_pre=Phrases(cues["enforcement_pre"]), enforcement_post=Phrases(cues["enforcement_post"]),
         drug_concepts=frozenset(spec["drug_concepts"]),
         dispatch_subjects=frozenset(cues["dispatch_subjects"]), callers=frozenset(cues["callers"]),
+        person_suffixes=frozenset(cues["person_suffixes"]),
         caller_complaints=frozenset(cues["caller_complaints"]), acute_concepts=frozenset(spec["acute_concepts"]),
         improved=_cue(cues["response_improved"]), not_improved=_cue(cues["response_not_improved"]),
         window=int(cues.get("window", 6)), post_window=int(cues.get("post_window", 4)),
@@ -186,11 +200,19 @@ def _nearest_other(rules: TextRules, tokens: list[str]) -> int | None:
         if tok in rules.other_persons or (tok.startswith("ex-") and tok[3:] in rules.other_persons):
             prev = tokens[i - 1] if i else ""
             prev2 = tokens[i - 2] if i > 1 else ""
-            after = tokens[i + 1] if i + 1 < len(tokens) else ""
+            after = _after(rules, tokens, i)
             if prev in rules.reporter_marks or prev2 in rules.reporter_marks or after in rules.reporter_verbs:
                 continue
             return i
     return None
+
+
+def _after(rules: TextRules, tokens: list[str], i: int) -> str:
+    """The token after the person at i, past a word that completes it ("family member")."""
+    j = i + 1
+    while j < len(tokens) and tokens[j] in rules.person_suffixes:
+        j += 1
+    return tokens[j] if j < len(tokens) else ""
 
 
 def _first_subject(rules: TextRules, tokens: list[str]) -> int | None:
@@ -203,7 +225,7 @@ def _first_subject(rules: TextRules, tokens: list[str]) -> int | None:
             continue
         if tok in rules.dispatch_subjects or tok in rules.other_persons:
             prev = tokens[i - 1] if i else ""
-            if prev in rules.reporter_marks or after in rules.reporter_verbs:
+            if prev in rules.reporter_marks or _after(rules, tokens, i) in rules.reporter_verbs:
                 continue
             return i
     return None
@@ -226,12 +248,12 @@ def _about_other(rules: TextRules, text: str, s_start: int, start: int, dispatch
 
 
 def _status(rules: TextRules, text: str, start: int, end: int, s_start: int, s_end: int,
-            concept: str, dispatch: bool) -> Status:
-    before = _TOKEN.findall(text[s_start:start].lower())
+            concept: str, dispatch: bool, before: list[str], after: list[str]) -> Status:
+    """`before`: the sentence's tokens before the term; `after`: the first tokens after it."""
     clause = before[rules.terminators.after_last(before):]
     window = _unpseudo(rules, clause[-rules.window - 2:])[-rules.window:]
-    after = _TOKEN.findall(text[end:s_end].lower())[: rules.post_window]
-    if rules.negation_pre.any_in(window) or rules.negation_post.starts(after):
+    if rules.negation_pre.any_in(window) or rules.negation_post.starts(after) or (
+            rules.negation_local.any_in(window) and _locally_negated(rules, text, s_start, start)):
         return "negated"
     if concept not in rules.hypothetical_exempt and rules.hypothetical_pre.any_in(window):
         return "hypothetical"
@@ -248,9 +270,16 @@ def _status(rules: TextRules, text: str, start: int, end: int, s_start: int, s_e
     return "asserted"
 
 
+def _locally_negated(rules: TextRules, text: str, s_start: int, start: int) -> bool:
+    """A clause-local cue ("not") between the last comma and the term."""
+    local = text[s_start:start]
+    segment = _TOKEN.findall(local[local.rfind(",") + 1:].lower())
+    return rules.negation_local.any_in(_unpseudo(rules, segment)[-rules.window:])
+
+
 def _unpseudo(rules: TextRules, window: list[str]) -> list[str]:
     """The window without phrases that contain a negation word but negate nothing ("not breathing")."""
-    if not rules.negation_pseudo or not rules.negation_pre.any_in(window):
+    if not rules.negation_pseudo or not (rules.negation_local.any_in(window) or rules.negation_pre.any_in(window)):
         return window
     joined = f" {' '.join(window)} "
     for phrase in rules.negation_pseudo:
@@ -274,8 +303,12 @@ def _find(rules: TextRules, text: str):
         pos = w.start()
         if pos < last_end:
             continue
-        pattern = rules.patterns.get(text[pos].lower())
-        m = pattern.match(text, pos) if pattern else None
+        key = text[pos:pos + 2].lower()
+        two, one = rules.patterns.get(key), rules.patterns.get(key[:1])
+        m = two.match(text, pos) if two else None
+        m1 = one.match(text, pos) if one else None
+        if m1 and (not m or int(m1.lastgroup[1:]) < int(m.lastgroup[1:])):  # the first-listed term wins
+            m = m1
         if m:
             last_end = m.end()
             yield m
@@ -286,6 +319,8 @@ def mentions(rules: TextRules, text: str, field: str, *, dispatch: bool = False)
     if not text:
         return []
     starts = _sentences(text)
+    lowered = text.lower()
+    tokens: dict[int, tuple[list[int], list[str]]] = {}  # per sentence: token starts, tokens (once)
     out: list[Mention] = []
     for m in _find(rules, text):
         group = m.lastgroup
@@ -294,7 +329,13 @@ def mentions(rules: TextRules, text: str, field: str, *, dispatch: bool = False)
         i = bisect_right(starts, m.start()) - 1
         s_start = starts[i]
         s_end = starts[i + 1] if i + 1 < len(starts) else len(text)
-        status = _status(rules, text, m.start(), m.end(), s_start, s_end, concept, dispatch)
+        if i not in tokens:
+            found = list(_TOKEN.finditer(lowered, s_start, s_end))
+            tokens[i] = ([t.start() for t in found], [t.group() for t in found])
+        positions, words = tokens[i]
+        b, a = bisect_left(positions, m.start()), bisect_left(positions, m.end())
+        status = _status(rules, text, m.start(), m.end(), s_start, s_end, concept, dispatch,
+                         words[:b], words[a:a + rules.post_window])
         improved = None
         if concept == rules.response_concept:
             next_end = starts[i + 2] if i + 2 < len(starts) else len(text)

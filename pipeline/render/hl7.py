@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from pipeline.hl7v2 import Hl7Error, read
 from pipeline.render.content import Content
 from pipeline.vocab import Action, ReferralState
 
@@ -145,8 +146,6 @@ class BadReply:
 
 def parse_reply(data: bytes) -> Reply | BadReply:
     """Read an ACK or RRI^I12 (MLLP framing removed). Never raises on bad bytes."""
-    from connectors.hl7v2.message import Hl7Error, read
-
     try:
         msg = read(data)
     except Hl7Error as e:

@@ -11,11 +11,12 @@ Callers write one SQL dialect with `:name` placeholders; rows come back as dicts
 audit sink, the consent registry, the inbox and referral state each own their queries
 and add their own migrations (pipeline/storage/migrations/NNNN_name[.dialect].sql).
 """
+from ._postgres import redact as redact_url
 from .errors import IntegrityError, MigrationError, StorageConflict, StorageError, StorageUnavailable
 from .migrate import MigrationState
 from .store import Store, Transaction, open_store
 
 __all__ = [
-    "open_store", "Store", "Transaction", "MigrationState",
+    "open_store", "redact_url", "Store", "Transaction", "MigrationState",
     "StorageError", "StorageUnavailable", "StorageConflict", "IntegrityError", "MigrationError",
 ]

@@ -5,7 +5,7 @@ WORDS = {
     "other_person": ["brother", "son", "daughter", "nephew", "cousin", "best friend", "ex-husband", "neighbor"],
     "route": ["IN", "IM", "IV"],
     "opioid": ["heroin", "fentanyl", "heroin", "oxycodone", "opiates", "percocet", "fentanyl", "methadone", "dope"],
-    "opioid_alt": ["herion", "fentanil", "heroine", "oxys", "percs", "opiods", "fent"],
+    "opioid_alt": ["herion", "fentanil", "heroine", "oxys", "percs", "opiods", "fent", "blues", "black tar"],
     "stimulant": ["cocaine", "crack", "meth", "methamphetamine", "crystal meth"],
     "stimulant_alt": ["cocaine", "meth", "speed", "uppers", "ice"],
     "alcohol": ["alcohol", "vodka", "beer", "alcohol", "whiskey"],
@@ -112,6 +112,7 @@ PHR = {
         "{age} y/o {sex} states {he} swallowed a bottle of {pills} because {he} wanted to die. Pt tearful, states {he} regrets it now.",
         "Pt intentionally overdosed on {pills} after an argument with partner, states {he} wanted to end {his} life.",
         "{finder} found empty bottle of {pills}, pt admits taking all of them to kill {him}self. Pt drowsy, GCS 13.",
+        "A family member found an empty bottle of {pills} beside pt, who admits it was a suicide attempt.",
     ],
     "recreational_addon": [
         "Pt also admits using {drug} earlier tonight.",
@@ -123,6 +124,7 @@ PHR = {
         "Family called for {sex} with bizarre behavior, pt undressing in front yard and yelling. Pt manic, pressured speech. Known bipolar.",
         "Pt brought to mental health crisis center by PD on emergency petition for psychotic behavior. Pt calm now.",
         "Pt severely depressed, crying, not eating for days, states {he} feels hopeless. No plan to harm self.",
+        "Pt has not slept in three days, paranoid, hearing voices from the TV.",
     ],
     "neg_substance_addon": [
         "Pt denies drug or alcohol use.",
@@ -169,6 +171,8 @@ PHR = {
         "Pt's {other} is an alcoholic and lives with pt.",
         "Pt upset because {his} {other} is using {drug} again.",
         "Pt's {other} died of an overdose last month.",
+        "Pt's sister-in-law uses {drug} in the home.",
+        "Pt upset, says {his} father-in-law overdosed on {drug} in March.",
     ],
     "hypo": [
         "Diabetic pt found altered by {finder}, BGL {gluc}. {nal} {dose} mg given for unknown AMS with no change. D10 IV with pt becoming alert and oriented.",
@@ -183,6 +187,7 @@ PHR = {
     "peds": [
         "{age} y/o child chewed up some of {pills} while grandparent napped, child acting normal.",
         "Mother states child swallowed {pills} from the counter, unknown how many.",
+        "Child got into a visiting relative's amlodipine, unknown amount.",
         "{age} y/o toddler got into {pills}, mother unsure how many were taken. Child alert and playful on arrival. Poison control contacted.",
         "Child found with open bottle of {pills}, possible ingestion of several tablets. Transported for evaluation.",
     ],
@@ -191,6 +196,7 @@ PHR = {
         "Pt drinking {alc} all day, told {finder} {he} would end {his} life tonight. Endorses SI.",
     ],
     "psych_dispatch_medical": [
+        "Paged for a psychiatric emergency; on arrival found",
         "Dispatched for psychiatric problem, on arrival found",
         "Called for abnormal behavior; crew found",
     ],
@@ -211,7 +217,8 @@ PHR = {
     "bh_hypo": ["Pt combative and yelling at family, diaphoretic, BGL {gluc}. D10 given, pt back to baseline and apologetic."],
     "bh_delirium": ["Nursing home staff report pt agitated and hallucinating since yesterday, fever, foul urine. Suspect UTI delirium."],
     "bh_postictal": ["Pt postictal and combative after witnessed seizure, gradually calming, hx epilepsy."],
-    "bh_head": ["Pt combative and confused after striking head on pavement, GCS 13, repetitive questioning."],
+    "bh_head": ["Pt combative and confused after striking head on pavement, GCS 13, repetitive questioning.",
+                "Pt agitated and combative after being hit in the head during a fight, GCS 14."],
     "bh_coded_cause": ["Pt agitated and combative, swinging at staff in the lobby, disoriented to time and place."],
     "bh_hot": ["Marathon runner found confused and combative near the finish line, core temp 106.1, ice packs applied."],
     "bh_dementia": ["Dementia pt sundowning, agitated and wandering, family unable to redirect."],

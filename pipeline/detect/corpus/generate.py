@@ -7,7 +7,8 @@ Each JSON line: {"source": "epcr" | "eido" | "cad_export", "record_type": "ems.r
 - epcr: "record": <EmsRun model_dump(mode="json")>, "dispatch": <linked incident or absent>;
 - eido: "raw": <the EIDO document>; cad_export: "raw": <CSV text>, "mapping": <the site's column mapping>
   (read through connectors/cad when evaluated, see sources.py).
-The held-out part is drawn from bank_heldout (separate phrase templates and code choices).
+The held-out part is drawn from bank_heldout (separate phrase templates and code choices); the fresh
+part from bank_fresh, written after the issue-18 rule changes, before any rule saw it.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
-from pipeline.detect.corpus import bank_heldout, bank_tuning
+from pipeline.detect.corpus import bank_fresh, bank_heldout, bank_tuning
 from pipeline.detect.corpus.build import incident_key, make_incident, make_run
 from pipeline.detect.corpus.confusions import CONFUSION_SCENARIOS
 from pipeline.detect.corpus.dispatch_scenarios import DISPATCH_SCENARIOS
@@ -29,6 +30,7 @@ PARTS = {
     # part: (bank, seed, EMS runs, CAD incidents)
     "corpus": (bank_tuning.BANK, 20250301, 2000, 1000),
     "heldout": (bank_heldout.BANK, 77000077, 900, 600),
+    "fresh": (bank_fresh.BANK, 18181818, 900, 600),  # the blind part (bank_fresh.py): never tuned on
 }
 RUNS = RUN_SCENARIOS + CONFUSION_SCENARIOS
 HARD_CLASSES = [

@@ -8,7 +8,7 @@ import pytest
 
 from connectors.common import Parsed, Refused
 from connectors.hl7v2 import build_ack, parse_hl7, read_header
-from connectors.hl7v2.message import read
+from pipeline.hl7v2 import read
 from connectors.hl7v2.parse import hl7_time
 from pipeline.records import Coded
 from tests.unit.connectors import hl7_gen

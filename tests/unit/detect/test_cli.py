@@ -48,3 +48,18 @@ def test_evaluate_command_prints_rules_and_baseline(tmp_path):
     out = result.output
     assert "codes-only F1" in out and "keywords F1" in out and "opioid_overdose" in out
     assert all(f"tuning, {label} only" in out for label in ("ePCR", "EIDO", "CAD export"))
+
+
+def test_installed_evaluate_prints_per_source_tables_and_both_baselines():
+    """What a person runs: the console script in a subprocess, on the fresh part."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run([str(Path(sys.executable).parent / "handoff"), "evaluate", "--part", "fresh", "--cases", "0"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for title in ("== fresh (1500 records)", "-- fresh, ePCR only", "-- fresh, EIDO only", "-- fresh, CAD export only"):
+        assert title in done.stdout
+    header = next(line for line in done.stdout.splitlines() if line.startswith("category"))
+    assert header.split()[1:] == ["rules", "P", "R", "F1", "codes-only", "F1", "keywords", "F1", "support"]

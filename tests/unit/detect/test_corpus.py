@@ -23,7 +23,7 @@ def test_committed_file_is_what_the_generator_writes(part):
     assert committed == generated
 
 
-@pytest.mark.parametrize("part,minimum,per_class", [("corpus", 2000, 50), ("heldout", 500, 25)])
+@pytest.mark.parametrize("part,minimum,per_class", [("corpus", 2000, 50), ("heldout", 500, 25), ("fresh", 500, 20)])
 def test_sizes_and_hard_classes(part, minimum, per_class):
     lines = list(generate(part))
     assert len(lines) >= minimum
@@ -49,12 +49,13 @@ def test_records_are_valid_shared_records_and_truth_respects_boundaries():
             assert "behavioral_health" in truth
 
 
-def test_heldout_templates_are_separate():
-    from pipeline.detect.corpus import bank_heldout, bank_tuning
+def test_heldout_and_fresh_templates_are_separate():
+    from pipeline.detect.corpus import bank_fresh, bank_heldout, bank_tuning
 
     def phrases(bank):
         return {p for key, ps in bank.BANK["phr"].items() for p in ps}
-    assert phrases(bank_tuning) & phrases(bank_heldout) == set()
+    banks = [phrases(bank_tuning), phrases(bank_heldout), phrases(bank_fresh)]
+    assert banks[0] & banks[1] == set() and banks[0] & banks[2] == set() and banks[1] & banks[2] == set()
     assert set(bank_tuning.CODES["opioid_od"]) & set(bank_heldout.CODES["opioid_od"]) == set()
 
 

@@ -70,3 +70,14 @@ def test_evidence_stays_explainable_with_offsets():
     spans = {note[e.start:e.end] for e in detection.evidence if e.start is not None}
     assert {"HEROIN", "NOT BREATHING"} <= spans
     assert all(e.rule_id and e.field for e in detection.evidence)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Pt denies alcohol, drugs or tobacco.", set()),  # a list shares its negation across commas
+    ("Pt has not eaten in days, paranoid, hearing voices.", {"behavioral_health"}),  # "not" stays in its clause
+    ("A family member found an empty bottle of sertraline, pt admits a suicide attempt.",
+     {"overdose", "suicide_risk", "behavioral_health"}),  # "family member" reports, it is not the patient
+    ("Pt's sister-in-law uses heroin in the home.", set()),
+])
+def test_epcr_negation_scope_and_people(text, expected):
+    assert cats(classify_run(run_from(text), RULES)) == expected

@@ -1,7 +1,7 @@
 """HL7 v2.5.1 REF^I12/I13/I14 (checked by hl7apy against the 2.5.1 structure) and the replies."""
 from __future__ import annotations
 
-from connectors.hl7v2.message import read
+from pipeline.hl7v2 import read
 from pipeline.render import default_redaction, render, render_cancel
 from pipeline.render.hl7 import BadReply, parse_reply
 from pipeline.vocab import Action, Basis, Format, ReferralState, Variant

@@ -9,7 +9,7 @@ from email import policy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.hl7v2.message import read
+from pipeline.hl7v2 import read
 from pipeline import records as r
 from pipeline.ids import referral_id
 from pipeline.render import default_redaction, render, render_cancel

@@ -1,4 +1,5 @@
-"""A small strict HL7 v2 segment/field splitter for the inbound path.
+"""A small strict HL7 v2 segment/field splitter: the inbound parser (connectors/hl7v2) and the
+reading of ACK / RRI replies (pipeline/render/hl7.py) share it, so it lives in the core.
 
 hl7apy (the project's HL7 v2 library) took ~15.5 ms to parse a 15-segment ORU^R01 here
 (about 64 messages/s per core, with or without group finding), under the 100 messages/s
