@@ -176,8 +176,8 @@ class Settings(BaseSettings):
         weak = [name for name, value in secrets.items()
                 if value.get_secret_value() in ("", PLACEHOLDER) or len(value.get_secret_value()) < 16]
         if weak:
-            names = ", ".join(sorted(variable(name.split(".")) for name in weak))
-            raise ValueError(f"placeholder or short secrets outside development: {names}")
+            raise ValueError(f"placeholder or short secrets outside development: {', '.join(sorted(weak))} "
+                             "(HANDOFF_SECURITY__..., HANDOFF_EDGES__AGENCIES)")
         return self
 
     @model_validator(mode="after")

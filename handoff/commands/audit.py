@@ -140,7 +140,8 @@ def disclosures_command(
 @cli.command("export")
 def export_command(out: Optional[Path] = typer.Option(None, help="file to write (default: standard output)"),
                    as_bundle: bool = typer.Option(False, "--bundle", help="one FHIR Bundle instead of JSON lines"),
-                   since: Optional[datetime] = typer.Option(None), until: Optional[datetime] = typer.Option(None),
+                   since: Optional[datetime] = typer.Option(None, help="events recorded at or after this time"),
+                   until: Optional[datetime] = typer.Option(None, help="events recorded before this time"),
                    patient: Optional[str] = typer.Option(None, help="only records about this person token"),
                    user: Optional[str] = typer.Option(None, help="the signed-in user exporting (recorded)")) -> None:
     """Write the audit records as FHIR R4 AuditEvents (IHE BALP)."""

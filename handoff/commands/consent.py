@@ -93,7 +93,7 @@ def add(path: str = typer.Argument(..., help="a FHIR Consent JSON file, or - for
 
 
 @cli.command()
-def revoke(consent_id: str, user: Optional[str] = typer.Option(None, help="who records the revocation")) -> None:
+def revoke(consent_id: str = typer.Argument(..., help="the Consent id (consent show lists it)"), user: Optional[str] = typer.Option(None, help="who records the revocation")) -> None:
     """Revoke a Consent from now on: pending work on it is cancelled, open referrals get a cancellation."""
     from handoff.errors import CliError
     from pipeline.clock import SystemClock
@@ -129,7 +129,7 @@ def _record_view(settings, user: str, what: str, person=None) -> None:
 
 
 @cli.command()
-def show(consent_id: str, user: Optional[str] = typer.Option(None, help="who looks")) -> None:
+def show(consent_id: str = typer.Argument(..., help="the Consent id"), user: Optional[str] = typer.Option(None, help="who looks")) -> None:
     """Print the registry's Consent as FHIR JSON."""
     from handoff.errors import CliError
     from pipeline.consent.fhir import to_fhir

@@ -109,7 +109,7 @@ def previews(records: list[r.Record], directory, routing, rules, policy, keys,
         candidates = route(request, directory, routing, place, at, age=request.age,
                            language=request.subject.language if request.subject else "")[:routing.fan_out]
         if not candidates and notes is not None:
-            area = place.county or place.zip or "an unknown area"
+            area = f"{place.county} county" if place.county else f"ZIP {place.zip}" if place.zip else "an unknown area"
             notes.append(f"request {request.request_id}: no provider serves {request.service.value} in {area}")
         for candidate in candidates:
             provider = candidate.provider

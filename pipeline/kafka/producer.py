@@ -13,7 +13,11 @@ class ProducerSink:
                                          max_request_size=MAX_REQUEST_BYTES, **options)
 
     async def __aenter__(self) -> "ProducerSink":
-        await self.producer.start()
+        try:
+            await self.producer.start()
+        except BaseException:  # a broker that cannot be reached: close what start() opened
+            await self.producer.stop()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:

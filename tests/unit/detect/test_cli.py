@@ -1,13 +1,12 @@
 """`classify` and `evaluate`: one JSON object per record, refusals on stderr with a non-zero exit."""
 from __future__ import annotations
 
-from handoff.errors import EXIT_REFUSED
-
 import json
 
 from typer.testing import CliRunner
 
 from handoff.commands.detect import classify_files, cli
+from handoff.errors import EXIT_REFUSED
 from pipeline.detect.corpus.generate import generate
 
 
@@ -39,7 +38,7 @@ def test_classify_command_refuses_without_echoing_contents(tmp_path):
     bad = tmp_path / "bad.xml"
     bad.write_text("<secret>Jane Doe overdosed</secret>")
     result = CliRunner().invoke(cli, ["classify", str(good), str(bad)])
-    assert result.exit_code == EXIT_REFUSED  # some files refused (handoff/errors.py)
+    assert result.exit_code == EXIT_REFUSED
     assert len([line for line in result.stdout.splitlines() if line.startswith("{")]) == 3
     assert "Jane" not in result.output and "bad.xml" in result.output
 

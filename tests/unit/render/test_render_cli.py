@@ -77,7 +77,7 @@ def test_nothing_qualifies_says_so_and_printing_shows_the_payload(tmp_path, dire
     head, od = tmp_path / "head.hl7", tmp_path / "od.hl7"
     head.write_bytes(concussion())
     result = CliRunner().invoke(app, ["refer", str(head), "--directory", str(directory)])
-    assert result.exit_code == 0 and result.stdout == "" and "no record qualifies" in result.stderr
+    assert result.exit_code == 0 and result.stdout == "" and "record PCR-000005: not recognised" in result.stderr
     od.write_bytes(oru(1))
     shown = CliRunner().invoke(app, ["refer", str(od), "--directory", str(directory)]).stdout
     assert shown.startswith("# ref-") and "\nMSH|^~\\&|HANDOFF|" in shown and "\r" not in shown
