@@ -32,7 +32,7 @@ test-integration: $(STAMP)
 
 test-long: $(STAMP)
 	$(BIN)/handoff broker fetch
-	$(BIN)/python -m pytest -q -m long tests
+	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest -q -m "long or hypothesis" tests
 
 bench: $(STAMP)
 	$(BIN)/handoff broker fetch

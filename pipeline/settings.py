@@ -200,7 +200,8 @@ class Settings(BaseSettings):
 log = logging.getLogger("handoff.settings")
 PREFIX = "HANDOFF_"
 NOT_SETTINGS = ("HANDOFF_USER",)      # who runs a command (handoff audit, consent): read by the commands
-NOT_SETTINGS_PREFIXES = ("HANDOFF_TEST_",)  # the test suite's own (HANDOFF_TEST_POSTGRES_DSN)
+NOT_SETTINGS_PREFIXES = ("HANDOFF_TEST_",)  # the test suite's own (HANDOFF_TEST_POSTGRES_DSN), and these:
+NOT_SETTINGS += ("HANDOFF_CONSENT_EXAMPLES", "HANDOFF_UPDATE_GOLDEN")
 _warned: set[str] = set()
 
 

@@ -7,9 +7,19 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
+
+# Hypothesis: `ci` (the default, and what CI=true runs) is derandomised with no example database, so
+# a run is the same on every machine and a failure reproduces from the log; `long` explores with fresh
+# random examples and more of them (`make test-long` sets HYPOTHESIS_PROFILE=long). A test's own
+# @settings still sets its example count; the profile decides randomness and the database.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+hypothesis_settings.register_profile("long", derandomize=False, database=None, deadline=None, print_blob=True,
+                                     max_examples=2000)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "ci")
 
 
 @pytest.fixture(scope="session")

@@ -135,9 +135,10 @@ def parse_policy(data: dict, name: str = "policy") -> Policy:
                 for v, content in data.get("variants", {}).items()}
     if set(variants) != set(Variant):
         raise PolicyError(f"{name}: variants must describe each of {', '.join(v.value for v in Variant)}")
-    notice = data.get("part2_notice", {})
-    if not notice.get("text"):
-        raise PolicyError(f"{name}: part2_notice.text is required (42 CFR 2.32)")
+    notice = data.get("part2_notice") or {}
+    notice_text = " ".join(str(notice.get("text") or "").split())
+    if not notice_text:  # a blank notice would send Part 2 content without it
+        raise PolicyError(f"{name}: part2_notice.text is required and must not be blank (42 CFR 2.32)")
     return Policy(
         version=str(data["version"]), rules=tuple(rules), sources=sources,
         default_source=one_of(data.get("default_source", "part2-programme"), SOURCE_TYPES, "default_source"),
@@ -145,5 +146,5 @@ def parse_policy(data: dict, name: str = "policy") -> Policy:
                        for k, v in cats.get("categories", {}).items()},
         service_data={enum(Service, k, "data_categories"): enum(DataCategory, v, "data_categories")
                       for k, v in cats.get("services", {}).items()},
-        variant_content=variants, notice_text=" ".join(notice["text"].split()),
+        variant_content=variants, notice_text=notice_text,
         notice_short=notice.get("short", ""))

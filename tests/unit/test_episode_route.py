@@ -174,6 +174,23 @@ def test_assign_episode_window_edges():
     assert merge(request, "ep-old", None).request_id != merge(request, "ep-new", None).request_id
 
 
+@pytest.mark.parametrize("gap,joins", [
+    (timedelta(hours=71), True), (timedelta(hours=72) - timedelta(seconds=1), True), (timedelta(hours=72), True),
+    (timedelta(hours=72) + timedelta(seconds=1), False), (timedelta(hours=73), False)])
+def test_the_72_hour_window_at_its_boundary_after_and_before_an_episode(gap, joins):
+    """Within the window means up to and including 72 h of event time, on either side of the episode."""
+    def request_at(at):
+        return r.Referral(envelope=envelope("x").model_copy(update={"occurred_at": at}), request_id="q",
+                          person=r.PersonKey(person_token="t", key_version=1), episode_id="ep-new",
+                          service=Service.SUD_TREATMENT)
+
+    episode = PersonEpisode("ep-old", T0 - timedelta(days=1), T0)
+    expected = "ep-old" if joins else "ep-new"
+    assert assign_episode(request_at(T0 + gap), [episode], DEFAULT_WINDOW) == expected  # after its last record
+    assert assign_episode(request_at(T0 - timedelta(days=1) - gap), [episode], DEFAULT_WINDOW) == expected  # before
+    assert DEFAULT_WINDOW == timedelta(hours=72)
+
+
 def test_a_field_referral_joins_the_incident_episode():
     referral = r.FieldReferral(envelope=envelope("FR-1", system="field:pd-7"), agency_id="pd-7", referral_id="FR-1",
                                referrer_role="officer", pathway=Pathway.OFFICER_INTERVENTION, person=ALEX,
