@@ -47,7 +47,7 @@ def test_placeholder_or_short_agency_keys_are_refused_outside_development():
     agencies = {"ems-012": AgencyCredential(api_keys=[SecretStr("change-me")])}
     Settings(environment="development", edges=EdgeSettings(agencies=agencies))
     strong = "k" * 16
-    with pytest.raises(ValidationError, match="HANDOFF_EDGES__AGENCIES__EMS-012__API_KEYS__0"):
+    with pytest.raises(ValidationError, match="edges.agencies.ems-012.api_keys.0"):
         Settings(environment="production", edges=EdgeSettings(agencies=agencies),
                  security={"linkage_keys": {1: strong}, "audit_signing_key": strong})
 
