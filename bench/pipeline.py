@@ -195,7 +195,7 @@ async def run_pipeline(bootstrap: str, cat: Catalogue, n: int, runs: list[r.EmsR
     try:
         await _collect(bootstrap, target.full_name, n, timeout=600)
         while metrics.value(metrics.consumed, "track") < metrics.value(metrics.produced, "deliver") or \
-                metrics.value(metrics.consumed, "deliver") < metrics.value(metrics.produced, "refer") - \
+                metrics.value(metrics.consumed, "deliver") < metrics.value(metrics.produced, "route-decide-render") - \
                 metrics.value(metrics.held, "refer"):
             await asyncio.sleep(0.05)
         seconds = time.perf_counter() - began
@@ -227,7 +227,7 @@ def _distinct(run: r.EmsRun, i: int) -> r.EmsRun:
 
 
 async def compare(bootstrap: str, n: int = 2000, latency_n: int = 100, rate: float = 20.0) -> list[dict]:
-    from pipeline.run import sample_runs
+    from handoff.demo import sample_runs
 
     base = sample_runs(200)
     runs = [_distinct(base[i % len(base)], i) for i in range(n + latency_n)]

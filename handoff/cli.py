@@ -22,7 +22,10 @@ COMMANDS = [
     ("broker", "handoff.commands.broker"),
     ("topics", "handoff.commands.topics"),
     ("schemas", "handoff.commands.schemas"),
-    ("run", "pipeline.run"),
+    ("run", "handoff.demo"),
+    ("worker", "handoff.worker"),
+    ("topology", "handoff.commands.topology"),
+    ("dlq", "handoff.commands.dlq"),
     ("db", "handoff.commands.db"),
     ("audit", "handoff.commands.audit"),
     ("ingest", "handoff.commands.ingest"),
@@ -30,6 +33,8 @@ COMMANDS = [
     ("consent", "handoff.commands.consent"),
     ("refer", "handoff.commands.refer:refer_cmd"),
     ("referrals", "handoff.commands.referrals"),
+    ("users", "handoff.commands.users"),
+    ("monitor", "handoff.commands.monitor"),
 ]
 
 app = typer.Typer(help="Handoff: warm handoffs from 911, EMS and deflection programmes to treatment.",

@@ -1,49 +1,47 @@
-"""The whole topology in one place: which stage consumes which topic and produces where.
-
-    ems.run ──detect──► detection                      (surveillance, replay point)
-            └─episode by incident─► referral.request   (re-keyed by person token)
-    dispatch.incident ──detect──► detection            (and the context of its runs)
-    field.referral ──episode──► referral.request
-    referral.request ──episode by person (window)
-                     → route → decide → render──► delivery | consent.pending | audit only (deny)
-    consent.pending ──pending──► (outreach worklist: consent_hold) | delivery when a consent came meanwhile
-    consent ──consent──► delivery (released holds) | referral.status cancelled (revoked, expired)
-    delivery ──registry re-read → connector──► referral.status (sent, or cancelled: consent changed)
-    referral.status ──track──► referral_state (storage)
-    audit ──sink──► audit_record (storage: one hash chain per partition, signed segments)
+"""The whole topology in one place: the table at the bottom of this module (STAGES, PERIODIC)
+declares every stage — its name, the topic it consumes, the topics it may produce to, its
+function and its error policy — and the periodic tasks. `handoff topology` prints the
+diagram generated from that table (pipeline/topology.py); the runner refuses an output to
+a topic a stage did not declare (a permanent error: dead letter).
 
 Every stage runs through the one wrapper (pipeline/stage.py): decode, call, audit
-first, produce, count, dead-letter. The functions below only adapt records to the pure
-core (detect, episode, route, consent, render) and to the connectors.
+first, produce, count, retry or dead-letter. The functions below only adapt records to
+the pure core (detect, episode, route, consent, render) and to the connectors; each is
+named like its stage.
 """
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta, timezone, tzinfo
-from zoneinfo import ZoneInfo
 from functools import partial
+from typing import Sequence
+from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
 
+from pipeline import detect, episode
 from pipeline import records as r
-from pipeline.audit.emit import decision_audit, disclosure_audit, recheck_audit, status_audit, unrouted_audit
+from pipeline.audit.emit import (admin_audit, decision_audit, recheck_audit, status_audit,
+                                 unrouted_audit)
 from pipeline.audit.sink import Sealer, store_audit
 from pipeline.clock import Clock
 from pipeline.consent import (Cancellation, Gate, Recipient, cancelled_status, flagged_in_field, flagged_in_run,
                               load_policy)
-from pipeline.deliver import Connector, sent_status
-from pipeline.detect import Rules, classify_incident, classify_run, load_rules
-from pipeline.episode import DEFAULT_WINDOW, field_requests, incident_requests
+from pipeline.deliver import Connector, ledger
+from pipeline.deliver.send import AuditNow, Policy, send
+from pipeline.detect import Rules, load_rules
+from pipeline.episode import DEFAULT_WINDOW
 from pipeline.episode import state as episodes
 from pipeline.metrics import Metrics
-from pipeline.render import Redaction, render
+from pipeline.render import Party, Redaction, referring_party, render, render_cancel
 from pipeline.route import DirectorySource, RoutingRules, load_routing_rules, place_of, route
 from pipeline.settings import Settings
-from pipeline.stage import Context, Output, Result, RetryPolicy, Sink, Stage, StageRunner
+from pipeline.stage import Context, OnError, Output, Result, RetryPolicy, Sink, Stage, StageRunner, Writer
 from pipeline.storage import Store
 from pipeline.topics import Catalogue
-from pipeline.track import apply_status, escalation_request, record_exhausted, sent_referrals
+from pipeline.topology import Periodic, select
+from pipeline.track import apply_status, escalation_request, record_exhausted
 from pipeline.track.deadlines import Deadlines, load_deadlines
 from pipeline.vocab import Action, AuditKind, Outcome
 
@@ -66,6 +64,11 @@ class Deps:
     consent_flags: frozenset[str] = frozenset()  # ePCR custom elements that flag a consent to refer
     timezone: tzinfo = timezone.utc  # the site's: opening hours in the directory are local times
     deadlines: Deadlines | None = None  # the closed loop's deadlines (pipeline/track/deadlines.yaml)
+    sweep_seconds: float = 60.0  # the consent sweeper's period
+    deadline_sweep_seconds: float = 60.0  # how often missed deadlines are looked for
+    episode_retention: timedelta = timedelta(days=90)  # episode state older than this is purged
+    delivery: Policy = Policy()  # one send in flight per referral (lease), when a transient failure is final
+    audit_now: AuditNow | None = None  # writes audit records at once (the delivery attempt, before the send)
 
     @classmethod
     def build(cls, settings: Settings, catalogue: Catalogue, store: Store, connectors: dict[str, Connector],
@@ -78,20 +81,22 @@ class Deps:
             episode_window=timedelta(hours=settings.routing.episode_window_hours),
             gate=Gate(store, load_policy(settings.consent.policy), timedelta(days=settings.consent.hold_days)),
             consent_flags=frozenset(settings.consent.field_flag_elements),
-            timezone=ZoneInfo(settings.routing.timezone), deadlines=load_deadlines(settings.track.deadlines))
+            timezone=ZoneInfo(settings.routing.timezone), deadlines=load_deadlines(settings.track.deadlines),
+            sweep_seconds=settings.consent.sweep_seconds, deadline_sweep_seconds=settings.track.sweep_seconds,
+            episode_retention=timedelta(days=settings.routing.episode_retention_days), delivery=Policy.of(settings))
         values.update(overrides)
         return cls(**values)
 
 
-async def detect(deps: Deps, run: r.EmsRun, ctx: Context) -> Result:
+async def classify_run(deps: Deps, run: r.EmsRun, ctx: Context) -> Result:
     """An EMS run: classify it (with its CAD incident as context), then open or update the
     referral requests of its incident's persons (re-keyed by person token)."""
     await asyncio.to_thread(episodes.save_record, deps.store, "ems.run", run, run.key)
     runs, incident = await asyncio.to_thread(episodes.incident_records, deps.store, run.key)
-    classified = [(other, classify_run(other, deps.rules, dispatch=incident)) for other in runs]
+    classified = [(other, detect.classify_run(other, deps.rules, dispatch=incident)) for other in runs]
     detection = next(d for other, d in classified if other.envelope.source_record_id == run.envelope.source_record_id)
     outputs = [Output("detection", run.key, detection)]
-    for request in incident_requests(classified, deps.routing, deps.linkage_keys, incident):
+    for request in episode.incident_requests(classified, deps.routing, deps.linkage_keys, incident):
         if any(s.record_id == run.envelope.source_record_id for s in request.source_records):
             outputs.append(Output("referral.request", request.person, request, AuditKind.REFERRAL_REQUEST))
             if flagged_in_run(run, deps.consent_flags):  # a proposed consent: capture starts (outreach)
@@ -106,22 +111,22 @@ async def _propose(deps: Deps, person: r.PersonKey, source: str, ctx: Context) -
                             f"stage:{ctx.stage}")
 
 
-async def dispatch(deps: Deps, incident: r.DispatchIncident, ctx: Context) -> Result:
+async def classify_incident(deps: Deps, incident: r.DispatchIncident, ctx: Context) -> Result:
     """A CAD incident version: classify it by call type and notes, keep it as its runs' context."""
     await asyncio.to_thread(episodes.save_record, deps.store, "dispatch.incident", incident, incident.key)
-    return Result(outputs=[Output("detection", incident.key, classify_incident(incident, deps.rules))])
+    return Result(outputs=[Output("detection", incident.key, detect.classify_incident(incident, deps.rules))])
 
 
-async def field(deps: Deps, referral: r.FieldReferral, ctx: Context) -> Result:
+async def field_requests(deps: Deps, referral: r.FieldReferral, ctx: Context) -> Result:
     """A referral made in the field: a request per service it asks for."""
     await asyncio.to_thread(episodes.save_record, deps.store, "field.referral", referral, referral.incident)
-    requests = field_requests(referral, deps.routing, deps.linkage_keys)
+    requests = episode.field_requests(referral, deps.routing, deps.linkage_keys)
     if requests and flagged_in_field(referral):
         await _propose(deps, requests[0].person, f"field.referral:{referral.agency_id}/{referral.referral_id}", ctx)
     return Result(outputs=[Output("referral.request", q.person, q, AuditKind.REFERRAL_REQUEST) for q in requests])
 
 
-async def refer(deps: Deps, incoming: r.Referral, ctx: Context) -> Result:
+async def route_decide_render(deps: Deps, incoming: r.Referral, ctx: Context) -> Result:
     """Merge into the person's episode, then route → decide → render, per recipient."""
     request = await asyncio.to_thread(episodes.merge_request, deps.store, incoming, deps.episode_window)
     now = ctx.clock.now()
@@ -137,9 +142,10 @@ async def refer(deps: Deps, incoming: r.Referral, ctx: Context) -> Result:
     for candidate, decision in zip(candidates, decisions):
         recipient = candidate.provider
         if decision.outcome in (Outcome.PERMIT, Outcome.PERMIT_REDACTED):
-            outputs.append(Output("delivery", r.DeliveryKey(referral_id=decision.referral_id,
-                                                            recipient_id=recipient.id),
-                                  _delivery(deps, request, sources, sent, decision, recipient, ctx)))
+            delivery = _delivery(deps, request, sources, sent, decision, recipient, ctx)
+            if delivery is not None:  # None: the recipient holds this content already
+                outputs.append(Output("delivery", r.DeliveryKey(referral_id=decision.referral_id,
+                                                                recipient_id=recipient.id), delivery))
             continue
         audits.append(decision_audit(request, decision, ctx))
         if decision.outcome == Outcome.HOLD:
@@ -157,7 +163,7 @@ def _route(deps: Deps, request: r.Referral, now):
     return directory, place, candidates
 
 
-async def pending(deps: Deps, request: r.Referral, ctx: Context) -> Result:
+async def release_held(deps: Deps, request: r.Referral, ctx: Context) -> Result:
     """A held request: make sure it is on the outreach worklist (when the registry was away at
     decision time it is not yet), and release it at once if a consent arrived meanwhile."""
     now = ctx.clock.now()
@@ -186,50 +192,111 @@ async def consent_changed(deps: Deps, consents: r.ConsentSet, ctx: Context) -> R
                                           "recipient no longer in the directory", sent=False))
             continue
         sources, sent = await _render_inputs(deps, item.request, [item.decision])
-        outputs.append(Output("delivery", r.DeliveryKey(referral_id=item.decision.referral_id,
-                                                        recipient_id=recipient.id),
-                              _delivery(deps, item.request, sources, sent, item.decision, recipient, ctx)))
+        delivery = _delivery(deps, item.request, sources, sent, item.decision, recipient, ctx)
+        if delivery is not None:
+            outputs.append(Output("delivery", r.DeliveryKey(referral_id=item.decision.referral_id,
+                                                            recipient_id=recipient.id), delivery))
     outputs += [Output("referral.status", r.ReferralKey(referral_id=c.referral_id), cancelled_status(c),
                        AuditKind.STATUS_CHANGE) for c in cancelled]
+    told = await asyncio.to_thread(ledger.holdings, deps.store, [c.referral_id for c in cancelled if c.sent])
+    for c in cancelled:
+        held = told.get(c.referral_id) if c.sent else None
+        if held is not None and held.action != "cancel":
+            referring = await _referring(deps, held)
+            outputs.append(Output("delivery", r.DeliveryKey(referral_id=held.referral_id,
+                                                            recipient_id=held.recipient_id),
+                                  _cancel_delivery(held, consents.person, c, directory, referring)))
     return Result(outputs=outputs, audits=audits)
 
 
-async def _render_inputs(deps: Deps, request: r.Referral, decisions: list[r.Decision]):
-    """What rendering reads first (a mapping does no I/O): the request's source records, and which
-    of its referrals a recipient already holds (then the message is an update)."""
-    if not any(d.outcome in (Outcome.PERMIT, Outcome.PERMIT_REDACTED) for d in decisions):
-        return [], set()
+async def _referring(deps: Deps, held: ledger.Held) -> Party:
+    """The party the cancelled referral named as its sender (so the I14 names the I12's)."""
+    request = await asyncio.to_thread(episodes.load_request, deps.store, held.decision.request_id)
+    if request is None:  # purged since: the programme itself
+        return Party("handoff", "Handoff")
     sources = await asyncio.to_thread(episodes.load_sources, deps.store, request.source_records)
-    sent = await asyncio.to_thread(sent_referrals, deps.store, [d.referral_id for d in decisions])
-    return sources, sent
+    return referring_party(request, sources)
 
 
-def _delivery(deps: Deps, request: r.Referral, sources, sent: set[str], decision: r.Decision, recipient,
-              ctx: Context) -> r.Delivery:
-    action = Action.UPDATE if decision.referral_id in sent else Action.CREATE
-    payload = render(request, sources, decision, recipient, action=action, redaction=Redaction.of(deps.gate.policy))
+def _cancel_delivery(held: ledger.Held, person: r.PersonKey, cancel: Cancellation, directory,
+                     referring: Party) -> r.Delivery:
+    """Tell a recipient that holds a referral it is cancelled (REF^I14, Task cancelled), at the
+    endpoint that referral went to, even when the recipient has left the directory since."""
+    try:
+        recipient = replace(directory.get(held.recipient_id), endpoint=held.endpoint)
+    except KeyError:
+        recipient = _Gone(held.recipient_id, held.recipient_id, held.endpoint)
+    revision = held.revision + 1
+    payload = render_cancel(held.referral_id, person, recipient, cancel.reason, cancel.envelope.occurred_at,
+                            referring=referring)
+    envelope = cancel.envelope.model_copy(update={
+        "event_id": f"delivery:{held.referral_id}:{payload.message_id}", "source_system": "handoff:deliver"})
+    decision = held.decision.model_copy(update={"reasons": [f"cancelled: {cancel.reason}"[:500]],
+                                                "decided_at": cancel.envelope.occurred_at})
+    return r.Delivery(envelope=envelope, delivery_id=f"{held.referral_id}:{payload.message_id}",
+                      referral_id=held.referral_id, recipient_id=held.recipient_id, endpoint=held.endpoint,
+                      format=payload.format, action=Action.CANCEL, revision=revision, message_id=payload.message_id,
+                      content_type=payload.content_type, payload=payload.body, decision=decision, person=person,
+                      content_digest=payload.content_digest)
+
+
+@dataclass(frozen=True)
+class _Gone:
+    """A recipient no longer in the directory, as a cancellation names it."""
+
+    id: str
+    name: str
+    endpoint: r.Endpoint
+
+
+async def _render_inputs(deps: Deps, request: r.Referral, decisions: list[r.Decision]):
+    """What rendering reads first (a mapping does no I/O): the request's source records, and what
+    each recipient already holds of its referral (the ledger: then the message is an update, or
+    nothing at all when its content is what the recipient holds)."""
+    if not any(d.outcome in (Outcome.PERMIT, Outcome.PERMIT_REDACTED) for d in decisions):
+        return [], {}
+    sources = await asyncio.to_thread(episodes.load_sources, deps.store, request.source_records)
+    held = await asyncio.to_thread(ledger.holdings, deps.store, [d.referral_id for d in decisions])
+    return sources, held
+
+
+def _delivery(deps: Deps, request: r.Referral, sources, held: dict[str, ledger.Held], decision: r.Decision,
+              recipient, ctx: Context) -> r.Delivery | None:
+    """The outbox record for one permitted recipient, or None when it holds this content already."""
+    has = held.get(decision.referral_id)
+    redaction = Redaction.of(deps.gate.policy)
+    payload = render(request, sources, decision, recipient, action=Action.CREATE, redaction=redaction)
+    digest = payload.content_digest  # of the content as a create: an update of the same content has the same
+    action = Action.UPDATE if has is not None else Action.CREATE
+    if has is not None:
+        if has.action != "cancel" and has.digest == digest:
+            return None  # nothing new for nothing new
+        payload = render(request, sources, decision, recipient, action=action, redaction=redaction)
     envelope = request.envelope.model_copy(update={
         "event_id": f"delivery:{decision.referral_id}:{payload.message_id}", "source_system": "handoff:render"})
     return r.Delivery(envelope=envelope, delivery_id=f"{decision.referral_id}:{payload.message_id}",
                       referral_id=decision.referral_id, recipient_id=recipient.id, endpoint=recipient.endpoint,
                       format=payload.format, action=action, revision=request.revision, message_id=payload.message_id,
                       content_type=payload.content_type, payload=payload.body, decision=decision,
-                      person=request.person)
+                      person=request.person, content_digest=digest)
 
 
 async def deliver(deps: Deps, delivery: r.Delivery, ctx: Context) -> Result:
+    """Re-read the consent (not for a cancellation: it discloses nothing new), then send under the
+    delivery policy (pipeline/deliver/send.py): attempt audit first, the result after."""
     key = r.ReferralKey(referral_id=delivery.referral_id)
-    problems = await asyncio.to_thread(deps.gate.recheck, delivery, ctx.clock.now())  # the registry, just before
+    cancelling = delivery.action == Action.CANCEL
+    problems = [] if cancelling else await asyncio.to_thread(deps.gate.recheck, delivery, ctx.clock.now())
     if problems:  # the consent changed since the decision: do not send; cancel
         cancel = Cancellation(delivery.referral_id, delivery.envelope, "; ".join(problems), sent=False)
         return Result(outputs=[Output("referral.status", key, cancelled_status(cancel), AuditKind.STATUS_CHANGE)],
                       audits=[recheck_audit(delivery, ctx, problems)])
-    connector = deps.connectors[delivery.endpoint.kind]
-    receipt = await connector.deliver(delivery)
-    await asyncio.to_thread(deps.gate.record_use, delivery, ctx.clock.now())
-    status = sent_status(delivery, receipt.duplicate)
-    disclosure = disclosure_audit(delivery, ctx, receipt.duplicate)  # the PrivacyDisclosure
-    return Result(outputs=[Output("referral.status", key, status, AuditKind.STATUS_CHANGE)], audits=[disclosure])
+    outcome = await send(deps.store, deps.connectors[delivery.endpoint.kind], delivery, ctx, deps.delivery,
+                         deps.audit_now or _no_audit_writer)
+    if outcome.state == "sent" and not cancelling:
+        await asyncio.to_thread(deps.gate.record_use, delivery, ctx.clock.now())
+    outputs = [Output("referral.status", key, outcome.status, AuditKind.STATUS_CHANGE)] if outcome.status else []
+    return Result(outputs=outputs, audits=outcome.audits)
 
 
 async def track(deps: Deps, status: r.ReferralStatus, ctx: Context) -> Result:
@@ -254,23 +321,87 @@ async def sink_audit(deps: Deps, event: r.AuditEvent, ctx: Context) -> Result:
     return Result()
 
 
-def stages(deps: Deps) -> list[Stage]:
-    return [
-        Stage("detect", "ems.run", partial(detect, deps), AuditKind.DETECTION),
-        Stage("dispatch", "dispatch.incident", partial(dispatch, deps), AuditKind.DETECTION),
-        Stage("field", "field.referral", partial(field, deps), AuditKind.REFERRAL_REQUEST),
-        Stage("refer", "referral.request", partial(refer, deps), AuditKind.DECISION),
-        Stage("pending", "consent.pending", partial(pending, deps), AuditKind.DECISION),
-        Stage("consent", "consent", partial(consent_changed, deps), AuditKind.DECISION),
-        Stage("deliver", "delivery", partial(deliver, deps), AuditKind.DELIVERY_RESULT),
-        Stage("track", "referral.status", partial(track, deps), AuditKind.STATUS_CHANGE),
-        Stage("audit-sink", "audit", partial(sink_audit, deps), AuditKind.ADMIN),
-    ]
+async def sweep_consents(deps: Deps, writer: Writer) -> None:
+    """The consent registry's producer and hold expiry (pipeline/consent/sweep.py), one pass."""
+    from pipeline.consent.sweep import sweep
+
+    await sweep(deps.gate, writer, deps.clock)
 
 
-def runners(deps: Deps, sink: Sink, metrics: Metrics, policy: RetryPolicy = RetryPolicy()) -> list[StageRunner]:
+async def sweep_deadlines(deps: Deps, writer: Writer) -> None:
+    """Missed closed-loop deadlines become `referral.status` reports (pipeline/track/sweep.py), one pass."""
+    from pipeline.track.sweep import sweep_deadlines as sweep
+
+    await sweep(deps.store, writer, deps.clock)
+
+
+async def purge_episodes(deps: Deps, writer: Writer) -> None:
+    """Episode state past its retention is purged, with an `admin` audit record of the counts."""
+    now = deps.clock.now()
+    keep = await asyncio.to_thread(ledger.needed_persons, deps.store)  # unsettled deliveries, open holds
+    counts = await asyncio.to_thread(episodes.purge, deps.store, now - deps.episode_retention, keep)
+    if any(counts.values()):
+        audit = admin_audit("handoff", now, "purge-episode-state", "episode",
+                            {k: str(v) for k, v in counts.items()}
+                            | {"retention_days": f"{deps.episode_retention / timedelta(days=1):g}"})
+        await writer.write([audit], [], [])
+
+
+# ---------------------------------------------------------------- the topology, as data
+
+S, P = Stage, Periodic
+RETRY = ("delivery.retry.1m", "delivery.retry.10m", "delivery.retry.1h")  # delays: runtime.retry_topic_delays_seconds
+STAGES: tuple[Stage, ...] = (
+    S("classify-run", "ems.run", classify_run, AuditKind.DETECTION, ("detection", "referral.request"),
+      doc="detect in an EMS run (its CAD incident as context); open referral requests per person"),
+    S("classify-incident", "dispatch.incident", classify_incident, AuditKind.DETECTION, ("detection",),
+      doc="detect in a CAD incident; kept as its runs' context"),
+    S("field-requests", "field.referral", field_requests, AuditKind.REFERRAL_REQUEST, ("referral.request",),
+      doc="a referral made in the field: a request per service"),
+    S("route-decide-render", "referral.request", route_decide_render, AuditKind.DECISION,
+      ("delivery", "consent.pending"),
+      doc="merge into the episode, route, decide consent, render per recipient (a deny: audit only)"),
+    S("release-held", "consent.pending", release_held, AuditKind.DECISION, ("delivery", "referral.status"),
+      doc="a held request onto the outreach worklist; released when a consent came meanwhile"),
+    S("consent-changed", "consent", consent_changed, AuditKind.DECISION, ("delivery", "referral.status"),
+      doc="release holds a new consent allows; cancel what a revocation or expiry ends"),
+    S("deliver", "delivery", deliver, AuditKind.DELIVERY_RESULT, ("referral.status", RETRY[0]), OnError.RETRY_TOPICS,
+      RETRY, "re-read consent, send through the recipient's connector"),
+    *(S(f"deliver-{tier.rsplit('.', 1)[1]}", tier, deliver, AuditKind.DELIVERY_RESULT,
+        ("referral.status", *RETRY[i + 1:i + 2]), OnError.RETRY_TOPICS, RETRY,
+        "the same, once the record's not_before is due") for i, tier in enumerate(RETRY)),
+    S("track", "referral.status", track, AuditKind.STATUS_CHANGE, ("referral.request",),
+      doc="the referral state machine (referral_state); a decline or missed deadline asks the next recipient"),
+    S("audit-sink", "audit", sink_audit, AuditKind.ADMIN, (),
+      doc="one hash chain per partition into storage (audit_record), signed segments"),
+)
+PERIODIC: tuple[Periodic, ...] = (
+    P("consent-sweep", sweep_consents, ("consent", "referral.status"), lambda deps: deps.sweep_seconds,
+      "every consent.sweep_seconds", "produce changed consent sets; cancel expired holds and consents"),
+    P("deadline-sweep", sweep_deadlines, ("referral.status",), lambda deps: deps.deadline_sweep_seconds,
+      "every track.sweep_seconds", "report missed closed-loop deadlines (the track stage escalates)"),
+    P("episode-purge", purge_episodes, (), lambda deps: 3600.0,
+      "hourly", "purge episode state past routing.episode_retention_days"),
+)
+
+
+def stages(deps: Deps, names: Sequence[str] | None = None) -> list[Stage]:
+    """The declared stages (all, or those named) with their functions bound to `deps`."""
+    return [replace(s, fn=partial(s.fn, deps)) for s in select(STAGES, names)]
+
+
+def runners(deps: Deps, sink: Sink, metrics: Metrics, policy: RetryPolicy = RetryPolicy(),
+            names: Sequence[str] | None = None) -> list[StageRunner]:
     probes = {"database": partial(database_answers, deps.store)}
-    return [StageRunner(stage, deps.catalogue, sink, deps.clock, metrics, policy, probes) for stage in stages(deps)]
+    if deps.audit_now is None and sink is not None:  # the deliver stage audits its attempt before it sends
+        deps = replace(deps, audit_now=partial(Writer(deps.catalogue, sink, "stage deliver").write, outputs=(),
+                                               headers=()))
+    return [StageRunner(stage, deps.catalogue, sink, deps.clock, metrics, policy, probes)
+            for stage in stages(deps, names)]
+
+
+async def _no_audit_writer(audits) -> None:
+    raise RuntimeError("the deliver stage runs without an audit writer")
 
 
 async def database_answers(store: Store) -> bool:

@@ -5,12 +5,16 @@ and the consumers drop the copy. `digest` is the one way to derive one: sha256 o
 joined by the unit separator (0x1F), hex, optionally truncated.
 
 A referral's identity is (person token, episode, service, recipient): `referral_id`. A message's
-identity adds the action and the revision (`message_id`): a resend after a crash repeats the same
-MSH-10 / MessageHeader.id, an update or a cancellation gets new ones.
+identity adds the action and a digest of the content the recipient receives, leaving out the
+message's own ids and timestamps (`content_digest`, `message_id`): a resend of the same content
+repeats the same MSH-10 / Bundle.id / MessageHeader.id; another variant, an update or a cancellation
+gets new ones. Delivery reuses the content digest (render's `Payload.content_digest`).
 """
 from __future__ import annotations
 
 import hashlib
+
+import orjson
 
 from pipeline import records as r
 from pipeline.vocab import Action
@@ -29,6 +33,26 @@ def referral_id(request: r.Referral, recipient_id: str) -> str:
     return "ref-" + digest(*parts, length=24)
 
 
-def message_id(referral: str, action: Action, revision: int) -> str:
-    """MSH-10, Bundle.identifier and the Direct Message-ID: 20 characters, upper-case hex."""
-    return digest(referral, action.value, revision, "message", length=MESSAGE_ID_LENGTH).upper()
+def content_digest(content: object) -> str:
+    """sha256 over canonical JSON of what a recipient receives (dataclasses, pydantic records,
+    dates, enums); the caller leaves out the message's own ids and timestamps."""
+    data = orjson.dumps(content, option=orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS, default=_plain)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _plain(value: object) -> object:
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: getattr(value, k) for k in value.__dataclass_fields__}
+    if isinstance(value, (frozenset, set)):
+        return sorted(value, key=str)
+    if isinstance(value, tuple):  # a NamedTuple (vocab.Coding)
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not part of a content digest")
+
+
+def message_id(referral: str, action: Action, content: str) -> str:
+    """MSH-10, Bundle.identifier and the Direct Message-ID: 20 characters, upper-case hex, from the
+    referral, the action and the content digest. The same content repeats it; other content does not."""
+    return digest(referral, action.value, content, "message", length=MESSAGE_ID_LENGTH).upper()

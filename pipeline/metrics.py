@@ -1,10 +1,15 @@
 """Per-stage counters and timings, in a registry that is passed down (no module singletons).
 
-Served as Prometheus text by `serve_metrics` (the operations issue adds the dashboard).
+Served on /metrics beside /healthz (the process answers) and /readyz (every dependency it needs
+reports ready in `handoff_dependency_ready`, and every probe passes): pipeline/health.py.
 """
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from typing import Iterable, Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from pipeline.health import Probe, gauge_probe, serve_health
 
 
 class Metrics:
@@ -31,6 +36,9 @@ class Metrics:
     def value(self, counter: Counter, stage: str) -> float:
         return counter.labels(stage)._value.get()
 
-    def serve(self, host: str, port: int):
-        """Start the /metrics endpoint in a thread; returns (server, thread)."""
-        return start_http_server(port, addr=host, registry=self.registry)
+    def serve(self, host: str, port: int, requires: Iterable[str] = ("broker", "database"),
+              probes: Sequence[Probe] = ()):
+        """Serve /metrics, /healthz and /readyz in a thread; returns (server, thread). /readyz fails
+        until every dependency in `requires` is reported ready (handoff_dependency_ready 1), and
+        while any of `probes` fails."""
+        return serve_health(host, port, self.registry, [gauge_probe(self.registry, requires), *probes])

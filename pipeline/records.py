@@ -83,6 +83,7 @@ class Address(Record):
     zip: str = ""
     latitude: Optional[float] = None
     longitude: Optional[float] = None
+    county_code: str = Field("", description="ANSI/FIPS 5-digit county code when the source carries one (NEMSIS)")
 
 
 class Person(Record):
@@ -96,7 +97,8 @@ class Person(Record):
     sex: str = Field("", description="F, M, U")
     phone: str = ""
     address: Optional[Address] = None
-    language: str = ""
+    language: str = Field("", description="BCP-47 tag (sources map their own codes, e.g. ISO 639-2)")
+    residence: str = Field("", description="NEMSIS ePatient.22 alternate home residence: 2522001 homeless, ...")
 
 
 class CustomResult(Record):
@@ -135,6 +137,8 @@ class Medication(Record):
     route: str = ""
     response: str = Field("", description="eMedications.07: 9916001 improved, ...")
     administered_by: str = Field("", description="eMedications.10")
+    dose: Optional[float] = Field(None, description="eMedications.05")
+    dose_unit: str = Field("", description="eMedications.06 NEMSIS unit code (3706021 mg, ...)")
     given_at: Optional[AwareDatetime] = None
 
 
@@ -302,6 +306,7 @@ class Decision(Record):
     data_categories: list[DataCategory] = Field([], description="what the request reveals (sud, mental-health, general)")
     notice: str = Field("", description="42 CFR 2.32 notice a Part 2 disclosure carries ('' otherwise)")
     consent_scope: str = Field("", description="the consent's scope, stated for the recipient (Part 2)")
+    consent_signed_at: Optional[AwareDatetime] = Field(None, description="when the consent relied on was signed")
 
 
 class Endpoint(Record):
@@ -327,6 +332,8 @@ class Delivery(Record):
     person: PersonKey
     attempt: int = 0
     not_before: Optional[AwareDatetime] = None
+    content_digest: str = Field("", description="what the recipient would receive, less message id, action and"
+                                                " send time: an update goes out only when it differs")
 
 
 class DeliveryKey(Record):

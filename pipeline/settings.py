@@ -39,6 +39,21 @@ class KafkaSettings(Section):
     topic_prefix: str = "handoff"
     consumer_group: str = "handoff"
     embedded_run_dir: Path = RUN_DIR / "broker"
+    # Consumer group membership (handoff/worker.py): dynamic, LeaveGroup on a clean stop; a killed
+    # worker's partitions move after the session timeout.
+    session_timeout_seconds: float = Field(10.0, ge=1.0, le=90.0)
+    heartbeat_seconds: float = Field(3.0, gt=0)
+    rebalance_timeout_seconds: float = Field(20.0, ge=1.0)
+    # A secured cluster (pipeline/kafka/secure.py): TLS, SASL/SCRAM, one principal per component.
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    sasl_username: str = ""
+    sasl_password: SecretStr = SecretStr("")
+    ssl_cafile: Path | None = Field(None, description="CA bundle the brokers' certificates chain to (PEM)")
+    ssl_certfile: Path | None = Field(None, description="client certificate (PEM), for brokers that require one")
+    ssl_keyfile: Path | None = None
+    ingest_flush_messages: int | None = Field(
+        None, ge=1, description="single host: flush.messages of the ingest topics (1: fsync each record)")
 
 
 class StorageSettings(Section):
@@ -108,6 +123,11 @@ class RuntimeSettings(Section):
                                                      "before it is dead-lettered retryable=true")
     retry_backoff_seconds: list[float] = Field([0.2, 0.5, 1.0, 2.0, 5.0, 10.0], min_length=1,
                                                description="waits between tries; the last repeats during an outage")
+    retry_topic_delays_seconds: list[float] = Field(
+        [60.0, 600.0, 3600.0], min_length=1,
+        description="delay before a record on delivery.retry.1m, .10m, .1h is tried again")
+    demo_database: Path = Field(RUN_DIR / "demo.db",
+                                description="`handoff run` (the demo) uses this SQLite file and deletes it at start")
 
 
 class AgencyCredential(Section):
@@ -148,6 +168,92 @@ class EdgeSettings(Section):
     mllp_idle_timeout: float = Field(300.0, description="seconds a connection may stay silent between frames")
 
 
+class FhirRestDelivery(Section):
+    """FHIR REST endpoints: SMART Backend Services (a signed JWT assertion for a bearer token) or mutual TLS."""
+
+    mode: Literal["auto", "process-message", "transaction"] = Field(
+        "auto", description="auto: $process-message where the CapabilityStatement offers it, else a transaction")
+    client_id: str = ""
+    token_url: str = Field("", description="the SMART token endpoint; empty: no bearer token (mutual TLS alone)")
+    private_key: Path | None = Field(None, description="PEM: RSA signs RS384, EC P-384 signs ES384")
+    key_id: str = ""
+    scope: str = "system/Task.write system/ServiceRequest.write system/Patient.write"
+    client_cert: Path | None = Field(None, description="mutual TLS: this client's certificate chain (PEM)")
+    client_key: Path | None = None
+    ca_bundle: Path | None = Field(None, description="CA bundle the servers' certificates chain to (default: system)")
+    timeout: float = Field(15.0, gt=0)
+
+
+class MllpDelivery(Section):
+    """HL7 v2 over MLLP (addresses mllps://host:port for TLS, mllp://host:port for plain)."""
+
+    ack_timeout: float = Field(30.0, gt=0, description="seconds to wait for the ACK; none is an ambiguous send")
+    connect_timeout: float = Field(10.0, gt=0)
+    ca_bundle: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+
+
+class DirectDelivery(Section):
+    """Direct: SMTP with S/MIME, signed with the programme's certificate, encrypted to the recipient's."""
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    starttls: bool = False
+    sender: str = "referrals@handoff.direct.invalid"
+    signing_cert: Path | None = None
+    signing_key: Path | None = None
+    recipient_certs: dict[str, Path] = Field({}, description="Direct address -> its encryption certificate (PEM)")
+    timeout: float = Field(30.0, gt=0)
+
+
+class DeliverySettings(Section):
+    lease_seconds: float = Field(60.0, gt=0, description="how long one send of a referral holds its slot")
+    final_attempt: int = Field(6, ge=1, description="a transient failure of this many sends of one message is final:"
+                                                   " the referral is failed")
+    idempotent: bool = Field(True, description="false only in the test that shows what idempotency prevents")
+    fhir: FhirRestDelivery = FhirRestDelivery()
+    mllp: MllpDelivery = MllpDelivery()
+    direct: DirectDelivery = DirectDelivery()
+
+
+class PayloadSettings(Section):
+    """Optional AES-256-GCM encryption of the values on the topics that carry person data
+    (`person_data: true` in pipeline/schemas/topics.yaml; pipeline/payload.py)."""
+
+    enabled: bool = False
+    # Keys by version, 32 bytes as 64 hex characters; the highest version encrypts, every
+    # listed version decrypts (keep a retired key until its topics' retention has passed).
+    keys: dict[int, SecretStr] = {}
+
+    @model_validator(mode="after")
+    def _keys_when_enabled(self) -> "PayloadSettings":
+        if not self.enabled:
+            return self
+        if not self.keys:
+            raise ValueError("payload.enabled needs payload.keys ({version: 64 hex characters})")
+        for version, key in self.keys.items():
+            text = key.get_secret_value()
+            if len(text) != 64 or any(c not in "0123456789abcdefABCDEF" for c in text):
+                raise ValueError(f"payload.keys.{version} must be 64 hex characters (a 32-byte AES key)")
+        return self
+
+
+class WebSettings(Section):
+    """The web service (`handoff serve web`, connectors/web): the provider inbox, the privacy officer's page."""
+
+    host: str = "127.0.0.1"
+    port: int = 8480
+    tls_cert: Path | None = Field(None, description="server certificate chain (PEM); with tls_key, HTTPS")
+    tls_key: Path | None = None
+    secure_cookies: bool = Field(True, description="Secure cookies (__Host- prefix); off only for plain-HTTP "
+                                                   "development on loopback")
+    session_idle_minutes: float = Field(30.0, gt=0)
+    session_hours: float = Field(12.0, gt=0)
+    lockout_failures: int = Field(5, ge=1, description="consecutive failed sign-ins that lock an account")
+    lockout_minutes: float = Field(15.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HANDOFF_", env_nested_delimiter="__", extra="forbid")
 
@@ -164,6 +270,9 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     edges: EdgeSettings = EdgeSettings()
     runtime: RuntimeSettings = RuntimeSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    payload: PayloadSettings = PayloadSettings()
+    web: WebSettings = WebSettings()
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> "Settings":

@@ -32,12 +32,14 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
 from typing import Awaitable, Callable, Protocol, Sequence, Union
 
 from pipeline import records as r
 from pipeline.audit.emit import audit_for_output, dead_letter_audit
 from pipeline.clock import Clock
-from pipeline.errors import SHARED_DEPENDENCIES, HandoffError, classify
+from pipeline.errors import SHARED_DEPENDENCIES, HandoffError, UndeclaredOutput, classify
 from pipeline.ids import digest
 from pipeline.metrics import Metrics
 from pipeline.topics import Catalogue, Topic
@@ -88,11 +90,13 @@ class RetryPolicy:
 
     attempts: int = 6  # tries of one record before it is dead-lettered retryable=true (dependency up)
     backoff: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)  # seconds; the last repeats
+    tier_delays: tuple[float, ...] = (60.0, 600.0, 3600.0)  # not_before of each retry topic, after the failure
 
     @classmethod
     def of(cls, runtime) -> "RetryPolicy":
         """From the settings' runtime section (pipeline/settings.py RuntimeSettings)."""
-        return cls(runtime.retry_attempts, tuple(runtime.retry_backoff_seconds))
+        return cls(runtime.retry_attempts, tuple(runtime.retry_backoff_seconds),
+                   tuple(runtime.retry_topic_delays_seconds))
 
     def delay(self, attempt: int) -> float:
         return self.backoff[min(attempt, len(self.backoff)) - 1]
@@ -116,12 +120,26 @@ class Sink(Protocol):
     async def send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> None: ...
 
 
-@dataclass
+class OnError(StrEnum):
+    """A stage's error policy (pipeline/errors.py says which errors are transient)."""
+
+    DEAD_LETTER = "retry transient in place, then dead-letter"
+    RETRY_TOPICS = "retry transient through delivery.retry.1m|10m|1h, then dead-letter"
+
+
+@dataclass(frozen=True)
 class Stage:
+    """One row of the topology (pipeline/app.py): what it consumes, may produce, and does.
+    The audit topic and the source's dead-letter topic are every stage's implicit outputs."""
+
     name: str
     source: str  # catalogue name of the consumed topic
     fn: StageFn
     audit_kind: r.AuditKind
+    outputs: tuple[str, ...] = ()  # catalogue names it may produce to; anything else is refused
+    on_error: OnError = OnError.DEAD_LETTER
+    retry_topics: tuple[str, ...] = ()  # with RETRY_TOPICS: the tiers, in order (each declared as an output)
+    doc: str = ""
 
 
 class Writer:
@@ -134,18 +152,24 @@ class Writer:
     """
 
     def __init__(self, catalogue: Catalogue, sink: Sink, name: str,
-                 backoff: Sequence[float] = (0.1, 0.5, 2.0, 5.0), metrics: Metrics | None = None) -> None:
+                 backoff: Sequence[float] = (0.1, 0.5, 2.0, 5.0), metrics: Metrics | None = None,
+                 outputs: Sequence[str] | None = None) -> None:
         self.catalogue = catalogue
         self.sink = sink
         self.name = name
         self.backoff = backoff
         self.metrics = metrics
+        self.outputs = None if outputs is None else frozenset(outputs)  # None: any catalogued topic
         self.audit_topic: Topic = catalogue["audit"]
 
     def encode(self, topic: Topic, key: r.Record, value: r.Record) -> tuple[str, bytes, bytes]:
         return topic.full_name, topic.key.encode(key), topic.value.encode(value)
 
     async def write(self, audits: Sequence[r.AuditEvent], outputs: Sequence[Output], headers: Headers) -> None:
+        undeclared = sorted({o.topic for o in outputs} - self.outputs) if self.outputs is not None else []
+        if undeclared:  # before any write: the whole message is refused, not half of it
+            raise UndeclaredOutput(f"{self.name} may not produce to {', '.join(undeclared)}: not declared "
+                                   "in its row of pipeline/app.py")
         audit_bytes = [self.encode(self.audit_topic, r.AuditKey(subject=_audit_subject(a)), a) for a in audits]
         out_bytes = [self.encode(self.catalogue[o.topic], o.key, o.value) for o in outputs]
         await asyncio.gather(*(self.send(t, k, v, headers) for t, k, v in audit_bytes))
@@ -186,9 +210,10 @@ class StageRunner:
         self.metrics = metrics
         self.policy = policy
         self.probes = probes or {}
-        self.writer = Writer(catalogue, sink, f"stage {stage.name}", metrics=metrics)
         self.source: Topic = catalogue[stage.source]
         self.dead_letters: Topic = catalogue.dead_letter_of(stage.source)
+        self.writer = Writer(catalogue, sink, f"stage {stage.name}", metrics=metrics,
+                             outputs=(*stage.outputs, self.dead_letters.name))
 
     async def handle(self, msg: Incoming) -> None:
         """Process one message, retrying transient failures; never raises for a failure of the
@@ -198,9 +223,15 @@ class StageRunner:
         self.metrics.consumed.labels(name).inc()
         attempt, waiting_since = 0, None
         try:
+            try:
+                value = self.source.value.decode(msg.value)
+            except Exception as e:  # bytes that are not the topic's record: nothing to retry
+                await self._dead_letter(msg, classify(e), retryable=False)
+                return
+            await self._until_due(msg, value)
             while True:
                 try:
-                    await self.process(msg)
+                    await self.process(msg, value)
                     return
                 except Exception as e:  # classified: retry, or dead-letter it and keep the stream going
                     error = classify(e)
@@ -208,9 +239,11 @@ class StageRunner:
                         await self._dead_letter(msg, error, retryable=False)
                         return
                     attempt += 1
-                    outage = await self._outage(error) if attempt >= self.policy.attempts else False
-                    if attempt >= self.policy.attempts and not outage:
-                        await self._dead_letter(msg, error, retryable=True)  # others get through: it is this record
+                    # a stage with retry topics hands a peer's failure on at once; others retry here first
+                    tiered = bool(self.stage.retry_topics) and error.dependency not in SHARED_DEPENDENCIES
+                    outage = await self._outage(error) if tiered or attempt >= self.policy.attempts else False
+                    if (tiered or attempt >= self.policy.attempts) and not outage:
+                        await self._give_up(msg, value, error)  # others get through: it is this record
                         return
                     if outage and waiting_since is None:
                         waiting_since = time.monotonic()
@@ -229,17 +262,49 @@ class StageRunner:
                             time.monotonic() - waiting_since)
             self.metrics.seconds.labels(name).observe(time.perf_counter() - started)
 
-    async def process(self, msg: Incoming) -> None:
-        """The per-record core: decode, call the stage function, audit first, produce. Raises."""
-        traceparent = _header(msg.headers, "traceparent")
-        value = self.source.value.decode(msg.value)
-        source = r.SourceRef(topic=self.source.name, record_id=_record_id(value), version=_version(value))
-        ctx = Context(self.stage.name, source, self.clock, trace_id_of(traceparent, value), msg.partition,
-                      msg.offset)
+    async def process(self, msg: Incoming, value: r.Record | None = None) -> None:
+        """The per-record core: decode (unless given), call the stage function, audit first, produce. Raises."""
+        if value is None:
+            value = self.source.value.decode(msg.value)
+        ctx = self._context(msg, value)
         result = self.stage.fn(value, ctx)
         if asyncio.iscoroutine(result):
             result = await result
-        await self._write(msg, ctx, result, traceparent)
+        await self._write(msg, ctx, result)
+
+    def _context(self, msg: Incoming, value: r.Record) -> Context:
+        source = r.SourceRef(topic=self.source.name, record_id=_record_id(value), version=_version(value))
+        return Context(self.stage.name, source, self.clock, trace_id_of(_header(msg.headers, "traceparent"), value),
+                       msg.partition, msg.offset)
+
+    async def _until_due(self, msg: Incoming, value: r.Record) -> None:
+        """A retry topic's record waits for its `not_before`. Records of a tier are in due order
+        (the same delay after each failure), so waiting on the head delays nothing due sooner;
+        the other tiers and topics have consumers of their own and go on."""
+        due = getattr(value, "not_before", None)
+        wait = (due - self.clock.now()).total_seconds() if due is not None else 0.0
+        if wait > 0:
+            log.info("stage %s: %s[%d]@%d is due in %.1fs", self.stage.name, msg.topic, msg.partition, msg.offset,
+                     wait)
+            await asyncio.sleep(wait)
+
+    async def _give_up(self, msg: Incoming, value: r.Record, error: HandoffError) -> None:
+        """A record failing transiently on its own: on to the next retry topic with its `not_before`,
+        or, with none left (or none declared), a dead letter with retryable=true."""
+        chain = self.stage.retry_topics
+        tier = chain.index(self.stage.source) + 1 if self.stage.source in chain else 0
+        if tier >= len(chain):
+            await self._dead_letter(msg, error, retryable=True)
+            return
+        delay = self.policy.tier_delays[min(tier, len(self.policy.tier_delays) - 1)]
+        later = value.model_copy(update={"attempt": getattr(value, "attempt", 0) + 1,
+                                         "not_before": self.clock.now() + timedelta(seconds=delay)})
+        log.info("stage %s: %s[%d]@%d failed (%s); to %s, due in %.0fs", self.stage.name, msg.topic, msg.partition,
+                 msg.offset, error.cause_type, chain[tier], delay)
+        ctx = self._context(msg, value)
+        key = self.source.key.decode(msg.key)
+        await self._write(msg, ctx, Result(outputs=[Output(chain[tier], key, later, r.AuditKind.DELIVERY_ATTEMPT)]))
+        self.metrics.retries.labels(self.stage.name).inc()
 
     async def _outage(self, error: HandoffError) -> bool:
         """Is the error's dependency away for everyone (then wait), not just for this record?"""
@@ -258,8 +323,9 @@ class StageRunner:
         if dependency:
             self.metrics.ready.labels(dependency).set(0 if waiting else 1)
 
-    async def _write(self, msg: Incoming, ctx: Context, result: Result, traceparent: str | None) -> None:
+    async def _write(self, msg: Incoming, ctx: Context, result: Result) -> None:
         name = self.stage.name
+        traceparent = _header(msg.headers, "traceparent")
         audits = [audit_for_output(name, o.audit_kind or self.stage.audit_kind, ctx, msg.partition, msg.offset, i,
                                    o.topic, o.value) for i, o in enumerate(result.outputs)]
         audits += result.audits

@@ -15,6 +15,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from pipeline import records
 from pipeline.avro import Codec, Registry
+from pipeline.payload import PayloadCipher, SealedCodec
 
 # Package data: the wheel ships it, so an installed copy reads the same catalogue and schemas.
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
@@ -33,6 +34,9 @@ class Topic:
     compacted: bool
     dead_letter: str | None  # catalogue name of its dead-letter topic
     doc: str = ""
+    person_data: bool = False  # values carry data about a person (sealed when payload encryption is on)
+    ingest: bool = False  # written by the edges: what senders gave once
+    flush_messages: int | None = None  # fsync every N messages (single-host durability for ingest topics)
 
     def config(self) -> dict[str, str]:
         config = {
@@ -41,13 +45,18 @@ class Topic:
         }
         if self.name.endswith(".dlq"):  # a dead letter wraps a whole input record and its headers
             config["max.message.bytes"] = str(4 * 1024 * 1024)
+        if self.flush_messages:
+            config["flush.messages"] = str(self.flush_messages)
         return config
 
 
 class Catalogue:
     def __init__(self, prefix: str = "handoff", path: Path | None = None, registry: Registry | None = None,
-                 partitions: int | None = None):
-        """`partitions` overrides every topic's count (tests use 1 or 2 to create topics quickly)."""
+                 partitions: int | None = None, cipher: PayloadCipher | None = None,
+                 ingest_flush_messages: int | None = None):
+        """`partitions` overrides every topic's count (tests use 1 or 2 to create topics quickly);
+        `cipher` seals the values of the person-data topics (pipeline/payload.py);
+        `ingest_flush_messages` sets flush.messages on the ingest topics."""
         path = path or SCHEMA_DIR / "topics.yaml"
         self.registry = registry or Registry(path.parent)
         spec = yaml.safe_load(path.read_text())
@@ -57,21 +66,34 @@ class Catalogue:
         self.topics: dict[str, Topic] = {}
         for name, entry in spec["topics"].items():
             entry = {**defaults, **entry}
+            value = self.registry.codec(_record_class(name, entry["value"]))
+            if cipher and entry["person_data"]:
+                value = SealedCodec(value, cipher)
             self.topics[name] = Topic(
                 name=name,
                 full_name=f"{prefix}.{name}.{self.version}",
                 key=self.registry.codec(_record_class(name, entry["key"])),
-                value=self.registry.codec(_record_class(name, entry["value"])),
+                value=value,
                 partitions=partitions or int(entry["partitions"]),
                 replication=int(entry["replication"]),
                 retention_ms=_retention_ms(str(entry["retention"])),
                 compacted=bool(entry["compacted"]),
                 dead_letter=entry.get("dead_letter"),
                 doc=entry.get("doc", ""),
+                person_data=bool(entry["person_data"]),
+                ingest=bool(entry["ingest"]),
+                flush_messages=ingest_flush_messages if entry["ingest"] else None,
             )
         for topic in self.topics.values():
             if topic.dead_letter and topic.dead_letter not in self.topics:
                 raise ValueError(f"{topic.name}: dead-letter topic {topic.dead_letter} is not catalogued")
+
+    @classmethod
+    def from_settings(cls, settings, **options) -> "Catalogue":
+        """The site's catalogue: its topic prefix, payload encryption when it is on, the
+        ingest topics' flush setting."""
+        return cls(settings.kafka.topic_prefix, cipher=PayloadCipher.from_settings(settings.payload),
+                   ingest_flush_messages=settings.kafka.ingest_flush_messages, **options)
 
     def __getitem__(self, name: str) -> Topic:
         return self.topics[name]

@@ -23,7 +23,7 @@ from pipeline.topics import Catalogue
 
 def build_edge(settings: Settings, sink: Sink, catalogue: Catalogue | None = None, clock: Clock | None = None,
                registry: CollectorRegistry | None = None, name: str = "edge") -> Edge:
-    catalogue = catalogue or Catalogue(settings.kafka.topic_prefix)
+    catalogue = catalogue or Catalogue.from_settings(settings)
     return Edge(writer=Writer(catalogue, sink, name), credentials=Credentials(settings.edges.agencies),
                 clock=clock or SystemClock(), metrics=EdgeMetrics(registry), programme_id=settings.programme_id,
                 dispatch_centre_for=settings.dispatch_centre_for, commit_timeout=settings.edges.commit_timeout,

@@ -17,10 +17,12 @@ import re
 from datetime import date, datetime
 from typing import Iterable
 
+import pycountry
 from lxml import etree
 
 from connectors.common import parse_time
 from connectors.safexml import local
+from pipeline import geo
 from pipeline.records import (
     Address, Coded, CustomResult, EmsDisposition, EmsTimes, Medication, Person, Procedure,
 )
@@ -119,6 +121,14 @@ def _int(value: str) -> int | None:
         return None
 
 
+def _float(value: str) -> float | None:
+    try:
+        number = float(value) if value else None
+    except ValueError:
+        return None
+    return number if number is not None and number == number and abs(number) != float("inf") else None
+
+
 def lat_long(value: str) -> tuple[float | None, float | None]:
     """eScene.11 / eResponse.17 "lat,long"; (None, None) when malformed or out of range."""
     parts = value.split(",")
@@ -140,15 +150,37 @@ def times(idx: Index) -> EmsTimes:
     )
 
 
+def place(street: str, state: str, county: str, zip_code: str, lat: float | None = None,
+          lon: float | None = None) -> Address | None:
+    """An address from NEMSIS codes (DOMAIN.md §1): the FIPS state code becomes the USPS
+    abbreviation, the FIPS county code its Census name (the code is kept in county_code). The
+    city is a GNIS feature id, and no GNIS name table ships here, so it is not written as a city."""
+    code = geo.county_fips(county)
+    found = Address(street=street, state=geo.state_abbr(state), county=geo.county_name(code) if code else "",
+                    county_code=code, zip=zip_code, latitude=lat, longitude=lon)
+    return found if found != Address() else None
+
+
+def language(code: str) -> str:
+    """ePatient.24 (ISO 639-2, three letters, terminology or bibliographic form) as a BCP-47 tag:
+    the ISO 639-1 two-letter code where one exists, else the three letters ('' when unknown)."""
+    code = code.strip().lower()
+    if not re.fullmatch(r"[a-z]{3}", code):
+        return ""
+    found = pycountry.languages.get(alpha_3=code) or pycountry.languages.get(bibliographic=code)
+    if found is None:
+        return ""
+    return getattr(found, "alpha_2", "") or found.alpha_3
+
+
 def patient(idx: Index) -> Person:
-    home = Address(street=text(idx, "ePatient.05"), city=text(idx, "ePatient.06"),
-                   county=text(idx, "ePatient.07"), state=text(idx, "ePatient.08"),
-                   zip=text(idx, "ePatient.09"))
+    home = place(text(idx, "ePatient.05"), text(idx, "ePatient.08"), text(idx, "ePatient.07"),
+                 text(idx, "ePatient.09"))
     return Person(
         role="patient", family=text(idx, "ePatient.02"), given=text(idx, "ePatient.03"),
         middle=text(idx, "ePatient.04"), birth_date=_date(text(idx, "ePatient.17")),
         sex=SEX.get(text(idx, "ePatient.25"), ""), phone=text(idx, "ePatient.18"),
-        address=home if home != Address() else None, language=text(idx, "ePatient.24"),
+        address=home, language=language(text(idx, "ePatient.24")), residence=text(idx, "ePatient.22"),
     )
 
 
@@ -159,10 +191,7 @@ def age(idx: Index) -> tuple[int | None, str]:
 def scene(idx: Index) -> Address | None:
     lat, lon = lat_long(text(idx, "eScene.11"))
     street = " ".join(p for p in (text(idx, "eScene.15"), text(idx, "eScene.16")) if p)
-    place = Address(street=street, city=text(idx, "eScene.17"), state=text(idx, "eScene.18"),
-                    zip=text(idx, "eScene.19"), county=text(idx, "eScene.21"),
-                    latitude=lat, longitude=lon)
-    return place if place != Address() else None
+    return place(street, text(idx, "eScene.18"), text(idx, "eScene.21"), text(idx, "eScene.19"), lat, lon)
 
 
 def _groups(idx: Index, name: str) -> Iterable[Index]:
@@ -178,6 +207,7 @@ def medications(idx: Index) -> list[Medication]:
             route=text(group, "eMedications.04"), response=text(group, "eMedications.07"),
             administered_by=text(group, "eMedications.10"),
             given_at=time(group, "eMedications.01"),
+            dose=_float(text(group, "eMedications.05")), dose_unit=text(group, "eMedications.06"),
         ))
     return found
 

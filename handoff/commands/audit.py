@@ -7,9 +7,10 @@
     handoff audit expire [--now ISO]    remove sealed segments past retention, under a signed checkpoint
     handoff audit public-key            the Ed25519 public key for the privacy officer's records
 
-Reading person-level data here (disclosures, export) is itself audited: a `view` record
-with the signed-in user (--user, else HANDOFF_USER, else the OS user) and the OS user
-goes into the direct chain before anything is shown.
+Reading person-level data here (disclosures, export) needs a local account with the
+privacy-officer role (--user, else HANDOFF_USER; checked, see `handoff users`) and is
+itself audited: a `view` record with that user and the OS user goes into the direct
+chain before anything is shown.
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ from pipeline.audit.signing import Signer, Verifier
 from pipeline.audit.sink import (Sealer, audit_codec as codec, expire, export_checkpoints, load_checkpoints,
                                  load_links, read_exported, record_direct, unchained)
 from pipeline.audit.verify import verify
+from pipeline.people import Permission
+from handoff.commands.users import checked_user
 
 
 cli = typer.Typer(help="The audit log: verify, disclosures, export, seal, expire.", no_args_is_help=True,
@@ -106,7 +109,7 @@ def disclosures_command(
         name: Optional[str] = typer.Option(None, help='"Family, Given" or "Given Family"'),
         dob: Optional[str] = typer.Option(None, help="date of birth, YYYY-MM-DD"),
         sex: str = typer.Option("U", help="F, M or U"),
-        user: Optional[str] = typer.Option(None, help="the signed-in user asking (recorded)"),
+        user: Optional[str] = typer.Option(None, help="your local account (checked; else HANDOFF_USER)"),
         as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table")) -> None:
     """What was disclosed about a person: recipient, time, purpose, basis, variant."""
     from handoff.errors import EXIT_USAGE, CliError
@@ -124,7 +127,8 @@ def disclosures_command(
     else:
         raise CliError("give --patient TOKEN, or --name, --dob (and --sex)", EXIT_USAGE)
     with _store(settings) as store:
-        record_direct(store, view_audit(_user(user), _now(), "cli", "disclosures", query=query, os_login=os_user(),
+        user = checked_user(store, user, Permission.DISCLOSURES)
+        record_direct(store, view_audit(user, _now(), "cli", "disclosures", query=query, os_login=os_user(),
                                         person=r.PersonKey(person_token=patient, key_version=0) if patient else None))
         found = disclosures(store, tokens, codec().decode)
     if as_json:
@@ -143,11 +147,13 @@ def export_command(out: Optional[Path] = typer.Option(None, help="file to write 
                    since: Optional[datetime] = typer.Option(None, help="events recorded at or after this time"),
                    until: Optional[datetime] = typer.Option(None, help="events recorded before this time"),
                    patient: Optional[str] = typer.Option(None, help="only records about this person token"),
-                   user: Optional[str] = typer.Option(None, help="the signed-in user exporting (recorded)")) -> None:
+                   user: Optional[str] = typer.Option(None, help="your local account (checked; else HANDOFF_USER)")
+                   ) -> None:
     """Write the audit records as FHIR R4 AuditEvents (IHE BALP)."""
     settings = _settings()
     with _store(settings) as store:
-        record_direct(store, view_audit(_user(user), _now(), "cli", "audit-export", os_login=os_user(),
+        user = checked_user(store, user, Permission.DISCLOSURES)
+        record_direct(store, view_audit(user, _now(), "cli", "audit-export", os_login=os_user(),
                                         query=f"since={since} until={until} patient={'yes' if patient else 'all'}"))
         resources = [fhir.to_fhir(e) for e in _events(store, since, until, patient)]
     lines = [json.dumps(fhir.bundle(resources))] if as_bundle else [json.dumps(res) for res in resources]

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import signal
-import threading
 
 import typer
 
@@ -22,23 +21,27 @@ def fetch() -> None:
 
 
 @cli.command()
-def start(port: int = typer.Option(9092, help="client port on 127.0.0.1")) -> None:
-    """Start a fresh broker and keep it until Ctrl-C."""
+def start(port: int = typer.Option(9092, help="client port on 127.0.0.1"),
+          wipe: bool = typer.Option(False, "--wipe", help="start on fresh storage (its topics and data go)")) -> None:
+    """Start the broker on the data of its last start (or fresh storage) and keep it until Ctrl-C or SIGTERM."""
     from handoff.errors import EXIT_UNAVAILABLE, CliError
     from pipeline.kafka.broker import BrokerError, EmbeddedBroker
     from pipeline.settings import Settings
 
-    broker = EmbeddedBroker(Settings().kafka.embedded_run_dir, port=port)
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)  # from now on, start-up included: stop the JVM, then exit
+    run_dir = Settings().kafka.embedded_run_dir
+    broker = EmbeddedBroker(run_dir, port=port, wipe=wipe)
     try:
         info = broker.start()
+        typer.echo(f"Kafka {info.version} at {info.bootstrap} (ready in {info.start_seconds:.1f}s, "
+                   f"RSS {info.rss_mib:.0f} MiB, data in {run_dir / 'data'}); Ctrl-C stops it")
+        while True:
+            signal.pause()
     except BrokerError as e:
         raise CliError(str(e), EXIT_UNAVAILABLE) from None
-    typer.echo(f"Kafka {info.version} at {info.bootstrap} (ready in {info.start_seconds:.1f}s, "
-               f"RSS {info.rss_mib:.0f} MiB); Ctrl-C stops it")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
     except KeyboardInterrupt:
         pass
     finally:

@@ -49,12 +49,13 @@ def _produce(settings, registry) -> str:
     from pipeline.clock import SystemClock
     from pipeline.consent.registry import publish_pending
     from pipeline.kafka.producer import ProducerSink
+    from pipeline.kafka.secure import client_options
     from pipeline.stage import Writer
     from pipeline.topics import Catalogue
 
     async def go() -> int:
-        async with ProducerSink(settings.kafka.bootstrap) as sink:
-            writer = Writer(Catalogue(settings.kafka.topic_prefix), sink, "consent-cli", backoff=(0.5, 1.0))
+        async with ProducerSink(settings.kafka.bootstrap, **client_options(settings.kafka)) as sink:
+            writer = Writer(Catalogue.from_settings(settings), sink, "consent-cli", backoff=(0.5, 1.0))
             return await asyncio.wait_for(publish_pending(registry, writer, SystemClock().now()), 30.0)
 
     try:
@@ -110,52 +111,67 @@ def revoke(consent_id: str = typer.Argument(..., help="the Consent id (consent s
     typer.echo(f"consent {consent_id}: revoked; registry version {consent_set.registry_version}; {produced}")
 
 
-def _record_view(settings, user: str, what: str, person=None) -> None:
+def _record_view(settings, user: str, what: str, person=None, store=None) -> None:
     from pipeline.audit.emit import os_user, view_audit
     from pipeline.clock import SystemClock
 
     audit = view_audit(_user(user), SystemClock().now(), "cli", what, person=person, os_login=os_user())
-    if not settings.kafka.bootstrap:
+    if not settings.kafka.bootstrap:  # no broker: on record in the direct chain all the same
+        if store is not None:
+            from pipeline.audit.sink import record_direct
+            record_direct(store, audit)
         return
     from pipeline.kafka.producer import ProducerSink
+    from pipeline.kafka.secure import client_options
     from pipeline.stage import Writer
     from pipeline.topics import Catalogue
 
     async def go() -> None:
-        async with ProducerSink(settings.kafka.bootstrap) as sink:
-            await Writer(Catalogue(settings.kafka.topic_prefix), sink, "consent-cli").write([audit], [], [])
+        async with ProducerSink(settings.kafka.bootstrap, **client_options(settings.kafka)) as sink:
+            await Writer(Catalogue.from_settings(settings), sink, "consent-cli").write([audit], [], [])
 
     asyncio.run(asyncio.wait_for(go(), 30.0))
 
 
 @cli.command()
-def show(consent_id: str = typer.Argument(..., help="the Consent id"), user: Optional[str] = typer.Option(None, help="who looks")) -> None:
+def show(consent_id: str = typer.Argument(..., help="the Consent id"),
+         user: Optional[str] = typer.Option(None, help="your local account (checked; else HANDOFF_USER)")) -> None:
     """Print the registry's Consent as FHIR JSON."""
     from handoff.errors import CliError
     from pipeline.consent.fhir import to_fhir
     from pipeline.settings import Settings
 
+    from pipeline.people import Permission
+    from handoff.commands.users import checked_user
+
     settings = Settings()
     with _registry(settings) as registry:
+        user = checked_user(registry.store, user, Permission.CONSENTS)
         found = registry.find(consent_id)
+        if found is not None:
+            _record_view(settings, user, f"consent:{consent_id}", person=found[0], store=registry.store)
     if found is None:
         raise CliError(f"no consent {consent_id}")
-    _record_view(settings, user, f"consent:{consent_id}", person=found[0])
     typer.echo(json.dumps(to_fhir(*found), indent=2))
 
 
 @cli.command()
 def worklist(programme: Optional[str] = typer.Option(None, help="only this programme's holds"),
-             user: Optional[str] = typer.Option(None, help="who looks")) -> None:
+             user: Optional[str] = typer.Option(None, help="your local account (checked; else HANDOFF_USER)")
+             ) -> None:
     """Open holds, oldest first: the requests waiting for consent (ids and tokens only)."""
     from pipeline.consent.gate import Gate
     from pipeline.consent.policy import load_policy
     from pipeline.settings import Settings
 
+    from pipeline.people import Permission
+    from handoff.commands.users import checked_user
+
     settings = Settings()
     with _registry(settings) as registry:
+        user = checked_user(registry.store, user, Permission.HOLDS)
         rows = Gate(registry.store, load_policy(settings.consent.policy)).worklist(programme)
-    _record_view(settings, user, "consent:worklist")
+        _record_view(settings, user, "consent:worklist", store=registry.store)
     for row in rows:
         typer.echo(f"{row['held_at'][:19]}  until {row['expires_at'][:10]}  {row['referral_id']}  "
                    f"person {row['person_token'][:12]}…  to {row['recipient_id']}  {row['service']}")

@@ -17,6 +17,7 @@ def _ingest(kind: str, paths: list[Path], journal: Path | None) -> None:
     from handoff.errors import EXIT_REFUSED, EXIT_UNAVAILABLE, CliError
     from pipeline.clock import SystemClock
     from pipeline.kafka.producer import ProducerSink
+    from pipeline.kafka.secure import client_options
     from pipeline.settings import Settings
     from pipeline.stage import Writer
     from pipeline.topics import Catalogue
@@ -35,8 +36,8 @@ def _ingest(kind: str, paths: list[Path], journal: Path | None) -> None:
             print(f"\r{kind}: {done}/{total} files", end="" if done < total else "\n", file=sys.stderr)
 
     async def go():
-        async with ProducerSink(settings.kafka.bootstrap) as sink:
-            writer = Writer(Catalogue(settings.kafka.topic_prefix), sink, "ingest")
+        async with ProducerSink(settings.kafka.bootstrap, **client_options(settings.kafka)) as sink:
+            writer = Writer(Catalogue.from_settings(settings), sink, "ingest")
             return await ingest_files(writer, kind, paths, ctx, Journal(journal_path), progress)
 
     try:

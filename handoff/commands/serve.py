@@ -39,16 +39,21 @@ def _run(coro) -> None:
 
 
 async def _serve(settings, name: str, metrics_port: int, body) -> None:
-    """Start the producer and the edge, serve metrics, then run `body(edge)` until stopped."""
-    from prometheus_client import start_http_server
-
+    """Start the producer and the edge, serve /metrics, /healthz and /readyz, then run `body(edge)` until stopped."""
     from connectors.edge.service import build_edge
+    from pipeline.health import serve_health
+    from pipeline.readiness import service_probes
     from pipeline.kafka.producer import ProducerSink
+    from pipeline.kafka.secure import client_options
 
-    async with ProducerSink(settings.kafka.bootstrap) as sink:
+    async with ProducerSink(settings.kafka.bootstrap, **client_options(settings.kafka)) as sink:
         edge = build_edge(settings, sink, name=f"edge {name}")
-        start_http_server(metrics_port, addr=settings.edges.host, registry=edge.metrics.registry)
-        await body(edge)
+        # ready once the producer is up and while the broker, the database and the directory answer
+        server, _ = serve_health(settings.edges.host, metrics_port, edge.metrics.registry, service_probes(settings))
+        try:
+            await body(edge)
+        finally:
+            server.shutdown()
 
 
 @cli.command("intake")
@@ -89,3 +94,25 @@ def mllp() -> None:
             await listener.close()
 
     _run(_serve(settings, "mllp", settings.edges.mllp_metrics_port, body))
+
+
+@cli.command("web")
+def web() -> None:
+    """The web service: sign-in, the provider inbox, the privacy officer's page (connectors/web)."""
+    from handoff.errors import EXIT_CONFIG, CliError
+    from pipeline.settings import Settings
+
+    settings = Settings()
+    if not settings.kafka.bootstrap:
+        raise CliError("no broker: set HANDOFF_KAFKA__BOOTSTRAP (every view and answer is audited through it)",
+                       EXIT_CONFIG)
+    w = settings.web
+    tls = bool(w.tls_cert and w.tls_key)
+    if bool(w.tls_cert) != bool(w.tls_key):
+        raise CliError("give both HANDOFF_WEB__TLS_CERT and HANDOFF_WEB__TLS_KEY, or neither", EXIT_CONFIG)
+    if settings.environment == "production" and not tls:
+        raise CliError("production needs TLS: set HANDOFF_WEB__TLS_CERT and __TLS_KEY", EXIT_CONFIG)
+    from connectors.web.serve import serve
+
+    typer.echo(f"web on {'https' if tls else 'http'}://{w.host}:{w.port}", err=True)
+    _run(serve(settings))

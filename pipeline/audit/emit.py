@@ -188,6 +188,18 @@ def view_audit(user: str, at: datetime, channel: str, what: str, person: r.Perso
         referral_id=referral_id, purpose=purpose, detail={"what": what, **({"query": query} if query else {})})
 
 
+def answer_audit(user: str, status: r.ReferralStatus, channel: str, recipient_id: str, action: str) -> r.AuditEvent:
+    """A provider's person answered a referral (accept, decline, contact made, completed) in the
+    inbox: on record with the user, before the status event it produces. The reason is free text
+    (it may name people), so the record says only whether one was given; the event carries it."""
+    detail = {"action": action, "reason_given": "yes" if status.reason else "no"}
+    return r.AuditEvent(
+        audit_id=audit_id("answer", status.envelope.event_id), kind=AuditKind.STATUS_CHANGE, stage=channel,
+        recorded_at=status.envelope.occurred_at, outcome=status.state.value, actor=f"user:{user}",
+        correlation_id=status.envelope.correlation_id, referral_id=status.referral_id, recipient_id=recipient_id,
+        entities=[r.SourceRef(topic="referral.status", record_id=status.envelope.event_id)], detail=detail)
+
+
 def _subject_fields(value: r.Record) -> dict:
     """Person, referral, recipient and legal basis of a record, where it has them."""
     fields: dict = {}

@@ -132,7 +132,8 @@ def decide(request: r.Referral, recipient: Recipient, purpose: Purpose,
         notice, scope = _part2(source, basis, consent, needed, policy)
         return r.Decision(outcome=Outcome.PERMIT_REDACTED if withheld else Outcome.PERMIT, variant=variant,
                           basis=basis, consent_id=consent.consent_id if consent else "", reasons=reasons,
-                          notice=notice, consent_scope=scope, **base)
+                          notice=notice, consent_scope=scope,
+                          consent_signed_at=consent.signed_at if consent else None, **base)
     consent_bases = {g.basis for rule in rules for g in rule.grants if categories & rule.data} & CONSENT_BASES
     problems = [f"consent {c.consent_id}: {'; '.join(p)}" for c in ordered if KIND_BASIS[c.kind] in consent_bases
                 for p in [consent_problems(c, recipient.id, purpose, categories, now)] if p]

@@ -58,6 +58,7 @@ class TextRules:
     hypothetical_pre: Phrases
     hypothetical_exempt: frozenset[str]
     dispatch_info_pre: Phrases
+    dispatch_info_fillers: frozenset[str]
     terminators: Phrases
     other_persons: frozenset[str]
     patient_anchors: frozenset[str]
@@ -105,6 +106,14 @@ class Phrases:
             return False
         joined = f" {' '.join(tokens)} "
         return any(joined.startswith(p) for p in self.multi)
+
+    def ends(self, tokens: list[str]) -> bool:
+        if not tokens:
+            return False
+        if tokens[-1] in self.words:
+            return True
+        joined = f" {' '.join(tokens)} "
+        return any(joined.endswith(p) for p in self.multi)
 
     def after_last(self, tokens: list[str]) -> int:
         """Index just after the last phrase in tokens (0 when none)."""
@@ -170,6 +179,7 @@ def compile_text_rules(spec: dict) -> TextRules:
         history_post=_cue(cues["history_post"]), hypothetical_pre=Phrases(cues["hypothetical_pre"]),
         hypothetical_exempt=frozenset(spec.get("hypothetical_exempt", ())),
         dispatch_info_pre=Phrases(cues["dispatch_info_pre"]),
+        dispatch_info_fillers=frozenset(cues["dispatch_info_fillers"]),
         terminators=Phrases(cues["terminators"]),
         other_persons=frozenset(cues["other_persons"]), patient_anchors=frozenset(cues["patient_anchors"]),
         reporter_marks=frozenset(cues["reporter_marks"]), reporter_verbs=frozenset(cues["reporter_verbs"]),
@@ -257,7 +267,7 @@ def _status(rules: TextRules, text: str, start: int, end: int, s_start: int, s_e
         return "negated"
     if concept not in rules.hypothetical_exempt and rules.hypothetical_pre.any_in(window):
         return "hypothetical"
-    if rules.dispatch_info_pre.any_in(clause[-3:]):
+    if _dispatch_info(rules, clause):
         return "hypothetical"
     if (rules.history_pre.any_in(clause[-4:]) or rules.history_list.any_in(before)
             or rules.history_post.search(text, end, s_end)):
@@ -268,6 +278,14 @@ def _status(rules: TextRules, text: str, start: int, end: int, s_start: int, s_e
     if concept in rules.other_sensitive and _about_other(rules, text, s_start, start, dispatch):
         return "other"
     return "asserted"
+
+
+def _dispatch_info(rules: TextRules, clause: list[str]) -> bool:
+    """What the unit was sent for ("dispatched for a possible OD"): the cue, then only fillers, then the term."""
+    end = len(clause)
+    while end and clause[end - 1] in rules.dispatch_info_fillers:
+        end -= 1
+    return end > 0 and rules.dispatch_info_pre.ends(clause[max(0, end - 3):end])
 
 
 def _locally_negated(rules: TextRules, text: str, s_start: int, start: int) -> bool:

@@ -25,7 +25,7 @@ from pydantic import SecretStr
 from pipeline import records as r
 from pipeline.episode.identity import person_token
 from pipeline.ids import digest
-from pipeline.route import RoutingRules
+from pipeline.route import RoutingRules, facts_of
 from pipeline.vocab import Match, Pathway, Service
 
 DEFAULT_WINDOW = timedelta(hours=72)
@@ -106,8 +106,9 @@ def _person_requests(members, rules: RoutingRules, incident: r.DispatchIncident 
                                    version=incident.envelope.source_record_version))
     episode = episode_id(first.key)
     out = []
-    for service in rules.services_for(categories):
-        needs = {c for c, services in rules.needs.items() if service in services}
+    facts = facts_of(runs)  # what the records state beyond the categories (homeless)
+    for service in rules.services_for(categories, facts):
+        needs = rules.grounds(service, categories, facts)
         reasons = [e for _, d, _, _ in members for e in d.evidence if e.category in needs]
         rid = request_id(token.person_token, episode, service)
         envelope = first.envelope.model_copy(update={

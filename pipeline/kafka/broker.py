@@ -2,9 +2,12 @@
 
 Jars come from Maven Central through deploy/kafka/pom.xml into .cache/kafka-<version>/libs
 (one folder per version, reused with no network on a second start). `EmbeddedBroker`
-formats fresh storage, starts the JVM with its output in a file (never an undrained
-pipe), waits until the broker answers with the cluster id it was formatted with, and
-stops it with SIGTERM (Kafka's shutdown hook) and then SIGKILL after a grace period.
+formats fresh storage (`wipe=True`), or starts again on the data a previous start left
+(same cluster id, ports and topics: `wipe=False`, what `handoff broker start` does unless
+`--wipe`), starts the JVM with its output in a file (never an undrained pipe), waits until
+the broker answers with its cluster id, and stops it with SIGTERM (Kafka's shutdown hook)
+and then SIGKILL after a grace period. `stop()` may be called from another thread while
+`start()` is still under way (a signal during start-up): no JVM is left behind.
 
 Used by `make run`, the test fixtures (one broker per session) and CI.
 """
@@ -18,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
 import zipfile
@@ -104,62 +108,74 @@ class BrokerInfo:
 
 class EmbeddedBroker:
     def __init__(self, run_dir: Path, version: str = KAFKA_VERSION, heap: str = "512m",
-                 port: int | None = None, timeout: float = 60.0) -> None:
+                 port: int | None = None, timeout: float = 60.0, wipe: bool = True) -> None:
         self.run_dir = Path(run_dir)
         self.version = version
         self.heap = heap
         self.port = port
         self.timeout = timeout
+        self.wipe = wipe
         self.proc: subprocess.Popen | None = None
         self.info: BrokerInfo | None = None
+        self._lock = threading.Lock()
+        self._stopped = False
 
     def start(self) -> BrokerInfo:
         began = time.monotonic()
         classpath = f"{jars(self.version)}/*"
-        if self.run_dir.exists():
-            shutil.rmtree(self.run_dir)
-        (self.run_dir / "data").mkdir(parents=True)
-        port, controller = self.port or free_port(), free_port()
         props = self.run_dir / "server.properties"
+        kept = _kept(self.run_dir) if not self.wipe else None
+        if kept is None:
+            if self.run_dir.exists():
+                shutil.rmtree(self.run_dir)
+            (self.run_dir / "data").mkdir(parents=True)
+        port, controller = self.port or (kept or {}).get("port") or free_port(), \
+            (kept or {}).get("controller") or free_port()
         props.write_text(_server_properties(port, controller, self.run_dir / "data"))
-        cid = cluster_id()
         out = open(self.run_dir / "broker.out", "ab")
-        fmt = subprocess.run(
-            ["java", "-Xmx256m", f"-Dlog4j2.configurationFile={LOG4J}", "-cp", classpath,
-             "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(props)],
-            stdout=out, stderr=subprocess.STDOUT)
-        if fmt.returncode != 0:
-            raise BrokerError(f"storage format failed (rc={fmt.returncode}); see {out.name}")
-        self.proc = subprocess.Popen(
-            ["java", "-Xms256m", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-             "-Djava.awt.headless=true", f"-Dkafka.logs.dir={self.run_dir / 'logs'}",
-             f"-Dlog4j2.configurationFile={LOG4J}", "-cp", classpath, "kafka.Kafka", str(props)],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        if kept is None:
+            cid = cluster_id()
+            fmt = subprocess.run(
+                ["java", "-Xmx256m", f"-Dlog4j2.configurationFile={LOG4J}", "-cp", classpath,
+                 "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(props)],
+                stdout=out, stderr=subprocess.STDOUT)
+            if fmt.returncode != 0:
+                raise BrokerError(f"storage format failed (rc={fmt.returncode}); see {out.name}")
+        else:
+            cid = kept["cluster_id"]
+        with self._lock:  # stop() from another thread: either before this (no JVM) or after (it stops it)
+            if self._stopped:
+                raise BrokerError("stopped during start-up")
+            self.proc = subprocess.Popen(
+                ["java", "-Xms256m", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+                 "-Djava.awt.headless=true", f"-Dkafka.logs.dir={self.run_dir / 'logs'}",
+                 f"-Dlog4j2.configurationFile={LOG4J}", "-cp", classpath, "kafka.Kafka", str(props)],
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = self.proc
         bootstrap = f"127.0.0.1:{port}"
         try:
-            asyncio.run(self._wait_ready(bootstrap, cid))
+            asyncio.run(self._wait_ready(proc, bootstrap, cid))
         except BaseException:
             self.stop()
             raise
-        self.info = BrokerInfo(bootstrap, cid, self.proc.pid, time.monotonic() - began, _rss_mib(self.proc.pid),
-                               self.version)
+        self.info = BrokerInfo(bootstrap, cid, proc.pid, time.monotonic() - began, _rss_mib(proc.pid), self.version)
         (self.run_dir / "bootstrap").write_text(bootstrap)
         return self.info
 
-    async def _wait_ready(self, bootstrap: str, cid: str) -> None:
+    async def _wait_ready(self, proc: subprocess.Popen, bootstrap: str, cid: str) -> None:
         deadline = time.monotonic() + self.timeout
         quiet = logging.getLogger("aiokafka")
         level, quiet.level = quiet.level, logging.CRITICAL  # "connection refused" is expected here
         try:
-            await self._poll_ready(bootstrap, cid, deadline)
+            await self._poll_ready(proc, bootstrap, cid, deadline)
         finally:
             quiet.setLevel(level)
 
-    async def _poll_ready(self, bootstrap: str, cid: str, deadline: float) -> None:
+    async def _poll_ready(self, proc: subprocess.Popen, bootstrap: str, cid: str, deadline: float) -> None:
         last = None
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BrokerError(f"broker exited rc={self.proc.returncode}; see {self.run_dir / 'broker.out'}")
+            if proc.poll() is not None:
+                raise BrokerError(f"broker exited rc={proc.returncode}; see {self.run_dir / 'broker.out'}")
             admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
             try:
                 await admin.start()
@@ -175,7 +191,9 @@ class EmbeddedBroker:
         raise BrokerError(f"Kafka not ready after {self.timeout:.0f}s: {last}")
 
     def stop(self, grace: float = 30.0) -> None:
-        proc, self.proc = self.proc, None
+        with self._lock:
+            self._stopped = True
+            proc, self.proc = self.proc, None
         if proc is None or proc.poll() is not None:
             return
         proc.send_signal(signal.SIGTERM)
@@ -190,6 +208,18 @@ class EmbeddedBroker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _kept(run_dir: Path) -> dict | None:
+    """What a previous start left to start again on: cluster id and ports (None: nothing usable)."""
+    meta, props = run_dir / "data" / "meta.properties", run_dir / "server.properties"
+    if not (meta.exists() and props.exists()):
+        return None
+    values = dict(line.split("=", 1) for line in (meta.read_text() + props.read_text()).splitlines()
+                  if "=" in line and not line.startswith("#"))
+    ports = {name: int(values[key].rsplit(":", 1)[1]) for name, key in
+             (("port", "advertised.listeners"), ("controller", "controller.quorum.voters")) if key in values}
+    return {"cluster_id": values["cluster.id"], **ports} if "cluster.id" in values else None
 
 
 def _rss_mib(pid: int) -> float:

@@ -1,7 +1,7 @@
 """Rendering: the exact bytes a permitted recipient receives. Pure and deterministic.
 
     payload = render(request, sources, decision, provider, action=Action.CREATE, redaction=redaction)
-    payload = render_cancel(referral_id, person, provider, reason, at, revision=n)
+    payload = render_cancel(referral_id, person, provider, reason, at, referring=referring_party(request, sources))
 
 `sources` are the request's source records (EmsRun, DispatchIncident, FieldReferral), read
 before rendering (pipeline.episode.state.load_sources); `redaction` is `Redaction.of(policy)`
@@ -10,8 +10,11 @@ for the consent policy that decided. The format follows the recipient's endpoint
 hl7v2-mllp takes REF^I12/I13/I14 (hl7.py), direct takes a MIME message with a summary and the
 Bundle attached (direct.py). What each variant may carry is decided once, in content.py.
 
-Ids derive from the referral identity (ids.py): the same input renders the same bytes; an
-update or a cancellation is a new message (new message id) about the same referral.
+Ids derive from the referral identity (ids.py): the same input renders the same bytes; the message
+id adds the action and a digest of the content the recipient receives (`Payload.content_digest`,
+which delivery reuses), so another variant, an update or a cancellation is a new message about the
+same referral and a resend of the same content is the same message. Timestamps come from the events
+rendered, never the wall clock.
 """
 from __future__ import annotations
 
@@ -24,11 +27,12 @@ from pipeline import records as r
 from pipeline.consent.policy import load_policy
 from pipeline.ids import referral_id
 from pipeline.render import direct, fhir, hl7
-from pipeline.render.content import Content, Redaction, cancellation, extract
+from pipeline.render.content import (Content, Party, Redaction, cancellation, clean, digest_of, extract,
+                                     referring_party)
 from pipeline.vocab import Action, Format, Outcome
 
-__all__ = ["Payload", "Redaction", "RenderError", "default_redaction", "format_for", "render",
-           "render_cancel", "render_content"]
+__all__ = ["Party", "Payload", "Redaction", "RenderError", "default_redaction", "format_for", "referring_party",
+           "render", "render_cancel", "render_content"]
 
 FORMATS = {"fhir-rest": Format.FHIR_R4, "inbox": Format.FHIR_R4, "webhook": Format.FHIR_R4,
            "hl7v2-mllp": Format.HL7V2, "direct": Format.DIRECT}
@@ -47,6 +51,7 @@ class Payload:
     message_id: str
     body: bytes
     action: Action = Action.CREATE
+    content_digest: str = ""  # what the recipient receives, without the message's own ids and timestamps
 
 
 def format_for(endpoint_kind: str) -> Format:
@@ -72,15 +77,18 @@ def render(request: r.Referral, sources: Sequence[r.Record], decision: r.Decisio
         raise RenderError("the decision is for another recipient")
     if action == Action.CANCEL:
         raise RenderError("a cancellation is rendered by render_cancel")
+    if decision.notice and not clean(decision.notice):
+        raise RenderError("a Part 2 decision without a readable 42 CFR 2.32 notice")
     content = extract(request, sources, decision, recipient, action, redaction)
     return render_content(content, format or format_for(recipient.endpoint.kind))
 
 
-def render_cancel(referral: str, person: r.PersonKey, recipient, reason: str, at: datetime, *, revision: int = 1,
-                  referring: str = "handoff", format: Format | None = None) -> Payload:
+def render_cancel(referral: str, person: r.PersonKey, recipient, reason: str, at: datetime, *, referring: Party,
+                  format: Format | None = None) -> Payload:
     """Tell a recipient that a referral it holds is cancelled (Task cancelled, REF^I14): ids,
-    linkage identifier and reason only, so it discloses nothing new."""
-    content = cancellation(referral, person, recipient, reason, at, revision, referring)
+    linkage identifier and reason only, so it discloses nothing new. `referring` is the party the
+    cancelled referral named (`referring_party(request, sources)`), so the I14 names the I12's sender."""
+    content = cancellation(referral, person, recipient, reason, at, referring)
     return render_content(content, format or format_for(recipient.endpoint.kind))
 
 
@@ -94,4 +102,5 @@ def render_content(content: Content, format: Format) -> Payload:
         body = direct.message(content, fhir.serialise(fhir.bundle(content)))
     else:
         raise RenderError(f"format {format!r} is not rendered")
-    return Payload(format, CONTENT_TYPES.get(format, fhir.FHIR_JSON), content.message_id, body, content.action)
+    return Payload(format, CONTENT_TYPES.get(format, fhir.FHIR_JSON), content.message_id, body, content.action,
+                   digest_of(content))

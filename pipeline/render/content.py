@@ -12,7 +12,7 @@ A service whose own data category the variant does not carry is rendered as the 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -21,8 +21,8 @@ from typing import Iterable, Mapping, Sequence
 import yaml
 
 from pipeline import records as r
-from pipeline.ids import message_id
-from pipeline.render import ids
+from pipeline import ids as message_ids
+from pipeline.render import codes, ids
 from pipeline.vocab import SNOMED, Action, Basis, Category, Coding, DataCategory, Purpose, Service, Variant
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -97,6 +97,7 @@ class Finding:
     code: str
     role: str  # impression, symptom, injury
     reason: bool = False  # evidence for the referral (ServiceRequest.reasonReference, DG1)
+    display: str = ""  # the ICD-10-CM description
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,8 @@ class Naloxone:
     given_prior: bool
     administered_by: str
     given_at: datetime
+    dose: float | None = None
+    dose_unit: str = ""  # NEMSIS eMedications.06 code
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,8 @@ class Content:
     sources: tuple[r.SourceRef, ...] = ()
     cancel_reason: str = ""
     clinical: bool = field(default=True)
+    consent_signed_at: datetime | None = None
+    pathway: str = ""  # how the referral was made (vocab.Pathway): RF1-10 patient preference for a self-referral
 
 
 def _system(system: str) -> str:
@@ -207,16 +212,19 @@ def extract(request: r.Referral, sources: Sequence[r.Record], decision: r.Decisi
                  *((c, "injury") for c in run.injury_causes)]
         for c, role in coded:
             system, code = _system(c.system) or ICD10CM, c.code.strip()
-            if _given(c) and system == ICD10CM and _ICD_SHAPE.fullmatch(code) and allowed(sens.of(system, code)):
-                findings.setdefault((system, code), Finding(system, code, role, (system, code) in evidence))
+            if _given(c) and system == ICD10CM and _ICD_SHAPE.fullmatch(code) and allowed(sens.of(system, code)) \
+                    and codes.icd10cm(code):
+                findings.setdefault((system, code), Finding(system, code, role, (system, code) in evidence,
+                                                            codes.icd10cm(code)))
     for e in request.reasons:  # evidence whose record was not passed in still explains the referral
         key = (ICD10CM, e.code.strip())
-        if key in evidence and key not in findings and _ICD_SHAPE.fullmatch(key[1]) and allowed(sens.of(*key)):
-            findings[key] = Finding(ICD10CM, key[1], ICD_FIELDS[e.field], True)
+        if key in evidence and key not in findings and _ICD_SHAPE.fullmatch(key[1]) and allowed(sens.of(*key)) \
+                and codes.icd10cm(key[1]):
+            findings[key] = Finding(ICD10CM, key[1], ICD_FIELDS[e.field], True, codes.icd10cm(key[1]))
     naloxone = tuple(
         Naloxone(m.drug.code.strip(), sens.routes.get(m.route), sens.responses.get(m.response, ""), m.given_prior,
                  clean(m.administered_by, 20), m.given_at or run.times.at_patient or run.times.on_scene
-                 or run.envelope.occurred_at)
+                 or run.envelope.occurred_at, m.dose, clean(m.dose_unit, 20))
         for run in runs for m in run.medications
         if _given(m.drug) and _system(m.drug.system) in (RXNORM, "") and m.drug.code.strip() in sens.naloxone
         and allowed(sens.of(RXNORM, m.drug.code.strip())))
@@ -228,7 +236,6 @@ def extract(request: r.Referral, sources: Sequence[r.Record], decision: r.Decisi
     shown = service_data in carries
     referral = decision.referral_id
     first_field = fields[0] if fields else None
-    agency_name = next((clean(run.agency_name, 200) for run in runs if run.agency_name.strip()), "")
     times = [t for run in runs for t in (run.times.psap_call, run.times.unit_notified, run.times.in_service,
                                          run.times.at_destination, run.times.left_scene) if t is not None]
     times += [t for i in incidents for t in (i.received_at, i.cleared_at) if t is not None]
@@ -236,14 +243,13 @@ def extract(request: r.Referral, sources: Sequence[r.Record], decision: r.Decisi
     if clinical and (runs or incidents or request.incident):
         encounter = Encounter(request.incident, tuple(dict.fromkeys(clean(run.pcr_number, 60) for run in runs)),
                               min(times) if times else None, max(times) if times else None)
-    return Content(
-        referral_id=referral, message_id=message_id(referral, action, request.revision), action=action,
-        revision=request.revision, variant=variant, sent_at=decision.decided_at,
+    content = Content(
+        referral_id=referral, message_id="", action=action,
+        revision=request.revision, variant=variant, sent_at=event_time(request, mine),
         authored_at=request.envelope.occurred_at,
         recipient=Party(recipient.id, clean(recipient.name, 200) or recipient.id),
         destination=clean(recipient.endpoint.address, 500) or recipient.id,
-        referring=Party(clean(request.referring_agency, 100) or request.envelope.source_system,
-                        agency_name or clean(request.referring_agency, 100) or request.envelope.source_system),
+        referring=referring_party(request, sources),
         referrer_role=clean(first_field.referrer_role, 40) if first_field else "",
         referrer_id=clean(first_field.referrer_id, 60) if first_field else "",
         patient=_patient(request.subject, variant), link=ids.patient_link(request.person.person_token, recipient.id),
@@ -255,18 +261,48 @@ def extract(request: r.Referral, sources: Sequence[r.Record], decision: r.Decisi
         priority="urgent" if URGENT & set(request.categories) else "routine",
         part2=bool(decision.notice), notice=clean(decision.notice, 4000), consent_scope=clean(decision.consent_scope),
         consent_id=clean(decision.consent_id, 64), basis=decision.basis, purpose=decision.purpose,
-        policy_version=decision.policy_version, sources=tuple(request.source_records), clinical=clinical)
+        policy_version=decision.policy_version, sources=tuple(request.source_records), clinical=clinical,
+        consent_signed_at=decision.consent_signed_at if decision.consent_id else None,
+        pathway=request.pathway.value)
+    return identified(content)
 
 
-def cancellation(referral: str, person: r.PersonKey, recipient, reason: str, at: datetime, revision: int,
-                 referring: str = "handoff") -> Content:
-    """A cancellation carries the referral's ids, the linkage identifier and the reason: nothing else."""
-    return Content(
-        referral_id=referral, message_id=message_id(referral, Action.CANCEL, revision), action=Action.CANCEL,
-        revision=revision, variant=Variant.OUTREACH_ONLY, sent_at=at, authored_at=at,
+def identified(content: Content) -> Content:
+    """The content with its message id: the referral, the action and a digest of what the
+    recipient receives, leaving out the message's own id and timestamp (STYLE.md §5)."""
+    return replace(content, message_id=message_ids.message_id(content.referral_id, content.action,
+                                                                   digest_of(content)))
+
+
+def digest_of(content: Content) -> str:
+    """The digest of what the recipient receives: everything but the message id and timestamp."""
+    return message_ids.content_digest(replace(content, message_id="", sent_at=None, revision=0))
+
+
+def event_time(request: r.Referral, sources: Sequence[r.Record]) -> datetime:
+    """A payload's timestamp: the latest event it reports (the request or one of its named source
+    records), never the wall clock, so the same content renders the same bytes."""
+    return max([request.envelope.occurred_at, *(s.envelope.occurred_at for s in sources)])
+
+
+def referring_party(request: r.Referral, sources: Sequence[r.Record]) -> Party:
+    """Who refers: the agency of the request, named as its PCRs name it. A cancellation names the same."""
+    runs = [s for s in _named(sources, request) if isinstance(s, r.EmsRun)]
+    agency_name = next((clean(run.agency_name, 200) for run in runs if run.agency_name.strip()), "")
+    agency = clean(request.referring_agency, 100) or request.envelope.source_system
+    return Party(agency, agency_name or agency)
+
+
+def cancellation(referral: str, person: r.PersonKey, recipient, reason: str, at: datetime,
+                 referring: Party) -> Content:
+    """A cancellation carries the referral's ids, the linkage identifier and the reason: nothing else.
+    `referring` is the party the cancelled referral named (`referring_party`)."""
+    return identified(Content(
+        referral_id=referral, message_id="", action=Action.CANCEL,
+        revision=0, variant=Variant.OUTREACH_ONLY, sent_at=at, authored_at=at,
         recipient=Party(recipient.id, clean(recipient.name, 200) or recipient.id),
         destination=clean(recipient.endpoint.address, 500) or recipient.id,
-        referring=Party(clean(referring, 100) or "handoff", clean(referring, 100) or "handoff"),
+        referring=Party(clean(referring.id, 100), clean(referring.name, 200) or clean(referring.id, 100)),
         referrer_role="", referrer_id="", patient=r.Person(), link=ids.patient_link(person.person_token, recipient.id),
         service=GENERIC_SERVICE, service_text="", cancel_reason=clean(reason, 500) or "cancelled by the requester",
-        clinical=False)
+        clinical=False))

@@ -10,6 +10,8 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from pipeline import geo
+from pipeline.render import codes
 from pipeline.render.content import Content
 
 DIRECT_CONTENT_TYPE = "message/rfc822"
@@ -21,7 +23,7 @@ def summary(c: Content) -> str:
     """The text a person at the recipient reads first."""
     p = c.patient
     lines = [f"{ACTION_WORDS[c.action.value]} from {c.referring.name} to {c.recipient.name}",
-             f"Referral: {c.referral_id} (message {c.message_id}, revision {c.revision})", ""]
+             f"Referral: {c.referral_id} (message {c.message_id})", ""]
     if c.cancel_reason:
         lines += [f"Reason: {c.cancel_reason}", ""]
     else:
@@ -30,14 +32,17 @@ def summary(c: Content) -> str:
                   f"Priority: {c.priority}", f"Person: {name}"]
         lines += [f"{label}: {value}" for label, value in (
             ("Born", p.birth_date.isoformat() if p.birth_date else ""), ("Phone", p.phone),
-            ("Address", ", ".join(x for x in (p.address.street, p.address.city, p.address.state, p.address.zip) if x)
-             if p.address else ""), ("Language", p.language)) if value]
+            ("Address", ", ".join(x for x in (p.address.street, "" if p.address.city.isdigit() else p.address.city,
+                                              p.address.county, geo.state_abbr(p.address.state), p.address.zip) if x)
+             if p.address else ""), ("Language", codes.language_name(p.language) or p.language)) if value]
         if c.categories:
-            lines.append("Recognised: " + ", ".join(cat.value.replace("_", " ") for cat in c.categories))
-        if c.findings:
-            lines.append("Findings (ICD-10-CM): " + ", ".join(f.code for f in c.findings))
+            lines.append("Recognised: " + ", ".join(f"{codes.category_coding(cat)[1]} (SNOMED CT "
+                                                    f"{codes.category_coding(cat)[0]})" for cat in c.categories))
+        lines += [f"Finding (ICD-10-CM {f.code}): {f.display}" for f in c.findings]
         for m in c.naloxone:
+            unit = codes.dose_unit(m.dose_unit) if m.dose is not None else None
             lines.append(f"Naloxone given at {m.given_at.isoformat(timespec='minutes')}"
+                         + (f", {m.dose:g} {unit[1]}" if unit else "")
                          + (f", response {m.response}" if m.response else ""))
         if c.encounter is not None and c.encounter.incident is not None:
             lines.append(f"Incident: {c.encounter.incident.incident_number} ({c.encounter.incident.dispatch_centre})")

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from fhir.resources.R4B.bundle import Bundle
 
+from pipeline import geo
 from pipeline import records as r
 from pipeline.vocab import Service
 
@@ -48,7 +49,7 @@ class Provider:
     accepting: bool
     services: frozenset[Service]
     endpoint: r.Endpoint
-    counties: frozenset[str] = frozenset()
+    counties: tuple[frozenset[str], ...] = ()  # each county's geo.county_keys (FIPS code and name)
     zips: frozenset[str] = frozenset()
     polygons: tuple[tuple[tuple[float, float], ...], ...] = ()  # rings of (longitude, latitude)
     hours: tuple[Hours, ...] = ()  # empty: any time
@@ -101,17 +102,19 @@ def _provider(service: dict, org: dict, endpoint: dict, areas: list[dict | None]
     conn = endpoint.get("connectionType", {}).get("code", "")
     if conn not in ENDPOINT_KINDS:
         raise DirectoryError(f"Endpoint/{endpoint.get('id')}: connection type {conn!r} is not supported")
-    counties, zips, polygons = set(), set(), []
+    counties, zips, polygons = [], set(), []
     for area in filter(None, areas):
         address = area.get("address", {})
-        if address.get("district"):
-            counties.add(address["district"].lower())
+        if address.get("district"):  # a name ("Sangamon", "Sangamon County") or a 5-digit FIPS code
+            keys = geo.county_keys(address["district"], address.get("state", ""))
+            if keys and keys not in counties:
+                counties.append(keys)
         if address.get("postalCode"):
             zips.add(address["postalCode"][:5])
         for ext in area.get("extension", []):
             if ext.get("url", "").endswith("location-boundary-geojson"):
-                geo = json.loads(base64.b64decode(ext["valueAttachment"]["data"]))
-                polygons += [tuple((float(x), float(y)) for x, y in ring[0]) for ring in _polygons(geo)]
+                shape = json.loads(base64.b64decode(ext["valueAttachment"]["data"]))
+                polygons += [tuple((float(x), float(y)) for x, y in ring[0]) for ring in _polygons(shape)]
     ext = {e["url"]: e for e in service.get("extension", [])}
     org_types = {c.get("code") for t in org.get("type", []) for c in t.get("coding", [])}
     return Provider(
@@ -119,7 +122,7 @@ def _provider(service: dict, org: dict, endpoint: dict, areas: list[dict | None]
         accepting=bool(service.get("active", True)) and ext.get("urn:handoff:accepting-referrals",
                                                                  {}).get("valueBoolean", True),
         services=services, endpoint=r.Endpoint(kind=ENDPOINT_KINDS[conn], address=endpoint["address"]),
-        counties=frozenset(counties), zips=frozenset(zips), polygons=tuple(polygons),
+        counties=tuple(counties), zips=frozenset(zips), polygons=tuple(polygons),
         hours=tuple(Hours(frozenset(t.get("daysOfWeek", DAYS)), clock_time.fromisoformat(t["availableStartTime"]),
                           clock_time.fromisoformat(t["availableEndTime"]))
                     for t in service.get("availableTime", []) if "availableStartTime" in t),

@@ -12,7 +12,7 @@ from pipeline.app import Deps, runners
 from pipeline.clock import FixedClock
 from pipeline.kafka.faust_app import FaustSink, attach, make_app
 from pipeline.metrics import Metrics
-from pipeline.run import wait_quiet
+from handoff.demo import wait_quiet
 from pipeline.settings import Settings
 from pipeline.storage import open_store
 from tests.support.factory import T0, envelope, ems_run
@@ -78,7 +78,7 @@ async def test_units_incident_and_amendment_make_one_referral_per_service(kafka,
 
 async def test_the_purge_of_episode_state_is_audited(kafka, catalogue, tmp_path):
     from pipeline.kafka.producer import ProducerSink
-    from pipeline.run import purge_episodes
+    from pipeline.app import purge_episodes
     from pipeline.stage import Writer
 
     store = open_store(f"sqlite:///{tmp_path / 'h.db'}")
@@ -88,7 +88,7 @@ async def test_the_purge_of_episode_state_is_audited(kafka, catalogue, tmp_path)
     episodes.save_record(store, "ems.run", run, run.key)
     deps = Deps.build(Settings(environment="test"), catalogue, store, {}, FixedClock(T0 + timedelta(days=120)))
     async with ProducerSink(kafka.bootstrap) as sink:
-        await purge_episodes(deps, Writer(catalogue, sink, "housekeeping"), retention_days=90, once=True)
+        await purge_episodes(deps, Writer(catalogue, sink, "episode-purge"))  # retention: 90 days
     [audit] = await consume(kafka.bootstrap, catalogue["audit"], 1)
     assert audit.kind.value == "admin" and audit.detail["episode_record"] == "1"
     assert episodes.incident_records(store, KEY) == ([], None)

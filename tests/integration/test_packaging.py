@@ -53,7 +53,8 @@ def test_the_wheel_carries_the_catalogue_schemas_and_package_data(wheel):
     tree = {str(p.relative_to(ROOT)) for p in (ROOT / "pipeline" / "schemas").rglob("*") if p.is_file()}
     assert "pipeline/schemas/topics.yaml" in tree and len(tree) > 10
     assert tree <= names, f"missing from the wheel: {sorted(tree - names)[:5]}"
-    for data in ("pipeline/storage/migrations", "pipeline/consent/policy.yaml", "pipeline/route/rules.yaml"):
+    for data in ("pipeline/storage/migrations", "pipeline/consent/policy.yaml", "pipeline/route/rules.yaml",
+                 "pipeline/kafka/acls.yaml"):
         assert any(n.startswith(data) for n in names), data
     assert not any(n.startswith(("tests/", "deploy/", "schemas/")) for n in names)
 

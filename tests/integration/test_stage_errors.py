@@ -33,7 +33,7 @@ def detection_of(run: r.EmsRun, ctx) -> Result:
 async def run_stage(kafka, catalogue, fn, until, probes=None):
     app = make_app(kafka.bootstrap, f"g-{catalogue.prefix}")
     metrics = Metrics()
-    runner = StageRunner(Stage("classify-run", "ems.run", fn, AuditKind.DETECTION), catalogue, FaustSink(app),
+    runner = StageRunner(Stage("classify-run", "ems.run", fn, AuditKind.DETECTION, outputs=("detection",)), catalogue, FaustSink(app),
                          FixedClock(T0), metrics, QUICK, probes)
     attach(app, runner)
     await app.start()
@@ -125,3 +125,23 @@ async def test_a_schema_error_is_dead_lettered_at_once_and_a_record_failing_alon
     assert calls["PCR-PEER"] == QUICK.attempts and peer.retryable is True and "timed out" in peer.reason
     assert [d.subject.record_id for d in outputs] == ["PCR-OK"]
     assert metrics.value(metrics.retries, "classify-run") == QUICK.attempts - 1
+
+
+async def test_an_output_to_an_undeclared_topic_is_refused_and_dead_lettered(kafka, catalogue):
+    app = make_app(kafka.bootstrap, f"g-{catalogue.prefix}")
+    metrics = Metrics()
+    stage = Stage("classify-run", "ems.run", detection_of, AuditKind.DETECTION, outputs=("referral.request",))
+    attach(app, StageRunner(stage, catalogue, FaustSink(app), FixedClock(T0), metrics, QUICK))
+    run = ems_run("PCR-STRAY")
+    await produce(kafka.bootstrap, catalogue["ems.run"], [(run.key, run)])
+    await app.start()
+    try:
+        [letter] = await consume(kafka.bootstrap, catalogue["ems.run.dlq"], 1)
+        await settle(0.5)
+    finally:
+        await app.stop()
+    assert letter.error_type == "UndeclaredOutput" and letter.retryable is False
+    assert "may not produce to detection" in letter.reason
+    assert await consume(kafka.bootstrap, catalogue["detection"], 1, timeout=1.0) == []  # nothing got out
+    audits = await consume(kafka.bootstrap, catalogue["audit"], 5, timeout=2.0)
+    assert [a.kind for a in audits] == [AuditKind.DEAD_LETTER]  # and no audit of an output that never was

@@ -27,7 +27,7 @@ def detect_stub(run: r.EmsRun, ctx) -> Result:
 async def run_stage(kafka, catalogue, fn, until):
     app = make_app(kafka.bootstrap, f"g-{catalogue.prefix}")
     metrics = Metrics()
-    runner = StageRunner(Stage("detect", "ems.run", fn, AuditKind.DETECTION), catalogue, FaustSink(app),
+    runner = StageRunner(Stage("detect", "ems.run", fn, AuditKind.DETECTION, outputs=("detection",)), catalogue, FaustSink(app),
                          FixedClock(T0), metrics)
     attach(app, runner)
     await app.start()

@@ -66,8 +66,8 @@ async def main(cfg: dict) -> int:
         tps = [TopicPartition(source.full_name, p) for p in range(source.partitions)]
         consumer.assign(tps)
         sink = MarkingSink(producer, catalogue["audit"].full_name, marker, cfg["delay"], os.getpid())
-        runner = StageRunner(Stage("detect", "ems.run", detect, AuditKind.DETECTION), catalogue, sink, FixedClock(T0),
-                             Metrics())
+        runner = StageRunner(Stage("detect", "ems.run", detect, AuditKind.DETECTION, outputs=("detection",)),
+                             catalogue, sink, FixedClock(T0), Metrics())
         os.write(marker, b"S\n")
         while True:
             batch = await consumer.getmany(timeout_ms=100, max_records=20)

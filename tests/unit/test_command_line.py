@@ -108,7 +108,8 @@ def test_an_unreachable_broker_or_database_is_one_line_and_exit_3(tmp_path):
     ingest = one_line(handoff("ingest", "nemsis", str(pcr), "--journal", str(tmp_path / "j"), **broker),
                       EXIT_UNAVAILABLE)
     assert ingest.startswith("handoff: the broker is unavailable")
-    assert one_line(handoff("run", "--once", **broker), EXIT_UNAVAILABLE).startswith("handoff: the broker is unavailable")
+    # (`handoff run` is the demo: it starts its own broker, whatever HANDOFF_KAFKA__BOOTSTRAP says)
+    assert one_line(handoff("dlq", "list", **broker), EXIT_UNAVAILABLE).startswith("handoff: the broker is unavailable")
     database = {"HANDOFF_STORAGE__URL": "postgresql://handoff:sekret-password@127.0.0.1:1/handoff"}
     status = one_line(handoff("db", "status", **database), EXIT_UNAVAILABLE)
     assert "unavailable" in status and "127.0.0.1:1" in status and "sekret" not in status
@@ -136,7 +137,7 @@ def test_unknown_variables_are_warned_about_and_refused_in_production():
 
 
 def test_the_run_summary_never_shows_a_database_password():
-    from pipeline.run import render_summary
+    from handoff.demo import render_summary
 
     summary = dict.fromkeys(("events_in", "detections", "referral_requests", "holds", "deliveries",
                              "delivered_to_inbox", "status_events", "dead_letters"), 0)

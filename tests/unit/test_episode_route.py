@@ -20,6 +20,7 @@ from pipeline.route import (
     route_dispatch,
 )
 from pipeline.vocab import Category, Match, Pathway, Purpose, Service
+from pipeline.route.make_sample_directory import PROVIDERS as SAMPLE_PROVIDERS
 from tests.support.factory import T0, envelope, ems_run
 
 KEYS = {1: SecretStr("k1-test-secret-0123456789"), 2: SecretStr("k2-test-secret-0123456789")}
@@ -214,7 +215,8 @@ def test_the_sample_directory_loads_with_its_conventions():
     directory = DirectorySource().current()
     clinic = directory.get("org-bridge-clinic")
     assert clinic.health_care_provider and clinic.endpoint.kind == "inbox" and clinic.capacity == 12
-    assert clinic.counties == {"sangamon", "menard"} and clinic.eligibility == "adults"
+    assert clinic.counties == (frozenset({"fips:17167", "name:sangamon"}), frozenset({"fips:17129", "name:menard"}))
+    assert clinic.eligibility == "adults"  # counties by FIPS code and name (the directory names them, in IL)
     assert not directory.get("org-peer-recovery").health_care_provider
     assert clinic.part2_programme and not directory.get("org-crisis-center").part2_programme
     assert not any(p.law_enforcement for p in directory.providers)
@@ -226,7 +228,7 @@ def test_route_orders_the_cascade_and_honours_area_capacity_eligibility_and_excl
     request = sangamon_request()
     cascade = route(request, directory, RULES, Place(county="Sangamon"), T0, age=34)
     assert [c.provider.id for c in cascade] == ["org-bridge-clinic", "org-harbor-recovery"]  # capacity 12 > 5
-    assert cascade[0].purpose == Purpose.TREATMENT and "serves Sangamon County" in cascade[0].reasons
+    assert cascade[0].purpose == Purpose.TREATMENT and "serves Sangamon (FIPS 17167)" in cascade[0].reasons
     assert [c.provider.id for c in route(request, directory, RULES, Place(county="Logan"), T0)] == \
         ["org-harbor-recovery"]
     assert route(request, directory, RULES, Place(county="Cook"), T0) == []
@@ -245,7 +247,7 @@ def test_route_orders_the_cascade_and_honours_area_capacity_eligibility_and_excl
 
 def test_point_in_polygon_only_with_coordinates():
     crisis = DirectorySource().current().get("org-mobile-crisis")
-    assert covers(crisis, Place(latitude=39.80, longitude=-89.65)) == "scene inside its service polygon"
+    assert covers(crisis, Place(latitude=39.80, longitude=-89.65, label="scene")) == "scene inside its service polygon"
     assert covers(crisis, Place(latitude=40.10, longitude=-89.65)) is None
     assert covers(crisis, Place(county="Sangamon")) is None  # no geocoder: an address is not a point
 
@@ -281,13 +283,13 @@ def test_the_directory_reloads_when_its_file_changes_and_keeps_the_last_good_one
     bundle = json.loads(SAMPLE_DIRECTORY.read_text())
     path.write_text(json.dumps(bundle))
     source = DirectorySource(str(path))
-    assert len(source.current().providers) == 6
+    assert len(source.current().providers) == len(SAMPLE_PROVIDERS)
     bundle["entry"] = [e for e in bundle["entry"] if "housing" not in e["resource"]["id"]]
     bundle["meta"]["versionId"] = "sample-3"
     path.write_text(json.dumps(bundle))
     import os
     os.utime(path, (T0.timestamp() + 10, T0.timestamp() + 10))
-    assert source.current().version == "sample-3" and len(source.current().providers) == 5
+    assert source.current().version == "sample-3" and len(source.current().providers) == len(SAMPLE_PROVIDERS) - 1
     path.write_text("{not json")
     os.utime(path, (T0.timestamp() + 20, T0.timestamp() + 20))
     assert source.current().version == "sample-3" and source.last_error  # the last good one stays
@@ -324,7 +326,7 @@ def test_the_directory_loads_from_a_fhir_server_following_next_links():
         directory = DirectorySource(f"http://127.0.0.1:{server.server_port}/fhir").current()
     finally:
         server.shutdown()
-    assert directory.version == "srv-1" and len(directory.providers) == 6
+    assert directory.version == "srv-1" and len(directory.providers) == len(SAMPLE_PROVIDERS)
 
 
 def test_episode_state_past_its_retention_is_purged(tmp_path):

@@ -197,6 +197,7 @@ PHR = {
     ],
     "psych_dispatch_medical": [
         "Paged for a psychiatric emergency; on arrival found",
+        "Toned out for a suicidal party; crew found",
         "Dispatched for psychiatric problem, on arrival found",
         "Called for abnormal behavior; crew found",
     ],

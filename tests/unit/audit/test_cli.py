@@ -19,6 +19,7 @@ from pipeline.audit.sink import DIRECT, load_links, store_audit
 from handoff.errors import EXIT_CHECK_FAILED, CliError
 from pipeline.clock import FixedClock
 from pipeline.episode.identity import person_token
+from pipeline.people import Accounts, Passwords, Role
 from pipeline.stage import Context
 from pipeline.storage import open_store
 from pipeline.vocab import Basis, Format, Outcome, Purpose, Variant
@@ -61,7 +62,10 @@ def disclose(store, n: int, person: r.PersonKey, recipient: str, partition: int 
 @pytest.fixture
 def history(migrated):
     """Four disclosures: Alex under key 1 (exact and the family+dob fall-back), Alex under
-    key 2 after the rotation (sex not recorded), and someone else."""
+    key 2 after the rotation (sex not recorded), and someone else. The privacy officer asking
+    (HANDOFF_USER=privacy-1) has a local account."""
+    Accounts(migrated, Passwords(time_cost=1, memory_cost=8 * 1024, parallelism=1)).add(
+        "privacy-1", frozenset({Role.PRIVACY_OFFICER}), "Privacy One", "a long enough password", T0)
     disclose(migrated, 1, token(ALEX, {1: K1}), "prov-a")
     disclose(migrated, 2, token(replace_person(ALEX, given=""), {1: K1}), "prov-b", partition=1)
     disclose(migrated, 3, token(replace_person(ALEX, sex=""), {1: K1, 2: K2}), "prov-c")
@@ -140,3 +144,20 @@ def test_public_key_matches_the_signing_key(url, tmp_path) -> None:
     from pipeline.audit.signing import Signer
     result = invoke(["public-key"], env(url, tmp_path, {1: K1}))
     assert result.output.split()[0] == Signer.from_secret(SIGNING).public_hex
+
+
+def test_disclosures_need_a_local_account_with_the_privacy_officer_role(history, url, tmp_path) -> None:
+    alex = token(ALEX, {1: K1}).person_token
+    environment = env(url, tmp_path, {1: K1}) | {"HANDOFF_USER": ""}
+    nobody = invoke(["disclosures", "--patient", alex], environment)
+    assert isinstance(nobody.exception, CliError) and nobody.exception.code == 2
+    assert "name your account with --user" in str(nobody.exception)
+    Accounts(history, Passwords(time_cost=1, memory_cost=8 * 1024, parallelism=1)).add(
+        "ops-1", frozenset({Role.IT_OPERATOR}), "Ops", "a long enough password", T0)
+    for user, says in (("ops-1", "needs the privacy-officer role"), ("ghost", "no enabled local account")):
+        refused = invoke(["disclosures", "--patient", alex, "--user", user], environment)
+        assert isinstance(refused.exception, CliError) and says in str(refused.exception)
+        assert invoke(["export", "--user", user], environment).exit_code != 0
+    views = [l for l in load_links(history) if l.partition == DIRECT]
+    assert views == []  # nothing was shown, so nothing to record
+    assert invoke(["disclosures", "--patient", alex, "--user", "privacy-1"], environment).exit_code == 0

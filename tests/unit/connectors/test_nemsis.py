@@ -33,11 +33,14 @@ def test_overdose_case_fields(ctx):
     assert run.times.psap_call == datetime(2024, 10, 7, 20, 20, tzinfo=EDT)
     assert run.times.in_service == datetime(2024, 10, 7, 21, 15, 33, tzinfo=EDT)
     p = run.patient
-    assert (p.family, p.given, p.middle, p.sex, p.language) == ("Howell", "Maria", "Ariane", "F", "eng")
+    assert (p.family, p.given, p.middle, p.sex, p.language) == ("Howell", "Maria", "Ariane", "F", "en")  # ISO 639-2 eng
     assert p.birth_date == date(1979, 4, 8)
-    assert (p.address.street, p.address.county, p.address.zip) == ("", "09001", "06810")
+    # NEMSIS codes become names: FIPS 09 -> CT, 09001 -> Fairfield County; the GNIS city is not a city name
+    assert (p.address.street, p.address.county, p.address.county_code, p.address.state, p.address.zip,
+            p.address.city) == ("", "Fairfield County", "09001", "CT", "06810", "")
     assert (run.age, run.age_units) == (45, "2516009")
     assert (run.scene.street, run.scene.latitude, run.scene.longitude) == ("285 Main Street", 41.396, -73.453)
+    assert (run.scene.state, run.scene.county, run.scene.city) == ("CT", "Fairfield County", "")
     assert run.primary_symptom == Coded(code="R46.4", system=ICD10CM)
     assert [c.code for c in run.other_symptoms] == ["R41.0", "R46.2", "R47.81"]
     assert (run.primary_impression.code, [c.code for c in run.secondary_impressions]) == ("F19", ["F10.92"])
@@ -186,3 +189,38 @@ def test_replay_repeats_event_ids_and_amendment_is_a_new_version(ctx):
     later = data.replace(b"<eTimes.16>2024-10-07T21:19:49-04:00", b"<eTimes.16>2024-10-07T23:19:49-04:00")
     (closed,) = records(parse_emsdataset(later, ctx))
     assert closed.version == first.version + 2 * 3600
+
+
+@pytest.mark.parametrize("state, county, expected", [
+    ("09", "09001", ("CT", "Fairfield County", "09001")),
+    ("17", "17167", ("IL", "Sangamon County", "17167")),
+    ("72", "72127", ("PR", "San Juan Municipio", "72127")),
+    ("99", "99999", None),  # unknown codes are dropped, never written as names
+    ("", "", None),
+])
+def test_places_are_written_with_names_not_codes(state, county, expected):
+    from connectors.nemsis.pcr import place
+
+    found = place("", state, county, "")
+    assert (found.state, found.county, found.county_code) == expected if expected else found is None
+    assert found is None or found.city == ""  # a GNIS feature id is not a city name
+
+
+@pytest.mark.parametrize("iso639_2, bcp47", [("spa", "es"), ("eng", "en"), ("ger", "de"), ("deu", "de"),
+                                             ("haw", "haw"), ("SPA", "es"), ("xxx", ""), ("es", ""), ("", "")])
+def test_languages_are_bcp47_tags(iso639_2, bcp47):
+    from connectors.nemsis.pcr import language
+
+    assert language(iso639_2) == bcp47
+
+
+def test_medication_dose_and_unit_are_read():
+    from lxml import etree
+
+    from connectors.nemsis.pcr import index, medications
+
+    xml = ('<e xmlns="http://www.nemsis.org"><eMedications.MedicationGroup><eMedications.03 CodeType="9924003">7242'
+           '</eMedications.03><eMedications.05>4</eMedications.05><eMedications.06>3706021</eMedications.06>'
+           '<eMedications.10>9905047</eMedications.10></eMedications.MedicationGroup></e>')
+    med = medications(index(etree.fromstring(xml)))[0]
+    assert (med.dose, med.dose_unit, med.administered_by) == (4.0, "3706021", "9905047")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date
 
 from pipeline import records as r
-from pipeline.app import Deps, detect, field
+from pipeline.app import Deps, classify_run, field_requests
 from pipeline.clock import FixedClock
 from pipeline.consent import Recipient, flagged_in_field, flagged_in_run
 from pipeline.settings import Settings
@@ -46,17 +46,17 @@ async def test_a_flagged_field_referral_and_epcr_create_a_proposed_consent_that_
     referral = r.FieldReferral(envelope=envelope("FR-9", system="field:pd-7"), agency_id="pd-7", referral_id="FR-9",
                                referrer_role="officer", pathway=Pathway.OFFICER_PREVENTION, person=PERSON,
                                services=[Service.PEER_RECOVERY], consent_status="verbal")
-    result = await field(d, referral, ctx("field", "field.referral"))
+    result = await field_requests(d, referral, ctx("field-requests", "field.referral"))
     field_request = result.outputs[0].value
     person = field_request.person
     [proposed] = d.gate.registry.consents(person)
     assert proposed.status == ConsentStatus.PROPOSED and proposed.missing_elements
-    await field(d, referral, ctx("field", "field.referral"))  # the same flag twice is one proposal
+    await field_requests(d, referral, ctx("field-requests", "field.referral"))  # the same flag twice is one proposal
     assert len(d.gate.registry.consents(person)) == 1
 
     run = ems_run("PCR-C", patient=PERSON,
                   custom_results=[r.CustomResult(element_id="itCustom.ConsentToReferral", value="Yes")])
-    result = await detect(d, run, ctx("detect", "ems.run"))
+    result = await classify_run(d, run, ctx("classify-run", "ems.run"))
     requests = [o.value for o in result.outputs if o.topic == "referral.request"]
     assert requests and len(d.gate.registry.consents(requests[0].person)) == 2
     peer = Recipient.of(d.directory.current().get("org-peer-recovery"))

@@ -41,7 +41,7 @@ def ems_run() -> r.EmsRun:
         primary_symptom=coded("R06.89"), other_symptoms=[coded("R51.9", pn="8801031")],
         alcohol_drug_indicators=[coded("3117003", "nemsis:eHistory.17")],
         medications=[r.Medication(drug=coded("7242", "http://www.nlm.nih.gov/research/umls/rxnorm"), route="9927017",
-                                  response="9916001", given_prior=True, administered_by="9905047",
+                                  response="9916001", given_prior=True, administered_by="9905047", dose=4.0, dose_unit="3706021",
                                   given_at=T0 - timedelta(minutes=35)),
                      r.Medication(drug=coded("7242", "http://www.nlm.nih.gov/research/umls/rxnorm", pn="8801019"))],
         disposition=r.EmsDisposition(unit_disposition=r.Coded(code="4227001")),
@@ -98,6 +98,8 @@ def decision(request: r.Referral, recipient: Provider, variant: Variant = Varian
         purpose=Purpose.TREATMENT if recipient.health_care_provider else Purpose.CARE_COORDINATION,
         outcome=Outcome.PERMIT if variant == Variant.FULL else Outcome.PERMIT_REDACTED, variant=variant, basis=basis,
         consent_id="consent-31" if basis in (Basis.PART2_CONSENT, Basis.HIPAA_AUTHORIZATION) else "",
+        consent_signed_at=datetime(2026, 3, 1, 15, 30, tzinfo=timezone.utc)
+        if basis in (Basis.PART2_CONSENT, Basis.HIPAA_AUTHORIZATION) else None,
         policy_version="2026-03-14.1", decided_at=T0 + timedelta(minutes=1),
         notice=NOTICE if part2 else "",
         consent_scope="Consent consent-31 (part2) signed 2026-03-01: information sud, general; to "

@@ -1,7 +1,7 @@
 """The golden renders: name -> payload. Files in golden/ pin them byte for byte."""
 from __future__ import annotations
 
-from pipeline.render import Payload, default_redaction, render, render_cancel
+from pipeline.render import Payload, default_redaction, referring_party, render, render_cancel
 from pipeline.vocab import Action, Basis, Format, Variant
 from tests.unit.render import cases as c
 
@@ -24,7 +24,7 @@ def _field() -> Payload:
 def _cancel(kind: str) -> Payload:
     request, recipient = c.ems_request(), c.provider(kind)
     return render_cancel(c.decision(request, recipient).referral_id, c.PERSON, recipient, "consent revoked",
-                         c.T0, revision=2, referring="ems-012")
+                         c.T0, referring=referring_party(request, [c.ems_run(), c.incident()]))
 
 
 CASES = {

@@ -24,6 +24,8 @@ KINDS = {"org-bridge-clinic": ("hl7v2-mllp", "mllp://10.0.0.7:2575"),
 def directory(tmp_path) -> Path:
     """The sample directory, serving any area at any hour, with one MLLP and one Direct recipient."""
     bundle = json.loads(SAMPLE_DIRECTORY.read_text())
+    demo = ("org-logan-behavioral", "org-capital-crisis", "org-menard-recovery")  # the demo's local peers' providers
+    bundle["entry"] = [e for e in bundle["entry"] if not e["resource"]["id"].startswith(demo)]
     for entry in bundle["entry"]:
         res = entry["resource"]
         if res["resourceType"] == "HealthcareService":
@@ -88,5 +90,8 @@ def test_compliance_cases(directory, tmp_path):
     result, rows = refer(*(str(SHARED / f"2025-EMS-{n}_v351.xml") for n in ("1-Overdose", "2-Suicide", "3-MVC")),
                          "--out", str(tmp_path), "--directory", str(directory))
     assert result.exit_code == 0, result.output
-    assert [row["service"] for row in rows] == ["sud-treatment"]  # the overdose (F19, F10.92) only: the others
-    # died in the field (suicide) or have no category (MVC)
+    # the overdose (F19, F10.92) only: the others died in the field (suicide) or have no category (MVC);
+    # its patient is recorded homeless (ePatient.22 2522001), so housing and social services are asked too
+    assert [row["service"] for row in rows] == ["sud-treatment", "housing-social"]
+    housing = next(row for row in rows if row["service"] == "housing-social")
+    assert housing["recipient"] == "org-housing-first"

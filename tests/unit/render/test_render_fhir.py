@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from pipeline.render import RenderError, default_redaction, render, render_cancel
+from pipeline.render import RenderError, default_redaction, referring_party, render, render_cancel
 from pipeline.render.fhir import PROFILES
 from pipeline.vocab import Action, Basis, Outcome, Variant
 from tests.unit.render import cases as c
@@ -36,21 +36,37 @@ def test_full_carries_the_clinical_picture():
     assert codes(b, "Condition") == {"T40.1X1A", "F11.20", "F32.9", "R06.89"}  # R51.9 was a pertinent negative
     given = one(b, "MedicationAdministration")  # the refused dose (PN) is not there
     assert given["dosage"]["route"]["coding"][0]["code"] == "46713006"
-    assert given["note"][0]["text"] == "response: improved"
-    assert one(b, "Observation")["valueCodeableConcept"]["coding"][0]["code"] == "3117003"
+    assert given["dosage"]["dose"] == {"value": 4.0, "unit": "mg", "system": "http://unitsofmeasure.org",
+                                       "code": "mg"}  # eMedications.05/.06, not data-absent
+    assert [n["text"] for n in given["note"]] == ["response: improved",
+                                                  "given before EMS arrival by law enforcement"]  # eMedications.10
+    indicator = one(b, "Observation")["valueCodeableConcept"]["coding"][0]
+    assert (indicator["code"], indicator["display"]) == ("3117003", "Drug Paraphernalia at Scene")
+    condition = next(r for r in resources(b, "Condition") if r["code"]["coding"][0]["code"] == "F32.9")
+    assert condition["code"]["coding"][0]["display"] == "Major depressive disorder, single episode, unspecified"
     sr, task, patient = one(b, "ServiceRequest"), one(b, "Task"), one(b, "Patient")
     assert sr["code"]["coding"][0]["code"] == "4266003" and sr["priority"] == "urgent"
-    reasons = {e["fullUrl"]: e["resource"]["code"]["coding"][0]["code"] for e in b["entry"]
+    assert [(x["coding"][0]["code"], x["coding"][1]["code"]) for x in sr["reasonCode"]] == [
+        ("55680006", "overdose"), ("242253008", "opioid_overdose"), ("66214007", "substance_use"),
+        ("74732009", "behavioral_health")]  # SNOMED CT first, the category second
+    document = one(b, "Bundle")
+    composition = document["entry"][0]["resource"]
+    assert sr["supportingInfo"] == [{"reference": f"urn:uuid:{document['id']}"}]
+    reasons = {e["fullUrl"]: e["resource"]["code"]["coding"][0]["code"] for e in document["entry"]
                if e["resource"]["resourceType"] == "Condition"}
-    assert {reasons[ref["reference"]] for ref in sr["reasonReference"]} == {"T40.1X1A", "F11.20", "F32.9"}
+    by_section = {s["code"]["coding"][0]["code"]: s["entry"] for s in composition["section"]}
+    assert {reasons[ref["reference"]] for ref in by_section["42349-1"]} == {"T40.1X1A", "F11.20", "F32.9"}
     assert task["status"] == "requested" and task["businessStatus"]["coding"][0]["code"] == "2.0"
     assert task["owner"]["display"] == "Bridge Clinic (MOUD)"
+    roles = {e["fullUrl"]: e["resource"] for e in b["entry"] if e["resource"]["resourceType"] == "PractitionerRole"}
+    assert roles[task["owner"]["reference"]]["code"] == [{"text": "Referral recipient"}]
+    assert one(b, "MessageHeader")["sender"]["reference"] in roles and sr["requester"] == task["requester"]
     assert patient["birthDate"] == "1991-07-02" and patient["gender"] == "female"
     assert patient["identifier"][0]["value"].startswith("pl-") and "tok-" not in json.dumps(b)  # never the token
     encounter = one(b, "Encounter")
     assert {"system": "urn:handoff:incident:psap-north", "value": "2026-000417"} in encounter["identifier"]
     assert "meta" not in patient or "security" not in patient["meta"]  # not Part 2 content here
-    assert "narrative" not in json.dumps(b).lower() and "unresponsive" not in json.dumps(b)  # no free text copied
+    assert "pt found" not in json.dumps(b).lower() and "unresponsive" not in json.dumps(b)  # no free text copied
 
 
 def test_no_sud_strips_every_sud_finding_and_the_service_that_reveals_it():
@@ -58,7 +74,8 @@ def test_no_sud_strips_every_sud_finding_and_the_service_that_reveals_it():
     assert codes(b, "Condition") == {"F32.9", "R06.89"}
     assert resources(b, "MedicationAdministration") == [] and resources(b, "Observation") == []
     sr = one(b, "ServiceRequest")
-    assert [x["code"] for x in sr["reasonCode"][0]["coding"]] == ["behavioral_health"] and len(sr["reasonCode"]) == 1
+    assert [x["code"] for x in sr["reasonCode"][0]["coding"]] == ["74732009", "behavioral_health"]
+    assert len(sr["reasonCode"]) == 1
     assert sr["code"]["coding"][0]["code"] == "306206005"  # sud-treatment itself reveals SUD
     assert "4266003" not in json.dumps(b)
     _, mh = bundle_for(Variant.NO_SUD, request=c.ems_request(service=c.Service.MH_CRISIS_FOLLOWUP))
@@ -68,11 +85,12 @@ def test_no_sud_strips_every_sud_finding_and_the_service_that_reveals_it():
 def test_outreach_only_is_contact_and_service():
     _, b = bundle_for(Variant.OUTREACH_ONLY, request=c.ems_request(service=c.Service.HOUSING_SOCIAL))
     kinds = {res["resourceType"] for res in resources(b)}
-    assert kinds == {"MessageHeader", "Task", "ServiceRequest", "Patient", "Organization", "Provenance"}
+    assert kinds == {"MessageHeader", "Task", "ServiceRequest", "Patient", "Organization", "PractitionerRole",
+                     "Provenance"}
     patient = one(b, "Patient")
     assert patient["name"] == [{"family": "Quillfeather", "given": ["Morgan", "J"]}]
     assert patient["telecom"][0]["value"] == "217-555-0142" and patient["address"][0]["postalCode"] == "62701"
-    assert "birthDate" not in patient and "gender" not in patient
+    assert "birthDate" not in patient and patient["gender"] == "unknown"  # US Core wants a gender; none carried
     sr = one(b, "ServiceRequest")
     assert sr["code"]["coding"][0]["code"] == "306238000"
     assert "reasonCode" not in sr and "reasonReference" not in sr and "encounter" not in sr
@@ -96,9 +114,8 @@ def test_hipaa_authorisation_cites_its_policy_and_a_plain_permit_has_no_consent(
     assert one(auth, "Consent")["policy"][0]["uri"].endswith("section-164.508")
     _, plain = bundle_for()
     assert resources(plain, "Consent") == []
-    linked = {e["fullUrl"]: e["resource"]["resourceType"] for e in plain["entry"]}
-    assert sorted(linked[s["reference"]] for s in one(plain, "ServiceRequest")["supportingInfo"]) == [
-        "Condition", "MedicationAdministration", "Observation"]  # R06.89 (not a reason), indicator, naloxone
+    linked = {e["fullUrl"]: e["resource"].get("type") for e in plain["entry"]}
+    assert [linked[s["reference"]] for s in one(plain, "ServiceRequest")["supportingInfo"]] == ["document"]
 
 
 def test_same_input_same_bytes_and_an_update_is_the_same_referral():
@@ -118,7 +135,8 @@ def test_cancel_is_a_task_cancellation_of_the_same_referral_that_discloses_nothi
     create, b1 = bundle_for(basis=Basis.PART2_CONSENT, part2=True)
     recipient = c.provider()
     referral = one(b1, "Task")["identifier"][0]["value"]
-    payload = render_cancel(referral, c.PERSON, recipient, "consent revoked", c.T0, revision=1, referring="ems-012")
+    payload = render_cancel(referral, c.PERSON, recipient, "consent revoked", c.T0,
+                            referring=referring_party(c.ems_request(), SOURCES))
     cancel = valid_bundle(payload.body)
     task = one(cancel, "Task")
     assert task["id"] == one(b1, "Task")["id"] and task["status"] == "cancelled"
@@ -126,16 +144,21 @@ def test_cancel_is_a_task_cancellation_of_the_same_referral_that_discloses_nothi
     assert one(cancel, "ServiceRequest")["status"] == "revoked"
     assert one(cancel, "MessageHeader")["eventCoding"]["code"] == "I14" and payload.message_id != create.message_id
     created = one(b1, "Patient")
-    assert one(cancel, "Patient") == {"resourceType": "Patient", "id": created["id"],
-                                      "identifier": created["identifier"]}  # linkage only
+    assert one(cancel, "Patient") == {"resourceType": "Patient", "id": created["id"], "gender": "unknown",
+                                      "identifier": created["identifier"], "name": [{"extension": [
+                                          {"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+                                           "valueCode": "masked"}]}]}  # linkage only
+    # the same sender as the I12 it cancels: the same initiator role, naming the same agency
+    assert one(cancel, "MessageHeader")["sender"] == one(b1, "MessageHeader")["sender"]
+    assert {o["name"] for o in resources(cancel, "Organization")} == {o["name"] for o in resources(b1, "Organization")}
     assert "Quillfeather" not in payload.body.decode() and "T40" not in payload.body.decode()
 
 
 def test_field_referral_names_the_referrer_and_carries_the_note_only_in_full():
     request = c.field_request()
     _, b = bundle_for(request=request, sources=[c.field_referral()])
-    role = one(b, "PractitionerRole")
-    assert role["code"] == [{"text": "officer"}] and role["identifier"][0]["value"] == "badge-4471"
+    role = next(r for r in resources(b, "PractitionerRole") if r["code"] == [{"text": "officer"}])
+    assert role["identifier"][0]["value"] == "badge-4471"
     assert one(b, "Task")["requester"]["reference"] == next(e["fullUrl"] for e in b["entry"] if e["resource"] is role)
     assert [n["text"] for n in one(b, "ServiceRequest")["note"]] == ["Asked for a peer coach; prefers evenings."]
     assert resources(b, "Encounter") == []  # no EMS response, no incident

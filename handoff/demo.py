@@ -1,32 +1,29 @@
-"""`handoff run`: the main job on the embedded default (what `make run` calls).
+"""`handoff run`: the demo (what `make run` calls). The service is `handoff worker`.
 
-Starts the embedded Kafka broker (unless HANDOFF_KAFKA__BOOTSTRAP names one), creates
-the catalogued topics, migrates the database, starts every stage as a faust agent and
-the /metrics endpoint, feeds a fixed-seed sample of EMS runs (overdoses and crises
-among ordinary calls), waits until the pipeline is quiet, prints a summary and where
-to look, then serves until Ctrl-C (or exits with --once).
+Starts a fresh embedded Kafka broker and its own database file (runtime.demo_database,
+default .run/demo.db, deleted at start: the demo starts clean; the service's database is
+never touched), then the same start-up as the worker (handoff/worker.py: topics,
+migrations, every stage, the periodic tasks, /metrics), feeds a fixed-seed made-up sample
+of EMS runs (overdoses and crises among ordinary calls), waits until the pipeline is
+quiet, prints a summary and where to look, then serves until Ctrl-C (or exits with --once).
 """
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import signal
 import time
 from collections import Counter
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 import typer
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from pipeline import records as r
-from pipeline.clock import SystemClock
+from pipeline.kafka.read import read_topic
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
 from pipeline.storage import redact_url
-from pipeline.topics import Catalogue, Topic, create_topics
+from pipeline.topics import Catalogue, Topic
 
 SAMPLE_SIZE = 80
 
@@ -63,62 +60,66 @@ def sample_runs(count: int = SAMPLE_SIZE, seed: int = 1911) -> list[r.EmsRun]:
 
 
 def cli(once: bool = typer.Option(False, "--once", help="exit after the sample has gone through"),
-        sample: int = typer.Option(SAMPLE_SIZE, help="how many sample EMS runs to feed")) -> None:
-    """Run the whole pipeline on the embedded default and feed a sample through it."""
+        sample: int = typer.Option(SAMPLE_SIZE, help="how many sample EMS runs to feed"),
+        fhir_server: bool = typer.Option(True, help="start the local HAPI FHIR server (Java) the sample's FHIR "
+                                                    "provider receives at; without it that provider gets the inbox")
+        ) -> None:
+    """The demo: an embedded broker, its own database, a made-up sample fed through every stage."""
     from handoff.errors import EXIT_UNAVAILABLE, CliError
     from pipeline.kafka.broker import BrokerError
+    from handoff.worker import run_service
 
     try:
-        asyncio.run(main(Settings(), once, sample))
+        run_service(lambda: main(demo_settings(Settings()), once, sample, fhir_server=fhir_server))
     except BrokerError as e:
         raise CliError(str(e), EXIT_UNAVAILABLE) from None
 
 
-async def main(settings: Settings, once: bool, sample: int) -> None:
-    from connectors.delivery import registry
-    from pipeline.app import Deps, runners
-    from pipeline.audit.sink import Sealer
-    from pipeline.stage import Writer
+def demo_settings(settings: Settings) -> Settings:
+    """The demo's own database and checkpoint file (runtime.demo_database), never the service's."""
+    db = settings.runtime.demo_database
+    return settings.model_copy(update={
+        "storage": settings.storage.model_copy(update={"url": f"sqlite:///{db}"}),
+        "audit": settings.audit.model_copy(update={"checkpoint_export": db.with_name(f"{db.stem}-checkpoints.jsonl")}),
+    })
+
+
+async def main(settings: Settings, once: bool, sample: int, bootstrap: str | None = None,
+               fhir_server: bool = True) -> dict:
+    """The demo on `bootstrap`, or on a fresh embedded broker (then its database starts clean too)."""
     from pipeline.kafka.broker import EmbeddedBroker
-    from pipeline.kafka.faust_app import FaustSink, attach, make_app
     from pipeline.storage import open_store
+    from connectors.peers import demo as demo_peers
+    from handoff.worker import start_stages, wait_for_broker, wait_for_database
 
     say = lambda text: typer.echo(f"handoff: {text}")  # noqa: E731
+    db_path = _sqlite_path(settings.storage.url)
+    say(f"demo: made-up sample data, database {db_path or redact_url(settings.storage.url)}"
+        f"{', an embedded broker' if bootstrap is None else ''} (the service is `handoff worker`)")
     async with AsyncExitStack() as stack:
-        bootstrap = settings.kafka.bootstrap
-        if not bootstrap:
-            broker = EmbeddedBroker(settings.kafka.embedded_run_dir)
+        if bootstrap is None:
+            broker = EmbeddedBroker(settings.kafka.embedded_run_dir, wipe=True)
+            stack.callback(broker.stop)  # before it starts: a signal during start-up stops it too
             info = await asyncio.to_thread(broker.start)
-            stack.callback(broker.stop)
             bootstrap = info.bootstrap
             say(f"Kafka {info.version} broker at {bootstrap}: ready in {info.start_seconds:.1f}s, "
                 f"RSS {info.rss_mib:.0f} MiB (log: {broker.run_dir / 'broker.out'})")
+            for stale in (db_path, settings.audit.checkpoint_export):  # the demo starts clean, like its broker
+                if stale is not None:
+                    stale.unlink(missing_ok=True)
         catalogue = Catalogue(settings.kafka.topic_prefix)
-        created = await create_topics(bootstrap, catalogue)
-        say(f"{len(catalogue.topics)} topics catalogued, {len(created)} created")
-
-        db_path = _sqlite_path(settings.storage.url)
-        if db_path and settings.kafka.bootstrap == "":  # the embedded demo starts clean, like its broker
-            for stale in (db_path, settings.audit.checkpoint_export):
-                stale.unlink(missing_ok=True)
+        metrics = Metrics()
+        await wait_for_broker(bootstrap, catalogue, metrics)
+        say(f"{len(catalogue.topics)} topics catalogued")
         store = open_store(settings.storage.url)
         stack.callback(store.close)
-        store.migrate()
-
-        deps = Deps.build(settings, catalogue, store, registry().build(settings, store), SystemClock(),
-                          audit_sealer=Sealer.from_settings(settings))
-        metrics = Metrics()
-        server, _ = metrics.serve(settings.metrics.host, settings.metrics.port)
-        stack.callback(server.shutdown)
-        app = make_app(bootstrap, settings.kafka.consumer_group)
-        for runner in runners(deps, FaustSink(app), metrics):
-            attach(app, runner)
-        await app.start()
-        stack.push_async_callback(app.stop)
-        stack.callback(_consent_sweeper(deps, catalogue, app, settings).cancel)
-        stack.callback(asyncio.create_task(purge_episodes(deps, Writer(catalogue, FaustSink(app), "housekeeping"),
-                                                          settings.routing.episode_retention_days)).cancel)
-        say(f"workers started: {', '.join(s.stage.name for s in runners(deps, None, metrics))}")
+        await wait_for_database(store, metrics)
+        peers = await demo_peers.start(settings, settings.kafka.embedded_run_dir.parent / "peers", stack, fhir_server)
+        for line in peers.lines:
+            say(line)
+        settings = peers.settings  # the demo directory (the peers' ports) and their credentials
+        running = await start_stages(stack, settings, bootstrap, catalogue, store, metrics)
+        say(f"workers started: {', '.join(running.names)}")
 
         runs = sample_runs(sample)
         await feed(bootstrap, catalogue, runs)
@@ -127,42 +128,10 @@ async def main(settings: Settings, once: bool, sample: int) -> None:
         summary = await summarise(bootstrap, catalogue, store)
         typer.echo(render_summary(summary, settings, db_path))
         if once:
-            return
+            return summary
         say("serving; Ctrl-C stops")
-        await _until_signal()
-
-
-async def purge_episodes(deps, writer, retention_days: float, every: float = 3600.0, once: bool = False) -> None:
-    """Hourly: purge episode state past its retention, with an `admin` audit record of the counts."""
-    from datetime import timedelta
-
-    from pipeline.audit.emit import admin_audit
-    from pipeline.episode.state import purge
-    from pipeline.storage import StorageError
-
-    while True:
-        now = deps.clock.now()
-        try:
-            counts = await asyncio.to_thread(purge, deps.store, now - timedelta(days=retention_days))
-            if any(counts.values()):
-                audit = admin_audit("handoff", now, "purge-episode-state", "episode",
-                                    {k: str(v) for k, v in counts.items()} | {"retention_days": str(retention_days)})
-                await writer.write([audit], [], [])
-        except StorageError as e:  # the next pass catches up
-            logging.getLogger(__name__).warning("episode purge skipped: %s", type(e).__name__)
-        if once:
-            return
-        await asyncio.sleep(every)
-
-
-def _consent_sweeper(deps, catalogue: Catalogue, app, settings: Settings) -> asyncio.Task:
-    """The consent registry's producer and hold expiry, every consent.sweep_seconds."""
-    from pipeline.consent.sweep import run_sweeper
-    from pipeline.kafka.faust_app import FaustSink
-    from pipeline.stage import Writer
-
-    writer = Writer(catalogue, FaustSink(app), "consent-sweep")
-    return asyncio.create_task(run_sweeper(deps.gate, writer, deps.clock, settings.consent.sweep_seconds))
+        await asyncio.Event().wait()
+        return summary
 
 
 async def feed(bootstrap: str, catalogue: Catalogue, runs: list[r.EmsRun]) -> None:
@@ -179,7 +148,7 @@ async def feed(bootstrap: str, catalogue: Catalogue, runs: list[r.EmsRun]) -> No
 
 
 async def wait_quiet(metrics: Metrics, expected: int, quiet: float = 3.0, limit: float = 180.0) -> None:
-    """Until the detect stage has seen every fed run and no stage has moved for `quiet` seconds."""
+    """Until the classify-run stage has seen every fed run and no stage has moved for `quiet` seconds."""
     def snapshot():
         return tuple(sample.value for family in metrics.registry.collect()
                      if family.name.startswith("handoff_stage_consumed") for sample in family.samples)
@@ -189,7 +158,7 @@ async def wait_quiet(metrics: Metrics, expected: int, quiet: float = 3.0, limit:
         now = snapshot()
         if now != last:
             last, changed = now, time.monotonic()
-        elif metrics.value(metrics.consumed, "detect") >= expected and time.monotonic() - changed >= quiet:
+        elif metrics.value(metrics.consumed, "classify-run") >= expected and time.monotonic() - changed >= quiet:
             return
         await asyncio.sleep(0.25)
     raise TimeoutError(f"the pipeline did not settle within {limit:.0f}s")
@@ -205,20 +174,24 @@ async def summarise(bootstrap: str, catalogue: Catalogue, store) -> dict:
         inbox = tx.fetchone("SELECT COUNT(*) AS n FROM inbox_item")["n"]
         audit = {row["kind"]: row["n"] for row in
                  tx.fetchall("SELECT kind, COUNT(*) AS n FROM audit_record GROUP BY kind ORDER BY kind")}
+        sent = {row["endpoint_kind"]: row["n"] for row in tx.fetchall(
+            "SELECT endpoint_kind, COUNT(*) AS n FROM delivery_ledger WHERE sent_message_id IS NOT NULL"
+            " GROUP BY endpoint_kind ORDER BY endpoint_kind")}
         example = tx.fetchone("SELECT recipient_id, referral_id, content_type FROM inbox_item"
                               " ORDER BY received_at, delivery_id LIMIT 1")
     return {"events_in": counts["ems.run"], "detections": sum(1 for d in detections if d.categories),
             "categories": dict(sorted(categories.items())), "referral_requests": counts["referral.request"],
             "holds": counts["consent.pending"], "deliveries": counts["delivery"], "delivered_to_inbox": inbox,
             "status_events": counts["referral.status"], "dead_letters": dead, "audit_records": audit,
-            "example_delivery": example}
+            "example_delivery": example, "delivered_by_endpoint": sent}
 
 
 def render_summary(summary: dict, settings: Settings, db_path: Path | None) -> str:
-    lines = ["", "Handoff sample run", "------------------"]
+    lines = ["", "Handoff demo run (made-up sample data)", "--------------------------------------"]
     for key in ("events_in", "detections", "referral_requests", "holds", "deliveries", "delivered_to_inbox",
                 "status_events", "dead_letters"):
         lines.append(f"  {key.replace('_', ' '):22} {summary[key]}")
+    lines.append(f"  {'delivered by endpoint':22} {json.dumps(summary.get('delivered_by_endpoint', {}))}")
     lines.append(f"  {'categories':22} {json.dumps(summary['categories'])}")
     lines.append(f"  {'audit records':22} {json.dumps(summary['audit_records'])}")
     lines += ["", "Where to look:",
@@ -233,46 +206,12 @@ def render_summary(summary: dict, settings: Settings, db_path: Path | None) -> s
 
 
 async def _count(bootstrap: str, topic: Topic) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        [described] = await admin.describe_topics([topic.full_name])
-    finally:
-        await admin.close()
-    tps = [TopicPartition(topic.full_name, p["partition"]) for p in described["partitions"]]
-    if not tps:
-        return 0
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    await consumer.start()
-    try:
-        ends, starts = await consumer.end_offsets(tps), await consumer.beginning_offsets(tps)
-        return sum(ends[tp] - starts[tp] for tp in tps)
-    finally:
-        await consumer.stop()
+    return await read_topic(bootstrap, topic.full_name, count_only=True)
 
 
 async def _read(bootstrap: str, topic: Topic) -> list:
-    total = await _count(bootstrap, topic)
-    consumer = AIOKafkaConsumer(topic.full_name, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
-    await consumer.start()
-    out = []
-    try:
-        while len(out) < total:
-            for messages in (await consumer.getmany(timeout_ms=500)).values():
-                out += [topic.value.decode(m.value) for m in messages]
-    finally:
-        await consumer.stop()
-    return out
+    return [topic.value.decode(m.value) for m in await read_topic(bootstrap, topic.full_name)]
 
 
 def _sqlite_path(url: str) -> Path | None:
     return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
-
-
-async def _until_signal() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()

@@ -1,0 +1,40 @@
+"""Read what a topic holds now, outside any consumer group (summaries, dead letters, tools)."""
+from __future__ import annotations
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+
+async def read_topic(bootstrap: str, full_name: str, count_only: bool = False) -> list | int:
+    """Every message `full_name` holds now, from each partition's beginning to its end offset
+    when called (or only how many, with `count_only`). A topic that does not exist holds none."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([full_name])
+    finally:
+        await admin.close()
+    tps = [TopicPartition(full_name, p["partition"]) for p in described.get("partitions") or []]
+    if not tps:
+        return 0 if count_only else []
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        starts, ends = await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)
+        if count_only:
+            return sum(ends[tp] - starts[tp] for tp in tps)
+        wanted = [tp for tp in tps if ends[tp] > starts[tp]]
+        if not wanted:
+            return []
+        consumer.assign(wanted)
+        for tp in wanted:
+            consumer.seek(tp, starts[tp])
+        out, left = [], set(wanted)
+        while left:
+            for tp, messages in (await consumer.getmany(*left, timeout_ms=500)).items():
+                out += [m for m in messages if m.offset < ends[tp]]
+            left = {tp for tp in left if await consumer.position(tp) < ends[tp]}
+        return out
+    finally:
+        await consumer.stop()
