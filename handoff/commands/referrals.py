@@ -3,30 +3,28 @@
     handoff referrals list [--state S] [--recipient ID] [--overdue] [--json]
     handoff referrals show REFERRAL_ID [--json]      the whole status history (a view, audited)
 
-Referral state is sensitive (a referral to a SUD programme marks a person), so each command
-records a `view` audit record with the user (--user, else HANDOFF_USER, else the OS user)
-before anything is shown.
+Referral state is sensitive (a referral to a SUD programme marks a person): `--user` (else
+HANDOFF_USER) must name an enabled local account with the `referrals` permission (outreach,
+privacy officer), and each command records a `view` audit record with that user and the OS
+user before anything is shown.
 """
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timezone
 from typing import Optional
 
 import typer
 
+from handoff.commands.users import checked_user
 from pipeline.audit.emit import os_user, view_audit
+from pipeline.people import Permission
 from pipeline.audit.sink import record_direct
 from pipeline.track import list_referrals, show_referral
 from pipeline.vocab import ReferralState
 
 cli = typer.Typer(help="Referrals: state, history, deadlines (the closed loop).", no_args_is_help=True,
                   add_completion=False)
-
-
-def _user(user: str | None) -> str:
-    return user or os.environ.get("HANDOFF_USER") or os_user() or "unknown"
 
 
 def _open(settings):
@@ -45,7 +43,7 @@ def list_cmd(state: Optional[str] = typer.Option(None, help="only referrals in t
              recipient: Optional[str] = typer.Option(None, help="only referrals to this recipient id"),
              overdue: bool = typer.Option(False, "--overdue", help="only referrals with a deadline past due"),
              as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table"),
-             user: Optional[str] = typer.Option(None, help="your account (recorded in the view audit)")) -> None:
+             user: Optional[str] = typer.Option(None, help="your local account (checked; else HANDOFF_USER)")) -> None:
     """Current referrals, newest first, with their next deadline."""
     from handoff.errors import CliError
     from pipeline.settings import Settings
@@ -56,7 +54,8 @@ def list_cmd(state: Optional[str] = typer.Option(None, help="only referrals in t
     store = _open(settings)
     try:
         query = json.dumps({"state": state, "recipient": recipient, "overdue": overdue})
-        record_direct(store, view_audit(_user(user), now, "cli", "referrals", query=query, os_login=os_user()))
+        record_direct(store, view_audit(checked_user(store, user, Permission.REFERRALS), now, "cli", "referrals",
+                                        query=query, os_login=os_user()))
         rows = list_referrals(store, now, state or "", recipient or "", overdue)
     finally:
         store.close()
@@ -77,7 +76,7 @@ def list_cmd(state: Optional[str] = typer.Option(None, help="only referrals in t
 @cli.command("show")
 def show_cmd(referral_id: str = typer.Argument(..., help="the referral id"),
              as_json: bool = typer.Option(False, "--json", help="JSON instead of text"),
-             user: Optional[str] = typer.Option(None, help="your account (recorded in the view audit)")) -> None:
+             user: Optional[str] = typer.Option(None, help="your local account (checked; else HANDOFF_USER)")) -> None:
     """One referral's whole status history, deadlines and escalation."""
     from handoff.errors import EXIT_CHECK_FAILED, CliError
     from pipeline.settings import Settings
@@ -85,8 +84,8 @@ def show_cmd(referral_id: str = typer.Argument(..., help="the referral id"),
     settings, now = Settings(), datetime.now(timezone.utc)
     store = _open(settings)
     try:
-        record_direct(store, view_audit(_user(user), now, "cli", "referral", referral_id=referral_id,
-                                        os_login=os_user()))
+        record_direct(store, view_audit(checked_user(store, user, Permission.REFERRALS), now, "cli", "referral",
+                                        referral_id=referral_id, os_login=os_user()))
         found = show_referral(store, referral_id)
     finally:
         store.close()

@@ -36,7 +36,19 @@ def db(tmp_path) -> Path:
                      load_deadlines(), T0)
         apply_status(store, status(S.REQUESTED, Src.DELIVERY, T0 + timedelta(hours=1), n=1), None, T0)
         apply_status(store, status(S.ACCEPTED, Src.DELIVERY, T0 + timedelta(hours=2), n=2), None, T0)
+    for account, role in (("casey", "outreach"), ("ops", "it-operator")):
+        made = subprocess.run([HANDOFF, "users", "add", account, "--role", role, "--password-stdin"],
+                              input="a-long-enough-password\n", capture_output=True, text=True, timeout=60,
+                              env=os.environ | {"HANDOFF_STORAGE__URL": f"sqlite:///{path}",
+                                                "HANDOFF_ENVIRONMENT": "test"})
+        assert made.returncode == 0, made.stderr
     return path
+
+
+def test_a_role_without_the_permission_sees_nothing(db):
+    refused = run(["referrals", "list", "--user", "ops"], db)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr and "ref-1" not in refused.stdout
+    assert views(db) == []
 
 
 def views(db: Path) -> list[dict]:
