@@ -34,6 +34,7 @@ COMMANDS = [
     ("refer", "handoff.commands.refer:refer_cmd"),
     ("referrals", "handoff.commands.referrals"),
     ("users", "handoff.commands.users"),
+    ("outreach", "handoff.commands.outreach"),
     ("monitor", "handoff.commands.monitor"),
 ]
 
