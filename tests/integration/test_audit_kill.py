@@ -60,7 +60,8 @@ async def read_all(bootstrap: str, topic) -> list:
         await consumer.stop()
 
 
-def kill_loop(kafka, catalogue, tmp_path, trials: int, inputs: int, seed: int, batch: bool = False) -> dict:
+def kill_loop(kafka, catalogue, tmp_path, trials: int, inputs: int, seed: int, batch: bool = False,
+              delay: float = 0.03) -> dict:
     ems = catalogue["ems.run"]
     runs = [ems_run(f"PCR-{i}") for i in range(inputs)]
     asyncio.run(produce(kafka.bootstrap, ems, [(run.key, run) for run in runs]))
@@ -69,7 +70,7 @@ def kill_loop(kafka, catalogue, tmp_path, trials: int, inputs: int, seed: int, b
     started = time.monotonic()
     for trial in range(trials):
         marker = tmp_path / f"trial-{trial}.marks"
-        child = start_child(kafka, catalogue, marker, drain=False, delay=0.03, batch=batch)
+        child = start_child(kafka, catalogue, marker, drain=False, delay=delay, batch=batch)
         deadline = time.monotonic() + 15
         while not any(m[0] in "AO" for m in marks(marker)) and time.monotonic() < deadline and child.poll() is None:
             time.sleep(0.005)
@@ -145,7 +146,7 @@ def test_kill_mid_batch_loses_no_audit_record(kafka, catalogue, tmp_path) -> Non
     """The batched wrapper (handle_batch: every audit record of a batch acknowledged, then every
     output, then one commit), SIGKILLed mid-batch again and again."""
     trials = 15
-    result = kill_loop(kafka, catalogue, tmp_path, trials=trials, inputs=700, seed=2718, batch=True)
+    result = kill_loop(kafka, catalogue, tmp_path, trials=trials, inputs=700, seed=2718, batch=True, delay=0.1)
     outcome = check_outcome(kafka, catalogue, tmp_path, result["runs"])
     _report(result, outcome, trials)
     assert sum(result["landed"].values()) == trials
@@ -156,5 +157,5 @@ def test_kill_mid_batch_loses_no_audit_record(kafka, catalogue, tmp_path) -> Non
 def test_kill_mid_batch_long(kafka, catalogue, tmp_path) -> None:
     trials = 200
     result = kill_loop(kafka, catalogue, tmp_path, trials=trials, inputs=4000, seed=int(os.environ.get("SEED", "11")),
-                       batch=True)
+                       batch=True, delay=0.1)
     _report(result, check_outcome(kafka, catalogue, tmp_path, result["runs"]), trials)
