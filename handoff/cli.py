@@ -33,6 +33,8 @@ COMMANDS = [
     ("consent", "handoff.commands.consent"),
     ("refer", "handoff.commands.refer:refer_cmd"),
     ("users", "handoff.commands.users"),
+    ("outreach", "handoff.commands.outreach"),
+    ("monitor", "handoff.commands.monitor"),
 ]
 
 app = typer.Typer(help="Handoff: warm handoffs from 911, EMS and deflection programmes to treatment.",

@@ -26,6 +26,7 @@ from typing import Awaitable, Callable, Sequence
 
 import typer
 
+from pipeline.kafka.secure import client_options, faust_options
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
 from pipeline.topics import Catalogue
@@ -95,9 +96,9 @@ async def serve(settings: Settings, bootstrap: str, names: Sequence[str] = ()) -
     from pipeline.storage import open_store
 
     async with AsyncExitStack() as stack:
-        catalogue = Catalogue(settings.kafka.topic_prefix)
+        catalogue = Catalogue.from_settings(settings)  # payload encryption, ingest flush (deploy/README.md)
         metrics = Metrics()
-        await wait_for_broker(bootstrap, catalogue, metrics)
+        await wait_for_broker(bootstrap, catalogue, metrics, **client_options(settings.kafka))
         store = open_store(settings.storage.url)
         stack.callback(store.close)
         await wait_for_database(store, metrics)
@@ -106,7 +107,8 @@ async def serve(settings: Settings, bootstrap: str, names: Sequence[str] = ()) -
         await asyncio.Event().wait()
 
 
-async def wait_for_broker(bootstrap: str, catalogue: Catalogue, metrics: Metrics, every: float = 2.0) -> None:
+async def wait_for_broker(bootstrap: str, catalogue: Catalogue, metrics: Metrics, every: float = 2.0,
+                          **admin_options) -> None:
     """Until the broker answers: then the catalogued topics exist (created where missing)."""
     from pipeline.errors import classify
     from pipeline.topics import create_topics
@@ -114,7 +116,7 @@ async def wait_for_broker(bootstrap: str, catalogue: Catalogue, metrics: Metrics
     since = time.monotonic()
     while True:
         try:
-            created = await create_topics(bootstrap, catalogue, request_timeout_ms=5000)
+            created = await create_topics(bootstrap, catalogue, request_timeout_ms=5000, **admin_options)
             break
         except Exception as e:  # noqa: BLE001 - classified: a permanent refusal stops the worker
             error = classify(e)
@@ -178,7 +180,7 @@ async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str
     server, _ = metrics.serve(settings.metrics.host, settings.metrics.port)
     stack.callback(server.shutdown)
     group = consumer_group(settings.kafka.consumer_group, stage_names, all_stages=not names)
-    app = make_app(bootstrap, group, **membership(settings))
+    app = make_app(bootstrap, group, **membership(settings), **faust_options(settings.kafka))  # TLS, SASL
     sink = FaustSink(app)
     selected = runners(deps, sink, metrics, RetryPolicy.of(settings.runtime), stage_names) if stage_names else []
     for runner in selected:

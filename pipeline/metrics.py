@@ -1,17 +1,15 @@
 """Per-stage counters and timings, in a registry that is passed down (no module singletons).
 
-Served by `serve_http` with the probes the deployments use (deploy/): /metrics
-(Prometheus text), /healthz (the process answers) and /readyz (every dependency it
-needs reports ready in `handoff_dependency_ready`).
+Served on /metrics beside /healthz (the process answers) and /readyz (every dependency it needs
+reports ready in `handoff_dependency_ready`, and every probe passes): pipeline/health.py.
 """
 from __future__ import annotations
 
-import threading
-from typing import Iterable
-from wsgiref.simple_server import WSGIRequestHandler, make_server
+from typing import Iterable, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
-from prometheus_client.exposition import ThreadingWSGIServer
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from pipeline.health import Probe, gauge_probe, serve_health
 
 
 class Metrics:
@@ -38,42 +36,9 @@ class Metrics:
     def value(self, counter: Counter, stage: str) -> float:
         return counter.labels(stage)._value.get()
 
-    def serve(self, host: str, port: int, requires: Iterable[str] = ("broker", "database")):
-        """Start /metrics, /healthz and /readyz in a thread; returns (server, thread)."""
-        return serve_http(host, port, self.registry, requires)
-
-
-def waiting_for(registry: CollectorRegistry, requires: Iterable[str]) -> list[str]:
-    """The required dependencies not reported ready (never reported counts as not ready)."""
-    return [name for name in requires
-            if registry.get_sample_value("handoff_dependency_ready", {"dependency": name}) != 1]
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # probes every few seconds: no access log
-        pass
-
-
-def serve_http(host: str, port: int, registry: CollectorRegistry, requires: Iterable[str] = ()):
-    """/metrics (and any other path, as prometheus_client does), /healthz: 200 while the
-    process answers, /readyz: 200 once every dependency in `requires` is ready, else 503
-    naming what it waits for. Returns (server, thread); `server.shutdown()` stops it."""
-    requires = tuple(requires)
-    metrics_app = make_wsgi_app(registry)
-
-    def app(environ, start_response):
-        path = environ.get("PATH_INFO", "")
-        if path == "/healthz":
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"ok\n"]
-        if path == "/readyz":
-            waiting = waiting_for(registry, requires)
-            status = "503 Service Unavailable" if waiting else "200 OK"
-            start_response(status, [("Content-Type", "text/plain")])
-            return [(f"waiting for {', '.join(waiting)}\n" if waiting else "ready\n").encode()]
-        return metrics_app(environ, start_response)
-
-    server = make_server(host, port, app, ThreadingWSGIServer, handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name=f"metrics:{port}", daemon=True)
-    thread.start()
-    return server, thread
+    def serve(self, host: str, port: int, requires: Iterable[str] = ("broker", "database"),
+              probes: Sequence[Probe] = ()):
+        """Serve /metrics, /healthz and /readyz in a thread; returns (server, thread). /readyz fails
+        until every dependency in `requires` is reported ready (handoff_dependency_ready 1), and
+        while any of `probes` fails."""
+        return serve_health(host, port, self.registry, [gauge_probe(self.registry, requires), *probes])

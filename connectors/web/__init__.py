@@ -22,7 +22,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from connectors.web import auth, inbox, privacy
+from connectors.web import auth, field, inbox, links, outreach, privacy
 from connectors.web.auth import Web, needs
 from pipeline.clock import Clock, SystemClock
 from pipeline.people import Accounts, Lockout, Passwords, Permission, Sessions
@@ -85,12 +85,34 @@ def build_app(web: Web, gate=None) -> Starlette:
             return RedirectResponse("/inbox", status_code=303)
         if account.may(Permission.AUDIT_STATE):
             return RedirectResponse("/privacy", status_code=303)
+        if account.may(Permission.HOLDS):
+            return RedirectResponse("/outreach", status_code=303)
+        if account.may(Permission.FIELD_REFERRAL):
+            return RedirectResponse("/field", status_code=303)
         return web.page(request, "home.html", account=account)
 
-    routes = [Route("/", home), *auth.routes(web), *inbox.routes(web), *privacy.routes(web, gate),
+    routes = [Route("/", home), *health_routes(web.settings), *auth.routes(web), *inbox.routes(web),
+              *privacy.routes(web, gate), *outreach.routes(web), *field.routes(web), *links.routes(web),
               Mount("/static", StaticFiles(directory=HERE / "static"), name="static")]
     tls = bool(web.settings.web.tls_cert and web.settings.web.tls_key)
     return Starlette(routes=routes, middleware=[Middleware(_Guard, web=web, tls=tls)])
+
+
+def health_routes(settings: Settings) -> list[Route]:
+    """/healthz (the service answers) and /readyz (broker, database, directory answer; 503 otherwise)."""
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import PlainTextResponse
+
+    from pipeline.health import run_probes
+    from pipeline.readiness import service_probes
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    async def readyz(request: Request) -> Response:
+        ready, lines = await run_in_threadpool(run_probes, service_probes(settings))
+        return PlainTextResponse("\n".join(lines) + "\n", status_code=200 if ready else 503)
+    return [Route("/healthz", healthz), Route("/readyz", readyz)]
 
 
 def web_server(settings: Settings, app) -> uvicorn.Server:

@@ -39,16 +39,21 @@ def _run(coro) -> None:
 
 
 async def _serve(settings, name: str, metrics_port: int, body) -> None:
-    """Start the producer and the edge, serve metrics, then run `body(edge)` until stopped."""
+    """Start the producer and the edge, serve /metrics, /healthz and /readyz, then run `body(edge)` until stopped."""
     from connectors.edge.service import build_edge
+    from pipeline.health import serve_health
+    from pipeline.readiness import service_probes
     from pipeline.kafka.producer import ProducerSink
     from pipeline.kafka.secure import client_options
-    from pipeline.metrics import serve_http
 
     async with ProducerSink(settings.kafka.bootstrap, **client_options(settings.kafka)) as sink:
         edge = build_edge(settings, sink, name=f"edge {name}")
-        serve_http(settings.edges.host, metrics_port, edge.metrics.registry)  # ready once the producer is up
-        await body(edge)
+        # ready once the producer is up and while the broker, the database and the directory answer
+        server, _ = serve_health(settings.edges.host, metrics_port, edge.metrics.registry, service_probes(settings))
+        try:
+            await body(edge)
+        finally:
+            server.shutdown()
 
 
 @cli.command("intake")

@@ -14,6 +14,7 @@ class Role(StrEnum):
     PRIVACY_OFFICER = "privacy-officer"  # the audit log and accountings of disclosures
     PROGRAMME_LEAD = "programme-lead"    # de-identified aggregates only
     ADMIN = "admin"                      # configuration, accounts
+    RESPONDER = "responder"              # an officer or crew of an agency: field referrals in, a receipt back
 
 
 class Permission(StrEnum):
@@ -23,16 +24,18 @@ class Permission(StrEnum):
     HOLDS = "holds"              # open consent holds (person tokens, their age)
     CONSENTS = "consents"        # a person's consents in the registry
     ACCOUNTS = "accounts"        # local accounts
+    FIELD_REFERRAL = "field-referral"  # make a field referral for one's agency (nothing comes back)
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.IT_OPERATOR: frozenset(),
-    Role.OUTREACH: frozenset({Permission.HOLDS, Permission.CONSENTS}),
+    Role.OUTREACH: frozenset({Permission.HOLDS, Permission.CONSENTS, Permission.FIELD_REFERRAL}),
     Role.PROVIDER: frozenset({Permission.INBOX}),
     Role.PRIVACY_OFFICER: frozenset({Permission.DISCLOSURES, Permission.AUDIT_STATE, Permission.HOLDS,
                                      Permission.CONSENTS}),
     Role.PROGRAMME_LEAD: frozenset(),
     Role.ADMIN: frozenset({Permission.ACCOUNTS}),
+    Role.RESPONDER: frozenset({Permission.FIELD_REFERRAL}),
 }
 
 # Which roles a person-level permission needs, for messages ("needs the privacy-officer role").

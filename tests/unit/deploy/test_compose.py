@@ -22,7 +22,7 @@ from pipeline.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[3]
 SPEC = Path("/usr/lib/python3/dist-packages/compose/config/compose_spec.json")
-HANDOFF_SERVICES = {"topics", "migrate", "worker", "intake", "mllp", "web"}
+HANDOFF_SERVICES = {"topics", "migrate", "worker", "intake", "mllp", "web", "monitor"}
 LONG_RUNNING = {"kafka", "postgres", "worker", "intake", "mllp", "web", "prometheus", "grafana"}
 REAL_KEYS = '{"1":"Zm9vYmFyLWJheg-0123456789abcdef","2":"second}key{with-braces-0123456789"}'
 
@@ -194,7 +194,9 @@ def test_the_env_example_holds_no_real_secret():
 
 
 def test_alert_rules_and_the_dashboard_use_metrics_the_code_exports():
-    exported = {m.name for m in Metrics().registry.collect()} | {"up"}
+    from pipeline.monitor import MonitorCollector
+
+    exported = {m.name for m in [*Metrics().registry.collect(), *MonitorCollector().describe()]} | {"up"}
     texts = [rule["expr"] for group in yaml.safe_load((ROOT / "deploy/monitoring/rules/handoff.yml").read_text())["groups"]
              for rule in group["rules"]]
     dashboards = list((ROOT / "deploy/monitoring/grafana/dashboards").glob("*.json"))

@@ -15,9 +15,9 @@ def test_readyz_waits_for_every_required_dependency_and_healthz_only_for_the_pro
     try:
         assert httpx.get(f"{base}/healthz").status_code == 200
         before = httpx.get(f"{base}/readyz")
-        assert before.status_code == 503 and before.text.strip() == "waiting for broker, database"
+        assert before.status_code == 503 and before.text.strip().endswith("waiting for broker, database")
         metrics.ready.labels("broker").set(1)
-        assert httpx.get(f"{base}/readyz").text.strip() == "waiting for database"
+        assert httpx.get(f"{base}/readyz").text.strip().endswith("waiting for database")
         metrics.ready.labels("database").set(1)
         assert httpx.get(f"{base}/readyz").status_code == 200
         metrics.ready.labels("broker").set(0)  # the broker went away: not ready again, still alive

@@ -1,0 +1,157 @@
+"""What IT staff watch, read from the broker and the database: lag, ages, counts. No person data.
+
+    lag = await consumer_lag(bootstrap, prefix)        # [PartitionLag(group, topic, partition, end, committed)]
+    state = database_state(store, now)                 # referral counts by state, holds, unsealed audit
+    registry.register(MonitorCollector(...))           # the same as Prometheus gauges, computed per scrape
+
+Lag is the broker's end offset of a partition minus the group's committed offset (a group that
+never committed on a partition lags by the whole partition). Only groups that committed on a
+topic of this catalogue (`prefix`) are listed.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Iterator
+
+from prometheus_client.core import GaugeMetricFamily
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    group: str
+    topic: str
+    partition: int
+    end: int
+    committed: int | None          # None: the group never committed here
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.end - (self.committed or 0))
+
+
+@dataclass(frozen=True)
+class TopicEnds:
+    ends: dict[tuple[str, int], int]     # (topic, partition) -> end offset
+    lags: list[PartitionLag] = field(default_factory=list)
+
+
+async def topic_ends(bootstrap: str, prefix: str, timeout_ms: int = 5000) -> TopicEnds:
+    """End offsets of every topic under `prefix`, and the lag of every consumer group on them."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms)
+    await admin.start()
+    try:
+        topics = sorted(t for t in await admin.list_topics() if t.startswith(prefix))
+        partitions = [TopicPartition(d["topic"], p["partition"]) for d in
+                      (await admin.describe_topics(topics) if topics else []) for p in d["partitions"]]
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                    request_timeout_ms=timeout_ms)
+        await consumer.start()
+        try:
+            ends = {(tp.topic, tp.partition): off for tp, off in
+                    (await consumer.end_offsets(partitions) if partitions else {}).items()}
+        finally:
+            await consumer.stop()
+        lags = []
+        for group, _kind in sorted(await admin.list_consumer_groups()):
+            committed = {(tp.topic, tp.partition): meta.offset
+                         for tp, meta in (await admin.list_consumer_group_offsets(group)).items()}
+            mine = {t for t, _ in committed if t.startswith(prefix)}
+            lags += [PartitionLag(group, t, p, end, committed.get((t, p)) if committed.get((t, p), -1) >= 0 else None)
+                     for (t, p), end in sorted(ends.items()) if t in mine]
+        return TopicEnds(ends, lags)
+    finally:
+        await admin.close()
+
+
+def _age(now: datetime, iso: str | None) -> float:
+    if not iso:
+        return 0.0
+    then = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return max(0.0, (now - (then if then.tzinfo else then.replace(tzinfo=timezone.utc))).total_seconds())
+
+
+@dataclass(frozen=True)
+class DatabaseState:
+    referrals_by_state: dict[str, int]
+    holds_open: int
+    oldest_hold_seconds: float
+    audit_unsealed: int                  # audit records past the last sealed segment of their chain
+    oldest_unsealed_seconds: float
+
+
+def database_state(store, now: datetime) -> DatabaseState:
+    """Counts and ages from the database; aggregates only (no row leaves this function)."""
+    with store.transaction() as tx:
+        states = {r["state"]: int(r["n"]) for r in
+                  tx.fetchall("SELECT state, COUNT(*) AS n FROM referral_state GROUP BY state ORDER BY state")}
+        hold = tx.fetchone("SELECT COUNT(*) AS n, MIN(held_at) AS oldest FROM consent_hold WHERE status = 'held'")
+        unsealed = tx.fetchone(
+            "SELECT COUNT(*) AS n, MIN(r.recorded_at) AS oldest FROM audit_record r"
+            " WHERE r.chain_seq IS NOT NULL AND r.chain_seq > COALESCE((SELECT MAX(c.last_seq) FROM audit_checkpoint c"
+            " WHERE c.kafka_partition = r.kafka_partition AND c.kind = 'seal'), -1)")
+    return DatabaseState(states, int(hold["n"]), _age(now, hold["oldest"]),
+                         int(unsealed["n"]), _age(now, unsealed["oldest"]))
+
+
+class MonitorCollector:
+    """Prometheus gauges computed at each scrape: lag per group and partition, end offsets,
+    and the database state. A source that is away yields `handoff_monitor_up{source} 0`."""
+
+    def __init__(self, bootstrap: str = "", prefix: str = "", store=None, clock=None) -> None:
+        self.bootstrap, self.prefix, self.store, self.clock = bootstrap, prefix, store, clock
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """The families' names without reading anything (prometheus_client calls this on register)."""
+        yield from _lag_families(TopicEnds({}))
+        yield from _state_families(DatabaseState({}, 0, 0.0, 0, 0.0))
+        yield GaugeMetricFamily("handoff_monitor_up", "1 when the monitor could read the source", labels=["source"])
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily("handoff_monitor_up", "1 when the monitor could read the source", labels=["source"])
+        if self.bootstrap:
+            try:
+                ends = asyncio.run(topic_ends(self.bootstrap, self.prefix))
+                up.add_metric(["broker"], 1)
+                yield from _lag_families(ends)
+            except Exception:  # the broker is away: say so, keep serving the rest
+                up.add_metric(["broker"], 0)
+        if self.store is not None:
+            try:
+                now = self.clock.now() if self.clock else datetime.now(timezone.utc)
+                yield from _state_families(database_state(self.store, now))
+                up.add_metric(["database"], 1)
+            except Exception:
+                up.add_metric(["database"], 0)
+        yield up
+
+
+def _lag_families(ends: TopicEnds) -> Iterator[GaugeMetricFamily]:
+    end = GaugeMetricFamily("handoff_topic_end_offset", "End offset of a partition", labels=["topic", "partition"])
+    for (t, p), off in sorted(ends.ends.items()):
+        end.add_metric([t, str(p)], off)
+    lag = GaugeMetricFamily("handoff_consumer_lag", "Messages not yet committed by a consumer group",
+                            labels=["group", "topic", "partition"])
+    for x in ends.lags:
+        lag.add_metric([x.group, x.topic, str(x.partition)], x.lag)
+    yield end
+    yield lag
+
+
+def _state_families(state: DatabaseState) -> Iterator[GaugeMetricFamily]:
+    referrals = GaugeMetricFamily("handoff_referrals", "Referrals by state", labels=["state"])
+    for name, n in sorted(state.referrals_by_state.items()):
+        referrals.add_metric([name], n)
+    yield referrals
+    yield GaugeMetricFamily("handoff_holds_open", "Referrals held for want of a legal basis", value=state.holds_open)
+    yield GaugeMetricFamily("handoff_oldest_hold_age_seconds", "Age of the oldest open hold (0: none)",
+                            value=state.oldest_hold_seconds)
+    yield GaugeMetricFamily("handoff_audit_unsealed_records", "Audit records not yet in a sealed segment",
+                            value=state.audit_unsealed)
+    yield GaugeMetricFamily("handoff_audit_oldest_unsealed_age_seconds",
+                            "Age of the oldest audit record not yet sealed (0: none)",
+                            value=state.oldest_unsealed_seconds)
