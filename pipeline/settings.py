@@ -257,6 +257,14 @@ class WebSettings(Section):
     lockout_minutes: float = Field(15.0, gt=0)
 
 
+class AlertSettings(Section):
+    """Dispatch-time alerts to co-responder teams (issue 20): the webhook connector's keys and timeout."""
+
+    webhook_keys: dict[str, SecretStr] = Field({}, description="recipient id -> its HMAC-SHA256 signing key")
+    webhook_timeout: float = Field(5.0, gt=0, description="seconds for one webhook call")
+    ca_bundle: Path | None = Field(None, description="CA bundle the receivers' certificates chain to (default: system)")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HANDOFF_", env_nested_delimiter="__", extra="forbid")
 
@@ -276,6 +284,7 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = DeliverySettings()
     payload: PayloadSettings = PayloadSettings()
     web: WebSettings = WebSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> "Settings":
