@@ -20,11 +20,11 @@ from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
 
-from pipeline import detect, episode
+from pipeline import alerts, detect, episode
 from pipeline import records as r
 from pipeline.audit.emit import (admin_audit, decision_audit, recheck_audit, status_audit,
                                  unrouted_audit)
-from pipeline.audit.sink import Sealer, store_audit
+from pipeline.audit.sink import Sealer, store_audits
 from pipeline.clock import Clock
 from pipeline.consent import (Cancellation, Gate, Recipient, cancelled_status, flagged_in_field, flagged_in_run,
                               load_policy)
@@ -33,6 +33,7 @@ from pipeline.deliver.send import AuditNow, Policy, send
 from pipeline.detect import Rules, load_rules
 from pipeline.episode import DEFAULT_WINDOW
 from pipeline.episode import state as episodes
+from pipeline.errors import Permanent
 from pipeline.metrics import Metrics
 from pipeline.render import Party, Redaction, referring_party, render, render_cancel
 from pipeline.route import DirectorySource, RoutingRules, load_routing_rules, place_of, route
@@ -116,7 +117,30 @@ async def _propose(deps: Deps, person: r.PersonKey, source: str, ctx: Context) -
 async def classify_incident(deps: Deps, incident: r.DispatchIncident, ctx: Context) -> Result:
     """A CAD incident version: classify it by call type and notes, keep it as its runs' context."""
     await asyncio.to_thread(episodes.save_record, deps.store, "dispatch.incident", incident, incident.key)
-    return Result(outputs=[Output("detection", incident.key, detect.classify_incident(incident, deps.rules))])
+    detection = detect.classify_incident(incident, deps.rules)
+    return Result(outputs=[Output("detection", incident.key, detection),
+                           *await _dispatch_alerts(deps, incident, detection, ctx)])
+
+
+async def _dispatch_alerts(deps: Deps, incident: r.DispatchIncident, detection: r.Detection,
+                           ctx: Context) -> list[Output]:
+    """Alerts to the on-duty co-responder teams for a live behavioural-health call (pipeline/alerts.py)."""
+    now = ctx.clock.now()
+    sent = await asyncio.to_thread(alerts.alerted, deps.store, incident.key)
+    directory = deps.directory.current()
+    found = alerts.plan(incident, detection, directory, deps.routing, now.astimezone(deps.timezone), sent)
+    kept = await asyncio.to_thread(alerts.remember, deps.store, incident.key,
+                                   alerts.records(found, incident, directory, now), now)
+    return [Output("dispatch.alert", incident.key, alert, AuditKind.DECISION) for alert in kept]
+
+
+async def send_alert(deps: Deps, alert: r.DispatchAlert, ctx: Context) -> Result:
+    """A dispatch alert through its team's connector (one that can carry alerts: `webhook`)."""
+    connector = deps.connectors.get(alert.endpoint.kind)
+    if not hasattr(connector, "alert"):
+        raise Permanent(f"endpoint kind {alert.endpoint.kind!r} cannot carry a dispatch alert")
+    await connector.alert(alert)
+    return Result(outputs=[])
 
 
 async def field_requests(deps: Deps, referral: r.FieldReferral, ctx: Context) -> Result:
@@ -316,11 +340,19 @@ async def track(deps: Deps, status: r.ReferralStatus, ctx: Context) -> Result:
 
 
 async def sink_audit(deps: Deps, event: r.AuditEvent, ctx: Context) -> Result:
-    body = deps.catalogue["audit"].value.encode(event)
-    appended = await asyncio.to_thread(store_audit, deps.store, event, body, ctx.partition, ctx.offset)
-    if appended and deps.audit_sealer is not None:
-        await asyncio.to_thread(deps.audit_sealer.appended, deps.store, deps.clock.now(), ctx.partition)
-    return Result()
+    return (await sink_audits(deps, [(event, ctx)]))[0]
+
+
+async def sink_audits(deps: Deps, batch: Sequence[tuple[r.AuditEvent, Context]]) -> list[Result]:
+    """The audit sink's batch form: the batch's records appended in one transaction."""
+    codec = deps.catalogue["audit"].value
+    rows = [(event, codec.encode(event), ctx.partition, ctx.offset) for event, ctx in batch]
+    appended = await asyncio.to_thread(store_audits, deps.store, rows)
+    if deps.audit_sealer is not None:
+        for (_, _, partition, _), new in zip(rows, appended):
+            if new:
+                await asyncio.to_thread(deps.audit_sealer.appended, deps.store, deps.clock.now(), partition)
+    return [Result() for _ in batch]
 
 
 async def sweep_consents(deps: Deps, writer: Writer) -> None:
@@ -356,8 +388,10 @@ RETRY = ("delivery.retry.1m", "delivery.retry.10m", "delivery.retry.1h")  # dela
 STAGES: tuple[Stage, ...] = (
     S("classify-run", "ems.run", classify_run, AuditKind.DETECTION, ("detection", "referral.request"),
       doc="detect in an EMS run (its CAD incident as context); open referral requests per person"),
-    S("classify-incident", "dispatch.incident", classify_incident, AuditKind.DETECTION, ("detection",),
+    S("classify-incident", "dispatch.incident", classify_incident, AuditKind.DETECTION, ("detection", "dispatch.alert"),
       doc="detect in a CAD incident; kept as its runs' context"),
+    S("send-alert", "dispatch.alert", send_alert, AuditKind.DELIVERY_RESULT, (),
+      doc="an alert, update or withdrawal to the co-responder team's webhook"),
     S("field-requests", "field.referral", field_requests, AuditKind.REFERRAL_REQUEST, ("referral.request",),
       doc="a referral made in the field: a request per service"),
     S("route-decide-render", "referral.request", route_decide_render, AuditKind.DECISION,
@@ -375,7 +409,7 @@ STAGES: tuple[Stage, ...] = (
     S("track", "referral.status", track, AuditKind.STATUS_CHANGE, ("referral.request",),
       doc="the referral state machine (referral_state); a decline or missed deadline asks the next recipient"),
     S("audit-sink", "audit", sink_audit, AuditKind.ADMIN, (),
-      doc="one hash chain per partition into storage (audit_record), signed segments"),
+      doc="one hash chain per partition into storage (audit_record), signed segments", batch_fn=sink_audits),
 )
 PERIODIC: tuple[Periodic, ...] = (
     P("consent-sweep", sweep_consents, ("consent", "referral.status"), lambda deps: deps.sweep_seconds,
@@ -389,7 +423,8 @@ PERIODIC: tuple[Periodic, ...] = (
 
 def stages(deps: Deps, names: Sequence[str] | None = None) -> list[Stage]:
     """The declared stages (all, or those named) with their functions bound to `deps`."""
-    return [replace(s, fn=partial(s.fn, deps)) for s in select(STAGES, names)]
+    return [replace(s, fn=partial(s.fn, deps), batch_fn=s.batch_fn and partial(s.batch_fn, deps))
+            for s in select(STAGES, names)]
 
 
 def runners(deps: Deps, sink: Sink, metrics: Metrics, policy: RetryPolicy = RetryPolicy(),

@@ -147,6 +147,9 @@ class RuntimeSettings(Section):
     retry_topic_delays_seconds: list[float] = Field(
         [60.0, 600.0, 3600.0], min_length=1,
         description="delay before a record on delivery.retry.1m, .10m, .1h is tried again")
+    batch_size: int = Field(500, ge=1, description="a stage consumes at most this many records at a time; their "
+                                                    "audit records are written first, then their outputs")
+    batch_within_seconds: float = Field(0.05, gt=0, description="a batch is closed after this long even if not full")
     demo_database: Path = Field(RUN_DIR / "demo.db",
                                 description="`handoff run` (the demo) uses this SQLite file and deletes it at start")
 
@@ -178,6 +181,8 @@ class EdgeSettings(Section):
     mllp_port: int = 2575
     http_metrics_port: int = 9465
     mllp_metrics_port: int = 9466
+    replies_port: int = Field(2576, description="MLLP port for providers' RRI answers (handoff serve replies)")
+    replies_metrics_port: int = 9467
     tls_cert: Path | None = Field(None, description="server certificate chain (PEM); MLLP requires it")
     tls_key: Path | None = None
     client_ca: Path | None = Field(None, description="CA bundle that client certificates must chain to")
