@@ -23,10 +23,11 @@ class Permission(StrEnum):
     HOLDS = "holds"              # open consent holds (person tokens, their age)
     CONSENTS = "consents"        # a person's consents in the registry
     ACCOUNTS = "accounts"        # local accounts
+    OPERATIONS = "operations"    # the IT dashboard: counts, lag, dead letters by id (no person data), replay
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
-    Role.IT_OPERATOR: frozenset(),
+    Role.IT_OPERATOR: frozenset({Permission.OPERATIONS}),
     Role.OUTREACH: frozenset({Permission.HOLDS, Permission.CONSENTS}),
     Role.PROVIDER: frozenset({Permission.INBOX}),
     Role.PRIVACY_OFFICER: frozenset({Permission.DISCLOSURES, Permission.AUDIT_STATE, Permission.HOLDS,
