@@ -60,14 +60,17 @@ def sample_runs(count: int = SAMPLE_SIZE, seed: int = 1911) -> list[r.EmsRun]:
 
 
 def cli(once: bool = typer.Option(False, "--once", help="exit after the sample has gone through"),
-        sample: int = typer.Option(SAMPLE_SIZE, help="how many sample EMS runs to feed")) -> None:
+        sample: int = typer.Option(SAMPLE_SIZE, help="how many sample EMS runs to feed"),
+        fhir_server: bool = typer.Option(True, help="start the local HAPI FHIR server (Java) the sample's FHIR "
+                                                    "provider receives at; without it that provider gets the inbox")
+        ) -> None:
     """The demo: an embedded broker, its own database, a made-up sample fed through every stage."""
     from handoff.errors import EXIT_UNAVAILABLE, CliError
     from pipeline.kafka.broker import BrokerError
     from handoff.worker import run_service
 
     try:
-        run_service(lambda: main(demo_settings(Settings()), once, sample))
+        run_service(lambda: main(demo_settings(Settings()), once, sample, fhir_server=fhir_server))
     except BrokerError as e:
         raise CliError(str(e), EXIT_UNAVAILABLE) from None
 
@@ -81,10 +84,12 @@ def demo_settings(settings: Settings) -> Settings:
     })
 
 
-async def main(settings: Settings, once: bool, sample: int, bootstrap: str | None = None) -> None:
+async def main(settings: Settings, once: bool, sample: int, bootstrap: str | None = None,
+               fhir_server: bool = True) -> dict:
     """The demo on `bootstrap`, or on a fresh embedded broker (then its database starts clean too)."""
     from pipeline.kafka.broker import EmbeddedBroker
     from pipeline.storage import open_store
+    from connectors.peers import demo as demo_peers
     from handoff.worker import start_stages, wait_for_broker, wait_for_database
 
     say = lambda text: typer.echo(f"handoff: {text}")  # noqa: E731
@@ -109,6 +114,10 @@ async def main(settings: Settings, once: bool, sample: int, bootstrap: str | Non
         store = open_store(settings.storage.url)
         stack.callback(store.close)
         await wait_for_database(store, metrics)
+        peers = await demo_peers.start(settings, settings.kafka.embedded_run_dir.parent / "peers", stack, fhir_server)
+        for line in peers.lines:
+            say(line)
+        settings = peers.settings  # the demo directory (the peers' ports) and their credentials
         running = await start_stages(stack, settings, bootstrap, catalogue, store, metrics)
         say(f"workers started: {', '.join(running.names)}")
 
@@ -119,9 +128,10 @@ async def main(settings: Settings, once: bool, sample: int, bootstrap: str | Non
         summary = await summarise(bootstrap, catalogue, store)
         typer.echo(render_summary(summary, settings, db_path))
         if once:
-            return
+            return summary
         say("serving; Ctrl-C stops")
         await asyncio.Event().wait()
+        return summary
 
 
 async def feed(bootstrap: str, catalogue: Catalogue, runs: list[r.EmsRun]) -> None:
@@ -164,13 +174,16 @@ async def summarise(bootstrap: str, catalogue: Catalogue, store) -> dict:
         inbox = tx.fetchone("SELECT COUNT(*) AS n FROM inbox_item")["n"]
         audit = {row["kind"]: row["n"] for row in
                  tx.fetchall("SELECT kind, COUNT(*) AS n FROM audit_record GROUP BY kind ORDER BY kind")}
+        sent = {row["endpoint_kind"]: row["n"] for row in tx.fetchall(
+            "SELECT endpoint_kind, COUNT(*) AS n FROM delivery_ledger WHERE sent_message_id IS NOT NULL"
+            " GROUP BY endpoint_kind ORDER BY endpoint_kind")}
         example = tx.fetchone("SELECT recipient_id, referral_id, content_type FROM inbox_item"
                               " ORDER BY received_at, delivery_id LIMIT 1")
     return {"events_in": counts["ems.run"], "detections": sum(1 for d in detections if d.categories),
             "categories": dict(sorted(categories.items())), "referral_requests": counts["referral.request"],
             "holds": counts["consent.pending"], "deliveries": counts["delivery"], "delivered_to_inbox": inbox,
             "status_events": counts["referral.status"], "dead_letters": dead, "audit_records": audit,
-            "example_delivery": example}
+            "example_delivery": example, "delivered_by_endpoint": sent}
 
 
 def render_summary(summary: dict, settings: Settings, db_path: Path | None) -> str:
@@ -178,6 +191,7 @@ def render_summary(summary: dict, settings: Settings, db_path: Path | None) -> s
     for key in ("events_in", "detections", "referral_requests", "holds", "deliveries", "delivered_to_inbox",
                 "status_events", "dead_letters"):
         lines.append(f"  {key.replace('_', ' '):22} {summary[key]}")
+    lines.append(f"  {'delivered by endpoint':22} {json.dumps(summary.get('delivered_by_endpoint', {}))}")
     lines.append(f"  {'categories':22} {json.dumps(summary['categories'])}")
     lines.append(f"  {'audit records':22} {json.dumps(summary['audit_records'])}")
     lines += ["", "Where to look:",

@@ -22,25 +22,26 @@ from pydantic import SecretStr
 
 from pipeline import detect, episode
 from pipeline import records as r
-from pipeline.audit.emit import (admin_audit, decision_audit, disclosure_audit, recheck_audit, status_audit,
+from pipeline.audit.emit import (admin_audit, decision_audit, recheck_audit, status_audit,
                                  unrouted_audit)
 from pipeline.audit.sink import Sealer, store_audit
 from pipeline.clock import Clock
 from pipeline.consent import (Cancellation, Gate, Recipient, cancelled_status, flagged_in_field, flagged_in_run,
                               load_policy)
-from pipeline.deliver import Connector, sent_status
+from pipeline.deliver import Connector, ledger
+from pipeline.deliver.send import AuditNow, Policy, send
 from pipeline.detect import Rules, load_rules
 from pipeline.episode import DEFAULT_WINDOW
 from pipeline.episode import state as episodes
 from pipeline.metrics import Metrics
-from pipeline.render import Redaction, render
+from pipeline.render import Party, Redaction, referring_party, render, render_cancel
 from pipeline.route import DirectorySource, RoutingRules, load_routing_rules, place_of, route
 from pipeline.settings import Settings
 from pipeline.stage import Context, OnError, Output, Result, RetryPolicy, Sink, Stage, StageRunner, Writer
 from pipeline.storage import Store
 from pipeline.topics import Catalogue
 from pipeline.topology import Periodic, select
-from pipeline.track import apply_status, escalation_request, record_exhausted, sent_referrals
+from pipeline.track import apply_status, escalation_request, record_exhausted
 from pipeline.track.deadlines import Deadlines, load_deadlines
 from pipeline.vocab import Action, AuditKind, Outcome
 
@@ -66,6 +67,8 @@ class Deps:
     sweep_seconds: float = 60.0  # the consent sweeper's period
     deadline_sweep_seconds: float = 60.0  # how often missed deadlines are looked for
     episode_retention: timedelta = timedelta(days=90)  # episode state older than this is purged
+    delivery: Policy = Policy()  # one send in flight per referral (lease), when a transient failure is final
+    audit_now: AuditNow | None = None  # writes audit records at once (the delivery attempt, before the send)
 
     @classmethod
     def build(cls, settings: Settings, catalogue: Catalogue, store: Store, connectors: dict[str, Connector],
@@ -80,7 +83,7 @@ class Deps:
             consent_flags=frozenset(settings.consent.field_flag_elements),
             timezone=ZoneInfo(settings.routing.timezone), deadlines=load_deadlines(settings.track.deadlines),
             sweep_seconds=settings.consent.sweep_seconds, deadline_sweep_seconds=settings.track.sweep_seconds,
-            episode_retention=timedelta(days=settings.routing.episode_retention_days))
+            episode_retention=timedelta(days=settings.routing.episode_retention_days), delivery=Policy.of(settings))
         values.update(overrides)
         return cls(**values)
 
@@ -139,9 +142,10 @@ async def route_decide_render(deps: Deps, incoming: r.Referral, ctx: Context) ->
     for candidate, decision in zip(candidates, decisions):
         recipient = candidate.provider
         if decision.outcome in (Outcome.PERMIT, Outcome.PERMIT_REDACTED):
-            outputs.append(Output("delivery", r.DeliveryKey(referral_id=decision.referral_id,
-                                                            recipient_id=recipient.id),
-                                  _delivery(deps, request, sources, sent, decision, recipient, ctx)))
+            delivery = _delivery(deps, request, sources, sent, decision, recipient, ctx)
+            if delivery is not None:  # None: the recipient holds this content already
+                outputs.append(Output("delivery", r.DeliveryKey(referral_id=decision.referral_id,
+                                                                recipient_id=recipient.id), delivery))
             continue
         audits.append(decision_audit(request, decision, ctx))
         if decision.outcome == Outcome.HOLD:
@@ -188,50 +192,111 @@ async def consent_changed(deps: Deps, consents: r.ConsentSet, ctx: Context) -> R
                                           "recipient no longer in the directory", sent=False))
             continue
         sources, sent = await _render_inputs(deps, item.request, [item.decision])
-        outputs.append(Output("delivery", r.DeliveryKey(referral_id=item.decision.referral_id,
-                                                        recipient_id=recipient.id),
-                              _delivery(deps, item.request, sources, sent, item.decision, recipient, ctx)))
+        delivery = _delivery(deps, item.request, sources, sent, item.decision, recipient, ctx)
+        if delivery is not None:
+            outputs.append(Output("delivery", r.DeliveryKey(referral_id=item.decision.referral_id,
+                                                            recipient_id=recipient.id), delivery))
     outputs += [Output("referral.status", r.ReferralKey(referral_id=c.referral_id), cancelled_status(c),
                        AuditKind.STATUS_CHANGE) for c in cancelled]
+    told = await asyncio.to_thread(ledger.holdings, deps.store, [c.referral_id for c in cancelled if c.sent])
+    for c in cancelled:
+        held = told.get(c.referral_id) if c.sent else None
+        if held is not None and held.action != "cancel":
+            referring = await _referring(deps, held)
+            outputs.append(Output("delivery", r.DeliveryKey(referral_id=held.referral_id,
+                                                            recipient_id=held.recipient_id),
+                                  _cancel_delivery(held, consents.person, c, directory, referring)))
     return Result(outputs=outputs, audits=audits)
 
 
-async def _render_inputs(deps: Deps, request: r.Referral, decisions: list[r.Decision]):
-    """What rendering reads first (a mapping does no I/O): the request's source records, and which
-    of its referrals a recipient already holds (then the message is an update)."""
-    if not any(d.outcome in (Outcome.PERMIT, Outcome.PERMIT_REDACTED) for d in decisions):
-        return [], set()
+async def _referring(deps: Deps, held: ledger.Held) -> Party:
+    """The party the cancelled referral named as its sender (so the I14 names the I12's)."""
+    request = await asyncio.to_thread(episodes.load_request, deps.store, held.decision.request_id)
+    if request is None:  # purged since: the programme itself
+        return Party("handoff", "Handoff")
     sources = await asyncio.to_thread(episodes.load_sources, deps.store, request.source_records)
-    sent = await asyncio.to_thread(sent_referrals, deps.store, [d.referral_id for d in decisions])
-    return sources, sent
+    return referring_party(request, sources)
 
 
-def _delivery(deps: Deps, request: r.Referral, sources, sent: set[str], decision: r.Decision, recipient,
-              ctx: Context) -> r.Delivery:
-    action = Action.UPDATE if decision.referral_id in sent else Action.CREATE
-    payload = render(request, sources, decision, recipient, action=action, redaction=Redaction.of(deps.gate.policy))
+def _cancel_delivery(held: ledger.Held, person: r.PersonKey, cancel: Cancellation, directory,
+                     referring: Party) -> r.Delivery:
+    """Tell a recipient that holds a referral it is cancelled (REF^I14, Task cancelled), at the
+    endpoint that referral went to, even when the recipient has left the directory since."""
+    try:
+        recipient = replace(directory.get(held.recipient_id), endpoint=held.endpoint)
+    except KeyError:
+        recipient = _Gone(held.recipient_id, held.recipient_id, held.endpoint)
+    revision = held.revision + 1
+    payload = render_cancel(held.referral_id, person, recipient, cancel.reason, cancel.envelope.occurred_at,
+                            referring=referring)
+    envelope = cancel.envelope.model_copy(update={
+        "event_id": f"delivery:{held.referral_id}:{payload.message_id}", "source_system": "handoff:deliver"})
+    decision = held.decision.model_copy(update={"reasons": [f"cancelled: {cancel.reason}"[:500]],
+                                                "decided_at": cancel.envelope.occurred_at})
+    return r.Delivery(envelope=envelope, delivery_id=f"{held.referral_id}:{payload.message_id}",
+                      referral_id=held.referral_id, recipient_id=held.recipient_id, endpoint=held.endpoint,
+                      format=payload.format, action=Action.CANCEL, revision=revision, message_id=payload.message_id,
+                      content_type=payload.content_type, payload=payload.body, decision=decision, person=person,
+                      content_digest=payload.content_digest)
+
+
+@dataclass(frozen=True)
+class _Gone:
+    """A recipient no longer in the directory, as a cancellation names it."""
+
+    id: str
+    name: str
+    endpoint: r.Endpoint
+
+
+async def _render_inputs(deps: Deps, request: r.Referral, decisions: list[r.Decision]):
+    """What rendering reads first (a mapping does no I/O): the request's source records, and what
+    each recipient already holds of its referral (the ledger: then the message is an update, or
+    nothing at all when its content is what the recipient holds)."""
+    if not any(d.outcome in (Outcome.PERMIT, Outcome.PERMIT_REDACTED) for d in decisions):
+        return [], {}
+    sources = await asyncio.to_thread(episodes.load_sources, deps.store, request.source_records)
+    held = await asyncio.to_thread(ledger.holdings, deps.store, [d.referral_id for d in decisions])
+    return sources, held
+
+
+def _delivery(deps: Deps, request: r.Referral, sources, held: dict[str, ledger.Held], decision: r.Decision,
+              recipient, ctx: Context) -> r.Delivery | None:
+    """The outbox record for one permitted recipient, or None when it holds this content already."""
+    has = held.get(decision.referral_id)
+    redaction = Redaction.of(deps.gate.policy)
+    payload = render(request, sources, decision, recipient, action=Action.CREATE, redaction=redaction)
+    digest = payload.content_digest  # of the content as a create: an update of the same content has the same
+    action = Action.UPDATE if has is not None else Action.CREATE
+    if has is not None:
+        if has.action != "cancel" and has.digest == digest:
+            return None  # nothing new for nothing new
+        payload = render(request, sources, decision, recipient, action=action, redaction=redaction)
     envelope = request.envelope.model_copy(update={
         "event_id": f"delivery:{decision.referral_id}:{payload.message_id}", "source_system": "handoff:render"})
     return r.Delivery(envelope=envelope, delivery_id=f"{decision.referral_id}:{payload.message_id}",
                       referral_id=decision.referral_id, recipient_id=recipient.id, endpoint=recipient.endpoint,
                       format=payload.format, action=action, revision=request.revision, message_id=payload.message_id,
                       content_type=payload.content_type, payload=payload.body, decision=decision,
-                      person=request.person)
+                      person=request.person, content_digest=digest)
 
 
 async def deliver(deps: Deps, delivery: r.Delivery, ctx: Context) -> Result:
+    """Re-read the consent (not for a cancellation: it discloses nothing new), then send under the
+    delivery policy (pipeline/deliver/send.py): attempt audit first, the result after."""
     key = r.ReferralKey(referral_id=delivery.referral_id)
-    problems = await asyncio.to_thread(deps.gate.recheck, delivery, ctx.clock.now())  # the registry, just before
+    cancelling = delivery.action == Action.CANCEL
+    problems = [] if cancelling else await asyncio.to_thread(deps.gate.recheck, delivery, ctx.clock.now())
     if problems:  # the consent changed since the decision: do not send; cancel
         cancel = Cancellation(delivery.referral_id, delivery.envelope, "; ".join(problems), sent=False)
         return Result(outputs=[Output("referral.status", key, cancelled_status(cancel), AuditKind.STATUS_CHANGE)],
                       audits=[recheck_audit(delivery, ctx, problems)])
-    connector = deps.connectors[delivery.endpoint.kind]
-    receipt = await connector.deliver(delivery)
-    await asyncio.to_thread(deps.gate.record_use, delivery, ctx.clock.now())
-    status = sent_status(delivery, receipt.duplicate)
-    disclosure = disclosure_audit(delivery, ctx, receipt.duplicate)  # the PrivacyDisclosure
-    return Result(outputs=[Output("referral.status", key, status, AuditKind.STATUS_CHANGE)], audits=[disclosure])
+    outcome = await send(deps.store, deps.connectors[delivery.endpoint.kind], delivery, ctx, deps.delivery,
+                         deps.audit_now or _no_audit_writer)
+    if outcome.state == "sent" and not cancelling:
+        await asyncio.to_thread(deps.gate.record_use, delivery, ctx.clock.now())
+    outputs = [Output("referral.status", key, outcome.status, AuditKind.STATUS_CHANGE)] if outcome.status else []
+    return Result(outputs=outputs, audits=outcome.audits)
 
 
 async def track(deps: Deps, status: r.ReferralStatus, ctx: Context) -> Result:
@@ -273,7 +338,8 @@ async def sweep_deadlines(deps: Deps, writer: Writer) -> None:
 async def purge_episodes(deps: Deps, writer: Writer) -> None:
     """Episode state past its retention is purged, with an `admin` audit record of the counts."""
     now = deps.clock.now()
-    counts = await asyncio.to_thread(episodes.purge, deps.store, now - deps.episode_retention)
+    keep = await asyncio.to_thread(ledger.needed_persons, deps.store)  # unsettled deliveries, open holds
+    counts = await asyncio.to_thread(episodes.purge, deps.store, now - deps.episode_retention, keep)
     if any(counts.values()):
         audit = admin_audit("handoff", now, "purge-episode-state", "episode",
                             {k: str(v) for k, v in counts.items()}
@@ -327,8 +393,15 @@ def stages(deps: Deps, names: Sequence[str] | None = None) -> list[Stage]:
 def runners(deps: Deps, sink: Sink, metrics: Metrics, policy: RetryPolicy = RetryPolicy(),
             names: Sequence[str] | None = None) -> list[StageRunner]:
     probes = {"database": partial(database_answers, deps.store)}
+    if deps.audit_now is None and sink is not None:  # the deliver stage audits its attempt before it sends
+        deps = replace(deps, audit_now=partial(Writer(deps.catalogue, sink, "stage deliver").write, outputs=(),
+                                               headers=()))
     return [StageRunner(stage, deps.catalogue, sink, deps.clock, metrics, policy, probes)
             for stage in stages(deps, names)]
+
+
+async def _no_audit_writer(audits) -> None:
+    raise RuntimeError("the deliver stage runs without an audit writer")
 
 
 async def database_answers(store: Store) -> bool:

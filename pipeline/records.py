@@ -332,6 +332,8 @@ class Delivery(Record):
     person: PersonKey
     attempt: int = 0
     not_before: Optional[AwareDatetime] = None
+    content_digest: str = Field("", description="what the recipient would receive, less message id, action and"
+                                                " send time: an update goes out only when it differs")
 
 
 class DeliveryKey(Record):

@@ -175,6 +175,55 @@ class EdgeSettings(Section):
     mllp_idle_timeout: float = Field(300.0, description="seconds a connection may stay silent between frames")
 
 
+class FhirRestDelivery(Section):
+    """FHIR REST endpoints: SMART Backend Services (a signed JWT assertion for a bearer token) or mutual TLS."""
+
+    mode: Literal["auto", "process-message", "transaction"] = Field(
+        "auto", description="auto: $process-message where the CapabilityStatement offers it, else a transaction")
+    client_id: str = ""
+    token_url: str = Field("", description="the SMART token endpoint; empty: no bearer token (mutual TLS alone)")
+    private_key: Path | None = Field(None, description="PEM: RSA signs RS384, EC P-384 signs ES384")
+    key_id: str = ""
+    scope: str = "system/Task.write system/ServiceRequest.write system/Patient.write"
+    client_cert: Path | None = Field(None, description="mutual TLS: this client's certificate chain (PEM)")
+    client_key: Path | None = None
+    ca_bundle: Path | None = Field(None, description="CA bundle the servers' certificates chain to (default: system)")
+    timeout: float = Field(15.0, gt=0)
+
+
+class MllpDelivery(Section):
+    """HL7 v2 over MLLP (addresses mllps://host:port for TLS, mllp://host:port for plain)."""
+
+    ack_timeout: float = Field(30.0, gt=0, description="seconds to wait for the ACK; none is an ambiguous send")
+    connect_timeout: float = Field(10.0, gt=0)
+    ca_bundle: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+
+
+class DirectDelivery(Section):
+    """Direct: SMTP with S/MIME, signed with the programme's certificate, encrypted to the recipient's."""
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    starttls: bool = False
+    sender: str = "referrals@handoff.direct.invalid"
+    signing_cert: Path | None = None
+    signing_key: Path | None = None
+    recipient_certs: dict[str, Path] = Field({}, description="Direct address -> its encryption certificate (PEM)")
+    timeout: float = Field(30.0, gt=0)
+
+
+class DeliverySettings(Section):
+    lease_seconds: float = Field(60.0, gt=0, description="how long one send of a referral holds its slot")
+    final_attempt: int = Field(6, ge=1, description="a transient failure of this many sends of one message is final:"
+                                                   " the referral is failed")
+    idempotent: bool = Field(True, description="false only in the test that shows what idempotency prevents")
+    fhir: FhirRestDelivery = FhirRestDelivery()
+    mllp: MllpDelivery = MllpDelivery()
+    direct: DirectDelivery = DirectDelivery()
+
+
 class PayloadSettings(Section):
     """Optional AES-256-GCM encryption of the values on the topics that carry person data
     (`person_data: true` in pipeline/schemas/topics.yaml; pipeline/payload.py)."""
@@ -229,9 +278,8 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     edges: EdgeSettings = EdgeSettings()
     runtime: RuntimeSettings = RuntimeSettings()
+    delivery: DeliverySettings = DeliverySettings()
     payload: PayloadSettings = PayloadSettings()
-
-
     web: WebSettings = WebSettings()
 
     @model_validator(mode="after")

@@ -39,9 +39,10 @@ def kafka(request):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    line = getattr(config, "_handoff_broker_line", None)
-    if line:
-        terminalreporter.write_line(line)
+    for name in ("_handoff_broker_line", "_handoff_fhir_line"):
+        line = getattr(config, name, None)
+        if line:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture
@@ -59,3 +60,37 @@ def shared():
     if not SHARED.exists():
         pytest.skip(f"{SHARED} is absent (a user's own clone): the shared test data is not here")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def fhir_server(request, tmp_path_factory):
+    """A real HAPI FHIR R4 server (connectors/peers/fhir.py), started once for the session, with
+    $process-message and a SMART token endpoint that knows an RSA (RS384) and an EC P-384 (ES384)
+    client key, both made here. Cannot run here: skipped with the reason (failed under CI=true)."""
+    from types import SimpleNamespace
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    from connectors.peers.fhir import FhirServerProcess, Unavailable
+
+    keys = tmp_path_factory.mktemp("smart-keys")
+    paths = {}
+    for name, key in (("rsa", rsa.generate_private_key(65537, 2048)), ("ec", ec.generate_private_key(ec.SECP384R1()))):
+        (keys / f"{name}.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                             serialization.PrivateFormat.PKCS8,
+                                                             serialization.NoEncryption()))
+        (keys / f"{name}.pub").write_bytes(key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        paths[name] = keys / f"{name}.key"
+    try:
+        server = FhirServerProcess.start(ROOT / ".run" / f"test-fhir-{os.getpid()}", client_id="handoff-test",
+                                         client_keys=[keys / "rsa.pub", keys / "ec.pub"], process_message=True)
+    except Unavailable as e:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the HAPI FHIR server cannot run in CI: {e}", pytrace=False)
+        pytest.skip(f"the HAPI FHIR server cannot run here: {e}")
+    request.config._handoff_fhir_line = (f"HAPI FHIR server at {server.base}: ready in {server.start_seconds:.1f}s "
+                                         f"(pid {server.process.pid})")
+    yield SimpleNamespace(server=server, client_id="handoff-test", rsa_key=paths["rsa"], ec_key=paths["ec"])
+    server.stop()

@@ -1,8 +1,10 @@
 """Delivery: send what the outbox holds through the recipient's connector, report the result.
 
 Connectors are registered by endpoint kind (pipeline/deliver/registry.py, STYLE.md §8):
-`deliver(delivery) -> Receipt` and `aclose()`. The delivery issue adds FHIR REST, MLLP,
-Direct and webhooks, retry topics, and the consent re-check just before sending.
+`deliver(delivery) -> Receipt` and `aclose()`; they raise the error tree (pipeline/errors.py):
+`Transient` (try again later), `Ambiguous` (sent, no answer: resend the same message id later,
+flagged) or `Permanent`. The policy around a send (one in flight per referral, nothing new for
+nothing new, audits before and after, failed or requested status) is `send()` in send.py.
 """
 from __future__ import annotations
 
@@ -10,16 +12,20 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from pipeline import records as r
+from pipeline.errors import Transient
 from pipeline.vocab import ReferralState, StatusSource
 
 
 @dataclass(frozen=True)
 class Receipt:
-    """What a connector reports of one send: delivered, and whether the recipient already had it."""
-
     delivered: bool
-    duplicate: bool
+    duplicate: bool  # the recipient already had this very message (it said so, or the store did)
     detail: str = ""
+
+
+class Ambiguous(Transient):
+    """The message went out and no answer came (an MLLP ACK timeout, a connection reset after the
+    write): the recipient may or may not hold it. Resent later with the same message id."""
 
 
 class Connector(Protocol):
@@ -39,3 +45,13 @@ def sent_status(delivery: r.Delivery, duplicate: bool) -> r.ReferralStatus:
                             message_id=delivery.message_id, reason="resent: already there" if duplicate else "",
                             source=StatusSource.DELIVERY, recipient_id=delivery.recipient_id, person=delivery.person,
                             request_id=delivery.decision.request_id)
+
+
+def failed_status(delivery: r.Delivery, reason: str) -> r.ReferralStatus:
+    """A final failure: the referral did not reach its recipient (`failed`, with the reason)."""
+    envelope = delivery.envelope.model_copy(update={
+        "event_id": f"status:{delivery.delivery_id}:failed", "source_system": "handoff:deliver"})
+    return r.ReferralStatus(envelope=envelope, referral_id=delivery.referral_id, state=ReferralState.FAILED,
+                            reported_by=f"connector:{delivery.endpoint.kind}", message_id=delivery.message_id,
+                            reason=reason[:500], source=StatusSource.DELIVERY, recipient_id=delivery.recipient_id,
+                            person=delivery.person, request_id=delivery.decision.request_id)

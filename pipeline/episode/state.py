@@ -58,6 +58,13 @@ def load_sources(store: Store, refs: list[r.SourceRef]) -> list[r.Record]:
     return out
 
 
+def load_request(store: Store, request_id: str) -> r.Referral | None:
+    """A merged request by id (None when it is gone)."""
+    with store.transaction() as tx:
+        row = tx.fetchone("SELECT body FROM episode_request WHERE request_id = :id", {"id": request_id})
+    return REFERRAL.decode(bytes(row["body"])) if row is not None else None
+
+
 def merge_request(store: Store, incoming: r.Referral, window: timedelta) -> r.Referral:
     """Place a request in the person's episode and fold it into what is there; returns the merged request."""
     token = incoming.person.person_token
@@ -94,13 +101,31 @@ def merge_request(store: Store, incoming: r.Referral, window: timedelta) -> r.Re
     return merged
 
 
-def purge(store: Store, before: datetime) -> dict[str, int]:
+def purge(store: Store, before: datetime, keep_persons: frozenset[str] = frozenset()) -> dict[str, int]:
     """Minimum PHI at rest: drop source records received, episodes last seen and merged requests
-    updated before `before` (settings: routing.episode_retention_days). Returns the counts."""
+    updated before `before` (settings: routing.episode_retention_days). Returns the counts.
+
+    Never what is still needed: the requests (and episodes) of `keep_persons` (a delivery not yet
+    settled, a hold still open) and every source record that a kept request, or a request updated
+    since `before`, names; rendering reads them."""
     cut = before.isoformat()
     with store.transaction(immediate=True) as tx:
+        named = set()
+        for row in tx.fetchall("SELECT person_token, body FROM episode_request WHERE updated_at >= :cut", {"cut": cut}):
+            named.add(row["person_token"])
+        needed: set[tuple[str, str]] = set()
+        for token in named | set(keep_persons):
+            for row in tx.fetchall("SELECT body FROM episode_request WHERE person_token = :t", {"t": token}):
+                needed |= {(s.topic, s.record_id) for s in REFERRAL.decode(bytes(row["body"])).source_records}
+        old = tx.fetchall("SELECT topic, record_id FROM episode_record WHERE received_at < :cut", {"cut": cut})
+        records = sum(tx.execute("DELETE FROM episode_record WHERE topic = :t AND record_id = :id",
+                                 {"t": row["topic"], "id": row["record_id"]})
+                      for row in old if (row["topic"], row["record_id"]) not in needed)
+        kept = sorted(keep_persons)
+        spared = f" AND person_token NOT IN ({', '.join(f':k{i}' for i in range(len(kept)))})" if kept else ""
+        params = {"cut": cut, **{f"k{i}": k for i, k in enumerate(kept)}}
         return {
-            "episode_record": tx.execute("DELETE FROM episode_record WHERE received_at < :cut", {"cut": cut}),
-            "person_episode": tx.execute("DELETE FROM person_episode WHERE last_seen < :cut", {"cut": cut}),
-            "episode_request": tx.execute("DELETE FROM episode_request WHERE updated_at < :cut", {"cut": cut}),
+            "episode_record": records,
+            "person_episode": tx.execute(f"DELETE FROM person_episode WHERE last_seen < :cut{spared}", params),
+            "episode_request": tx.execute(f"DELETE FROM episode_request WHERE updated_at < :cut{spared}", params),
         }

@@ -28,8 +28,9 @@ CONN = "http://terminology.hl7.org/CodeSystem/endpoint-connection-type"
 HANDOFF_CONN = "urn:handoff:endpoint-type"
 ALL_WEEK = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
-# Every sample endpoint is Handoff's own inbox, the one connector `make run` has; a site's
-# directory names FHIR REST, MLLP, Direct or webhook endpoints (see directory.py).
+# Most sample endpoints are Handoff's own inbox; one provider per other endpoint kind is backed by
+# a local peer that `make run` starts (connectors/peers/demo.py puts in the ports it got, or the
+# inbox when a peer cannot run): a HAPI FHIR server, an MLLP receiver, a Direct HISP (SMTP).
 # A rough polygon around a fictional city centre (lon, lat), for point-in-polygon areas.
 CITY_POLYGON = {"type": "Polygon", "coordinates": [[[-89.75, 39.70], [-89.55, 39.70], [-89.55, 39.88],
                                                      [-89.75, 39.88], [-89.75, 39.70]]]}
@@ -48,6 +49,12 @@ PROVIDERS = [
      ("00:00:00", "23:59:59", ALL_WEEK), ["en"], 4, ("handoff-inbox", HANDOFF_CONN, "org-mobile-crisis")),
     ("org-housing-first", "Housing First Partners", False, ["housing-social"], ["Sangamon"], ["62701", "62702"],
      None, ("09:00:00", "17:00:00", ALL_WEEK[:5]), ["en"], 8, ("handoff-inbox", HANDOFF_CONN, "org-housing-first")),
+    ("org-logan-behavioral", "Logan Behavioral Health", True, ["mh-crisis-followup"], ["Logan"], [], None, None,
+     ["en"], 30, ("hl7-fhir-rest", CONN, "http://127.0.0.1:8481/fhir")),
+    ("org-capital-crisis", "Capital Crisis Line", True, ["mh-crisis-followup"], ["Sangamon", "Menard"], [], None, None,
+     ["en"], 30, ("hl7v2-mllp", CONN, "mllps://127.0.0.1:2576")),
+    ("org-menard-recovery", "Menard Recovery Clinic", True, ["sud-treatment"], ["Menard"], [], None, None,
+     ["en"], 15, ("direct-project", CONN, "intake@direct.menard-recovery.test")),
 ]
 ELIGIBILITY = {"org-bridge-clinic": "adults", "org-harbor-recovery": "adults"}
 CO_RESPONDER = {"org-mobile-crisis"}

@@ -20,9 +20,6 @@ from pipeline.track.deadlines import Deadlines
 from pipeline.track.machine import BUSINESS_STATUS, CLOSED, OPEN, Verdict, check
 from pipeline.vocab import ReferralState, Service, StatusSource
 
-SENT_STATES = ("requested", "accepted", "rejected", "in-progress", "on-hold", "completed", "failed")
-
-
 @dataclass(frozen=True)
 class Applied:
     """What applying one report did, for the stage to audit and act on."""
@@ -181,17 +178,6 @@ def record_exhausted(store: Store, request: r.Referral, now: datetime) -> None:
                    {"id": request.request_id, "token": request.person.person_token,
                     "excluded": json.dumps(sorted(request.exclude)), "now": now.isoformat(),
                     "reason": f"no one left to ask for {request.service.value}"})
-
-
-def sent_referrals(store: Store, referral_ids: list[str]) -> set[str]:
-    """Which of these referrals a recipient already holds (a send was recorded): the next message
-    about them is an update, not a create."""
-    if not referral_ids:
-        return set()
-    with store.transaction() as tx:
-        return {row["referral_id"] for rid in dict.fromkeys(referral_ids)
-                for row in tx.fetchall("SELECT referral_id, state FROM referral_state WHERE referral_id = :id",
-                                       {"id": rid}) if row["state"] in SENT_STATES}
 
 
 def missed_status(m: Missed, now: datetime) -> r.ReferralStatus:

@@ -3,6 +3,7 @@ revocation cancelling pending and sent work, and a revocation between decide and
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import date, timedelta
 
 import pytest
@@ -99,6 +100,14 @@ async def test_hold_release_revoke_and_a_revocation_before_sending(kafka, catalo
             assert cancelled[other["referral_id"]]["state"] == "cancelled"  # held: it never leaves
             assert rows("SELECT status FROM consent_hold WHERE referral_id = '%s'" % other["referral_id"]) == [
                 {"status": "cancelled"}]
+            # the recipient that holds the referral is told (Task cancelled, at the endpoint of that send);
+            # the hold that never left sends nothing
+            told = await until(lambda: [json.loads(x["payload"]) for x in rows(
+                "SELECT payload FROM inbox_item WHERE referral_id = '%s' ORDER BY received_at" % hold["referral_id"])
+                if b'"cancelled"' in bytes(x["payload"])])
+            [task] = [e["resource"] for e in told[0]["entry"] if e["resource"]["resourceType"] == "Task"]
+            assert task["status"] == "cancelled" and "revoked" in task["statusReason"]["text"]
+            assert not rows("SELECT 1 AS x FROM inbox_item WHERE referral_id = '%s'" % other["referral_id"])
 
             # a revocation between decide and send: the deliver stage re-reads the registry and cancels
             gate.registry.put(PERSON, complete("c-2", recipient), NOW, "user:outreach")
@@ -107,7 +116,7 @@ async def test_hold_release_revoke_and_a_revocation_before_sending(kafka, catalo
             assert decision.outcome == Outcome.PERMIT and decision.consent_id == "c-2"
             provider = deps.directory.current().get(recipient)
             ctx = Context("test", r.SourceRef(topic="test", record_id="x"), deps.clock, "")
-            late = _delivery(deps, third, [], set(), decision, provider, ctx)
+            late = _delivery(deps, third, [], {}, decision, provider, ctx)
             gate.registry.revoke("c-2", NOW, "user:outreach")
             await writer.write([], [_out("delivery", r.DeliveryKey(referral_id=late.referral_id,
                                                                     recipient_id=recipient), late)], [])

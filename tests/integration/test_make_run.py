@@ -25,7 +25,8 @@ def demo_env(tmp_path: Path) -> dict:
 
 
 def start_demo(tmp_path: Path, sample: int) -> subprocess.Popen:
-    return subprocess.Popen([HANDOFF, "run", "--sample", str(sample)], stdout=open(tmp_path / "run.out", "w+"),
+    return subprocess.Popen([HANDOFF, "run", "--sample", str(sample), "--no-fhir-server"],  # HAPI: once per session
+                            stdout=open(tmp_path / "run.out", "w+"),
                             stderr=subprocess.STDOUT, env=demo_env(tmp_path), text=True)
 
 
@@ -46,6 +47,7 @@ def test_run_serves_until_ctrl_c_and_stops_cleanly_with_its_broker(tmp_path):
     out = (tmp_path / "run.out").read_text()
     assert "events in              12" in out and "delivered to inbox" in out
     assert "demo: made-up sample data" in out and (tmp_path / "demo.db").exists()
+    assert "MLLP receiver (TLS) at mllps://127.0.0.1:" in out and "FHIR server not started" in out
     assert not (tmp_path / "handoff.db").exists()  # the service's database was not touched
     _gone(broker_pid)
 

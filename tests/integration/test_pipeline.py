@@ -19,7 +19,8 @@ async def test_the_sample_goes_through_to_delivered_payloads_and_their_audit_rec
     settings = Settings(environment="test", kafka={"topic_prefix": catalogue.prefix,
                                                    "consumer_group": f"g-{catalogue.prefix}"},
                         storage={"url": f"sqlite:///{db}"}, metrics={"port": 0})
-    await main(settings, once=True, sample=40, bootstrap=kafka.bootstrap)
+    summary = await main(settings, once=True, sample=40, bootstrap=kafka.bootstrap,
+                         fhir_server=False)  # the HAPI FHIR server: test_delivery
     out = capsys.readouterr().out
     assert "Handoff demo run" in out and "fed 40 sample EMS runs" in out
 
@@ -28,6 +29,7 @@ async def test_the_sample_goes_through_to_delivered_payloads_and_their_audit_rec
         inbox = tx.fetchall("SELECT delivery_id, referral_id, recipient_id, payload FROM inbox_item")
         audits = tx.fetchall("SELECT kind, referral_id FROM audit_record")
         states = tx.fetchall("SELECT referral_id, state FROM referral_state")
+        sent = tx.fetchall("SELECT referral_id, endpoint_kind FROM delivery_ledger WHERE sent_message_id IS NOT NULL")
     store.close()
     assert inbox, "no payload reached the inbox"
     kinds = {a["kind"] for a in audits}
@@ -39,7 +41,9 @@ async def test_the_sample_goes_through_to_delivered_payloads_and_their_audit_rec
         bundle = json.loads(item["payload"])
         assert bundle["resourceType"] == "Bundle" and bundle["type"] == "message"
     assert {s["state"] for s in states} == {"requested"}
-    assert {s["referral_id"] for s in states} == {i["referral_id"] for i in inbox}
+    assert {s["referral_id"] for s in states} == {x["referral_id"] for x in sent}  # what the ledger says went out
+    assert {i["referral_id"] for i in inbox} == {x["referral_id"] for x in sent if x["endpoint_kind"] == "inbox"}
+    assert "fhir-rest" not in summary["delivered_by_endpoint"] and "FHIR server not started" in out
     # every sample run was classified: one detection audit per run
     assert sum(1 for a in audits if a["kind"] == "detection") == 40
 

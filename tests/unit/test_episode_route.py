@@ -20,6 +20,7 @@ from pipeline.route import (
     route_dispatch,
 )
 from pipeline.vocab import Category, Match, Pathway, Purpose, Service
+from pipeline.route.make_sample_directory import PROVIDERS as SAMPLE_PROVIDERS
 from tests.support.factory import T0, envelope, ems_run
 
 KEYS = {1: SecretStr("k1-test-secret-0123456789"), 2: SecretStr("k2-test-secret-0123456789")}
@@ -282,13 +283,13 @@ def test_the_directory_reloads_when_its_file_changes_and_keeps_the_last_good_one
     bundle = json.loads(SAMPLE_DIRECTORY.read_text())
     path.write_text(json.dumps(bundle))
     source = DirectorySource(str(path))
-    assert len(source.current().providers) == 6
+    assert len(source.current().providers) == len(SAMPLE_PROVIDERS)
     bundle["entry"] = [e for e in bundle["entry"] if "housing" not in e["resource"]["id"]]
     bundle["meta"]["versionId"] = "sample-3"
     path.write_text(json.dumps(bundle))
     import os
     os.utime(path, (T0.timestamp() + 10, T0.timestamp() + 10))
-    assert source.current().version == "sample-3" and len(source.current().providers) == 5
+    assert source.current().version == "sample-3" and len(source.current().providers) == len(SAMPLE_PROVIDERS) - 1
     path.write_text("{not json")
     os.utime(path, (T0.timestamp() + 20, T0.timestamp() + 20))
     assert source.current().version == "sample-3" and source.last_error  # the last good one stays
@@ -325,7 +326,7 @@ def test_the_directory_loads_from_a_fhir_server_following_next_links():
         directory = DirectorySource(f"http://127.0.0.1:{server.server_port}/fhir").current()
     finally:
         server.shutdown()
-    assert directory.version == "srv-1" and len(directory.providers) == 6
+    assert directory.version == "srv-1" and len(directory.providers) == len(SAMPLE_PROVIDERS)
 
 
 def test_episode_state_past_its_retention_is_purged(tmp_path):

@@ -24,6 +24,8 @@ KINDS = {"org-bridge-clinic": ("hl7v2-mllp", "mllp://10.0.0.7:2575"),
 def directory(tmp_path) -> Path:
     """The sample directory, serving any area at any hour, with one MLLP and one Direct recipient."""
     bundle = json.loads(SAMPLE_DIRECTORY.read_text())
+    demo = ("org-logan-behavioral", "org-capital-crisis", "org-menard-recovery")  # the demo's local peers' providers
+    bundle["entry"] = [e for e in bundle["entry"] if not e["resource"]["id"].startswith(demo)]
     for entry in bundle["entry"]:
         res = entry["resource"]
         if res["resourceType"] == "HealthcareService":

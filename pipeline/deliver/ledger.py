@@ -1,0 +1,131 @@
+"""The delivery ledger (table `delivery_ledger`, migration 0007): one row per referral.
+
+    claim = claim(store, delivery, now, lease)     # before a send: Send | Unchanged | Busy
+    settle(store, delivery, "sent", now)            # after it: what the recipient now holds
+    held = holdings(store, referral_ids)            # what each recipient holds (digest, endpoint)
+
+One send in flight per referral (a referral names one recipient): a claim takes a lease; a
+second worker finds it busy until the lease ends (a crashed worker's lease simply runs out, and
+the next claim resends the same message, which every connector makes idempotent). A message
+whose content digest equals what the recipient already holds is not sent again (nothing new
+for nothing new), and nor is an older revision than the one it holds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pipeline import records as r
+from pipeline.storage import Store
+
+SEND, UNCHANGED, STALE, BUSY = "send", "unchanged", "stale", "busy"
+OPEN_STATES = ("in-flight", "ambiguous", "retry")  # a message that has not settled yet
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: str  # send | unchanged | stale | busy
+    attempts: int = 0  # sends of this message so far, this one included
+    resend: str = ""  # why this send repeats an unsettled one ('' for a first send)
+
+
+@dataclass(frozen=True)
+class Held:
+    """What a recipient holds about a referral (the last acknowledged message), and where it went."""
+
+    referral_id: str
+    recipient_id: str
+    message_id: str
+    digest: str
+    action: str
+    revision: int
+    endpoint: r.Endpoint
+    decision: r.Decision | None
+
+
+def claim(store: Store, delivery: r.Delivery, now: datetime, lease_seconds: float) -> Claim:
+    """Take the referral's send slot for this delivery, or say why not."""
+    digest = delivery.content_digest
+    with store.transaction(immediate=True) as tx:
+        row = tx.fetchone("SELECT * FROM delivery_ledger WHERE referral_id = :id", {"id": delivery.referral_id})
+        if row is not None:
+            if row["sent_digest"] is not None and row["sent_digest"] == digest and row["sent_action"] == \
+                    _kind(delivery) and row["state"] == "sent":
+                return Claim(UNCHANGED, row["attempts"])
+            if row["sent_digest"] is not None and delivery.revision < row["revision"] and row["state"] == "sent":
+                return Claim(STALE, row["attempts"])
+            if row["state"] == "in-flight" and row["lease_until"] and row["lease_until"] > now.isoformat():
+                return Claim(BUSY, row["attempts"])
+        resend = ""
+        if row is not None and row["message_id"] == delivery.message_id and row["state"] in OPEN_STATES:
+            resend = {"in-flight": "resent: an earlier send did not settle (crash before commit)",
+                      "ambiguous": "resent: an earlier send got no answer (same message id)",
+                      "retry": "resent after a transient failure"}[row["state"]]
+        params = {"id": delivery.referral_id, "recipient": delivery.recipient_id,
+                  "token": delivery.person.person_token, "message": delivery.message_id, "digest": digest,
+                  "lease": (now + timedelta(seconds=lease_seconds)).isoformat(), "at": now.isoformat()}
+        if row is None:
+            tx.execute("INSERT INTO delivery_ledger (referral_id, recipient_id, person_token, state, message_id,"
+                       " content_digest, lease_until, attempts, updated_at) VALUES (:id, :recipient, :token,"
+                       " 'in-flight', :message, :digest, :lease, 1, :at)", params)
+            return Claim(SEND, 1)
+        attempts = row["attempts"] + 1 if row["message_id"] == delivery.message_id else 1
+        tx.execute("UPDATE delivery_ledger SET state = 'in-flight', message_id = :message, content_digest = :digest,"
+                   " lease_until = :lease, attempts = :attempts, updated_at = :at WHERE referral_id = :id",
+                   params | {"attempts": attempts})
+        return Claim(SEND, attempts, resend)
+
+
+def settle(store: Store, delivery: r.Delivery, state: str, now: datetime, detail: str = "") -> None:
+    """After a send: `sent` (the recipient holds it now), `ambiguous` (no answer: resend the same),
+    `retry` (a transient failure) or `failed` (permanent). Only `sent` changes what it holds."""
+    params = {"id": delivery.referral_id, "state": state, "detail": detail[:500], "at": now.isoformat(),
+              "message": delivery.message_id, "digest": delivery.content_digest, "action": _kind(delivery),
+              "revision": delivery.revision, "kind": delivery.endpoint.kind, "address": delivery.endpoint.address,
+              "decision": delivery.decision.model_dump_json()}
+    held = (", sent_message_id = :message, sent_digest = :digest, sent_action = :action, revision = :revision,"
+            " endpoint_kind = :kind, endpoint_address = :address, decision = :decision") if state == "sent" else ""
+    with store.transaction(immediate=True) as tx:
+        tx.execute(f"UPDATE delivery_ledger SET state = :state, lease_until = NULL, detail = :detail,"
+                   f" updated_at = :at{held} WHERE referral_id = :id AND message_id = :message", params)
+
+
+def holdings(store: Store, referral_ids: list[str]) -> dict[str, Held]:
+    """What the recipients hold of these referrals (only those a message reached)."""
+    out: dict[str, Held] = {}
+    with store.transaction() as tx:
+        for rid in dict.fromkeys(referral_ids):
+            row = tx.fetchone("SELECT * FROM delivery_ledger WHERE referral_id = :id AND sent_message_id IS NOT NULL",
+                              {"id": rid})
+            if row is not None:
+                out[rid] = _held(row)
+    return out
+
+
+def held_by(store: Store, person_token: str = "", recipient_id: str = "") -> list[Held]:
+    """Referrals a recipient holds, by person or by recipient (a revocation, a recipient that left)."""
+    column, value = ("person_token", person_token) if person_token else ("recipient_id", recipient_id)
+    with store.transaction() as tx:
+        rows = tx.fetchall(f"SELECT * FROM delivery_ledger WHERE {column} = :v AND sent_message_id IS NOT NULL"
+                           " ORDER BY referral_id", {"v": value})
+    return [_held(row) for row in rows]
+
+
+def needed_persons(store: Store) -> frozenset[str]:
+    """Person tokens whose episode state is still needed: a message not yet settled (it may be
+    sent again) or a hold still open (it may be released). The episode purge spares them."""
+    with store.transaction() as tx:
+        rows = tx.fetchall("SELECT person_token FROM delivery_ledger WHERE state IN ('in-flight', 'ambiguous', 'retry')"
+                           " UNION SELECT person_token FROM consent_hold WHERE status = 'held'")
+    return frozenset(row["person_token"] for row in rows)
+
+
+def _kind(delivery: r.Delivery) -> str:
+    """Create and update are one content line; a cancellation is its own."""
+    return "cancel" if delivery.action.value == "cancel" else "referral"
+
+
+def _held(row: dict) -> Held:
+    return Held(row["referral_id"], row["recipient_id"], row["sent_message_id"], row["sent_digest"],
+                row["sent_action"], row["revision"], r.Endpoint(kind=row["endpoint_kind"], address=row["endpoint_address"]),
+                r.Decision.model_validate_json(row["decision"]) if row["decision"] else None)

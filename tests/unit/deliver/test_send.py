@@ -1,0 +1,100 @@
+"""The send policy over the ledger (SQLite and PostgreSQL) with a real MLLP peer: one send in
+flight, nothing new for nothing new, attempt audit before the send and the result after,
+ambiguous sends resent with the same control id and flagged, permanent failures final."""
+from __future__ import annotations
+
+import pytest
+
+from connectors.hl7v2_mllp import MllpConnector
+from connectors.peers.mllp import MllpPeer
+from pipeline.clock import FixedClock
+from pipeline.deliver import Ambiguous, ledger
+from pipeline.deliver.send import Policy, send
+from pipeline.errors import Transient
+from pipeline.settings import MllpDelivery
+from pipeline.vocab import Action, AuditKind, ReferralState
+from tests.support.delivery import Audits, context, delivery
+from tests.unit.render import cases as c
+
+POLICY = Policy(lease_seconds=30, final_attempt=2)
+
+
+@pytest.fixture
+async def peer():
+    p = await MllpPeer().start()
+    yield p
+    await p.stop()
+
+
+def mllp(timeout: float = 2.0) -> MllpConnector:
+    return MllpConnector(MllpDelivery(ack_timeout=timeout))
+
+
+async def test_sent_once_then_unchanged_and_audited_before_and_after(migrated, peer):
+    d, audits = delivery("hl7v2-mllp", peer.address), Audits()
+    first = await send(migrated, mllp(), d, context(), POLICY, audits)
+    assert first.state == "sent" and first.status.state == ReferralState.REQUESTED
+    assert [a.kind for a in audits.written] == [AuditKind.DELIVERY_ATTEMPT]  # written before the send
+    assert [a.kind for a in first.audits] == [AuditKind.DELIVERY_RESULT] and first.audits[0].outcome == "delivered"
+    again = await send(migrated, mllp(), d, context(offset=1), POLICY, audits)
+    assert again.state == "unchanged" and again.status is None and len(peer.received) == 1
+    held = ledger.holdings(migrated, [d.referral_id])[d.referral_id]
+    assert (held.message_id, held.digest, held.endpoint) == (d.message_id, d.content_digest, d.endpoint)
+
+
+async def test_an_update_with_new_content_goes_out_an_older_revision_does_not(migrated, peer):
+    first = delivery("hl7v2-mllp", peer.address)
+    await send(migrated, mllp(), first, context(), POLICY, Audits())
+    changed = c.ems_request(revision=2).model_copy(update={"subject": c.patient().model_copy(
+        update={"phone": "217-555-0100"})})  # an amended PCR: a new phone number the recipient may see
+    update = delivery("hl7v2-mllp", peer.address, revision=2, action=Action.UPDATE, request=changed)
+    assert update.content_digest != first.content_digest
+    assert (await send(migrated, mllp(), update, context(), POLICY, Audits())).state == "sent"
+    stale = first.model_copy(update={"content_digest": "an older body", "revision": 1})
+    assert (await send(migrated, mllp(), stale, context(), POLICY, Audits())).state == "stale"
+    assert peer.referrals() == {first.referral_id: ["I12", "I13"]}
+
+
+async def test_one_send_in_flight_per_referral(migrated, peer):
+    d = delivery("hl7v2-mllp", peer.address)
+    clock = FixedClock(c.T0)
+    assert ledger.claim(migrated, d, clock.now(), 30).outcome == ledger.SEND  # another worker is sending
+    with pytest.raises(Transient, match="in flight"):
+        await send(migrated, mllp(), d, context(clock), POLICY, Audits())
+    clock.advance(seconds=31)  # that worker died: its lease ran out; the same message goes again
+    outcome = await send(migrated, mllp(), d, context(clock), POLICY, Audits())
+    assert outcome.state == "sent" and "did not settle" in outcome.detail
+    assert outcome.audits[0].detail["resend"].startswith("resent")
+
+
+async def test_ambiguous_is_retried_with_the_same_control_id_and_flagged(migrated, peer):
+    d, audits = delivery("hl7v2-mllp", peer.address), Audits()
+    peer.script = ["silent"]
+    with pytest.raises(Ambiguous):
+        await send(migrated, mllp(0.3), d, context(), POLICY, audits)
+    assert [a.outcome for a in audits.written] == ["attempt", "ambiguous"]
+    retried = d.model_copy(update={"attempt": 1})
+    outcome = await send(migrated, mllp(), retried, context(offset=1), POLICY, audits)
+    assert outcome.state == "sent" and "no answer" in outcome.detail
+    assert len(peer.received) == 2 and peer.referrals() == {d.referral_id: ["I12"]}
+
+
+async def test_permanent_failure_is_final_with_the_reason(migrated):
+    peer = await MllpPeer(default="AR").start()
+    try:
+        outcome = await send(migrated, mllp(), delivery("hl7v2-mllp", peer.address), context(), POLICY, Audits())
+    finally:
+        await peer.stop()
+    assert outcome.state == "failed" and outcome.status.state == ReferralState.FAILED
+    assert "AR: receiving facility not served" in outcome.status.reason
+    assert outcome.audits[0].outcome == "failure"
+
+
+async def test_a_transient_failure_at_the_final_attempt_is_failed(migrated, peer):
+    address = peer.address
+    await peer.stop()
+    d = delivery("hl7v2-mllp", address)
+    with pytest.raises(Transient):
+        await send(migrated, MllpConnector(MllpDelivery(connect_timeout=1)), d, context(), POLICY, Audits())
+    outcome = await send(migrated, MllpConnector(MllpDelivery(connect_timeout=1)), d, context(), POLICY, Audits())
+    assert outcome.state == "failed" and "gave up after 2 sends" in outcome.status.reason
