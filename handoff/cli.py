@@ -33,6 +33,7 @@ COMMANDS = [
     ("consent", "handoff.commands.consent"),
     ("refer", "handoff.commands.refer:refer_cmd"),
     ("users", "handoff.commands.users"),
+    ("outreach", "handoff.commands.outreach"),
     ("monitor", "handoff.commands.monitor"),
 ]
 

@@ -27,6 +27,7 @@ from pipeline.stage import Writer
 log = logging.getLogger(__name__)
 SIGNIN_COOKIE = "handoff_signin"
 MAX_FIELD = 512
+MAX_UPLOAD = 5 * 1024 * 1024  # one file per form (a signed consent form)
 
 
 @dataclass
@@ -124,8 +125,10 @@ async def form(request: Request) -> dict:
     if getattr(request.state, "form", None) is None:
         ctype = request.headers.get("content-type", "")
         if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-            sent = await request.form(max_files=0, max_fields=20)
-            request.state.form = {k: str(v)[:MAX_FIELD * 8] for k, v in sent.items()}
+            sent = await request.form(max_files=1, max_fields=40)
+            uploads = {k: v for k, v in sent.items() if not isinstance(v, str)}
+            request.state.files = {k: (await v.read(MAX_UPLOAD + 1), v.content_type or "") for k, v in uploads.items()}
+            request.state.form = {k: str(v)[:MAX_FIELD * 8] for k, v in sent.items() if k not in uploads}
         elif ctype.startswith("application/json"):
             try:
                 body = await request.json()

@@ -63,7 +63,7 @@ def _password(from_stdin: bool) -> str:
 def add(username: str = typer.Argument(..., help="lower-case letters, digits, . _ @ -"),
         role: list[str] = typer.Option(..., "--role", help="it-operator, outreach, provider, privacy-officer, "
                                                            "programme-lead, admin (repeat or comma-separate)"),
-        organisation: str = typer.Option("", help="a provider's organisation: its recipient id in the directory"),
+        organisation: str = typer.Option("", help="a provider's organisation (its recipient id in the directory); an outreach or responder account's agency (edges.agencies)"),
         name: str = typer.Option("", help="the name shown on pages"),
         totp: bool = typer.Option(False, "--totp", help="require a TOTP code at sign-in (prints the secret once)"),
         password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from stdin")) -> None:

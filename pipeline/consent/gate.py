@@ -114,9 +114,12 @@ class Gate:
             " :at, :exp) ON CONFLICT (referral_id) DO NOTHING", params)
         if not inserted:
             row = tx.fetchone("SELECT status, request FROM consent_hold WHERE referral_id = :id", params)
-            if row["status"] == "held" and r.Referral.model_validate_json(row["request"]).revision < request.revision:
-                tx.execute("UPDATE consent_hold SET request = :body, reasons = :reasons WHERE referral_id = :id",
-                           params)
+            if row["status"] in ("held", "reviewed") and \
+                    r.Referral.model_validate_json(row["request"]).revision < request.revision:
+                # "reviewed": a link review confirmed the match (pipeline/outreach/links.py); the newer
+                # revision still needs consent, so the hold opens again.
+                tx.execute("UPDATE consent_hold SET request = :body, reasons = :reasons, status = 'held',"
+                           " closed_at = NULL, close_reason = NULL WHERE referral_id = :id", params)
         return inserted
 
     # ------------------------------------------------------------ consent changes

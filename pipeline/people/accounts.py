@@ -19,6 +19,9 @@ from pipeline.people.passwords import Passwords, new_totp_secret, totp_step
 from pipeline.people.roles import Permission, Role, allowed, parse_roles
 from pipeline.storage import Store
 
+# Roles bound to an organisation: a provider to its directory id, outreach to its team's agency, a
+# responder to its agency (settings edges.agencies).
+BOUND = frozenset({Role.PROVIDER, Role.OUTREACH, Role.RESPONDER})
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
 
 
@@ -68,8 +71,10 @@ def _check(roles: frozenset[Role], organisation: str) -> None:
         raise AccountError("an account needs at least one role")
     if Role.PROVIDER in roles and not organisation:
         raise AccountError("a provider account is bound to one organisation: give --organisation")
-    if organisation and Role.PROVIDER not in roles:
-        raise AccountError("only a provider account is bound to an organisation")
+    if organisation and not roles & BOUND:
+        raise AccountError("only a provider, outreach or responder account is bound to an organisation")
+    if Role.RESPONDER in roles and not organisation:
+        raise AccountError("a responder account is bound to its agency: give --organisation")
 
 
 def load_account(store: Store, username: str) -> Account | None:

@@ -14,6 +14,7 @@ class Role(StrEnum):
     PRIVACY_OFFICER = "privacy-officer"  # the audit log and accountings of disclosures
     PROGRAMME_LEAD = "programme-lead"    # de-identified aggregates only
     ADMIN = "admin"                      # configuration, accounts
+    RESPONDER = "responder"              # an officer or crew of an agency: field referrals in, a receipt back
 
 
 class Permission(StrEnum):
@@ -24,16 +25,18 @@ class Permission(StrEnum):
     CONSENTS = "consents"        # a person's consents in the registry
     ACCOUNTS = "accounts"        # local accounts
     OPERATIONS = "operations"    # the IT dashboard: counts, lag, dead letters by id (no person data), replay
+    FIELD_REFERRAL = "field-referral"  # make a field referral for one's agency (nothing comes back)
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.IT_OPERATOR: frozenset({Permission.OPERATIONS}),
-    Role.OUTREACH: frozenset({Permission.HOLDS, Permission.CONSENTS}),
+    Role.OUTREACH: frozenset({Permission.HOLDS, Permission.CONSENTS, Permission.FIELD_REFERRAL}),
     Role.PROVIDER: frozenset({Permission.INBOX}),
     Role.PRIVACY_OFFICER: frozenset({Permission.DISCLOSURES, Permission.AUDIT_STATE, Permission.HOLDS,
                                      Permission.CONSENTS}),
     Role.PROGRAMME_LEAD: frozenset(),
     Role.ADMIN: frozenset({Permission.ACCOUNTS}),
+    Role.RESPONDER: frozenset({Permission.FIELD_REFERRAL}),
 }
 
 # Which roles a person-level permission needs, for messages ("needs the privacy-officer role").

@@ -92,7 +92,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def site(kafka, tmp_path_factory):
+def site(kafka, tmp_path_factory, request):
     from pipeline.topics import Catalogue, create_topics
 
     tmp = tmp_path_factory.mktemp("web")
@@ -107,7 +107,7 @@ def site(kafka, tmp_path_factory):
            "HANDOFF_WEB__PORT": str(port), "HANDOFF_WEB__TLS_CERT": str(server.cert),
            "HANDOFF_WEB__TLS_KEY": str(server.key), "HANDOFF_WEB__LOCKOUT_FAILURES": "3",
            "HANDOFF_AUDIT__CHECKPOINT_EXPORT": str(tmp / "officer" / "checkpoints.jsonl"),
-           "HANDOFF_USER": ""}
+           "HANDOFF_USER": "", **getattr(request.module, "SITE_ENV", {})}  # a module's own settings
     process = subprocess.Popen([HANDOFF, "serve", "web"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     s = Site(f"https://127.0.0.1:{port}", env, url, catalogue, kafka.bootstrap, ca.cert, process)

@@ -76,8 +76,8 @@ async def test_restart_takeover_and_two_workers_sharing_the_work(kafka, catalogu
         stop_s = time.monotonic() - stopping
         again = Worker("again", env, tmp_path)
         workers.append(again)
+        ready = await _seen(again, "joining consumer group")
         at, _ = await again.assigned()
-        ready = _logged_at(again, "joining consumer group")
         restart_s, join_s = at - again.spawned, at - ready
         await feed(kafka.bootstrap, catalogue, runs[20:30])
         consumed_s = await _until_detected(kafka, catalogue, 30) - again.spawned
@@ -145,9 +145,10 @@ async def _until_stored(db: Path, count: int, timeout: float = 120.0) -> int:
         store.close()
 
 
-def _logged_at(worker: Worker, text: str) -> float:
-    """When `text` was logged, from the log line's own time stamp (HH:MM:SS,mmm), on the monotonic clock."""
-    line = next(line for line in worker.text().splitlines() if text in line)
-    stamp = time.strptime(line[:19], "%Y-%m-%d %H:%M:%S")
-    wall = time.mktime(stamp) + int(line[20:23]) / 1000
-    return time.monotonic() - (time.time() - wall)
+async def _seen(worker: Worker, text: str, timeout: float = 90.0) -> float:
+    """When the test first saw `text` in the worker's log (polled every 50 ms)."""
+    deadline = time.monotonic() + timeout
+    while text not in worker.text():
+        assert worker.proc.poll() is None and time.monotonic() < deadline, worker.text()
+        await asyncio.sleep(0.05)
+    return time.monotonic()

@@ -1,0 +1,150 @@
+"""The outreach worklist: whom to find, where, and by when. Reads the database; no Kafka.
+
+    rows = worklist(store, programme="demo-programme", now=now, show_provider=True)
+    item = entry(store, "ref-…", now, show_provider=False)        # one, or None
+    record_attempt(store, "ref-…", "phone", "no-answer", "", "ana", now)
+
+Two kinds of entry: a referral held for consent (`consent_hold`, status held) and a request no
+recipient is left to ask (`referral_escalation`, status exhausted). Each carries what outreach
+needs to find the person, from the held request itself: name, date of birth, phone, home address,
+the scene and when it happened, the service asked for; nothing clinical beyond that need. Its due
+time is the earliest of the hold's expiry and the closed loop's open deadlines; overdue first.
+`show_provider` False (a team led by law enforcement) leaves out the recipient and its status.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pipeline import records as r
+from pipeline.ids import digest
+from pipeline.outreach.links import UNCERTAIN
+from pipeline.storage import Store, Transaction
+
+METHODS = ("phone", "visit", "text", "letter", "other")
+OUTCOMES = ("reached", "no-answer", "left-message", "wrong-number", "not-found", "declined", "other")
+LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Attempt:
+    method: str
+    outcome: str
+    note: str
+    made_by: str
+    made_at: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One person to reach, as the page and `handoff outreach` show it."""
+
+    subject: str                # the held referral's id, or the exhausted request's id
+    kind: str                   # consent (held for consent) | unplaced (no recipient left)
+    person: r.PersonKey
+    name: str
+    birth_date: str
+    phone: str
+    home: str
+    scene: str
+    occurred_at: str
+    service: str
+    due_at: str
+    overdue: bool
+    recipient: str = ""         # empty when the team may not see providers
+    provider_status: str = ""
+    reasons: str = ""
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+class AttemptRefused(ValueError):
+    pass
+
+
+def _address(a: r.Address | None) -> str:
+    if a is None:
+        return ""
+    return ", ".join(p for p in (a.street, a.city, a.state, a.zip) if p)
+
+
+def _entry(tx: Transaction, kind: str, subject: str, request: r.Referral, due: str, now: datetime,
+           show_provider: bool, recipient: str = "", reasons: str = "") -> Entry:
+    who = request.subject or r.Person()
+    for row in tx.fetchall("SELECT MIN(due_at) AS due FROM referral_deadline WHERE status = 'open'"
+                           " AND (referral_id = :s)", {"s": subject}):
+        if row["due"] and (not due or row["due"] < due):
+            due = row["due"]
+    state = tx.fetchone("SELECT state FROM referral_state WHERE referral_id = :s", {"s": subject}) if show_provider \
+        else None
+    attempts = [Attempt(a["method"], a["outcome"], a["note"] or "", a["made_by"], a["made_at"]) for a in tx.fetchall(
+        "SELECT method, outcome, note, made_by, made_at FROM contact_attempt WHERE subject = :s"
+        " ORDER BY made_at DESC, attempt_id", {"s": subject})]
+    return Entry(subject=subject, kind=kind, person=request.person,
+                 name=" ".join(p for p in (who.given, who.middle, who.family) if p),
+                 birth_date=who.birth_date.isoformat() if who.birth_date else "", phone=who.phone,
+                 home=_address(who.address), scene=_address(request.location),
+                 occurred_at=request.envelope.occurred_at.isoformat(), service=request.service.value,
+                 due_at=due, overdue=bool(due) and datetime.fromisoformat(due) < now,
+                 recipient=recipient if show_provider else "",
+                 provider_status=(state["state"] if state else "held") if show_provider and kind == "consent" else "",
+                 reasons=reasons if show_provider else "", attempts=attempts)
+
+
+def _held(tx: Transaction, programme: str | None, subject: str | None) -> list[tuple]:
+    sql = ("SELECT referral_id, recipient_id, reasons, request, expires_at FROM consent_hold"
+           " WHERE status = 'held' AND COALESCE(reasons, '') NOT LIKE :uncertain")  # those wait for link review
+    params: dict = {"n": LIMIT, "uncertain": UNCERTAIN}
+    if programme:
+        sql, params["prog"] = sql + " AND (programme_id = :prog OR programme_id IS NULL OR programme_id = '')", programme
+    if subject:
+        sql, params["s"] = sql + " AND referral_id = :s", subject
+    return [("consent", row["referral_id"], r.Referral.model_validate_json(row["request"]), row["expires_at"],
+             row["recipient_id"], row["reasons"] or "") for row in tx.fetchall(sql + " LIMIT :n", params)]
+
+
+def _unplaced(tx: Transaction, programme: str | None, subject: str | None) -> list[tuple]:
+    from pipeline.episode.state import REFERRAL
+
+    sql = ("SELECT e.request_id, e.reason, q.body FROM referral_escalation e JOIN episode_request q"
+           " ON q.request_id = e.request_id WHERE e.status = 'exhausted'")
+    params: dict = {"n": LIMIT}
+    if subject:
+        sql, params["s"] = sql + " AND e.request_id = :s", subject
+    out = []
+    for row in tx.fetchall(sql + " LIMIT :n", params):
+        request = REFERRAL.decode(bytes(row["body"]))
+        if programme and request.envelope.programme_id not in ("", programme):
+            continue
+        out.append(("unplaced", row["request_id"], request, "", "", row["reason"] or ""))
+    return out
+
+
+def worklist(store: Store, programme: str | None, now: datetime, show_provider: bool) -> list[Entry]:
+    """Every open entry of the programme: overdue first, then by due time, then oldest."""
+    with store.transaction() as tx:
+        found = _held(tx, programme, None) + _unplaced(tx, programme, None)
+        entries = [_entry(tx, kind, subject, req, due, now, show_provider, rec, why)
+                   for kind, subject, req, due, rec, why in found]
+    return sorted(entries, key=lambda e: (not e.overdue, e.due_at or "9999", e.occurred_at, e.subject))
+
+
+def entry(store: Store, subject: str, programme: str | None, now: datetime, show_provider: bool) -> Entry | None:
+    with store.transaction() as tx:
+        found = _held(tx, programme, subject) + _unplaced(tx, programme, subject)
+        return _entry(tx, *found[0][:4], now, show_provider, *found[0][4:]) if found else None
+
+
+def record_attempt(store: Store, subject: str, person: r.PersonKey, method: str, outcome: str, note: str,
+                   user: str, now: datetime) -> str:
+    """One contact attempt on an entry; returns its id. Unknown method or outcome: AttemptRefused."""
+    if method not in METHODS:
+        raise AttemptRefused(f"method must be one of {', '.join(METHODS)}")
+    if outcome not in OUTCOMES:
+        raise AttemptRefused(f"outcome must be one of {', '.join(OUTCOMES)}")
+    attempt_id = "att-" + digest(subject, user, now.isoformat(), method, outcome, length=24)
+    with store.transaction(immediate=True) as tx:
+        tx.execute("INSERT INTO contact_attempt (attempt_id, subject, person_token, method, outcome, note, made_by,"
+                   " made_at) VALUES (:id, :s, :token, :m, :o, :note, :by, :at) ON CONFLICT (attempt_id) DO NOTHING",
+                   {"id": attempt_id, "s": subject, "token": person.person_token, "m": method, "o": outcome,
+                    "note": note.strip()[:500] or None, "by": user, "at": now.isoformat()})
+    return attempt_id
