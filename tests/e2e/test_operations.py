@@ -65,3 +65,11 @@ def test_other_roles_may_not_see_the_dashboard(browser, site, people):
         assert answer.status == 403
     finally:
         context.close()
+
+
+def test_the_web_service_answers_healthz_and_readyz_without_a_session(site):
+    with site.http() as h:
+        assert h.get("/healthz").text == "ok\n"
+        ready = h.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.text.splitlines() == ["broker ok", "database ok", "directory ok"]
