@@ -34,10 +34,11 @@ def main() -> None:
     try:
         from bench.pipeline import compare
 
-        n = int(os.environ.get("BENCH_N", "2000"))
+        n = int(os.environ.get("BENCH_N", "20000"))
         from bench.mllp import run as mllp_run
 
-        kafka_rows = asyncio.run(compare(info.bootstrap, n=n))
+        kafka_rows = asyncio.run(compare(info.bootstrap, n=n, pipeline_n=int(os.environ.get("BENCH_PIPELINE_N", n)),
+                                         latency_n=int(os.environ.get("BENCH_LATENCY_N", "500"))))
         kafka_rows += asyncio.run(mllp_run(info.bootstrap))
     finally:
         broker.stop()

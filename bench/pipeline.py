@@ -19,6 +19,21 @@ from pipeline import records as r
 from pipeline.topics import Catalogue, Topic, create_topics
 
 ROOT = Path(__file__).resolve().parent.parent
+BATCH, WITHIN = 1000, 0.02  # the hops' batch: at most this many records, or what came within this many seconds
+
+
+def _rss_mib() -> float:
+    """This process's resident set now (Linux /proc)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def _peak_rss(stop: asyncio.Event, peak: list[float]) -> None:
+    while not stop.is_set():
+        peak[0] = max(peak[0], _rss_mib())
+        await asyncio.sleep(0.25)
 
 
 async def _preload(bootstrap: str, topic: Topic, runs: list[r.EmsRun]) -> None:
@@ -33,12 +48,15 @@ async def _preload(bootstrap: str, topic: Topic, runs: list[r.EmsRun]) -> None:
 
 
 async def _paced(bootstrap: str, topic: Topic, runs: list[r.EmsRun], rate: float) -> None:
+    """Offer `runs` at `rate` per second on a fixed schedule (a slow acknowledgement does not lower the rate)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
-        for run in runs:
-            await producer.send_and_wait(topic.full_name, topic.value.encode(run), key=topic.key.encode(run.key))
-            await asyncio.sleep(1 / rate)
+        began, pending = time.monotonic(), []
+        for i, run in enumerate(runs):
+            await asyncio.sleep(max(0.0, began + i / rate - time.monotonic()))
+            pending.append(await producer.send(topic.full_name, topic.value.encode(run), key=topic.key.encode(run.key)))
+        await asyncio.gather(*pending)
     finally:
         await producer.stop()
 
@@ -118,16 +136,21 @@ async def _status_latencies(bootstrap: str, cat: Catalogue, runs: list[r.EmsRun]
 # ---------------------------------------------------------------- the three contestants
 
 async def raw_forwarder(bootstrap: str, source: str, target: str, stop: asyncio.Event, group: str) -> None:
+    """The baseline: a batch from getmany, every send issued without awaiting each, the
+    acknowledgements gathered (acks=all, idempotent), then the offsets committed."""
     consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
-                                enable_auto_commit=True)
+                                enable_auto_commit=False)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await consumer.start()
     await producer.start()
     try:
         while not stop.is_set():
-            for messages in (await consumer.getmany(timeout_ms=100)).values():
-                for m in messages:
-                    await producer.send_and_wait(target, m.value, key=m.key)
+            batch = await consumer.getmany(timeout_ms=100, max_records=BATCH)
+            if not batch:
+                continue
+            await asyncio.gather(*[await producer.send(target, m.value, key=m.key)
+                                   for messages in batch.values() for m in messages])
+            await consumer.commit()
     finally:
         await consumer.stop()
         await producer.stop()
@@ -144,7 +167,7 @@ async def run_raw(bootstrap: str, cat: Catalogue, n: int, runs: list[r.EmsRun], 
     lat = await _latencies(bootstrap, source, target.full_name, lat_runs, rate) if lat_runs else []
     stop.set()
     await task
-    return _row("raw aiokafka consume-and-produce", n, seconds, lat)
+    return _row("raw aiokafka hop, batched (getmany → send all → gather → commit)", n, seconds, lat)
 
 
 async def run_faust(bootstrap: str, cat: Catalogue, n: int, runs: list[r.EmsRun], lat_runs, rate) -> dict:
@@ -157,8 +180,9 @@ async def run_faust(bootstrap: str, cat: Catalogue, n: int, runs: list[r.EmsRun]
 
     @app.agent(topic, name="bench.forward")
     async def forward(stream):
-        async for event in stream.events():
-            await app.producer.send_and_wait(target.full_name, event.message.key, event.message.value, None, None, [])
+        async for events in stream.take_events(BATCH, within=WITHIN):
+            await asyncio.gather(*[await app.producer.send(target.full_name, e.message.key, e.message.value, None,
+                                                           None, []) for e in events])
 
     began = time.perf_counter()
     await app.start()
@@ -168,7 +192,7 @@ async def run_faust(bootstrap: str, cat: Catalogue, n: int, runs: list[r.EmsRun]
         lat = await _latencies(bootstrap, source, target.full_name, lat_runs, rate) if lat_runs else []
     finally:
         await app.stop()
-    return _row("bare faust forwarding agent", n, seconds, lat)
+    return _row(f"bare faust hop, stream.take_events({BATCH}, within={WITHIN}), gathered sends", n, seconds, lat)
 
 
 async def run_pipeline(bootstrap: str, cat: Catalogue, n: int, runs: list[r.EmsRun], lat_runs, rate,
@@ -188,12 +212,15 @@ async def run_pipeline(bootstrap: str, cat: Catalogue, n: int, runs: list[r.EmsR
     await _preload(bootstrap, source, runs[:n])
     app = make_app(bootstrap, f"pipe-{cat.prefix}")
     metrics = Metrics()
-    for runner in runners(deps, FaustSink(app), metrics):
+    runs_of = runners(deps, FaustSink(app), metrics)
+    for runner in runs_of:
         attach(app, runner)
+    peak, sampling = [_rss_mib()], asyncio.Event()
+    sampler = asyncio.create_task(_peak_rss(sampling, peak))
     began = time.perf_counter()
     await app.start()
     try:
-        await _collect(bootstrap, target.full_name, n, timeout=600)
+        await _collect(bootstrap, target.full_name, n, timeout=1800)
         while metrics.value(metrics.consumed, "track") < metrics.value(metrics.produced, "deliver") or \
                 metrics.value(metrics.consumed, "deliver") < metrics.value(metrics.produced, "route-decide-render") - \
                 metrics.value(metrics.held, "refer"):
@@ -203,8 +230,12 @@ async def run_pipeline(bootstrap: str, cat: Catalogue, n: int, runs: list[r.EmsR
     finally:
         await app.stop()
         store.close()
+        sampling.set()
+        await sampler
     row = _row("pipeline end to end (ems.run → … → referral.status; latency to the status)", n, seconds, lat)
     row["deliveries"] = int(metrics.value(metrics.produced, "deliver"))
+    row["audit_records"] = int(sum(metrics.value(metrics.audited, s.stage.name) for s in runs_of))
+    row["peak_rss_mib"] = round(peak[0])  # the one process: worker stages, plus the bench's feeder and collectors
     return row
 
 
@@ -226,12 +257,16 @@ def _distinct(run: r.EmsRun, i: int) -> r.EmsRun:
     return run.model_copy(update={"key": key, "envelope": envelope, "patient": patient, "pcr_number": f"B{i}"})
 
 
-async def compare(bootstrap: str, n: int = 2000, latency_n: int = 100, rate: float = 20.0) -> list[dict]:
+async def compare(bootstrap: str, n: int = 20000, pipeline_n: int = 20000, latency_n: int = 500,
+                  rate: float = 50.0) -> list[dict]:
+    """The hops on `n` preloaded runs, the pipeline on `pipeline_n`; latency of `latency_n` runs offered at `rate`/s.
+    Ratios are of records per second against the batched raw hop of this run."""
     from handoff.demo import sample_runs
 
     base = sample_runs(200)
-    runs = [_distinct(base[i % len(base)], i) for i in range(n + latency_n)]
-    lat_runs = runs[n:]
+    total = max(n, pipeline_n)
+    runs = [_distinct(base[i % len(base)], i) for i in range(total + latency_n)]
+    lat_runs = runs[total:]
     tmp = ROOT / ".run" / "bench"
     tmp.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -239,8 +274,10 @@ async def compare(bootstrap: str, n: int = 2000, latency_n: int = 100, rate: flo
         cat = Catalogue(prefix=f"b{uuid.uuid4().hex[:8]}", partitions=1)
         await create_topics(bootstrap, cat)
         extra = (tmp,) if contestant is run_pipeline else ()
-        rows.append(await contestant(bootstrap, cat, n, runs, lat_runs, rate, *extra))
+        count = pipeline_n if contestant is run_pipeline else n
+        rows.append(await contestant(bootstrap, cat, count, runs, lat_runs, rate, *extra))
+        print("  ".join(f"{k}={v}" for k, v in rows[-1].items()), flush=True)
     baseline = rows[0]["records_per_s"]
     for row in rows:
-        row["ratio_to_raw"] = round(row["records_per_s"] / baseline, 3)
+        row["ratio_to_raw"] = round(row["records_per_s"] / baseline, 4)
     return rows

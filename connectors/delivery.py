@@ -6,6 +6,7 @@ from connectors.direct import DirectConnector
 from connectors.fhir_rest import FhirRestConnector
 from connectors.hl7v2_mllp import MllpConnector
 from connectors.inbox import InboxConnector
+from connectors.webhook import WebhookConnector
 from pipeline.deliver.registry import Registry
 
 
@@ -16,4 +17,5 @@ def registry() -> Registry:
     found.register("fhir-rest", lambda s, store: FhirRestConnector(s.delivery.fhir, s.delivery.idempotent))
     found.register("hl7v2-mllp", lambda s, store: MllpConnector(s.delivery.mllp, s.delivery.idempotent))
     found.register("direct", lambda s, store: DirectConnector(s.delivery.direct, s.delivery.idempotent))
+    found.register("webhook", lambda s, store: WebhookConnector(s.alerts))
     return found

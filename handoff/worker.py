@@ -184,7 +184,7 @@ async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str
     sink = FaustSink(app)
     selected = runners(deps, sink, metrics, RetryPolicy.of(settings.runtime), stage_names) if stage_names else []
     for runner in selected:
-        attach(app, runner)
+        attach(app, runner, batch_size=settings.runtime.batch_size, within=settings.runtime.batch_within_seconds)
 
     @app.on_partitions_assigned.connect
     async def _assigned(sender, assigned, **kwargs) -> None:  # noqa: ANN001 - faust's signal signature

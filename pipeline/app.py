@@ -24,7 +24,7 @@ from pipeline import detect, episode
 from pipeline import records as r
 from pipeline.audit.emit import (admin_audit, decision_audit, recheck_audit, status_audit,
                                  unrouted_audit)
-from pipeline.audit.sink import Sealer, store_audit
+from pipeline.audit.sink import Sealer, store_audits
 from pipeline.clock import Clock
 from pipeline.consent import (Cancellation, Gate, Recipient, cancelled_status, flagged_in_field, flagged_in_run,
                               load_policy)
@@ -314,11 +314,19 @@ async def track(deps: Deps, status: r.ReferralStatus, ctx: Context) -> Result:
 
 
 async def sink_audit(deps: Deps, event: r.AuditEvent, ctx: Context) -> Result:
-    body = deps.catalogue["audit"].value.encode(event)
-    appended = await asyncio.to_thread(store_audit, deps.store, event, body, ctx.partition, ctx.offset)
-    if appended and deps.audit_sealer is not None:
-        await asyncio.to_thread(deps.audit_sealer.appended, deps.store, deps.clock.now(), ctx.partition)
-    return Result()
+    return (await sink_audits(deps, [(event, ctx)]))[0]
+
+
+async def sink_audits(deps: Deps, batch: Sequence[tuple[r.AuditEvent, Context]]) -> list[Result]:
+    """The audit sink's batch form: the batch's records appended in one transaction."""
+    codec = deps.catalogue["audit"].value
+    rows = [(event, codec.encode(event), ctx.partition, ctx.offset) for event, ctx in batch]
+    appended = await asyncio.to_thread(store_audits, deps.store, rows)
+    if deps.audit_sealer is not None:
+        for (_, _, partition, _), new in zip(rows, appended):
+            if new:
+                await asyncio.to_thread(deps.audit_sealer.appended, deps.store, deps.clock.now(), partition)
+    return [Result() for _ in batch]
 
 
 async def sweep_consents(deps: Deps, writer: Writer) -> None:
@@ -373,7 +381,7 @@ STAGES: tuple[Stage, ...] = (
     S("track", "referral.status", track, AuditKind.STATUS_CHANGE, ("referral.request",),
       doc="the referral state machine (referral_state); a decline or missed deadline asks the next recipient"),
     S("audit-sink", "audit", sink_audit, AuditKind.ADMIN, (),
-      doc="one hash chain per partition into storage (audit_record), signed segments"),
+      doc="one hash chain per partition into storage (audit_record), signed segments", batch_fn=sink_audits),
 )
 PERIODIC: tuple[Periodic, ...] = (
     P("consent-sweep", sweep_consents, ("consent", "referral.status"), lambda deps: deps.sweep_seconds,
@@ -387,7 +395,8 @@ PERIODIC: tuple[Periodic, ...] = (
 
 def stages(deps: Deps, names: Sequence[str] | None = None) -> list[Stage]:
     """The declared stages (all, or those named) with their functions bound to `deps`."""
-    return [replace(s, fn=partial(s.fn, deps)) for s in select(STAGES, names)]
+    return [replace(s, fn=partial(s.fn, deps), batch_fn=s.batch_fn and partial(s.batch_fn, deps))
+            for s in select(STAGES, names)]
 
 
 def runners(deps: Deps, sink: Sink, metrics: Metrics, policy: RetryPolicy = RetryPolicy(),

@@ -133,6 +133,9 @@ class RuntimeSettings(Section):
     retry_topic_delays_seconds: list[float] = Field(
         [60.0, 600.0, 3600.0], min_length=1,
         description="delay before a record on delivery.retry.1m, .10m, .1h is tried again")
+    batch_size: int = Field(500, ge=1, description="a stage consumes at most this many records at a time; their "
+                                                    "audit records are written first, then their outputs")
+    batch_within_seconds: float = Field(0.05, gt=0, description="a batch is closed after this long even if not full")
     demo_database: Path = Field(RUN_DIR / "demo.db",
                                 description="`handoff run` (the demo) uses this SQLite file and deletes it at start")
 
@@ -261,6 +264,14 @@ class WebSettings(Section):
     lockout_minutes: float = Field(15.0, gt=0)
 
 
+class AlertSettings(Section):
+    """Dispatch-time alerts to co-responder teams (issue 20): the webhook connector's keys and timeout."""
+
+    webhook_keys: dict[str, SecretStr] = Field({}, description="recipient id -> its HMAC-SHA256 signing key")
+    webhook_timeout: float = Field(5.0, gt=0, description="seconds for one webhook call")
+    ca_bundle: Path | None = Field(None, description="CA bundle the receivers' certificates chain to (default: system)")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HANDOFF_", env_nested_delimiter="__", extra="forbid")
 
@@ -281,6 +292,7 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = DeliverySettings()
     payload: PayloadSettings = PayloadSettings()
     web: WebSettings = WebSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> "Settings":

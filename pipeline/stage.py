@@ -23,8 +23,10 @@ retryable=true after `RetryPolicy.attempts` tries. A permanent one (bad input, s
 policy, a 4xx, an undeclared output, a bug) is dead-lettered at once, retryable=false.
 
 `StageRunner.process` is the per-record core (decode, call, audit, produce);
-`StageRunner.handle` adds the retry policy; the consume loop (pipeline/kafka/faust_app.py)
-only feeds `handle`.
+`StageRunner.handle` adds the retry policy; `StageRunner.handle_batch` runs a batch of them
+and writes the batch's audit records (acknowledged), then its outputs: audit first at batch
+granularity. The consume loop (pipeline/kafka/faust_app.py) feeds `handle_batch` from faust's
+`take_events` (runtime.batch_size, runtime.batch_within_seconds) and commits after it.
 """
 from __future__ import annotations
 
@@ -83,6 +85,8 @@ class Result:
 
 
 StageFn = Callable[[r.Record, "Context"], Union[Result, Awaitable[Result]]]
+# A stage's batch form (optional): the records of a batch at once, e.g. in one transaction; one result each.
+BatchFn = Callable[[Sequence[tuple[r.Record, "Context"]]], Awaitable[Sequence[Result]]]
 Probe = Callable[[], Awaitable[bool]]  # does a dependency answer right now?
 
 
@@ -142,6 +146,7 @@ class Stage:
     on_error: OnError = OnError.DEAD_LETTER
     retry_topics: tuple[str, ...] = ()  # with RETRY_TOPICS: the tiers, in order (each declared as an output)
     doc: str = ""
+    batch_fn: BatchFn | None = None  # the batch form of `fn`; a failing batch falls back to `fn` per record
 
 
 class Writer:
@@ -163,6 +168,8 @@ class Writer:
         self.metrics = metrics
         self.outputs = None if outputs is None else frozenset(outputs)  # None: any catalogued topic
         self.audit_topic: Topic = catalogue["audit"]
+        self.pending: list[Pending] | None = None  # a batch in progress: writes wait for `flush`
+        self.tag: object = None  # what the pending writes belong to (the message being handled)
 
     def encode(self, topic: Topic, key: r.Record, value: r.Record) -> tuple[str, bytes, bytes]:
         return topic.full_name, topic.key.encode(key), topic.value.encode(value)
@@ -174,8 +181,41 @@ class Writer:
                                    "in its row of pipeline/app.py")
         audit_bytes = [self.encode(self.audit_topic, r.AuditKey(subject=_audit_subject(a)), a) for a in audits]
         out_bytes = [self.encode(self.catalogue[o.topic], o.key, o.value) for o in outputs]
+        if self.pending is not None:
+            self.pending.append(Pending(self.tag, audit_bytes, out_bytes, tuple(headers)))
+            return
         await asyncio.gather(*(self.send(t, k, v, headers) for t, k, v in audit_bytes))
         await asyncio.gather(*(self.send(t, k, v, headers) for t, k, v in out_bytes))
+
+    async def flush(self, batch: Sequence["Pending"]) -> list[tuple[object, Exception]]:
+        """Write a batch: every audit record of it, acknowledged, then every output, then return.
+        Sends are issued in order without awaiting each (the sink's `enqueue`, when it has one)
+        and their acknowledgements gathered. Returns the (tag, error) of entries that failed
+        permanently (e.g. a record too large); their outputs are not written."""
+        failed: list[tuple[object, Exception]] = []
+        for part in ("audits", "outputs"):
+            live = [p for p in batch if p.tag not in {t for t, _ in failed}]
+            waits = [[self._enqueue(t, k, v, p.headers) for t, k, v in getattr(p, part)] for p in live]
+            for entry, futures in zip(live, waits):
+                for result in await asyncio.gather(*futures, return_exceptions=True):
+                    if isinstance(result, Exception):
+                        failed.append((entry.tag, result))
+                        break
+        return failed
+
+    def _enqueue(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> Awaitable[None]:
+        enqueue = getattr(self.sink, "enqueue", None)
+        if enqueue is None:
+            return asyncio.ensure_future(self.send(topic, key, value, headers))
+
+        async def acknowledged() -> None:
+            try:
+                await (await enqueue(topic, key, value, headers))
+            except Exception as e:
+                if not classify(e).transient:
+                    raise
+                await self.send(topic, key, value, headers)  # the broker was away: again, with backoff
+        return asyncio.ensure_future(acknowledged())
 
     async def send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> None:
         backoff, away_since = iter(self.backoff), None
@@ -203,6 +243,16 @@ class Writer:
             self.metrics.ready.labels("broker").set(1 if ready else 0)
 
 
+@dataclass(frozen=True)
+class Pending:
+    """One message's writes in a batch, encoded: its audit records, its outputs."""
+
+    tag: object
+    audits: Sequence[tuple[str, bytes, bytes]]
+    outputs: Sequence[tuple[str, bytes, bytes]]
+    headers: Headers
+
+
 class StageRunner:
     def __init__(self, stage: Stage, catalogue: Catalogue, sink: Sink, clock: Clock, metrics: Metrics,
                  policy: RetryPolicy = RetryPolicy(), probes: dict[str, Probe] | None = None) -> None:
@@ -216,6 +266,44 @@ class StageRunner:
         self.dead_letters: Topic = catalogue.dead_letter_of(stage.source)
         self.writer = Writer(catalogue, sink, f"stage {stage.name}", metrics=metrics,
                              outputs=(*stage.outputs, self.dead_letters.name))
+
+    async def handle_batch(self, batch: Sequence[Incoming]) -> None:
+        """Process a batch: each message as `handle` does (retries, dead letters per record), but
+        the writes of all of them wait; then every audit record of the batch is written and
+        acknowledged, then every output. Returns once the batch's offsets may be committed.
+        A message whose writes fail permanently becomes a dead letter; the others go through."""
+        self.writer.pending = []
+        try:
+            if not await self._batch_at_once(batch):
+                self.writer.pending = []
+                for msg in batch:
+                    self.writer.tag = msg
+                    await self.handle(msg)
+        finally:
+            pending, self.writer.pending, self.writer.tag = self.writer.pending, None, None
+        for msg, error in await self.writer.flush(pending):
+            await self._dead_letter(msg, classify(error), retryable=False)
+
+    async def _batch_at_once(self, batch: Sequence[Incoming]) -> bool:
+        """The stage's batch form over the whole batch; False (nothing kept) when it has none or
+        anything in it fails: then each record goes through `handle`, with its retries and dead letter."""
+        if self.stage.batch_fn is None:
+            return False
+        started = time.perf_counter()
+        try:
+            values = [self.source.value.decode(msg.value) for msg in batch]
+            contexts = [self._context(msg, value) for msg, value in zip(batch, values)]
+            results = await self.stage.batch_fn(list(zip(values, contexts)))
+            for msg, ctx, result in zip(batch, contexts, results, strict=True):
+                self.writer.tag = msg
+                await self._write(msg, ctx, result)
+        except Exception as e:
+            log.info("stage %s: batch of %d failed (%s); one record at a time", self.stage.name, len(batch),
+                     classify(e).cause_type)
+            return False
+        self.metrics.consumed.labels(self.stage.name).inc(len(batch))
+        self.metrics.seconds.labels(self.stage.name).observe(time.perf_counter() - started)
+        return True
 
     async def handle(self, msg: Incoming) -> None:
         """Process one message, retrying transient failures; never raises for a failure of the

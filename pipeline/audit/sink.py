@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Sequence
 
 from pipeline import records as r
 from pipeline.audit.chain import EXPIRE, GENESIS, SEAL, Checkpoint, Link, canonical, link_hash
@@ -41,24 +42,34 @@ def record_direct(store: Store, event: r.AuditEvent) -> bool:
 
 def store_audit(store: Store, event: r.AuditEvent, body: bytes, partition: int, offset: int | None) -> bool:
     """Append one audit record to its partition's chain; False when it was already there (a replay)."""
+    return store_audits(store, [(event, body, partition, offset)])[0]
+
+
+def store_audits(store: Store, batch: Sequence[tuple[r.AuditEvent, bytes, int, int | None]]) -> list[bool]:
+    """Append a batch of audit records (event, body, partition, offset), in order, in one
+    transaction; per record, False when it was already there (a replay)."""
     with store.transaction(immediate=True) as tx:
-        if tx.fetchone("SELECT 1 AS x FROM audit_record WHERE audit_id = :id", {"id": event.audit_id}):
-            return False
-        head = tx.fetchone("SELECT chain_seq, record_hash FROM audit_record WHERE kafka_partition = :p"
-                           " AND chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1", {"p": partition})
-        if head is None:
-            head = _anchor(tx, partition)
-        seq = head["chain_seq"] + 1
-        digest = link_hash(partition, seq, head["record_hash"], body)
-        tx.execute(
-            "INSERT INTO audit_record (audit_id, kafka_partition, kafka_offset, kind, recorded_at, person_token,"
-            " referral_id, body, chain_seq, prev_hash, record_hash) VALUES (:audit_id, :partition, :offset, :kind,"
-            " :recorded_at, :person_token, :referral_id, :body, :seq, :prev, :hash)",
-            {"audit_id": event.audit_id, "partition": partition, "offset": offset, "kind": event.kind.value,
-             "recorded_at": event.recorded_at.isoformat(),
-             "person_token": event.person.person_token if event.person else None,
-             "referral_id": event.referral_id or None, "body": body, "seq": seq,
-             "prev": head["record_hash"], "hash": digest})
+        return [_append(tx, event, body, partition, offset) for event, body, partition, offset in batch]
+
+
+def _append(tx: Transaction, event: r.AuditEvent, body: bytes, partition: int, offset: int | None) -> bool:
+    if tx.fetchone("SELECT 1 AS x FROM audit_record WHERE audit_id = :id", {"id": event.audit_id}):
+        return False
+    head = tx.fetchone("SELECT chain_seq, record_hash FROM audit_record WHERE kafka_partition = :p"
+                       " AND chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1", {"p": partition})
+    if head is None:
+        head = _anchor(tx, partition)
+    seq = head["chain_seq"] + 1
+    digest = link_hash(partition, seq, head["record_hash"], body)
+    tx.execute(
+        "INSERT INTO audit_record (audit_id, kafka_partition, kafka_offset, kind, recorded_at, person_token,"
+        " referral_id, body, chain_seq, prev_hash, record_hash) VALUES (:audit_id, :partition, :offset, :kind,"
+        " :recorded_at, :person_token, :referral_id, :body, :seq, :prev, :hash)",
+        {"audit_id": event.audit_id, "partition": partition, "offset": offset, "kind": event.kind.value,
+         "recorded_at": event.recorded_at.isoformat(),
+         "person_token": event.person.person_token if event.person else None,
+         "referral_id": event.referral_id or None, "body": body, "seq": seq,
+         "prev": head["record_hash"], "hash": digest})
     return True
 
 

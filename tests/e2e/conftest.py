@@ -40,22 +40,45 @@ def _missing(what: str) -> None:
     pytest.skip(f"browser test skipped: {what}")
 
 
-def in_thread(coro):
-    """Run a coroutine on its own loop in a worker thread (Playwright's sync API owns this thread's)."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+class OnThread:
+    """A Playwright object whose every attribute read and call runs on Playwright's own thread.
+
+    Playwright's sync API runs an event loop on the thread that starts it and leaves it marked running
+    there until it stops; on pytest's thread that breaks every later asyncio.run and every asyncio test
+    in the session. So Playwright gets a dedicated thread, and the tests hold these proxies."""
+
+    def __init__(self, pool: concurrent.futures.ThreadPoolExecutor, target):
+        object.__setattr__(self, "_pool", pool)
+        object.__setattr__(self, "_target", target)
+
+    def _wrap(self, value):
+        if isinstance(value, list):
+            return [self._wrap(v) for v in value]
+        if type(value).__module__.startswith("playwright."):
+            return OnThread(self._pool, value)
+        return value
+
+    def __getattr__(self, name: str):
+        value = self._pool.submit(getattr, self._target, name).result()
+        if callable(value) and not isinstance(value, type):
+            return lambda *a, **kw: self._wrap(self._pool.submit(value, *a, **kw).result())
+        return self._wrap(value)
 
 
 @pytest.fixture(scope="session")
-def browser(kafka):  # the broker first: Playwright's sync API keeps an event loop on this thread
+def browser(kafka):
     if not CHROMIUM.exists():
         _missing(f"{CHROMIUM} is absent (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
-        yield b
-        b.close()
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="playwright") as pool:
+        p = pool.submit(lambda: sync_playwright().start()).result()
+        b = pool.submit(p.chromium.launch, executable_path=str(CHROMIUM), args=FLAGS, headless=True).result()
+        try:
+            yield OnThread(pool, b)
+        finally:
+            pool.submit(b.close).result()
+            pool.submit(p.stop).result()
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +120,7 @@ def site(kafka, tmp_path_factory, request):
 
     tmp = tmp_path_factory.mktemp("web")
     catalogue = Catalogue(prefix=f"w{uuid.uuid4().hex[:10]}", partitions=1)
-    in_thread(create_topics(kafka.bootstrap, catalogue))
+    asyncio.run(create_topics(kafka.bootstrap, catalogue))
     ca = make_ca(tmp / "ca")
     server = issue(ca, tmp / "server", "localhost", server=True)
     port = _free_port()

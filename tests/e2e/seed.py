@@ -3,6 +3,7 @@ the inbox of two organisations (rendered by the real renderer from fixed synthet
 `requested` state as track records it, and the disclosure audit records the sink stores."""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -16,7 +17,7 @@ from pipeline.render import default_redaction, render
 from pipeline.stage import Context
 from pipeline.track import apply_status
 from pipeline.vocab import Basis, Service
-from tests.e2e.conftest import in_thread
+
 from tests.unit.render import cases as c
 
 
@@ -45,7 +46,7 @@ def seed(store) -> Seeded:
     for n, (org, service, part2) in enumerate((("org-a", Service.SUD_TREATMENT, True),
                                                ("org-b", Service.PEER_RECOVERY, False))):
         delivery = _delivery(c.ems_request(service=service), org, part2)
-        in_thread(inbox.deliver(delivery))
+        asyncio.run(inbox.deliver(delivery))
         apply_status(store, sent_status(delivery, duplicate=False), None, c.T0)  # as track does
         ctx = Context("deliver", r.SourceRef(topic="delivery", record_id=delivery.delivery_id),
                       FixedClock(c.T0 + timedelta(minutes=2 + n)), "t", 0, n)

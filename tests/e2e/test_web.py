@@ -3,6 +3,7 @@ a privacy officer reads a person's disclosures; lockout, CSRF, a refused role; e
 axe-core finds no serious or critical violation. One browser for the session, one server per module."""
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 
@@ -11,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline.storage import open_store
 from pipeline.track import apply_status
-from tests.e2e.conftest import PASSWORD, SHOTS, in_thread
+from tests.e2e.conftest import PASSWORD, SHOTS
 from tests.e2e.seed import seed
 
 pytestmark = [pytest.mark.kafka, pytest.mark.browser]
@@ -37,7 +38,7 @@ async def _read_all(bootstrap: str, topic) -> list:
 
 
 def records(site, name: str) -> list:
-    return in_thread(_read_all(site.bootstrap, site.catalogue[name]))
+    return asyncio.run(_read_all(site.bootstrap, site.catalogue[name]))
 
 
 def views(site, actor: str) -> list:

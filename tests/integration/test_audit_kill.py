@@ -32,9 +32,9 @@ from tests.unit.audit.logs import SIGNER
 pytestmark = pytest.mark.kafka
 
 
-def start_child(kafka, catalogue, marker: Path, drain: bool, delay: float) -> subprocess.Popen:
+def start_child(kafka, catalogue, marker: Path, drain: bool, delay: float, batch: bool = False) -> subprocess.Popen:
     cfg = {"bootstrap": kafka.bootstrap, "prefix": catalogue.prefix, "partitions": 2,
-           "group": f"g-{catalogue.prefix}", "marker": str(marker), "delay": delay, "drain": drain}
+           "group": f"g-{catalogue.prefix}", "marker": str(marker), "delay": delay, "drain": drain, "batch": batch}
     return subprocess.Popen([sys.executable, "-m", "tests.support.audit_child", json.dumps(cfg)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -60,7 +60,8 @@ async def read_all(bootstrap: str, topic) -> list:
         await consumer.stop()
 
 
-def kill_loop(kafka, catalogue, tmp_path, trials: int, inputs: int, seed: int) -> dict:
+def kill_loop(kafka, catalogue, tmp_path, trials: int, inputs: int, seed: int, batch: bool = False,
+              delay: float = 0.03) -> dict:
     ems = catalogue["ems.run"]
     runs = [ems_run(f"PCR-{i}") for i in range(inputs)]
     asyncio.run(produce(kafka.bootstrap, ems, [(run.key, run) for run in runs]))
@@ -69,7 +70,7 @@ def kill_loop(kafka, catalogue, tmp_path, trials: int, inputs: int, seed: int) -
     started = time.monotonic()
     for trial in range(trials):
         marker = tmp_path / f"trial-{trial}.marks"
-        child = start_child(kafka, catalogue, marker, drain=False, delay=0.03)
+        child = start_child(kafka, catalogue, marker, drain=False, delay=delay, batch=batch)
         deadline = time.monotonic() + 15
         while not any(m[0] in "AO" for m in marks(marker)) and time.monotonic() < deadline and child.poll() is None:
             time.sleep(0.005)
@@ -80,7 +81,7 @@ def kill_loop(kafka, catalogue, tmp_path, trials: int, inputs: int, seed: int) -
         child.stderr.close()
         last = [m for m in marks(marker) if m[0] in "AO"][-1]
         landed["after an audit ack, before its output" if last[0] == "A" else "after an output"] += 1
-    final = start_child(kafka, catalogue, tmp_path / "final.marks", drain=True, delay=0.0)
+    final = start_child(kafka, catalogue, tmp_path / "final.marks", drain=True, delay=0.0, batch=batch)
     assert final.wait(timeout=120) == 0, final.stderr.read().decode()[-2000:]
     final.stderr.close()
     return {"landed": landed, "seconds": time.monotonic() - started, "runs": runs}
@@ -138,4 +139,23 @@ def test_kill_between_the_audit_and_the_output_loses_no_audit_record(kafka, cata
 def test_kill_loop_long(kafka, catalogue, tmp_path) -> None:
     trials = 300
     result = kill_loop(kafka, catalogue, tmp_path, trials=trials, inputs=4000, seed=int(os.environ.get("SEED", "7")))
+    _report(result, check_outcome(kafka, catalogue, tmp_path, result["runs"]), trials)
+
+
+def test_kill_mid_batch_loses_no_audit_record(kafka, catalogue, tmp_path) -> None:
+    """The batched wrapper (handle_batch: every audit record of a batch acknowledged, then every
+    output, then one commit), SIGKILLed mid-batch again and again."""
+    trials = 15
+    result = kill_loop(kafka, catalogue, tmp_path, trials=trials, inputs=700, seed=2718, batch=True, delay=0.1)
+    outcome = check_outcome(kafka, catalogue, tmp_path, result["runs"])
+    _report(result, outcome, trials)
+    assert sum(result["landed"].values()) == trials
+    assert result["landed"]["after an audit ack, before its output"] >= 3  # the window was really hit
+
+
+@pytest.mark.long
+def test_kill_mid_batch_long(kafka, catalogue, tmp_path) -> None:
+    trials = 200
+    result = kill_loop(kafka, catalogue, tmp_path, trials=trials, inputs=4000, seed=int(os.environ.get("SEED", "11")),
+                       batch=True, delay=0.1)
     _report(result, check_outcome(kafka, catalogue, tmp_path, result["runs"]), trials)

@@ -1,7 +1,8 @@
 """A stage in a child process, for the kill-between-writes test (tests/integration/test_audit_kill.py).
 
     python -m tests.support.audit_child '{"bootstrap": ..., "prefix": ..., "partitions": 2,
-                                          "group": ..., "marker": PATH, "delay": 0.02, "drain": false}'
+                                          "group": ..., "marker": PATH, "delay": 0.02, "drain": false,
+                                          "batch": false}'
 
 Runs the real wrapper (pipeline.stage.StageRunner: audit first, then the output) over a
 plain aiokafka consumer with manual assignment and per-message commits (the offset is
@@ -10,7 +11,9 @@ rebalance. The sink is the real producer (acks=all, idempotent) with two test-on
 additions: an optional random delay before each output write, which widens the window
 between the audit acknowledgement and the output, and a marker line after each
 acknowledged write (`A p@o` audit, `O p@o` output), so the parent can tell where its
-SIGKILL landed. With "drain", it exits 0 once every input is committed.
+SIGKILL landed. With "drain", it exits 0 once every input is committed. With "batch", each
+polled batch goes through `StageRunner.handle_batch` (all audit records acknowledged, then
+all outputs) and is committed once.
 """
 from __future__ import annotations
 
@@ -30,11 +33,13 @@ from pipeline.topics import Catalogue
 from pipeline.vocab import AuditKind, Category
 from tests.support.factory import T0
 
-CURRENT = [-1, -1]  # the message being handled: (partition, offset)
+CURRENT = [-1, -1]  # the message being handled: (partition, offset); with "batch", the batch's last
+BATCH = [False]
 
 
 def detect(run: r.EmsRun, ctx) -> Result:
-    CURRENT[:] = [ctx.partition, ctx.offset]
+    if not BATCH[0]:
+        CURRENT[:] = [ctx.partition, ctx.offset]
     detection = r.Detection(envelope=run.envelope, key=run.key, subject=ctx.source, categories=[Category.OVERDOSE],
                             rules_version="kill-test")
     return Result(outputs=[Output("detection", run.key, detection)])
@@ -55,6 +60,7 @@ class MarkingSink:
 
 async def main(cfg: dict) -> int:
     catalogue = Catalogue(prefix=cfg["prefix"], partitions=cfg["partitions"])
+    BATCH[0] = bool(cfg.get("batch"))
     source = catalogue["ems.run"]
     marker = os.open(cfg["marker"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     producer = AIOKafkaProducer(bootstrap_servers=cfg["bootstrap"], acks="all", enable_idempotence=True, linger_ms=0)
@@ -72,6 +78,12 @@ async def main(cfg: dict) -> int:
         while True:
             batch = await consumer.getmany(timeout_ms=100, max_records=20)
             for tp, messages in batch.items():
+                if cfg.get("batch"):  # the batched wrapper: the batch's audits, then its outputs, then one commit
+                    CURRENT[:] = [tp.partition, messages[-1].offset]
+                    await runner.handle_batch([Incoming(m.topic, m.partition, m.offset, m.key, m.value,
+                                                        tuple(m.headers or ())) for m in messages])
+                    await consumer.commit({tp: messages[-1].offset + 1})
+                    continue
                 for m in messages:
                     await runner.handle(Incoming(m.topic, m.partition, m.offset, m.key, m.value,
                                                  tuple(m.headers or ())))

@@ -13,7 +13,7 @@ from tests.unit.audit.test_fhir import _delivery
 
 async def test_the_built_inbox_connector_stores_a_delivery_once(migrated):
     connectors = registry().build(Settings(environment="test"), migrated)
-    assert set(connectors) == {"inbox", "fhir-rest", "hl7v2-mllp", "direct"}
+    assert set(connectors) == {"inbox", "fhir-rest", "hl7v2-mllp", "direct", "webhook"}
     assert isinstance(connectors["inbox"], InboxConnector)
     delivery = _delivery()
     assert await connectors["inbox"].deliver(delivery) == Receipt(delivered=True, duplicate=False)

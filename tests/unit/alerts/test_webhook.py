@@ -1,0 +1,134 @@
+"""The webhook connector against a real HTTPS receiver on loopback that checks the HMAC
+signature with the recipient's key, and the classification of its answers."""
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from pydantic import SecretStr
+
+from connectors.webhook import MESSAGE_ID, SIGNATURE, TIMESTAMP, WebhookConnector, signature, verify
+from pipeline.deliver import Receipt
+from pipeline.errors import Permanent, Transient
+from pipeline.settings import AlertSettings
+from tests.support.delivery import delivery
+from tests.support.edges import make_certs
+
+KEY = "crisis-team-key-0123456789abcdef"
+
+
+class Receiver(ThreadingHTTPServer):
+    """Answers `status`; a request whose signature does not verify gets 401. Keeps what it accepted."""
+
+    def __init__(self, key: str, status: int = 200) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.key, self.status, self.accepted, self.refused = key.encode(), status, [], 0
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        server: Receiver = self.server  # type: ignore[assignment]
+        if not verify(server.key, self.headers.get(TIMESTAMP, ""), self.headers.get(SIGNATURE, ""), body, time.time()):
+            server.refused += 1
+            self.send_response(401)
+        else:
+            server.accepted.append((self.headers[MESSAGE_ID], body))
+            self.send_response(server.status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    return make_certs(tmp_path_factory.mktemp("webhook-certs"))
+
+
+@pytest.fixture
+def receiver(certs, request):
+    server = Receiver(KEY, getattr(request, "param", 200))
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(certs.server.cert, certs.server.key)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def settings(certs, key: str = KEY, timeout: float = 5.0) -> AlertSettings:
+    return AlertSettings(webhook_keys={"org-crisis": SecretStr(key)}, webhook_timeout=timeout, ca_bundle=certs.ca.cert)
+
+
+def alert(receiver) -> object:
+    return delivery("webhook", f"https://127.0.0.1:{receiver.server_address[1]}/alerts", pid="org-crisis")
+
+
+async def test_a_signed_alert_reaches_the_receiver_which_verifies_it(certs, receiver):
+    connector = WebhookConnector(settings(certs))
+    d = alert(receiver)
+    try:
+        assert await connector.deliver(d) == Receipt(delivered=True, duplicate=False, detail="webhook 200")
+    finally:
+        await connector.aclose()
+    assert receiver.refused == 0
+    assert receiver.accepted == [(d.message_id, d.payload)]
+    assert json.loads(receiver.accepted[0][1])  # the body is the JSON payload, unchanged
+
+
+async def test_the_wrong_key_is_refused_by_the_receiver_and_that_is_permanent(certs, receiver):
+    connector = WebhookConnector(settings(certs, key="someone-elses-key"))
+    try:
+        with pytest.raises(Permanent, match="401"):
+            await connector.deliver(alert(receiver))
+    finally:
+        await connector.aclose()
+    assert receiver.refused == 1 and receiver.accepted == []
+
+
+async def test_no_key_for_the_recipient_sends_nothing(certs, receiver):
+    connector = WebhookConnector(AlertSettings(ca_bundle=certs.ca.cert))
+    try:
+        with pytest.raises(Permanent, match="no webhook key for recipient org-crisis"):
+            await connector.deliver(alert(receiver))
+    finally:
+        await connector.aclose()
+    assert receiver.refused == 0 and receiver.accepted == []
+
+
+@pytest.mark.parametrize("receiver", [503, 429], indirect=True)
+async def test_a_busy_receiver_is_transient(certs, receiver):
+    connector = WebhookConnector(settings(certs))
+    try:
+        with pytest.raises(Transient, match=str(receiver.status)):
+            await connector.deliver(alert(receiver))
+    finally:
+        await connector.aclose()
+
+
+async def test_nobody_listening_is_transient(certs):
+    connector = WebhookConnector(settings(certs, timeout=1.0))
+    try:
+        with pytest.raises(Transient, match="not reached"):
+            await connector.deliver(delivery("webhook", "https://127.0.0.1:1/alerts", pid="org-crisis"))
+    finally:
+        await connector.aclose()
+
+
+def test_the_signature_covers_body_and_time_and_an_old_one_is_refused():
+    key, body = KEY.encode(), b'{"incident": "CAD-1"}'
+    signed = signature(key, 1000, body)
+    assert verify(key, "1000", signed, body, now=1010)
+    assert not verify(key, "1000", signed, body + b" ", now=1010)
+    assert not verify(key, "1001", signed, body, now=1010)
+    assert not verify(b"other", "1000", signed, body, now=1010)
+    assert not verify(key, "1000", signed, body, now=1000 + 301)  # a replay past the tolerance
+    assert not verify(key, "soon", signed, body, now=1010)
