@@ -3,13 +3,13 @@ a poison message's dead letter appears and is replayed (audited, the original by
 the page carries no person data from the test set; other roles are refused; it refreshes itself."""
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime, timezone
 
 from aiokafka import AIOKafkaProducer
 
 from pipeline import records as r
-from tests.e2e.conftest import in_thread
 from tests.e2e.test_web import people, records, sign_in  # noqa: F401 - fixtures shared with the web tests
 from tests.support.kafka import consume_raw
 
@@ -35,7 +35,7 @@ async def _poison(bootstrap: str, catalogue) -> r.DeadLetter:
 
 def test_a_dead_letter_appears_on_the_dashboard_and_is_replayed(browser, site, people):
     seeded, _store = people
-    letter = in_thread(_poison(site.bootstrap, site.catalogue))
+    letter = asyncio.run(_poison(site.bootstrap, site.catalogue))
     context, page = sign_in(browser, site, "ops-1")
     try:
         assert page.url == site.base + "/operations"
@@ -54,7 +54,7 @@ def test_a_dead_letter_appears_on_the_dashboard_and_is_replayed(browser, site, p
     replays = [a for a in records(site, "audit") if a.kind.value == "replay" and a.actor == "user:ops-1"]
     assert len(replays) == 1 and letter.dead_letter_id in json.dumps(replays[0].model_dump(mode="json"))
     topic = site.catalogue.by_full_name(letter.topic)
-    again = in_thread(consume_raw(site.bootstrap, topic, 1, timeout=15))
+    again = asyncio.run(consume_raw(site.bootstrap, topic, 1, timeout=15))
     assert [m.value for m in again] == [POISON]
 
 
