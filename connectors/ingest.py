@@ -37,6 +37,8 @@ class IngestSummary:
 def key_of(record: r.Record) -> r.Record:
     if isinstance(record, r.FieldReferral):  # field.referral is keyed by agency + referral id
         return r.FieldReferralKey(agency_id=record.agency_id, referral_id=record.referral_id)
+    if isinstance(record, r.ReferralStatus):  # a provider's answer (the replies listener)
+        return r.ReferralKey(referral_id=record.referral_id)
     return record.key
 
 

@@ -32,6 +32,7 @@ COMMANDS = [
     ("serve", "handoff.commands.serve"),
     ("consent", "handoff.commands.consent"),
     ("refer", "handoff.commands.refer:refer_cmd"),
+    ("referrals", "handoff.commands.referrals"),
     ("users", "handoff.commands.users"),
     ("outreach", "handoff.commands.outreach"),
     ("monitor", "handoff.commands.monitor"),

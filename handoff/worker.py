@@ -171,12 +171,14 @@ async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str
     from pipeline.kafka.faust_app import FaustSink, attach, make_app
     from pipeline.stage import RetryPolicy, Writer
     from pipeline.topology import run_periodic, select
+    from pipeline.track.metrics import ReferralCollector
 
     chosen = {row.name for row in select((*STAGES, *PERIODIC), names)}
     stage_names = [s.name for s in STAGES if s.name in chosen]
     tasks = [p for p in PERIODIC if p.name in chosen]
     deps = Deps.build(settings, catalogue, store, registry().build(settings, store), SystemClock(),
                       audit_sealer=Sealer.from_settings(settings))
+    metrics.registry.register(ReferralCollector(store, deps.clock))  # the closed loop's counts
     server, _ = metrics.serve(settings.metrics.host, settings.metrics.port)
     stack.callback(server.shutdown)
     group = consumer_group(settings.kafka.consumer_group, stage_names, all_stages=not names)

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
 
-from pipeline import detect, episode
+from pipeline import alerts, detect, episode
 from pipeline import records as r
 from pipeline.audit.emit import (admin_audit, decision_audit, recheck_audit, status_audit,
                                  unrouted_audit)
@@ -115,7 +115,30 @@ async def _propose(deps: Deps, person: r.PersonKey, source: str, ctx: Context) -
 async def classify_incident(deps: Deps, incident: r.DispatchIncident, ctx: Context) -> Result:
     """A CAD incident version: classify it by call type and notes, keep it as its runs' context."""
     await asyncio.to_thread(episodes.save_record, deps.store, "dispatch.incident", incident, incident.key)
-    return Result(outputs=[Output("detection", incident.key, detect.classify_incident(incident, deps.rules))])
+    detection = detect.classify_incident(incident, deps.rules)
+    return Result(outputs=[Output("detection", incident.key, detection),
+                           *await _dispatch_alerts(deps, incident, detection, ctx)])
+
+
+async def _dispatch_alerts(deps: Deps, incident: r.DispatchIncident, detection: r.Detection,
+                           ctx: Context) -> list[Output]:
+    """Alerts to the on-duty co-responder teams for a live behavioural-health call (pipeline/alerts.py)."""
+    now = ctx.clock.now()
+    sent = await asyncio.to_thread(alerts.alerted, deps.store, incident.key)
+    directory = deps.directory.current()
+    found = alerts.plan(incident, detection, directory, deps.routing, now.astimezone(deps.timezone), sent)
+    kept = await asyncio.to_thread(alerts.remember, deps.store, incident.key,
+                                   alerts.records(found, incident, directory, now), now)
+    return [Output("dispatch.alert", incident.key, alert, AuditKind.DECISION) for alert in kept]
+
+
+async def send_alert(deps: Deps, alert: r.DispatchAlert, ctx: Context) -> Result:
+    """A dispatch alert through its team's connector (one that can carry alerts: `webhook`)."""
+    connector = deps.connectors.get(alert.endpoint.kind)
+    if not hasattr(connector, "alert"):
+        raise Permanent(f"endpoint kind {alert.endpoint.kind!r} cannot carry a dispatch alert")
+    await connector.alert(alert)
+    return Result(outputs=[])
 
 
 async def field_requests(deps: Deps, referral: r.FieldReferral, ctx: Context) -> Result:
@@ -365,8 +388,10 @@ RETRY = ("delivery.retry.1m", "delivery.retry.10m", "delivery.retry.1h")  # dela
 STAGES: tuple[Stage, ...] = (
     S("classify-run", "ems.run", classify_run, AuditKind.DETECTION, ("detection", "referral.request"),
       doc="detect in an EMS run (its CAD incident as context); open referral requests per person"),
-    S("classify-incident", "dispatch.incident", classify_incident, AuditKind.DETECTION, ("detection",),
+    S("classify-incident", "dispatch.incident", classify_incident, AuditKind.DETECTION, ("detection", "dispatch.alert"),
       doc="detect in a CAD incident; kept as its runs' context"),
+    S("send-alert", "dispatch.alert", send_alert, AuditKind.DELIVERY_RESULT, (),
+      doc="an alert, update or withdrawal to the co-responder team's webhook"),
     S("field-requests", "field.referral", field_requests, AuditKind.REFERRAL_REQUEST, ("referral.request",),
       doc="a referral made in the field: a request per service"),
     S("route-decide-render", "referral.request", route_decide_render, AuditKind.DECISION,

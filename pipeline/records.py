@@ -336,6 +336,21 @@ class Delivery(Record):
                                                 " send time: an update goes out only when it differs")
 
 
+class DispatchAlert(Record):
+    """An advisory alert to a co-responder team while a 911 call is live (dispatch.alert, issue 20):
+    the minimum to respond as JSON in `body` (pipeline/alerts.py), never a name or SUD history."""
+
+    envelope: Envelope
+    key: IncidentKey
+    alert_id: Id
+    recipient_id: Id
+    endpoint: Endpoint
+    action: str = Field("alert", description="alert, update or withdraw")
+    incident_version: int = 1
+    body: bytes = b""
+    reasons: list[str] = []
+
+
 class DeliveryKey(Record):
     referral_id: Id
     recipient_id: Id

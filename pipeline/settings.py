@@ -160,6 +160,8 @@ class EdgeSettings(Section):
     mllp_port: int = 2575
     http_metrics_port: int = 9465
     mllp_metrics_port: int = 9466
+    replies_port: int = Field(2576, description="MLLP port for providers' RRI answers (handoff serve replies)")
+    replies_metrics_port: int = 9467
     tls_cert: Path | None = Field(None, description="server certificate chain (PEM); MLLP requires it")
     tls_key: Path | None = None
     client_ca: Path | None = Field(None, description="CA bundle that client certificates must chain to")

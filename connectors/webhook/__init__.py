@@ -56,19 +56,25 @@ class WebhookConnector:
         verify_tls = ssl.create_default_context(cafile=str(settings.ca_bundle)) if settings.ca_bundle else True
         self.http = httpx.AsyncClient(timeout=settings.webhook_timeout, verify=verify_tls)
 
-    def headers(self, delivery: r.Delivery, now: float) -> dict[str, str]:
-        key = self.settings.webhook_keys.get(delivery.recipient_id)
-        if key is None:
-            raise Permanent(f"no webhook key for recipient {delivery.recipient_id}", dependency="peer")
-        stamp = int(now)
-        return {"Content-Type": delivery.content_type or "application/json", TIMESTAMP: str(stamp),
-                SIGNATURE: signature(key.get_secret_value().encode(), stamp, delivery.payload),
-                MESSAGE_ID: delivery.message_id}
-
     async def deliver(self, delivery: r.Delivery) -> Receipt:
-        headers = self.headers(delivery, time.time())
+        return await self.post(delivery.recipient_id, delivery.endpoint.address, delivery.message_id,
+                               delivery.payload, delivery.content_type)
+
+    async def alert(self, alert: r.DispatchAlert) -> Receipt:
+        """A dispatch-time alert (pipeline/alerts.py); its message id changes with version and action."""
+        message_id = f"{alert.alert_id}:v{alert.incident_version}:{alert.action}"
+        return await self.post(alert.recipient_id, alert.endpoint.address, message_id, alert.body)
+
+    async def post(self, recipient_id: str, address: str, message_id: str, body: bytes,
+                   content_type: str = "application/json") -> Receipt:
+        key = self.settings.webhook_keys.get(recipient_id)
+        if key is None:
+            raise Permanent(f"no webhook key for recipient {recipient_id}", dependency="peer")
+        stamp = int(time.time())
+        headers = {"Content-Type": content_type or "application/json", TIMESTAMP: str(stamp),
+                   SIGNATURE: signature(key.get_secret_value().encode(), stamp, body), MESSAGE_ID: message_id}
         try:
-            response = await self.http.post(delivery.endpoint.address, content=delivery.payload, headers=headers)
+            response = await self.http.post(address, content=body, headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
             raise Transient(f"webhook not reached: {type(e).__name__}", dependency="peer") from None
         except httpx.HTTPError as e:  # written, then no (whole) answer

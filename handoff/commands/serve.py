@@ -96,6 +96,28 @@ def mllp() -> None:
     _run(_serve(settings, "mllp", settings.edges.mllp_metrics_port, body))
 
 
+@cli.command("replies")
+def replies() -> None:
+    """MLLP listener for providers' answers over TLS: RRI^I12/I13/I14 → referral.status, ACK after commit."""
+    settings = _prepare(need_tls=True)
+
+    async def body(edge):
+        from connectors.edge.replies import ReplyListener
+        from connectors.edge.service import tls_context
+
+        e = settings.edges
+        listener = ReplyListener(edge, tls_context(settings), max_bytes=e.mllp_max_message_bytes,
+                                 frame_timeout=e.mllp_frame_timeout, idle_timeout=e.mllp_idle_timeout)
+        host, port = await listener.start(e.host, e.replies_port)
+        typer.echo(f"replies on {host}:{port}", err=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await listener.close()
+
+    _run(_serve(settings, "replies", settings.edges.replies_metrics_port, body))
+
+
 @cli.command("web")
 def web() -> None:
     """The web service: sign-in, the provider inbox, the privacy officer's page (connectors/web)."""

@@ -24,15 +24,17 @@ class Permission(StrEnum):
     HOLDS = "holds"              # open consent holds (person tokens, their age)
     CONSENTS = "consents"        # a person's consents in the registry
     ACCOUNTS = "accounts"        # local accounts
+    REFERRALS = "referrals"      # referral state and status history (status is itself sensitive)
     FIELD_REFERRAL = "field-referral"  # make a field referral for one's agency (nothing comes back)
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.IT_OPERATOR: frozenset(),
-    Role.OUTREACH: frozenset({Permission.HOLDS, Permission.CONSENTS, Permission.FIELD_REFERRAL}),
+    Role.OUTREACH: frozenset({Permission.HOLDS, Permission.CONSENTS, Permission.REFERRALS,
+                              Permission.FIELD_REFERRAL}),
     Role.PROVIDER: frozenset({Permission.INBOX}),
     Role.PRIVACY_OFFICER: frozenset({Permission.DISCLOSURES, Permission.AUDIT_STATE, Permission.HOLDS,
-                                     Permission.CONSENTS}),
+                                     Permission.CONSENTS, Permission.REFERRALS}),
     Role.PROGRAMME_LEAD: frozenset(),
     Role.ADMIN: frozenset({Permission.ACCOUNTS}),
     Role.RESPONDER: frozenset({Permission.FIELD_REFERRAL}),

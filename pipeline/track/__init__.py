@@ -189,3 +189,43 @@ def missed_status(m: Missed, now: datetime) -> r.ReferralStatus:
                             source=StatusSource.TRACK, reported_by="handoff:track", recipient_id=m.recipient_id,
                             request_id=m.request_id, business_status=BUSINESS_STATUS[ReferralState.CANCELLED],
                             reason=f"no answer by the {m.name} deadline ({m.due_at.isoformat()})")
+
+
+def list_referrals(store: Store, now: datetime, state: str = "", recipient: str = "", overdue: bool = False,
+                   limit: int = 200) -> list[dict]:
+    """Current referrals, newest first, with their earliest open deadline (overdue ones flagged)."""
+    where, params = [], {"now": now.isoformat(), "limit": limit}
+    if state:
+        where.append("s.state = :state")
+        params["state"] = state
+    if recipient:
+        where.append("s.recipient_id = :recipient")
+        params["recipient"] = recipient
+    if overdue:
+        where.append("d.due_at <= :now")
+    sql = ("SELECT s.referral_id, s.state, s.business_status, s.recipient_id, s.service, s.programme, s.updated_at,"
+           " d.name AS deadline, d.due_at FROM referral_state s LEFT JOIN referral_deadline d ON d.referral_id ="
+           " s.referral_id AND d.status = 'open'" + (" WHERE " + " AND ".join(where) if where else "")
+           + " ORDER BY s.updated_at DESC, s.referral_id LIMIT :limit")
+    with store.transaction() as tx:
+        rows = tx.fetchall(sql, params)
+    for row in rows:
+        row["overdue"] = bool(row["due_at"]) and row["due_at"] <= params["now"]
+    return rows
+
+
+def show_referral(store: Store, referral_id: str) -> dict | None:
+    """One referral: its current row, whole status history, deadlines and escalation."""
+    with store.transaction() as tx:
+        current = tx.fetchone("SELECT * FROM referral_state WHERE referral_id = :id", {"id": referral_id})
+        if current is None:
+            return None
+        history = tx.fetchall("SELECT occurred_at, recorded_at, from_state, to_state, source, reported_by,"
+                              " business_status, reason, outcome FROM referral_status_history"
+                              " WHERE referral_id = :id ORDER BY recorded_at, occurred_at, event_id",
+                              {"id": referral_id})
+        deadlines = tx.fetchall("SELECT name, started_at, due_at, status, closed_at FROM referral_deadline"
+                                " WHERE referral_id = :id ORDER BY started_at", {"id": referral_id})
+        escalation = tx.fetchone("SELECT status, excluded, reason, updated_at FROM referral_escalation"
+                                 " WHERE request_id = :id", {"id": current.get("request_id") or ""})
+    return {"referral": current, "history": history, "deadlines": deadlines, "escalation": escalation}

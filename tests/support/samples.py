@@ -44,6 +44,10 @@ def samples() -> dict[type, r.Record]:
             dispositions=["15"], received_at=T0, location=r.Address(city="Springfield", latitude=39.8,
                                                                   longitude=-89.6),
             persons=[r.Person(role="caller", phone="555-0101")], narrative="caller reports male not breathing"),
+        r.DispatchAlert: r.DispatchAlert(
+            envelope=envelope("INC-1", system="handoff:alerts"), key=INCIDENT, alert_id="alert:psap-north/INC-1:org-c",
+            recipient_id="org-c", endpoint=r.Endpoint(kind="webhook", address="https://127.0.0.1:8443/alerts"),
+            action="update", incident_version=2, body=b'{"incident_number": "INC-1"}', reasons=["on duty"]),
         r.EmsRun: ems_run(),
         r.FieldReferral: r.FieldReferral(
             envelope=envelope("FR-1", system="field:pd-7"), agency_id="pd-7", referral_id="FR-1",
