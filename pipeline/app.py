@@ -318,8 +318,10 @@ async def deliver(deps: Deps, delivery: r.Delivery, ctx: Context) -> Result:
         cancel = Cancellation(delivery.referral_id, delivery.envelope, "; ".join(problems), sent=False)
         return Result(outputs=[Output("referral.status", key, cancelled_status(cancel), AuditKind.STATUS_CHANGE)],
                       audits=[recheck_audit(delivery, ctx, problems)])
-    outcome = await send(deps.store, deps.connectors[delivery.endpoint.kind], delivery, ctx, deps.delivery,
-                         deps.audit_now or _no_audit_writer)
+    connector = deps.connectors.get(delivery.endpoint.kind)
+    if connector is None:  # a deployment without the recipient's kind of connector: a dead letter to replay
+        raise Permanent(f"no delivery connector for endpoint kind {delivery.endpoint.kind}: configure it, replay")
+    outcome = await send(deps.store, connector, delivery, ctx, deps.delivery, deps.audit_now or _no_audit_writer)
     if outcome.state == "sent" and not cancelling:
         await asyncio.to_thread(deps.gate.record_use, delivery, ctx.clock.now())
     outputs = [Output("referral.status", key, outcome.status, AuditKind.STATUS_CHANGE)] if outcome.status else []
