@@ -51,9 +51,22 @@ for _name, _target in COMMANDS:
         app.command(_name)(_cli)
 
 
+def _configure_logging() -> None:
+    """Text for a person at a terminal, or JSON lines (HANDOFF_LOG__FORMAT=json); a settings error
+    is reported by the command itself, so logging falls back to text here."""
+    from pipeline.logs import configure
+
+    try:
+        from pipeline.settings import Settings
+        log = Settings().log
+        configure(log.format, getattr(logging, log.level))
+    except Exception:  # noqa: BLE001 - explained once the command reads its settings
+        configure("text")
+
+
 def main(argv: list[str] | None = None) -> None:
     """The console script: run one command, turn every failure a person can act on into one line and an exit code."""
-    logging.basicConfig(level=logging.WARNING, format="handoff: %(levelname)s: %(message)s")
+    _configure_logging()
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # its connection errors reach us as exceptions
     try:
         code = app(args=argv, prog_name="handoff", standalone_mode=False)

@@ -12,6 +12,7 @@ named like its stage.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, replace
 from datetime import timedelta, timezone, tzinfo
 from functools import partial
@@ -46,6 +47,8 @@ from pipeline.track import apply_status, escalation_request, record_exhausted
 from pipeline.track.deadlines import Deadlines, load_deadlines
 from pipeline.vocab import Action, AuditKind, Outcome
 
+
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Deps:
@@ -317,8 +320,10 @@ async def deliver(deps: Deps, delivery: r.Delivery, ctx: Context) -> Result:
         cancel = Cancellation(delivery.referral_id, delivery.envelope, "; ".join(problems), sent=False)
         return Result(outputs=[Output("referral.status", key, cancelled_status(cancel), AuditKind.STATUS_CHANGE)],
                       audits=[recheck_audit(delivery, ctx, problems)])
-    outcome = await send(deps.store, deps.connectors[delivery.endpoint.kind], delivery, ctx, deps.delivery,
-                         deps.audit_now or _no_audit_writer)
+    connector = deps.connectors.get(delivery.endpoint.kind)
+    if connector is None:  # a deployment without the recipient's kind of connector: a dead letter to replay
+        raise Permanent(f"no delivery connector for endpoint kind {delivery.endpoint.kind}: configure it, replay")
+    outcome = await send(deps.store, connector, delivery, ctx, deps.delivery, deps.audit_now or _no_audit_writer)
     if outcome.state == "sent" and not cancelling:
         await asyncio.to_thread(deps.gate.record_use, delivery, ctx.clock.now())
     outputs = [Output("referral.status", key, outcome.status, AuditKind.STATUS_CHANGE)] if outcome.status else []
@@ -369,6 +374,32 @@ async def sweep_deadlines(deps: Deps, writer: Writer) -> None:
     await sweep(deps.store, writer, deps.clock)
 
 
+async def poll_provider_tasks(deps: Deps, writer: Writer) -> None:
+    """Providers' answers on FHIR servers: each open referral's Task read back (connectors that can,
+    `read_status`); what it says becomes a `referral.status` report for track, audited as received."""
+    from pipeline.audit.emit import ingest_audit
+    from pipeline.errors import HandoffError
+    from pipeline.track import open_at_endpoints
+
+    connector = deps.connectors.get("fhir-rest")
+    if connector is None or not hasattr(connector, "read_status"):
+        return
+    now = deps.clock.now()
+    outputs, audits = [], []
+    for referral_id, recipient_id, address in await asyncio.to_thread(open_at_endpoints, deps.store, "fhir-rest"):
+        try:
+            status = await connector.read_status(referral_id, recipient_id, address, now)
+        except HandoffError as e:  # the server is away: the next pass asks again
+            log.warning("task poll: %s not read: %s", recipient_id, type(e).__name__)
+            continue
+        if status is not None:
+            outputs.append(Output("referral.status", r.ReferralKey(referral_id=referral_id), status,
+                                  AuditKind.STATUS_CHANGE))
+            audits.append(ingest_audit("fhir-task-poll", "referral.status", status.envelope, now))
+    if outputs:
+        await writer.write(audits, outputs, [])
+
+
 async def purge_episodes(deps: Deps, writer: Writer) -> None:
     """Episode state past its retention is purged, with an `admin` audit record of the counts."""
     now = deps.clock.now()
@@ -416,6 +447,8 @@ PERIODIC: tuple[Periodic, ...] = (
       "every consent.sweep_seconds", "produce changed consent sets; cancel expired holds and consents"),
     P("deadline-sweep", sweep_deadlines, ("referral.status",), lambda deps: deps.deadline_sweep_seconds,
       "every track.sweep_seconds", "report missed closed-loop deadlines (the track stage escalates)"),
+    P("task-poll", poll_provider_tasks, ("referral.status",), lambda deps: deps.deadline_sweep_seconds,
+      "every track.sweep_seconds", "read providers' answers on the FHIR servers referrals went to"),
     P("episode-purge", purge_episodes, (), lambda deps: 3600.0,
       "hourly", "purge episode state past routing.episode_retention_days"),
 )

@@ -105,9 +105,13 @@ class MonitorCollector:
     def __init__(self, bootstrap: str = "", prefix: str = "", store=None, clock=None) -> None:
         self.bootstrap, self.prefix, self.store, self.clock = bootstrap, prefix, store, clock
 
+    def _now(self) -> datetime:
+        return self.clock.now() if self.clock else datetime.now(timezone.utc)
+
     def describe(self) -> Iterator[GaugeMetricFamily]:
         """The families' names without reading anything (prometheus_client calls this on register)."""
         yield from _lag_families(TopicEnds({}))
+        yield from _letter_families([], datetime.now(timezone.utc))
         yield from _state_families(DatabaseState({}, 0, 0.0, 0, 0.0))
         yield GaugeMetricFamily("handoff_monitor_up", "1 when the monitor could read the source", labels=["source"])
 
@@ -116,14 +120,15 @@ class MonitorCollector:
         if self.bootstrap:
             try:
                 ends = asyncio.run(topic_ends(self.bootstrap, self.prefix))
+                letters = asyncio.run(_dead_letters(self.bootstrap, self.prefix))
                 up.add_metric(["broker"], 1)
                 yield from _lag_families(ends)
+                yield from _letter_families(letters, self._now())
             except Exception:  # the broker is away: say so, keep serving the rest
                 up.add_metric(["broker"], 0)
         if self.store is not None:
             try:
-                now = self.clock.now() if self.clock else datetime.now(timezone.utc)
-                yield from _state_families(database_state(self.store, now))
+                yield from _state_families(database_state(self.store, self._now()))
                 up.add_metric(["database"], 1)
             except Exception:
                 up.add_metric(["database"], 0)
@@ -140,6 +145,26 @@ def _lag_families(ends: TopicEnds) -> Iterator[GaugeMetricFamily]:
         lag.add_metric([x.group, x.topic, str(x.partition)], x.lag)
     yield end
     yield lag
+
+
+async def _dead_letters(bootstrap: str, prefix: str) -> list:
+    from pipeline.deadletters import find
+    from pipeline.topics import Catalogue
+
+    return await find(bootstrap, Catalogue(prefix))
+
+
+def _letter_families(letters: list, now: datetime) -> Iterator[GaugeMetricFamily]:
+    count = GaugeMetricFamily("handoff_dead_letters", "Dead letters waiting, by stage", labels=["stage"])
+    by_stage: dict[str, int] = {}
+    for x in letters:
+        by_stage[x.letter.stage] = by_stage.get(x.letter.stage, 0) + 1
+    for stage, n in sorted(by_stage.items()):
+        count.add_metric([stage], n)
+    yield count
+    oldest = min((x.letter.failed_at for x in letters), default=None)
+    yield GaugeMetricFamily("handoff_oldest_dead_letter_age_seconds", "Age of the oldest dead letter (0: none)",
+                            value=(now - oldest).total_seconds() if oldest else 0.0)
 
 
 def _state_families(state: DatabaseState) -> Iterator[GaugeMetricFamily]:

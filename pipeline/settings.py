@@ -137,6 +137,13 @@ class MetricsSettings(Section):
     port: int = 9464
 
 
+class LogSettings(Section):
+    """Log lines (pipeline/logs.py): `json` for a log collector (one object per line), `text` for a terminal."""
+
+    format: Literal["text", "json"] = "text"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+
+
 class RuntimeSettings(Section):
     """How stages retry (pipeline/errors.py, pipeline/stage.py)."""
 
@@ -302,6 +309,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     audit: AuditSettings = AuditSettings()
     metrics: MetricsSettings = MetricsSettings()
+    log: LogSettings = LogSettings()
     edges: EdgeSettings = EdgeSettings()
     runtime: RuntimeSettings = RuntimeSettings()
     delivery: DeliverySettings = DeliverySettings()

@@ -45,7 +45,9 @@ from pipeline.errors import SHARED_DEPENDENCIES, HandoffError, UndeclaredOutput,
 from pipeline.ids import digest
 from pipeline.metrics import Metrics
 from pipeline.topics import Catalogue, Topic
+from pipeline.logs import log_context
 from pipeline.trace import child_traceparent, trace_id_of
+from pipeline.trace import parse as parse_traceparent
 
 log = logging.getLogger(__name__)
 
@@ -305,7 +307,14 @@ class StageRunner:
 
     async def handle(self, msg: Incoming) -> None:
         """Process one message, retrying transient failures; never raises for a failure of the
-        record (it becomes a dead letter). Returns once the offset may be committed."""
+        record (it becomes a dead letter). Returns once the offset may be committed. Every log
+        line meanwhile carries the stage, the message's place and its trace id (pipeline/logs.py)."""
+        parsed = parse_traceparent(_header(msg.headers, "traceparent"))
+        with log_context(stage=self.stage.name, topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                         trace_id=parsed[0] if parsed else None):
+            await self._handle(msg)
+
+    async def _handle(self, msg: Incoming) -> None:
         started = time.perf_counter()
         name = self.stage.name
         self.metrics.consumed.labels(name).inc()

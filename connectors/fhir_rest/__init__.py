@@ -106,6 +106,18 @@ class FhirRestConnector:
             self.auth.invalidate()
         return classify(response)
 
+    async def read_status(self, referral_id: str, recipient_id: str, address: str, now) -> r.ReferralStatus | None:
+        """The referral's Task as the provider left it (GET Task/{id}), as a status report, or None."""
+        from connectors.fhir_rest.tasks import task_status
+        from pipeline.render.ids import resource_uuid
+
+        url = f"{address.rstrip('/')}/Task/{resource_uuid(referral_id, 'task')}"
+        try:
+            response = await self._call("GET", url, None)
+        except Permanent:  # 404 / 410: the server no longer holds it
+            return None
+        return task_status(response.json(), referral_id, recipient_id, now)
+
     async def aclose(self) -> None:
         await self.http.aclose()
 

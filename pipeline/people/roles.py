@@ -24,12 +24,13 @@ class Permission(StrEnum):
     HOLDS = "holds"              # open consent holds (person tokens, their age)
     CONSENTS = "consents"        # a person's consents in the registry
     ACCOUNTS = "accounts"        # local accounts
+    OPERATIONS = "operations"    # the IT dashboard: counts, lag, dead letters by id (no person data), replay
     REFERRALS = "referrals"      # referral state and status history (status is itself sensitive)
     FIELD_REFERRAL = "field-referral"  # make a field referral for one's agency (nothing comes back)
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
-    Role.IT_OPERATOR: frozenset(),
+    Role.IT_OPERATOR: frozenset({Permission.OPERATIONS}),
     Role.OUTREACH: frozenset({Permission.HOLDS, Permission.CONSENTS, Permission.REFERRALS,
                               Permission.FIELD_REFERRAL}),
     Role.PROVIDER: frozenset({Permission.INBOX}),

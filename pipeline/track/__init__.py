@@ -229,3 +229,15 @@ def show_referral(store: Store, referral_id: str) -> dict | None:
         escalation = tx.fetchone("SELECT status, excluded, reason, updated_at FROM referral_escalation"
                                  " WHERE request_id = :id", {"id": current.get("request_id") or ""})
     return {"referral": current, "history": history, "deadlines": deadlines, "escalation": escalation}
+
+
+def open_at_endpoints(store: Store, kind: str, limit: int = 1000) -> list[tuple[str, str, str]]:
+    """(referral, recipient, endpoint address) of open referrals a recipient holds at endpoints of
+    `kind` (the delivery ledger's record of where each went): where providers' answers are read."""
+    with store.transaction() as tx:
+        rows = tx.fetchall(
+            "SELECT l.referral_id, l.recipient_id, l.endpoint_address FROM delivery_ledger l JOIN referral_state s"
+            " ON s.referral_id = l.referral_id WHERE l.endpoint_kind = :kind AND l.sent_message_id IS NOT NULL"
+            " AND s.state IN ('requested', 'accepted', 'in-progress', 'on-hold') ORDER BY l.referral_id LIMIT :n",
+            {"kind": kind, "n": limit})
+    return [(row["referral_id"], row["recipient_id"], row["endpoint_address"]) for row in rows]

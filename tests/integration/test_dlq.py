@@ -1,5 +1,7 @@
-"""Dead letters you can work, through the installed `handoff dlq` on the real broker: a delivery
-refused by a misconfigured recipient is dead-lettered; after the fix a replay delivers it once."""
+"""Dead letters you can work, through the installed `handoff dlq` on the real broker: a delivery to a
+recipient whose kind of connector this deployment lacks is dead-lettered; after the fix (the connector
+configured) a replay delivers it once. (A recipient refusing a send is no dead letter since issue 19: the
+delivery policy records it as a `failed` status with a failure audit, pipeline/deliver/send.py.)"""
 from __future__ import annotations
 
 import asyncio
@@ -14,7 +16,6 @@ from connectors.inbox import InboxConnector
 from pipeline import records as r
 from pipeline.app import Deps, runners
 from pipeline.clock import SystemClock
-from pipeline.errors import Permanent
 from pipeline.kafka.faust_app import FaustSink, attach, make_app
 from pipeline.kafka.read import read_topic
 from pipeline.metrics import Metrics
@@ -27,18 +28,6 @@ from tests.support.samples import samples
 pytestmark = pytest.mark.kafka
 
 
-class MisconfiguredInbox:
-    """A real connector before the fix: the recipient refuses every message (a 4xx)."""
-
-    name = "inbox"
-
-    async def deliver(self, delivery: r.Delivery):
-        raise Permanent("recipient answered 400: endpoint misconfigured", dependency="peer")
-
-    async def aclose(self) -> None:
-        return None
-
-
 def handoff(kafka, catalogue, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
     env.update(HANDOFF_KAFKA__BOOTSTRAP=kafka.bootstrap, HANDOFF_KAFKA__TOPIC_PREFIX=catalogue.prefix)
@@ -47,7 +36,8 @@ def handoff(kafka, catalogue, *args: str) -> subprocess.CompletedProcess:
 
 
 async def deliver_until(kafka, catalogue, store, connector, until):
-    deps = Deps.build(Settings(environment="test"), catalogue, store, {"inbox": connector}, SystemClock())
+    connectors = {} if connector is None else {"inbox": connector}  # None: a deployment without one
+    deps = Deps.build(Settings(environment="test"), catalogue, store, connectors, SystemClock())
     app = make_app(kafka.bootstrap, f"g-{catalogue.prefix}")
     for runner in runners(deps, FaustSink(app), Metrics(), names=["deliver"]):
         attach(app, runner)
@@ -66,28 +56,28 @@ async def test_a_replay_after_the_fix_delivers_the_referral_once(kafka, catalogu
                                                                           recipient_id=delivery.recipient_id),
                                                             delivery)])
 
-    [letter] = await deliver_until(kafka, catalogue, store, MisconfiguredInbox(),
+    [letter] = await deliver_until(kafka, catalogue, store, None,
                                    lambda: consume(kafka.bootstrap, catalogue["delivery.dlq"], 1))
     assert letter.retryable is False and letter.stage == "deliver"
 
     listed = await asyncio.to_thread(handoff, kafka, catalogue, "list", "--since", "1h")
     assert listed.returncode == 0, listed.stderr
     [line] = listed.stdout.splitlines()
-    assert line.startswith(letter.dead_letter_id[:12]) and "permanent" in line and "answered 400" in line
+    assert line.startswith(letter.dead_letter_id[:12]) and "permanent" in line and "no delivery connector" in line
     assert "delivery_id=d-1" in line and "person=tok-3f…" in line
     assert "tok-3f9a" not in line and '{"a":1}' not in line  # masked: no whole token, no payload
     shown = await asyncio.to_thread(handoff, kafka, catalogue, "show", letter.dead_letter_id[:10])
     assert shown.returncode == 0 and f"{catalogue['delivery'].full_name}[" in shown.stdout
     assert "retryable  false" in shown.stdout
 
-    dry = await asyncio.to_thread(handoff, kafka, catalogue, "replay", "--reason", "answered 400", "--dry-run")
+    dry = await asyncio.to_thread(handoff, kafka, catalogue, "replay", "--reason", "no delivery connector", "--dry-run")
     assert dry.returncode == 0 and "would replay" in dry.stdout and "nothing produced" in dry.stdout
     assert await read_topic(kafka.bootstrap, catalogue["delivery"].full_name, count_only=True) == 1
     none = await asyncio.to_thread(handoff, kafka, catalogue, "replay", "--reason", "no such reason")
     assert none.returncode == 0 and "0 dead letter(s)" in none.stdout
 
     async def replay_then_status():  # the fix is in (a working connector); now replay
-        done = await asyncio.to_thread(handoff, kafka, catalogue, "replay", "--reason", "answered 400",
+        done = await asyncio.to_thread(handoff, kafka, catalogue, "replay", "--reason", "no delivery connector",
                                        "--note", "recipient endpoint fixed")
         assert done.returncode == 0, done.stderr
         return await consume(kafka.bootstrap, catalogue["referral.status"], 1)

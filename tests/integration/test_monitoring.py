@@ -68,6 +68,7 @@ def test_lag_rises_while_the_group_is_stopped_and_falls_after(kafka, catalogue, 
     lines = [x for x in exported.stdout.splitlines() if x.startswith(f'handoff_consumer_lag{{group="{group}"')]
     assert sum(float(x.rsplit(" ", 1)[1]) for x in lines) == 10.0
     assert 'handoff_monitor_up{source="broker"} 1.0' in exported.stdout
+    assert "handoff_oldest_dead_letter_age_seconds 0.0" in exported.stdout  # no dead letter under this prefix
 
     # it starts again and catches up
     asyncio.run(_consume_and_commit(kafka.bootstrap, topic.full_name, group, 10))

@@ -24,7 +24,7 @@ def _promtool() -> str:
 def test_alert_rules_pass_promtool_check_and_their_unit_tests():
     tool = _promtool()
     check = subprocess.run([tool, "check", "rules", "rules/handoff.yml"], cwd=MON, capture_output=True, text=True)
-    assert check.returncode == 0 and "SUCCESS: 8 rules found" in check.stdout, check.stdout + check.stderr
+    assert check.returncode == 0 and "SUCCESS: 9 rules found" in check.stdout, check.stdout + check.stderr
     test = subprocess.run([tool, "test", "rules", "rules_test.yml"], cwd=MON, capture_output=True, text=True)
     assert test.returncode == 0 and "SUCCESS" in test.stdout, test.stdout + test.stderr
 
@@ -41,6 +41,7 @@ def test_the_alerts_cover_what_the_issue_names():
              for r in g["rules"]}
     for alert, metric in [("HandoffConsumerLagGrowing", "handoff_consumer_lag"),
                           ("HandoffDeadLetters", "handoff_stage_dead_lettered_total"),
+                          ("HandoffDeadLetterWaiting", "handoff_oldest_dead_letter_age_seconds"),
                           ("HandoffOldHold", "handoff_oldest_hold_age_seconds"),
                           ("HandoffDeliveryFailures", "handoff_stage_retries_total"),
                           ("HandoffAuditNotSealed", "handoff_audit_oldest_unsealed_age_seconds")]:
