@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.consent import Gate, Recipient, load_policy
 from pipeline.storage import open_store
-from pipeline.vocab import ConsentStatus, Match, Outcome, Purpose
+from pipeline.vocab import ConsentStatus, Match, Outcome, Purpose, SourceRole
 from tests.e2e.conftest import PASSWORD
 from tests.e2e.test_web import PHONE, records, sign_in, views
 from tests.unit.render import cases as c
@@ -30,7 +30,7 @@ def held(site):
     store = open_store(site.url)
     store.migrate()
     gate = Gate(store, load_policy())
-    request = c.ems_request()
+    request = c.ems_request().model_copy(update={"source_role": SourceRole.COVERED_ENTITY})  # EMS (settings.agencies)
     request = request.model_copy(update={"envelope": request.envelope.model_copy(update={"programme_id": PROGRAMME})})
     [decision] = gate.decide(request, [(Recipient("prov-housing", "other"), Purpose.CARE_COORDINATION)], c.T0)
     assert decision.outcome == Outcome.HOLD
@@ -73,7 +73,10 @@ def test_outreach_opens_a_held_referral_an_incomplete_consent_releases_nothing_a
     assert "Attempt recorded" in page.inner_text("[role=status]") and "no-answer" in page.inner_text("main")
 
     page.fill("#disclosing_party", "Capital Area EMS")
-    for box in ("info_general", "info_sud", "recipient_named", "purpose_care-coordination", "right_to_revoke"):
+    # EMS (a covered entity) to a housing partner (not a provider): a HIPAA authorisation (45 CFR 164.508)
+    page.check("input[name='kind'][value='hipaa-authorization']")
+    for box in ("info_general", "info_sud", "info_mental-health", "recipient_named", "purpose_care-coordination",
+                "right_to_revoke", "conditioning_statement"):
         page.check(f"input[name='{box}']")
     page.fill("#expiry_days", "365")
     page.fill("#signer", "Morgan Quillfeather")
@@ -128,7 +131,8 @@ def test_an_officer_makes_a_field_referral_from_a_phone_and_gets_only_a_receipt(
 def test_a_link_review_confirmation_sends_the_request_back_as_an_exact_match(browser, site, held):
     gate, _ = held
     clinic = Recipient("prov-clinic", "health-care-provider")
-    uncertain = c.ems_request().model_copy(update={"match": Match.UNCERTAIN, "request_id": "req-uncertain"})
+    uncertain = c.ems_request().model_copy(update={"match": Match.UNCERTAIN, "request_id": "req-uncertain",
+                                                   "source_role": SourceRole.COVERED_ENTITY})
     [decision] = gate.decide(uncertain, [(clinic, Purpose.TREATMENT)], c.T0)
     assert decision.outcome == Outcome.HOLD
     context, page = sign_in(browser, site, "out-1")
