@@ -21,7 +21,7 @@ from pipeline.settings import Settings
 from pipeline.stage import Output, Writer
 from pipeline.storage import open_store
 from pipeline.track.sweep import sweep_deadlines
-from pipeline.vocab import Category, Pathway, ReferralState, Service, StatusSource
+from pipeline.vocab import Category, Pathway, ReferralState, Service, SourceRole, StatusSource
 from tests.support.factory import T0, envelope
 
 pytestmark = pytest.mark.kafka
@@ -33,7 +33,8 @@ def ems_request() -> r.Referral:
     """An EMS crew's overdose request: a treatment disclosure, no consent needed (§164.506(c))."""
     return r.Referral(envelope=envelope("PCR-LOOP-1"), request_id="req-loop-1", person=PERSON, episode_id="ep-loop",
                       service=Service.SUD_TREATMENT, categories=[Category.OPIOID_OVERDOSE],
-                      pathway=Pathway.FIRST_RESPONDER, subject=SUBJECT, referring_agency="ems-012")
+                      pathway=Pathway.FIRST_RESPONDER, subject=SUBJECT, referring_agency="ems-012",
+                      source_role=SourceRole.COVERED_ENTITY)
 
 
 def provider_says(referral_id: str, state: ReferralState, n: int, source=StatusSource.PROVIDER) -> r.ReferralStatus:
