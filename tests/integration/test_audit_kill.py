@@ -145,12 +145,13 @@ def test_kill_loop_long(kafka, catalogue, tmp_path) -> None:
 def test_kill_mid_batch_loses_no_audit_record(kafka, catalogue, tmp_path) -> None:
     """The batched wrapper (handle_batch: every audit record of a batch acknowledged, then every
     output, then one commit), SIGKILLed mid-batch again and again."""
-    trials = 15
+    trials = 20
     result = kill_loop(kafka, catalogue, tmp_path, trials=trials, inputs=700, seed=2718, batch=True, delay=0.1)
     outcome = check_outcome(kafka, catalogue, tmp_path, result["runs"])
     _report(result, outcome, trials)
     assert sum(result["landed"].values()) == trials
-    assert result["landed"]["after an audit ack, before its output"] >= 3  # the window was really hit
+    # the window was really hit (kills land there by timing: 2 and 3 of 15 seen on a loaded machine)
+    assert result["landed"]["after an audit ack, before its output"] >= 1
 
 
 @pytest.mark.long
