@@ -5,21 +5,18 @@
    as a `referral.status` cancelled with its audit record first; confirmed only after the
    broker acknowledged, so a crash repeats them (deterministic ids), never loses them.
 
-    task = asyncio.create_task(run_sweeper(gate, writer, clock, every=60.0))
+Run every period by the `PERIODIC` table in pipeline/app.py (pipeline/topology.run_periodic).
 """
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from pipeline import records as r
 from pipeline.clock import Clock
 from pipeline.consent.gate import Gate, cancelled_status
 from pipeline.consent.registry import publish_pending
-from pipeline.storage import StorageError
 from pipeline.vocab import AuditKind
 
-log = logging.getLogger(__name__)
 STAGE = "consent-sweep"
 
 
@@ -43,12 +40,3 @@ async def sweep(gate: Gate, writer, clock: Clock) -> tuple[int, int]:
         await asyncio.to_thread(gate.confirm, cancels)
     return published, len(cancels)
 
-
-async def run_sweeper(gate: Gate, writer, clock: Clock, every: float = 60.0) -> None:
-    """Sweep until cancelled; a database outage skips a pass (the next one catches up)."""
-    while True:
-        try:
-            await sweep(gate, writer, clock)
-        except StorageError as e:
-            log.warning("%s: database unavailable (%s); next pass in %.0fs", STAGE, type(e).__name__, every)
-        await asyncio.sleep(every)

@@ -5,20 +5,18 @@ cancelled (source `track`, deterministic event id) with an audit record first; t
 stage applies it and escalates the request. Marked missed only after the broker
 acknowledged, so a crash repeats the report (the same event id), never loses it.
 
-    task = asyncio.create_task(run_deadline_sweeper(store, writer, clock, every=60.0))
+Run every period by the `PERIODIC` table in pipeline/app.py (pipeline/topology.run_periodic).
 """
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from pipeline import records as r
 from pipeline.clock import Clock
-from pipeline.storage import Store, StorageError
+from pipeline.storage import Store
 from pipeline.track import mark_missed, missed_deadlines, missed_status
 from pipeline.vocab import AuditKind
 
-log = logging.getLogger(__name__)
 STAGE = "deadline-sweep"
 
 
@@ -41,12 +39,3 @@ async def sweep_deadlines(store: Store, writer, clock: Clock) -> int:
     await asyncio.to_thread(mark_missed, store, missed, now)
     return len(missed)
 
-
-async def run_deadline_sweeper(store: Store, writer, clock: Clock, every: float = 60.0) -> None:
-    """Sweep until cancelled; a database outage skips a pass (the next one catches up)."""
-    while True:
-        try:
-            await sweep_deadlines(store, writer, clock)
-        except StorageError as e:
-            log.warning("%s: database unavailable (%s); next pass in %.0fs", STAGE, type(e).__name__, every)
-        await asyncio.sleep(every)

@@ -22,6 +22,7 @@ from pipeline.stage import Output, Writer
 from pipeline.storage import open_store
 from pipeline.track.sweep import sweep_deadlines
 from pipeline.vocab import Category, Pathway, ReferralState, Service, SourceRole, StatusSource
+from tests.support.kafka import until
 from tests.support.factory import T0, envelope
 
 pytestmark = pytest.mark.kafka
@@ -43,14 +44,6 @@ def provider_says(referral_id: str, state: ReferralState, n: int, source=StatusS
     return r.ReferralStatus(envelope=env, referral_id=referral_id, state=state, source=source,
                             reported_by="provider:test", reason="no capacity this week" if n == 1 else "")
 
-
-async def until(check, timeout: float = 40.0):
-    for _ in range(int(timeout / 0.25)):
-        value = await asyncio.to_thread(check)
-        if value:
-            return value
-        await asyncio.sleep(0.25)
-    raise AssertionError("timed out")
 
 
 async def start(kafka, catalogue, store, clock):

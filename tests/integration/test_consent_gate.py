@@ -22,7 +22,7 @@ from pipeline.storage import open_store
 from pipeline.vocab import (Category, ConsentKind, ConsentStatus, DataCategory, Outcome, Pathway, Purpose,
                             ReferralState, Service)
 from tests.support.factory import T0, envelope
-from tests.support.kafka import consume
+from tests.support.kafka import consume, until
 
 pytestmark = pytest.mark.kafka
 NOW = T0 + timedelta(hours=1)
@@ -43,14 +43,6 @@ def complete(cid: str, recipient: str) -> r.ConsentRecord:
                            data_categories=[DataCategory.GENERAL, DataCategory.SUD], signed_at=T0,
                            artefact_ref=f"doc:{cid}", period_end=T0 + timedelta(days=365))
 
-
-async def until(check, timeout: float = 40.0):
-    for _ in range(int(timeout / 0.25)):
-        value = await asyncio.to_thread(check)
-        if value:
-            return value
-        await asyncio.sleep(0.25)
-    raise AssertionError("timed out")
 
 
 async def test_hold_release_revoke_and_a_revocation_before_sending(kafka, catalogue, tmp_path):

@@ -47,3 +47,13 @@ async def consume(bootstrap: str, topic: Topic, count: int, timeout: float = 30.
 async def settle(seconds: float = 1.0) -> None:
     """Give the broker a moment when a test asserts that nothing more arrives."""
     await asyncio.sleep(seconds)
+
+
+async def until(check, timeout: float = 40.0):
+    """Poll a (blocking) check in a thread until it returns something truthy; fail after `timeout`."""
+    for _ in range(int(timeout / 0.25)):
+        value = await asyncio.to_thread(check)
+        if value:
+            return value
+        await asyncio.sleep(0.25)
+    raise AssertionError("timed out")
