@@ -4,12 +4,18 @@
     nemsis_label("eHistory.17", "3117003") -> "Drug Paraphernalia at Scene"
     dose_unit("3706021") -> ("mg", "mg")     icd10cm("F32.9") -> "Major depressive disorder, ..."
 
-ICD-10-CM descriptions come from the CMS tabular list shipped in `simple-icd-10-cm` (loaded once,
-~2 s, on the first finding rendered); a code it does not know is not an ICD-10-CM code and is not sent.
+ICD-10-CM descriptions come from the CMS tabular list shipped in `simple-icd-10-cm`; a code it does
+not know is not an ICD-10-CM code and is not sent. That package builds the whole classification tree
+on import (≈ 3 s of CPU, ≈ 170 MiB resident for good), so a worker never imports it: a child process
+writes its codes and descriptions once per package version to a cache file (`python -m
+pipeline.render.icd_table FILE`), and the worker reads that table (≈ 0.1 s, ≈ 20 MiB) on first use.
 """
 from __future__ import annotations
 
-import warnings
+import os
+import subprocess
+import sys
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -47,16 +53,30 @@ def dose_unit(code: str) -> tuple[str, str] | None:
     return (found[0], found[1]) if found else None
 
 
-@lru_cache(maxsize=4096)
 def icd10cm(code: str) -> str:
-    """The ICD-10-CM description of a code as sent (with its dot); '' when it is not a code."""
-    with warnings.catch_warnings():  # the package reads its data with a deprecated importlib call
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import simple_icd_10_cm as icd
-    try:
-        return icd.get_description(code) if icd.is_valid_item(code) else ""
-    except ValueError:
-        return ""
+    """The ICD-10-CM description of a code as sent (with its dot, or without); '' when it is not a code."""
+    table = icd_table()
+    found = table.get(code)
+    if found is None and len(code) >= 4 and code[3] != ".":
+        found = table.get(f"{code[:3]}.{code[3:]}")
+    return found or ""
+
+
+@lru_cache(maxsize=1)
+def icd_table() -> dict[str, str]:
+    """Every ICD-10-CM item (chapters, blocks, codes) and its description (see the module's docstring)."""
+    from importlib.metadata import version
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "handoff"
+    path = cache / f"icd10cm-{version('simple-icd-10-cm')}.tsv"
+    if not path.exists():
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+        except OSError:  # no writable cache: a private one
+            path = Path(tempfile.mkdtemp(prefix="handoff-icd-")) / path.name
+        subprocess.run([sys.executable, "-m", "pipeline.render.icd_table", str(path)], check=True)
+    with path.open(encoding="utf-8") as lines:
+        return dict(line.rstrip("\n").split("\t", 1) for line in lines)
 
 
 @lru_cache(maxsize=256)
