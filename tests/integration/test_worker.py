@@ -22,6 +22,7 @@ pytestmark = pytest.mark.kafka
 
 HANDOFF = str(Path(sys.executable).parent / "handoff")
 CONSUMING = re.compile(r"consuming: (\d+) partition")
+HEALTH = re.compile(r"health on (http://\S+)/healthz")
 
 
 class Worker:
@@ -46,6 +47,12 @@ class Worker:
                     return time.monotonic(), int(match[1])
             await asyncio.sleep(0.1)
         raise AssertionError(f"no assignment within {timeout}s:\n{self.text()}")
+
+    def health_url(self) -> str:
+        """http://host:port of the worker's /healthz, /readyz, /metrics (it logs them first thing)."""
+        match = HEALTH.search(self.text())
+        assert match, self.text()
+        return match[1]
 
     def stop(self) -> None:
         if self.proc.poll() is None:
