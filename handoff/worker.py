@@ -207,6 +207,7 @@ async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str
     deps = Deps.build(settings, catalogue, store, registry().build(settings, store), SystemClock(),
                       audit_sealer=Sealer.from_settings(settings))
     metrics.registry.register(ReferralCollector(store, deps.clock))  # the closed loop's counts
+    await asyncio.to_thread(warm, deps, settings)
     group = consumer_group(settings.kafka.consumer_group, stage_names, all_stages=not names)
     app = make_app(bootstrap, group, **membership(settings), **faust_options(settings.kafka))  # TLS, SASL
     sink = FaustSink(app)
@@ -227,6 +228,21 @@ async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str
         writer = Writer(catalogue, sink, task.name, metrics=metrics, outputs=task.outputs)
         stack.callback(asyncio.create_task(run_periodic(task, deps, writer)).cancel)
     return Running(app, deps, metrics, stage_names + [t.name for t in tasks], group)
+
+
+def warm(deps, settings: Settings) -> None:
+    """Load once, before consuming, what a stage would otherwise load on its first record: the
+    ICD-10-CM table (seconds of CPU holding the GIL: a running worker would miss heartbeats and
+    /readyz answers; cached for the next start) and the provider directory."""
+    from pipeline.render.codes import load_icd10cm
+
+    since = time.monotonic()
+    codes, source = load_icd10cm(settings.runtime.cache_dir)
+    log.info("ICD-10-CM: %d codes from the %s in %.1fs", codes, source, time.monotonic() - since)
+    try:
+        deps.directory.current()
+    except Exception as e:  # noqa: BLE001 - the first referral tries again (and is retried while it is away)
+        log.warning("provider directory not loaded yet (%s); the first referral loads it", type(e).__name__)
 
 
 def consumer_group(base: str, stage_names: Sequence[str], all_stages: bool) -> str:

@@ -18,7 +18,7 @@ from handoff.demo import feed, sample_runs
 from tests.integration.test_worker import Worker, _until_detected, _until_stored
 
 pytestmark = pytest.mark.kafka
-MAX_RUNS = 120  # the feed goes on until both restarts are done (2 runs every 0.5 s), at most this many
+MAX_RUNS = 200  # the feed goes on until both restarts are done (2 runs a second), at most this many
 
 
 async def test_a_rolling_restart_during_a_run_loses_and_doubles_nothing(kafka, catalogue, tmp_path):
@@ -43,7 +43,7 @@ async def test_a_rolling_restart_during_a_run_loses_and_doubles_nothing(kafka, c
             while not restarted.is_set() and fed < MAX_RUNS:
                 await feed(kafka.bootstrap, catalogue, runs[fed:fed + 2])
                 fed += 2
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(1.0)
 
         feeding = asyncio.create_task(arrivals())
         await asyncio.sleep(2)
@@ -65,6 +65,7 @@ async def test_a_rolling_restart_during_a_run_loses_and_doubles_nothing(kafka, c
             assert polls > 0 and not failures, f"{other.log.name} not ready during the restart: {failures[:3]}"
             workers[i] = new
             await asyncio.sleep(2)  # under load before the next one goes
+        assert not feeding.done(), f"the feed ({fed} runs) ended before the restarts did: raise MAX_RUNS"
         restarted.set()
         await feeding
         await _until_detected(kafka, catalogue, fed)
