@@ -204,11 +204,12 @@ async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str
     chosen = {row.name for row in select((*STAGES, *PERIODIC), names)}
     stage_names = [s.name for s in STAGES if s.name in chosen]
     tasks = [p for p in PERIODIC if p.name in chosen]
+    group = consumer_group(settings.kafka.consumer_group, stage_names, all_stages=not names)
+    await refuse_overlap(settings, bootstrap, group, [s.name for s in STAGES])
     deps = Deps.build(settings, catalogue, store, registry().build(settings, store), SystemClock(),
                       audit_sealer=Sealer.from_settings(settings))
     metrics.registry.register(ReferralCollector(store, deps.clock))  # the closed loop's counts
     await asyncio.to_thread(warm, deps, settings)
-    group = consumer_group(settings.kafka.consumer_group, stage_names, all_stages=not names)
     app = make_app(bootstrap, group, **membership(settings), **faust_options(settings.kafka))  # TLS, SASL
     sink = FaustSink(app)
     selected = runners(deps, sink, metrics, RetryPolicy.of(settings.runtime), stage_names) if stage_names else []
@@ -223,6 +224,7 @@ async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str
     log.info("starting %s; joining consumer group %s", ", ".join(stage_names + [t.name for t in tasks]), group)
     stack.push_async_callback(app.stop)  # before start: a SIGTERM while it starts (or joins) stops it too
     await app.start()
+    await refuse_overlap(settings, bootstrap, group, [s.name for s in STAGES])  # again: one started meanwhile
     metrics.ready.labels("consumer-group").set(1)
     for task in tasks:
         writer = Writer(catalogue, sink, task.name, metrics=metrics, outputs=task.outputs)
@@ -248,8 +250,41 @@ def warm(deps, settings: Settings) -> None:
 def consumer_group(base: str, stage_names: Sequence[str], all_stages: bool) -> str:
     """All stages share `base`; a worker running some stages (`--stages`) joins a group of its
     own set, so that workers with the same set share its partitions and different sets never
-    take each other's topics."""
+    take each other's topics. Sets that overlap would each consume the shared stage's topic,
+    so the worker refuses to run beside one (`refuse_overlap`)."""
     return base if all_stages else f"{base}.{'+'.join(sorted(stage_names))}"
+
+
+def overlapping(base: str, ours: str, active: Sequence[str], known: Sequence[str]) -> dict[str, list[str]]:
+    """The active groups of this deployment (`base`, `base.<a+b>`) other than `ours` whose stage
+    set shares stages with ours: {group: shared stages}. Groups that are not stage sets are ignored."""
+    def stages(group: str) -> set[str]:
+        if group == base:
+            return set(known)
+        if not group.startswith(f"{base}."):
+            return set()
+        named = set(group[len(base) + 1:].split("+"))
+        return named if named <= set(known) else set()
+
+    mine = stages(ours)
+    return {group: sorted(mine & stages(group)) for group in active if group != ours and mine & stages(group)}
+
+
+async def refuse_overlap(settings: Settings, bootstrap: str, group: str, known: Sequence[str]) -> None:
+    """A stage runs in one set of `--stages` only: a CliError (exit 4) when another set that shares
+    one of our stages has members in the group of its set now."""
+    from handoff.errors import EXIT_CONFIG, CliError
+    from pipeline.kafka.groups import active_groups
+
+    base = settings.kafka.consumer_group
+    active = await active_groups(bootstrap, base, request_timeout_ms=5000, **client_options(settings.kafka))
+    clash = overlapping(base, group, list(active), known)
+    if clash:
+        other, shared = sorted(clash.items())[0]
+        raise CliError(f"stage(s) {', '.join(shared)} already run in consumer group {other} "
+                       f"({active[other]} member(s)): overlapping --stages sets would process their records "
+                       f"twice; give every worker that runs a stage the same set", EXIT_CONFIG)
+
 
 
 def membership(settings: Settings) -> dict:

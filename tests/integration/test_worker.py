@@ -28,11 +28,11 @@ HEALTH = re.compile(r"health on (http://\S+)/healthz")
 class Worker:
     """One `handoff worker` process and its log."""
 
-    def __init__(self, name: str, env: dict, tmp_path: Path) -> None:
+    def __init__(self, name: str, env: dict, tmp_path: Path, *args: str) -> None:
         self.log = tmp_path / f"{name}.log"
         self.spawned = time.monotonic()
-        self.proc = subprocess.Popen([HANDOFF, "worker"], stdout=open(self.log, "w"), stderr=subprocess.STDOUT,
-                                     env=env)
+        self.proc = subprocess.Popen([HANDOFF, "worker", *args], stdout=open(self.log, "w"),
+                                     stderr=subprocess.STDOUT, env=env)
 
     def text(self) -> str:
         return self.log.read_text()
