@@ -6,7 +6,6 @@ record per id); the other worker's /readyz stays 200 the whole time."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import time
 import urllib.error
@@ -15,18 +14,14 @@ import urllib.request
 import pytest
 
 from handoff.demo import feed, sample_runs
-from tests.integration.test_worker import Worker, _until_detected, _until_stored
+from tests.integration.test_worker import Worker, worker_env, _until_detected, _until_stored
 
 pytestmark = pytest.mark.kafka
 MAX_RUNS = 200  # the feed goes on until both restarts are done (2 runs a second), at most this many
 
 
 async def test_a_rolling_restart_during_a_run_loses_and_doubles_nothing(kafka, catalogue, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
-    env.update(HANDOFF_ENVIRONMENT="test", HANDOFF_KAFKA__BOOTSTRAP=kafka.bootstrap,
-               HANDOFF_KAFKA__TOPIC_PREFIX=catalogue.prefix, HANDOFF_KAFKA__CONSUMER_GROUP=f"g-{catalogue.prefix}",
-               HANDOFF_STORAGE__URL=f"sqlite:///{tmp_path / 'handoff.db'}", HANDOFF_METRICS__PORT="0",
-               HANDOFF_AUDIT__CHECKPOINT_EXPORT=str(tmp_path / "checkpoints.jsonl"))
+    env = worker_env(kafka, catalogue, tmp_path)
     runs = sample_runs(MAX_RUNS)
     workers = [Worker("a", env, tmp_path), Worker("b", env, tmp_path)]
     started = list(workers)

@@ -25,6 +25,16 @@ CONSUMING = re.compile(r"consuming: (\d+) partition")
 HEALTH = re.compile(r"health on (http://\S+)/healthz")
 
 
+def worker_env(kafka, catalogue, tmp_path: Path) -> dict:
+    """A worker's environment on the test broker: its own topic prefix, group and database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    env.update(HANDOFF_ENVIRONMENT="test", HANDOFF_KAFKA__BOOTSTRAP=kafka.bootstrap,
+               HANDOFF_KAFKA__TOPIC_PREFIX=catalogue.prefix, HANDOFF_KAFKA__CONSUMER_GROUP=f"g-{catalogue.prefix}",
+               HANDOFF_STORAGE__URL=f"sqlite:///{tmp_path / 'handoff.db'}", HANDOFF_METRICS__PORT="0",
+               HANDOFF_AUDIT__CHECKPOINT_EXPORT=str(tmp_path / "checkpoints.jsonl"))
+    return env
+
+
 class Worker:
     """One `handoff worker` process and its log."""
 
@@ -61,11 +71,7 @@ class Worker:
 
 
 async def test_restart_takeover_and_two_workers_sharing_the_work(kafka, catalogue, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
-    env.update(HANDOFF_ENVIRONMENT="test", HANDOFF_KAFKA__BOOTSTRAP=kafka.bootstrap,
-               HANDOFF_KAFKA__TOPIC_PREFIX=catalogue.prefix, HANDOFF_KAFKA__CONSUMER_GROUP=f"g-{catalogue.prefix}",
-               HANDOFF_STORAGE__URL=f"sqlite:///{tmp_path / 'handoff.db'}", HANDOFF_METRICS__PORT="0",
-               HANDOFF_AUDIT__CHECKPOINT_EXPORT=str(tmp_path / "checkpoints.jsonl"))
+    env = worker_env(kafka, catalogue, tmp_path)
     total = sum(catalogue[source].partitions for source in {s.source for s in STAGES})  # every stage runs
     runs = sample_runs(60)
     workers: list[Worker] = []

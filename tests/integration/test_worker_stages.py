@@ -3,7 +3,6 @@ set overlaps a running worker's set is refused in one line (exit 4) before it jo
 disjoint set runs beside it."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -11,18 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_worker import Worker
+from tests.integration.test_worker import Worker, worker_env
 
 pytestmark = pytest.mark.kafka
 HANDOFF = str(Path(sys.executable).parent / "handoff")
 
 
 async def test_overlapping_stage_sets_are_refused_and_disjoint_ones_run(kafka, catalogue, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
-    env.update(HANDOFF_ENVIRONMENT="test", HANDOFF_KAFKA__BOOTSTRAP=kafka.bootstrap,
-               HANDOFF_KAFKA__TOPIC_PREFIX=catalogue.prefix, HANDOFF_KAFKA__CONSUMER_GROUP=f"g-{catalogue.prefix}",
-               HANDOFF_STORAGE__URL=f"sqlite:///{tmp_path / 'handoff.db'}", HANDOFF_METRICS__PORT="0",
-               HANDOFF_AUDIT__CHECKPOINT_EXPORT=str(tmp_path / "checkpoints.jsonl"))
+    env = worker_env(kafka, catalogue, tmp_path)
     first = Worker("first", env, tmp_path, "--stages", "classify-run,deliver")
     workers = [first]
     try:

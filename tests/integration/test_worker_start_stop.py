@@ -4,13 +4,12 @@ start has finished (the moment that hung a rolling restart). Each is a graceful 
 within the stop bound, no traceback, no agent crashing on the way out."""
 from __future__ import annotations
 
-import os
 import signal
 import time
 
 import pytest
 
-from tests.integration.test_worker import Worker, _seen
+from tests.integration.test_worker import Worker, worker_env, _seen
 
 pytestmark = pytest.mark.kafka
 
@@ -19,11 +18,7 @@ POINTS = ["database", "joining consumer group", "consuming:"]  # lines the worke
 
 @pytest.mark.parametrize("point", POINTS)
 async def test_sigterm_during_start_up_is_a_graceful_stop(kafka, catalogue, tmp_path, point):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
-    env.update(HANDOFF_ENVIRONMENT="test", HANDOFF_KAFKA__BOOTSTRAP=kafka.bootstrap,
-               HANDOFF_KAFKA__TOPIC_PREFIX=catalogue.prefix, HANDOFF_KAFKA__CONSUMER_GROUP=f"g-{catalogue.prefix}",
-               HANDOFF_STORAGE__URL=f"sqlite:///{tmp_path / 'handoff.db'}", HANDOFF_METRICS__PORT="0",
-               HANDOFF_AUDIT__CHECKPOINT_EXPORT=str(tmp_path / "checkpoints.jsonl"))
+    env = worker_env(kafka, catalogue, tmp_path)
     worker = Worker("w", env, tmp_path)
     try:
         await _seen(worker, point)
