@@ -168,13 +168,13 @@ async def route_decide_render(deps: Deps, incoming: r.ReferralRequest, ctx: Cont
     return (await route_decide_renders(deps, [(incoming, ctx)]))[0]
 
 
-async def route_decide_renders(deps: Deps, batch: Sequence[tuple[r.Referral, Context]]) -> list[Result]:
+async def route_decide_renders(deps: Deps, batch: Sequence[tuple[r.ReferralRequest, Context]]) -> list[Result]:
     """route-decide-render's batch form: the batch's requests merged in one transaction, in order."""
     merged = await asyncio.to_thread(episodes.merge_requests, deps.store, [q for q, _ in batch], deps.episode_window)
     return [await _route_decide_render(deps, request, ctx) for request, (_, ctx) in zip(merged, batch)]
 
 
-async def _route_decide_render(deps: Deps, request: r.Referral, ctx: Context) -> Result:
+async def _route_decide_render(deps: Deps, request: r.ReferralRequest, ctx: Context) -> Result:
     now = ctx.clock.now()
     directory, place, candidates = _route(deps, request, now)
     outputs, audits, held = [], [], 0

@@ -91,13 +91,13 @@ def merge_request(store: Store, incoming: r.ReferralRequest, window: timedelta) 
         return _merge(tx, incoming, window)
 
 
-def merge_requests(store: Store, incoming: list[r.Referral], window: timedelta) -> list[r.Referral]:
+def merge_requests(store: Store, incoming: list[r.ReferralRequest], window: timedelta) -> list[r.ReferralRequest]:
     """A batch of requests merged in order, in one transaction."""
     with store.transaction(immediate=True) as tx:
         return [_merge(tx, request, window) for request in incoming]
 
 
-def _merge(tx, incoming: r.Referral, window: timedelta) -> r.Referral:
+def _merge(tx, incoming: r.ReferralRequest, window: timedelta) -> r.ReferralRequest:
     token = incoming.person.person_token
     at = incoming.envelope.occurred_at
     episodes = [PersonEpisode(row["episode_id"], datetime.fromisoformat(row["first_seen"]),
