@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import contextmanager
+from typing import Iterator
 
 import pytest
 
@@ -22,7 +24,9 @@ def quoting_stage(run: r.EmsRun, ctx):
     raise ValueError(f"cannot place {run.patient.family} {run.patient.given} ({run.patient.birth_date})")
 
 
-async def test_stage_log_lines_are_json_with_their_place_and_no_person_data(kafka, catalogue):
+@contextmanager
+def json_lines(logger_name: str = "") -> Iterator[list[str]]:
+    """Every line `logger_name` (default the root) logs at INFO or above in the block, as JSON."""
     lines: list[str] = []
 
     class Capture(logging.Handler):
@@ -30,22 +34,27 @@ async def test_stage_log_lines_are_json_with_their_place_and_no_person_data(kafk
             lines.append(self.format(record))
     handler = Capture(level=logging.INFO)
     handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("pipeline.stage")
-    logger.addHandler(handler)
+    logger = logging.getLogger(logger_name or None)
     old = logger.level
+    logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old)
+
+
+async def test_stage_log_lines_are_json_with_their_place_and_no_person_data(kafka, catalogue):
     ems = catalogue["ems.run"]
     key = r.IncidentKey(dispatch_centre="psap-north", incident_number="INC-1")
-    try:
+    with json_lines("pipeline.stage") as lines:
         await produce(kafka.bootstrap, ems, [(key, ems_run("PCR-T")), (key, ems_run("PCR-P"))],
                       headers=[("traceparent", f"00-{TRACE}-b7ad6b7169203331-01".encode())])
 
         async def until():
             return await consume(kafka.bootstrap, catalogue["ems.run.dlq"], 2, timeout=60)
         await run_stage(kafka, catalogue, quoting_stage, until)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old)
     parsed = [json.loads(x) for x in lines]
     assert parsed, "the stage wrapper logged nothing"
     letters = [p for p in parsed if "dead letter" in p["message"]]
@@ -83,25 +92,11 @@ async def test_a_worker_over_the_sample_logs_no_name_or_birth_date_from_it(kafka
     ems = catalogue["ems.run"]
     await produce(kafka.bootstrap, ems, [(ems.key.encode(runs[0].key),
                                           f"{quoted.family}, {quoted.given} {quoted.birth_date}".encode())])
-    lines: list[str] = []
-
-    class Capture(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(self.format(record))
-    handler = Capture(level=logging.INFO)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    old = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
     settings = Settings(environment="test", kafka={"topic_prefix": catalogue.prefix,
                                                    "consumer_group": f"g-{catalogue.prefix}"},
                         storage={"url": f"sqlite:///{tmp_path / 'handoff.db'}"}, metrics={"port": 0})
-    try:
+    with json_lines() as lines:
         await demo.main(settings, once=True, sample=len(runs), bootstrap=kafka.bootstrap, fhir_server=False)
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old)
     parsed = [json.loads(x) for x in lines]
     staged = [p for p in parsed if p.get("stage")]
     assert any("dead letter" in p["message"] and p["topic"] == ems.full_name for p in staged), lines
