@@ -37,6 +37,7 @@ COMMANDS = [
     ("policy", "handoff.commands.policy"),
     ("outreach", "handoff.commands.outreach"),
     ("monitor", "handoff.commands.monitor"),
+    ("tail", "handoff.commands.tail:tail_cmd"),
 ]
 
 app = typer.Typer(help="Handoff: warm handoffs from 911, EMS and deflection programmes to treatment.",
