@@ -72,7 +72,7 @@ def parse_cad_export(data: bytes, ctx: ParseContext, mapping: ExportMapping | No
 
 
 def _csv(text: str, mapping: ExportMapping) -> Iterator[tuple[str, Row | Refused]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)  # an unterminated quote is an error, not one cell to the end
     try:
         header = next(reader)
     except (csv.Error, StopIteration):
