@@ -78,3 +78,18 @@ def test_an_impossible_date_time_in_a_pcr_is_named_in_its_findings():
 
     [parsed] = parsers.kind("nemsis").parse(emsdataset(pcr(when="2024-13-45T25:61:00-04:00")), CTX)
     assert parsed.record.findings == ["eTimes.01: not a valid date-time with an offset; ignored"]
+
+
+@pytest.mark.parametrize("row", ["24-1,2024-10-07T20:20:00-04:00,OD,1 Main St, Apt 2,Springfield",
+                                 "24-1,2024-10-07T20:20:00-04:00,OD"])
+def test_a_ragged_cad_row_is_refused_not_read_with_shifted_columns(row):
+    """The hostile corpus's cad-ragged-0/1: a row with more or fewer cells than the header was read
+    with every later column in the wrong field (or empty)."""
+    from connectors import parsers
+    from connectors.common import Parsed
+    from tests.fuzz.targets import CTX
+
+    doc = f"Incident Number,Call Received,Call Type,Address,City\r\n{row}\r\n24-2,2024-10-07T20:21:00-04:00,OD,2 Elm St,Springfield\r\n"
+    results = parsers.kind("cad").parse(doc.encode(), CTX, "text/csv")
+    assert [x.record.key.incident_number for x in results if isinstance(x, Parsed)] == ["24-2"]
+    assert "cells, the header 5" in results[0].reason

@@ -177,7 +177,7 @@ HEADER = "Incident Number,Call Received,Call Type,Address,City,Caller Name,Calle
 
 
 def cad_row(**changes: str) -> dict:
-    row = {"Incident Number": "24-9003", "Call Received": "2024-10-07 20:20:00", "Call Type": "OD",
+    row = {"Incident Number": "24-9003", "Call Received": "2024-10-07T20:20:00-04:00", "Call Type": "OD",
            "Address": "1 Main St", "City": "Springfield", "Caller Name": f"{CANARY_GIVEN} {CANARY_FAMILY}",
            "Caller Phone": CANARY_PHONE, "Notes": f"{CANARY_FAMILY} not breathing", "Disposition": "15"}
     return row | changes
@@ -208,16 +208,15 @@ def cad(rng: random.Random) -> list[Case]:
                         note="a good row then a bad one" if i == 7 else ""))
     formulas = ["=cmd|' /C calc'!A0", "+HYPERLINK(\"http://127.0.0.1:9/?x=\"&A1)", "-2+3", "@SUM(1+1)*cmd|'/c x'!Z",
                 "=IMPORTXML(CONCAT(\"http://127.0.0.1:9/\",A2),\"//a\")", "\t=1+1", "\r=1+1", "=DDE(\"cmd\";\"/c x\";\"\")"]
-    for i, formula in enumerate(formulas):
-        # in the incident number: no incident an export can be keyed by (refused); in a note: data
+    inert = ("a formula is kept as text, never evaluated: Handoff writes no spreadsheet of CAD fields (the one CSV "
+             "export, the privacy officer's accounting, carries ids, codes and directory names only)")
+    for i, formula in enumerate(formulas):  # in the incident number (the record's key) and in a note
         out.append(Case(f"cad-formula-id-{i}", "cad-formula-injection", "",
-                        csv_of([cad_row(**{"Incident Number": formula})]).encode()))
+                        csv_of([cad_row(**{"Incident Number": formula})]).encode(), expect="accepted", note=inert))
     for i, formula in enumerate(formulas[:4]):
         out.append(Case(f"cad-formula-note-{i}", "cad-formula-injection", "",
                         csv_of([cad_row(Notes=formula, **{"Incident Number": f"24-91{i}"})]).encode(),
-                        expect="accepted",
-                        note="a formula in free text is kept as text: never evaluated, and Handoff writes no "
-                             "spreadsheet of CAD notes"))
+                        expect="accepted", note=inert))
     for i, doc in enumerate((b"", b"\r\n", HEADER.encode(), (HEADER + "\r\n" + "a," * 100_000).encode(),
                              b'{"Incident Number": }\n', b"[1,2]\n{}\n")):
         out.append(Case(f"cad-empty-{i}", "cad-ragged-rows", "", doc))
