@@ -45,7 +45,7 @@ class Team:
     policy: Policy
     show_provider: bool
 
-    def admits(self, request: r.Referral, consents: list[r.ConsentRecord], now: datetime) -> bool:
+    def admits(self, request: r.ReferralRequest, consents: list[r.ConsentRecord], now: datetime) -> bool:
         """May the team be told of this request at all? The gate with purpose outreach and the
         programme as recipient: anything but a deny (a hold waits for the consent it captures)."""
         decision = decide(request, Recipient(self.programme, "other"), Purpose.OUTREACH, consents, self.policy, now)
@@ -104,7 +104,7 @@ def _address(a: r.Address | None) -> str:
     return ", ".join(p for p in (a.street, a.city, a.state, a.zip) if p)
 
 
-def _entry(tx: Transaction, kind: str, subject: str, request: r.Referral, due: str, now: datetime,
+def _entry(tx: Transaction, kind: str, subject: str, request: r.ReferralRequest, due: str, now: datetime,
            show_provider: bool, recipient: str = "", reasons: str = "") -> Entry:
     who = request.subject or r.Person()
     for row in tx.fetchall("SELECT MIN(due_at) AS due FROM referral_deadline WHERE status = 'open'"
@@ -134,7 +134,7 @@ def _held(tx: Transaction, programme: str, subject: str | None) -> list[tuple]:
     params: dict = {"n": LIMIT, "uncertain": UNCERTAIN, "prog": programme}
     if subject:
         sql, params["s"] = sql + " AND referral_id = :s", subject
-    return [("consent", row["referral_id"], r.Referral.model_validate_json(row["request"]), row["expires_at"],
+    return [("consent", row["referral_id"], r.ReferralRequest.model_validate_json(row["request"]), row["expires_at"],
              row["recipient_id"], row["reasons"] or "") for row in tx.fetchall(sql + " LIMIT :n", params)]
 
 

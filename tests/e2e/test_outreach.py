@@ -138,14 +138,14 @@ def test_an_officer_refers_on_scene_with_a_consent_signed_on_the_page_and_it_is_
     _consent(page, "North Police Department", CLINIC)
     page.click("text=Send the referral")  # not signed yet: nothing is sent
     assert "signature" in page.inner_text("#missing") and page.locator("#receipt").count() == 0
-    assert [f for f in records(site, "field.referral") if f.person.family == "Thornbury"] == []
+    assert [f for f in records(site, "field.referral") if f.subject.family == "Thornbury"] == []
     assert page.input_value("#given") == "Avery" and page.input_value("#recipient") == CLINIC  # the form kept it
 
     _sign_on_canvas(page)
     page.click("text=Send the referral")
     assert page.inner_text("#receipt").startswith("Received. Receipt ")
     assert "Avery" not in page.inner_text("main") and CLINIC not in page.content()  # a receipt, nothing more
-    [sent] = [f for f in records(site, "field.referral") if f.person.family == "Thornbury"]
+    [sent] = [f for f in records(site, "field.referral") if f.subject.family == "Thornbury"]
     assert (sent.agency_id, sent.referrer_role, sent.consent_status) == ("pd-north", "officer", "signed")
     [artefact] = _rows(store, "SELECT sha256, content_type, body, consent_id FROM consent_artefact")
     body = bytes(artefact["body"])

@@ -67,7 +67,7 @@ def test_every_row_passes_the_gate_and_holds_without_a_programme_are_no_teams(ga
     with gate.store.transaction(immediate=True) as tx:  # as if a 911 centre's request: no rule lets it reach outreach
         row = tx.fetchone("SELECT request FROM consent_hold WHERE referral_id = :id", {"id": dispatch})
         from pipeline import records as r
-        request = r.Referral.model_validate_json(row["request"]).model_copy(
+        request = r.ReferralRequest.model_validate_json(row["request"]).model_copy(
             update={"source_role": SourceRole.DISPATCH_CENTRE})
         tx.execute("UPDATE consent_hold SET request = :q WHERE referral_id = :id",
                    {"q": request.model_dump_json(), "id": dispatch})
