@@ -37,6 +37,8 @@ COMMANDS = [
     ("policy", "handoff.commands.policy"),
     ("outreach", "handoff.commands.outreach"),
     ("monitor", "handoff.commands.monitor"),
+    ("report", "handoff.commands.report:report_cmd"),
+    ("surveillance", "handoff.commands.report:surveillance"),
 ]
 
 app = typer.Typer(help="Handoff: warm handoffs from 911, EMS and deflection programmes to treatment.",

@@ -15,6 +15,7 @@ from pipeline.track import apply_status
 from pipeline.track.deadlines import load_deadlines
 from pipeline.vocab import ReferralState as S
 from pipeline.vocab import StatusSource as Src
+from tests.support.accounts import add_accounts
 from tests.unit.track.test_track_store import T0, request, save_request, status
 
 HANDOFF = shutil.which("handoff", path=str(Path(sys.executable).parent))
@@ -36,12 +37,7 @@ def db(tmp_path) -> Path:
                      load_deadlines(), T0)
         apply_status(store, status(S.REQUESTED, Src.DELIVERY, T0 + timedelta(hours=1), n=1), None, T0)
         apply_status(store, status(S.ACCEPTED, Src.DELIVERY, T0 + timedelta(hours=2), n=2), None, T0)
-    for account, role in (("casey", "outreach"), ("ops", "it-operator")):
-        made = subprocess.run([HANDOFF, "users", "add", account, "--role", role, "--password-stdin"],
-                              input="a-long-enough-password\n", capture_output=True, text=True, timeout=60,
-                              env=os.environ | {"HANDOFF_STORAGE__URL": f"sqlite:///{path}",
-                                                "HANDOFF_ENVIRONMENT": "test"})
-        assert made.returncode == 0, made.stderr
+    add_accounts(path, (("casey", "outreach"), ("ops", "it-operator")))
     return path
 
 
