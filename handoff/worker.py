@@ -171,6 +171,7 @@ async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str
     from pipeline.kafka.faust_app import FaustSink, attach, make_app
     from pipeline.stage import RetryPolicy, Writer
     from pipeline.topology import run_periodic, select
+    from pipeline.report.metrics import SurveillanceCollector
     from pipeline.track.metrics import ReferralCollector
 
     chosen = {row.name for row in select((*STAGES, *PERIODIC), names)}
@@ -179,6 +180,7 @@ async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str
     deps = Deps.build(settings, catalogue, store, registry().build(settings, store), SystemClock(),
                       audit_sealer=Sealer.from_settings(settings))
     metrics.registry.register(ReferralCollector(store, deps.clock))  # the closed loop's counts
+    metrics.registry.register(SurveillanceCollector(store, deps.clock))  # overdoses and spikes per area
     server, _ = metrics.serve(settings.metrics.host, settings.metrics.port)
     stack.callback(server.shutdown)
     group = consumer_group(settings.kafka.consumer_group, stage_names, all_stages=not names)

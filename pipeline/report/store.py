@@ -134,3 +134,8 @@ def month_rows(store: Store, month: str, area: str | None = None) -> dict[str, l
             f" ON q.request_id = c.request_id WHERE q.month = :m {where('q.')}", params)
     return {"calls": [dict(x) for x in calls], "referrals": [dict(x) for x in referrals],
             "history": [dict(x) for x in history], "holds": [dict(x) for x in holds]}
+
+
+def report_areas(store: Store) -> list[str]:
+    with store.transaction() as tx:
+        return [row["area"] for row in tx.fetchall("SELECT DISTINCT area FROM report_call ORDER BY area")]

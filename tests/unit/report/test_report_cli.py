@@ -2,6 +2,7 @@
 small cells suppressed, CSV, the view audited, and one-line errors."""
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -16,6 +17,10 @@ import pytest
 from pipeline.storage import open_store
 from tests.support.accounts import add_accounts
 from tests.unit.report import month
+from tests.unit.report.overdoses import cases, deps
+from tests.unit.report.test_feed import feed_all, forbidden
+
+CASES = cases()
 
 HANDOFF = shutil.which("handoff", path=str(Path(sys.executable).parent))
 
@@ -31,13 +36,14 @@ def db(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("report") / "h.db"
     with open_store(f"sqlite:///{path}") as store:
         store.migrate()
-        month.write(store)
-    add_accounts(path, (("lee", "programme-lead"), ("ops", "it-operator")))
+        month.write(store, area="53061")  # the overdoses below are in 53033, the same month
+        asyncio.run(feed_all(deps(store), CASES))
+    add_accounts(path, (("lee", "programme-lead"), ("ops", "it-operator"), ("pat", "privacy-officer")))
     return path
 
 
 def test_the_month_as_csv_and_text(db):
-    done = run(["report", "--month", month.MONTH, "--area", "53033", "--csv"], db)
+    done = run(["report", "--month", month.MONTH, "--area", "53061", "--csv"], db)
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(io.StringIO(done.stdout)))
     by = {(r["table"], r["row"], r["column"]): r["count"] for r in rows}
@@ -49,7 +55,7 @@ def test_the_month_as_csv_and_text(db):
     text = run(["report", "--month", month.MONTH], db)
     assert text.returncode == 0 and "calls" in text.stdout and "*" in text.stdout
     as_json = json.loads(run(["report", "--month", month.MONTH, "--json"], db).stdout)
-    assert as_json["tables"]["calls"]["total"] == 174  # and one call in another area
+    assert as_json["tables"]["calls"]["total"] == 173 + 1 + 24  # one call in "other-area", the overdoses in 53033
     with open_store(f"sqlite:///{db}") as store, store.transaction() as tx:
         views = tx.fetchall("SELECT body FROM audit_record WHERE kind = 'view'")
     assert len(views) >= 3 and all(b"user:lee" in bytes(v["body"]) for v in views)
@@ -64,3 +70,21 @@ def test_the_month_as_csv_and_text(db):
 def test_errors_are_one_line(db, args, user, code, says):
     done = run(args, db, user)
     assert done.returncode == code and says in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_the_feed_export_names_nobody_and_is_audited(db, tmp_path):
+    as_csv = run(["surveillance", "export", "--since", "2026-03-01", "--until", "2026-04-01"], db, "pat")
+    assert as_csv.returncode == 0, as_csv.stderr
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert len(rows) == sum(c.overdose for c in CASES) == 24
+    assert {r["fatal"] for r in rows} == {"True", "False"} and {r["area"] for r in rows} == {"53033"}
+    out = tmp_path / "feed.json"
+    as_json = run(["surveillance", "export", "--format", "json", "--out", str(out)], db, "pat")
+    assert as_json.returncode == 0 and "24 overdose records" in as_json.stderr
+    assert len(json.loads(out.read_text())) == 24
+    text = (as_csv.stdout + out.read_text()).lower()
+    assert {s for s in forbidden(CASES) if s.lower() in text} == set()
+    with open_store(f"sqlite:///{db}") as store, store.transaction() as tx:
+        views = [bytes(v["body"]) for v in tx.fetchall("SELECT body FROM audit_record WHERE kind = 'view'")]
+    exports = [v for v in views if b"surveillance-export" in v]
+    assert len(exports) == 2 and all(b"user:pat" in v and b"public-health" in v for v in exports)
