@@ -65,7 +65,7 @@ def pathway_of(source: r.EmsRun | r.DispatchIncident, fire_agencies: frozenset[s
     return "dispatch-only"
 
 
-def request_pathway(request: r.Referral, fire_agencies: frozenset[str]) -> str:
+def request_pathway(request: r.ReferralRequest, fire_agencies: frozenset[str]) -> str:
     """A referral request's pathway: its PTACC pathway, a first responder's by its agency."""
     if request.pathway.value == "self-referral":
         return "self"

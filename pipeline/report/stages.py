@@ -87,7 +87,7 @@ def _at(text: str):
     return datetime.fromisoformat(text)
 
 
-async def report_request(deps, request: r.Referral, ctx: Context) -> Result:
+async def report_request(deps, request: r.ReferralRequest, ctx: Context) -> Result:
     place = request.location
     pathway = facts.request_pathway(request, frozenset(deps.report.fire_agencies))
     await asyncio.to_thread(facts_store.save_request, deps.store, request.request_id,

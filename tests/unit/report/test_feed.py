@@ -142,3 +142,21 @@ async def test_the_spike_shows_in_the_metrics(migrated):
     assert 'handoff_overdoses_24h{area="53033"} 8.0' in text
     assert 'handoff_overdose_spike{area="53033"} 1.0' in text
     assert "handoff_overdose_spike_unsent 1.0" in text  # no webhook configured: still to send
+
+
+@pytest.mark.parametrize("pathway, agency, role, want", [
+    ("first-responder", "ems-012", None, "ems-led"), ("first-responder", "ems-044", None, "fire-led"),
+    ("officer-intervention", "pd-7", None, "police-led"), ("self-referral", "", None, "self"),
+    ("naloxone-plus", "pd-7", "law-enforcement", "police-led"), ("active-outreach", "ems-012", None, "ems-led")])
+async def test_a_request_keeps_its_pathway_and_area(migrated, pathway, agency, role, want):
+    from pipeline import records as r
+    from pipeline.report.stages import report_request
+    from tests.support.samples import referral
+
+    request = r.ReferralRequest.model_validate(referral().model_dump() | {
+        "pathway": pathway, "referring_agency": agency, "source_role": role,
+        "location": {"county_code": "17167", "street": "1 Main St"}})
+    await report_request(deps(migrated, fire_agencies=["ems-044"]), request, context())
+    with migrated.transaction() as tx:
+        row = tx.fetchone("SELECT month, area, pathway FROM report_request WHERE request_id = 'req-1'")
+    assert dict(row) == {"month": request.envelope.occurred_at.strftime("%Y-%m"), "area": "17167", "pathway": want}
