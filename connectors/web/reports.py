@@ -22,7 +22,7 @@ from connectors.web.auth import Web, needs
 from pipeline.audit.emit import view_audit
 from pipeline.people import Permission
 from pipeline.report import tables
-from pipeline.report.store import month_rows, report_areas, spikes
+from pipeline.report.store import month_report, report_areas, spikes
 from pipeline.report.suppress import THRESHOLD
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -55,8 +55,7 @@ def routes(web: Web) -> list[Route]:
             return None, month, area
         await web.writer.write([view_audit(request.state.session.account.username, now, "dashboard", "report",
                                            query=json.dumps({"month": month, "area": area}))], [], [])
-        rows = await run_in_threadpool(month_rows, web.store, month, area)
-        return tables.build(month, area, rows), month, area
+        return await run_in_threadpool(month_report, web.store, month, area), month, area
 
     @needs(Permission.REPORTS, web)
     async def page(request: Request) -> Response:
@@ -69,6 +68,8 @@ def routes(web: Web) -> list[Route]:
         calls, referrals = report.tables["calls"], report.tables["referrals"]
         charts = {"calls": bars(calls.rows, calls.row_totals),
                   "funnel": bars(*map(list, zip(*funnel(referrals))))}
+        if "areas" in report.tables:
+            charts["areas"] = bars(report.tables["areas"].rows, report.tables["areas"].row_totals)
         return web.page(request, "reports.html", error="", month=month, area=area, areas=areas, report=report,
                         charts=charts, spikes=recent, threshold=THRESHOLD, bar=BAR)
 

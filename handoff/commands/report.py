@@ -38,7 +38,7 @@ def report_cmd(month: str = typer.Option(..., help="the month, YYYY-MM"),
     """A month's programme report: calls, referrals, holds and time to first contact by pathway."""
     from handoff.errors import CliError
     from pipeline.report import tables
-    from pipeline.report.store import month_rows
+    from pipeline.report.store import month_report
     from pipeline.settings import Settings
 
     if not MONTH.match(month):
@@ -50,7 +50,7 @@ def report_cmd(month: str = typer.Option(..., help="the month, YYYY-MM"),
     try:
         record_direct(store, view_audit(checked_user(store, user, Permission.REPORTS), now, "cli", "report",
                                         query=json.dumps({"month": month, "area": area}), os_login=os_user()))
-        report = tables.build(month, area, month_rows(store, month, area))
+        report = month_report(store, month, area)
     finally:
         store.close()
     if as_csv:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import orjson
 
 from pipeline import records as r
+from pipeline.report import tables
 from pipeline.report.facts import Call
 from pipeline.storage import Store
 
@@ -139,3 +140,18 @@ def month_rows(store: Store, month: str, area: str | None = None) -> dict[str, l
 def report_areas(store: Store) -> list[str]:
     with store.transaction() as tx:
         return [row["area"] for row in tx.fetchall("SELECT DISTINCT area FROM report_call ORDER BY area")]
+
+
+def month_areas(store: Store, month: str) -> list[str]:
+    """The areas with a call or a referral request in the month."""
+    with store.transaction() as tx:
+        rows = tx.fetchall("SELECT area FROM report_call WHERE month = :m UNION SELECT area FROM report_request"
+                           " WHERE month = :m", {"m": month})
+    return sorted({row["area"] for row in rows})
+
+
+def month_report(store: Store, month: str, area: str | None = None) -> tables.Report:
+    """One area's report, or the all-areas report derived from every area's (pipeline/report/tables.py)."""
+    if area is not None:
+        return tables.build(month, area, month_rows(store, month, area))
+    return tables.build_all(month, {a: month_rows(store, month, a) for a in month_areas(store, month)})

@@ -9,7 +9,12 @@ population, by pathway, each suppressed on its own (pipeline/report/suppress.py)
   status, median and 90th percentile by pathway, shown only where at least 11 referrals had one.
 
 The tables share no totals (three populations), so suppressing each alone is enough within one
-report. Reports for different areas of the same month are not suppressed jointly.
+area's report. Areas are disjoint, so one area's report says nothing of another's. The report for
+all areas is *derived* from the areas' published reports (`combine`): an entry is the sum of the
+areas' entries and shown only when every one of them is shown. It therefore tells a reader nothing
+the areas' reports did not, and no differencing between it and them can recover a hidden count.
+It adds the table of calls by area (each area's published category totals). Time to first contact
+is pooled over all areas' referrals (shown where at least 11 had a contact).
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ CATEGORY_ORDER = ("opioid_overdose", "overdose", "suicide_risk", "behavioral_hea
 STAGES = ("not accepted", "accepted", "engaged", "completed")
 HOLD_ENDINGS = ("released", "expired", "cancelled", "still held")
 CONTACT_STATES = frozenset({"in-progress", "completed"})
+TABLES = {"calls": CATEGORY_ORDER, "referrals": STAGES, "holds": HOLD_ENDINGS}
 
 
 @dataclass(frozen=True)
@@ -59,10 +65,40 @@ def build(month: str, area: str | None, rows: dict[str, list[dict]]) -> Report:
                        STAGES)
     holds = _count([(h["pathway"], hold_ending(h["status"], h["close_reason"])) for h in rows["holds"]],
                    HOLD_ENDINGS)
-    tables = {"calls": suppress(list(PATHWAYS), list(CATEGORY_ORDER), calls),
-              "referrals": suppress(list(PATHWAYS), list(STAGES), referrals),
-              "holds": suppress(list(PATHWAYS), list(HOLD_ENDINGS), holds)}
+    counts = {"calls": calls, "referrals": referrals, "holds": holds}
+    tables = {name: suppress(*_layout(name), counts[name]) for name in TABLES}
     return Report(month, area, tables, first_contact(rows["referrals"], rows["history"]))
+
+
+def build_all(month: str, per_area: dict[str, dict[str, list[dict]]]) -> Report:
+    """The all-areas report from each area's rows: every count derived from the areas' published
+    reports, so that it reveals nothing they hide."""
+    areas = {area: build(month, area, rows) for area, rows in sorted(per_area.items())}
+    tables = {name: combine([r.tables[name] for r in areas.values()], *_layout(name)) for name in TABLES}
+    names = list(areas)
+    by_area = Suppressed(names, list(CATEGORY_ORDER),
+                         [list(r.tables["calls"].column_totals) for r in areas.values()],
+                         [r.tables["calls"].total for r in areas.values()],
+                         list(tables["calls"].column_totals), tables["calls"].total)
+    pooled = {key: [row for rows in per_area.values() for row in rows[key]] for key in ("referrals", "history")}
+    return Report(month, None, {**tables, "areas": by_area}, first_contact(pooled["referrals"], pooled["history"]))
+
+
+def combine(parts: list[Suppressed], rows: list[str], columns: list[str]) -> Suppressed:
+    """The entrywise sum of published tables of the same shape, hidden wherever any part is hidden."""
+    def total(values):
+        return None if any(v is None for v in values) else sum(values)
+    if not parts:
+        return suppress(rows, columns, [[0] * len(columns) for _ in rows])
+    return Suppressed(rows, columns,
+                      [[total([p.cells[i][j] for p in parts]) for j in range(len(columns))] for i in range(len(rows))],
+                      [total([p.row_totals[i] for p in parts]) for i in range(len(rows))],
+                      [total([p.column_totals[j] for p in parts]) for j in range(len(columns))],
+                      total([p.total for p in parts]))
+
+
+def _layout(name: str) -> tuple[list[str], list[str]]:
+    return list(PATHWAYS), list(TABLES[name])
 
 
 def main_category(categories: str) -> str:

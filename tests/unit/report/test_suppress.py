@@ -68,42 +68,54 @@ def completions(pub: Suppressed, cap: int):
         yield {e: full[e] for e in grid if grid[e] is None}
 
 
-def linear_and_interval(pub: Suppressed, cap: int) -> set[tuple[int, int]]:
-    """The hidden entries this attacker pins down: by the linear system, or by narrowing intervals."""
+def equations_of(pub: Suppressed, tag: object = None) -> tuple[list, list]:
+    """The published table's hidden entries (as (tag, entry)) and its line equations over them:
+    (coefficients by unknown, right-hand side), each line's parts less its total equal to zero."""
     m, n = len(pub.rows), len(pub.columns)
     grid = grid_of(pub)
-    unknown = sorted(e for e, v in grid.items() if v is None)
-    equations = []  # (coefficients over unknown, right-hand side): sum of the parts - the total = 0
+    unknown = sorted((tag, e) for e, v in grid.items() if v is None)
+    equations = []
     for parts, total in lines(m, n):
-        row = {e: Fraction(0) for e in unknown}
-        rhs = Fraction(0)
+        row, rhs = {}, Fraction(0)
         for e, coefficient in [(p, 1) for p in parts] + [(total, -1)]:
             if grid[e] is None:
-                row[e] += coefficient
+                row[(tag, e)] = row.get((tag, e), 0) + coefficient
             else:
                 rhs -= coefficient * grid[e]
         if any(row.values()):
-            equations.append(([row[e] for e in unknown], rhs))
-    pinned = {e for k, e in enumerate(unknown) if _in_row_space([c for c, _ in equations], k, len(unknown))}
-    low = {e: 1 for e in unknown}
-    high = {e: cap for e in unknown}
+            equations.append((row, rhs))
+    return unknown, equations
+
+
+def attack(unknown: list, equations: list, cap: int) -> set:
+    """The unknowns pinned down by the linear system (exact) or by narrowing each one's interval
+    (every unknown at least 1, at most `cap`) until nothing changes."""
+    matrix = [[Fraction(coefficients.get(u, 0)) for u in unknown] for coefficients, _ in equations]
+    pinned = {unknown[k] for k in _determined(matrix, len(unknown))}
+    low = {u: 1 for u in unknown}
+    high = {u: cap for u in unknown}
     for _ in range(50):
         changed = False
         for coefficients, rhs in equations:
-            for k, e in enumerate(unknown):
-                a = coefficients[k]
+            for u, a in coefficients.items():
                 if not a:
                     continue
-                rest_low = sum(c * (low[f] if c > 0 else high[f]) for c, f in zip(coefficients, unknown) if f != e and c)
-                rest_high = sum(c * (high[f] if c > 0 else low[f]) for c, f in zip(coefficients, unknown) if f != e and c)
-                # a * x = rhs - rest, rest in [rest_low, rest_high]
-                bounds = sorted(((rhs - rest_low) / a, (rhs - rest_high) / a))
-                new_low, new_high = max(low[e], _ceil(bounds[0])), min(high[e], _floor(bounds[1]))
-                if (new_low, new_high) != (low[e], high[e]):
-                    low[e], high[e], changed = new_low, new_high, True
+                rest = [(c, f) for f, c in coefficients.items() if f != u and c]
+                rest_low = sum(c * (low[f] if c > 0 else high[f]) for c, f in rest)
+                rest_high = sum(c * (high[f] if c > 0 else low[f]) for c, f in rest)
+                bounds = sorted((Fraction(rhs - rest_low) / a, Fraction(rhs - rest_high) / a))  # a*x = rhs - rest
+                new_low, new_high = max(low[u], _ceil(bounds[0])), min(high[u], _floor(bounds[1]))
+                if (new_low, new_high) != (low[u], high[u]):
+                    low[u], high[u], changed = new_low, new_high, True
         if not changed:
             break
-    return pinned | {e for e in unknown if low[e] == high[e]}
+    return pinned | {u for u in unknown if low[u] == high[u]}
+
+
+def linear_and_interval(pub: Suppressed, cap: int) -> set[tuple[int, int]]:
+    """The hidden entries of one table this attacker pins down."""
+    unknown, equations = equations_of(pub)
+    return {e for _, e in attack(unknown, equations, cap)}
 
 
 def _ceil(x: Fraction) -> int:
@@ -114,25 +126,25 @@ def _floor(x: Fraction) -> int:
     return x.numerator // x.denominator
 
 
-def _in_row_space(matrix: list[list[Fraction]], k: int, width: int) -> bool:
-    unit = [Fraction(int(i == k)) for i in range(width)]
-    return _rank(matrix + [unit]) == _rank(matrix)
-
-
-def _rank(matrix: list[list[Fraction]]) -> int:
+def _determined(matrix: list[list[Fraction]], width: int) -> set[int]:
+    """The unknowns the equations fix: reduced row echelon form once; an unknown is fixed when it
+    is a pivot whose row has no free unknown (no null-space vector moves it)."""
     rows = [list(r) for r in matrix]
-    rank = 0
-    for col in range(len(rows[0]) if rows else 0):
-        pivot = next((r for r in range(rank, len(rows)) if rows[r][col]), None)
+    pivots = []
+    for col in range(width):
+        pivot = next((r for r in range(len(pivots), len(rows)) if rows[r][col]), None)
         if pivot is None:
             continue
-        rows[rank], rows[pivot] = rows[pivot], rows[rank]
+        k = len(pivots)
+        rows[k], rows[pivot] = rows[pivot], rows[k]
+        rows[k] = [x / rows[k][col] for x in rows[k]]
         for r in range(len(rows)):
-            if r != rank and rows[r][col]:
-                factor = rows[r][col] / rows[rank][col]
-                rows[r] = [a - factor * b for a, b in zip(rows[r], rows[rank])]
-        rank += 1
-    return rank
+            if r != k and rows[r][col]:
+                factor = rows[r][col]
+                rows[r] = [a - factor * b for a, b in zip(rows[r], rows[k])]
+        pivots.append(col)
+    free = set(range(width)) - set(pivots)
+    return {col for k, col in enumerate(pivots) if not any(rows[k][f] for f in free)}
 
 
 def published_correctly(table, pub: Suppressed, threshold: int) -> None:
