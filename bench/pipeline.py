@@ -32,6 +32,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -89,6 +90,10 @@ class Worker:
             await asyncio.sleep(0.05)
         return self.assigned_at
 
+    def check_alive(self) -> None:
+        if self.proc.returncode is not None:
+            raise RuntimeError(f"worker exited ({self.proc.returncode}):\n" + "\n".join(self.tail[-15:]))
+
     def peak_rss_mib(self) -> float:
         """The process's peak resident set so far (VmHWM)."""
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -116,9 +121,11 @@ def worker_env(bootstrap: str, cat: Catalogue, db: Path, directory: Path) -> dic
     return env
 
 
-async def settled(bootstrap: str, group: str, topics: list[str], timeout: float, every: float = 0.2) -> float:
+async def settled(bootstrap: str, group: str, topics: list[str], timeout: float, every: float = 0.2,
+                  workers: Sequence["Worker"] = ()) -> float:
     """Until `group` has committed the end offset of every partition of `topics` that has
-    messages (checked twice in a row); returns the time of the first of the two checks."""
+    messages (checked twice in a row); returns the time of the first of the two checks.
+    Raises at once if one of `workers` has exited meanwhile (nothing would progress)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     ends_of = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await admin.start()
@@ -127,6 +134,8 @@ async def settled(bootstrap: str, group: str, topics: list[str], timeout: float,
         partitions = await _partitions(admin, topics)
         deadline, first = time.monotonic() + timeout, None
         while time.monotonic() < deadline:
+            for worker in workers:
+                worker.check_alive()
             now = time.monotonic()
             ends = await ends_of.end_offsets(partitions)
             committed = await admin.list_consumer_group_offsets(group)
@@ -209,10 +218,10 @@ async def end_to_end(bootstrap: str, workers: int, runs: list[r.EmsRun], lat_run
     started = [await Worker.start(env) for _ in range(workers)]
     try:
         began = min(await asyncio.gather(*(w.until_assigned() for w in started)))
-        seconds = await settled(bootstrap, group, topics, timeout=3600) - began
+        seconds = await settled(bootstrap, group, topics, timeout=3600, workers=started) - began
         if lat_runs:
             await paced(bootstrap, cat["ems.run"], lat_runs, rate)
-            await settled(bootstrap, group, topics, timeout=600)
+            await settled(bootstrap, group, topics, timeout=600, workers=started)
         rss = [w.peak_rss_mib() for w in started]
     finally:
         for w in started:
@@ -248,7 +257,8 @@ async def stages_alone(bootstrap: str, runs: list[r.EmsRun], tmp: Path) -> list[
         worker = await Worker.start(env, name)
         try:
             began = await worker.until_assigned()
-            seconds = await settled(bootstrap, f"g-{cat.prefix}.{name}", [topic.full_name], timeout=3600) - began
+            seconds = await settled(bootstrap, f"g-{cat.prefix}.{name}", [topic.full_name], timeout=3600,
+                                    workers=[worker]) - began
             rss = worker.peak_rss_mib()
         finally:
             await worker.stop()

@@ -48,7 +48,7 @@ async def test_every_output_is_audited_and_no_referral_is_delivered_twice_after_
     last = await Worker.start(env)
     try:
         await last.until_assigned()
-        await settled(kafka.bootstrap, group, topics, timeout=600)
+        await settled(kafka.bootstrap, group, topics, timeout=600, workers=[last])
     finally:
         await last.stop()
 
