@@ -37,6 +37,7 @@ COMMANDS = [
     ("policy", "handoff.commands.policy"),
     ("outreach", "handoff.commands.outreach"),
     ("monitor", "handoff.commands.monitor"),
+    ("config", "handoff.commands.config"),
 ]
 
 app = typer.Typer(help="Handoff: warm handoffs from 911, EMS and deflection programmes to treatment.",

@@ -295,6 +295,13 @@ class AlertSettings(Section):
     ca_bundle: Path | None = Field(None, description="CA bundle the receivers' certificates chain to (default: system)")
 
 
+class ConfigSettings(Section):
+    """Installed versions of rules, routing, directory and policy (issue 24, `handoff config`)."""
+
+    poll_seconds: float = Field(5.0, gt=0, description="how often a worker looks for a newly installed version "
+                                                       "(it switches at the next batch boundary)")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HANDOFF_", env_nested_delimiter="__", extra="forbid")
 
@@ -317,6 +324,7 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     agencies: dict[str, AgencyInfo] = SAMPLE_AGENCIES
     alerts: AlertSettings = AlertSettings()
+    config: ConfigSettings = ConfigSettings()
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> "Settings":

@@ -27,6 +27,7 @@ class Permission(StrEnum):
     OPERATIONS = "operations"    # the IT dashboard: counts, lag, dead letters by id (no person data), replay
     REFERRALS = "referrals"      # referral state and status history (status is itself sensitive)
     FIELD_REFERRAL = "field-referral"  # make a field referral for one's agency (nothing comes back)
+    CONFIGURATION = "configuration"  # install rules, routing, directory, policy versions (handoff config, /admin/config)
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -37,7 +38,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.PRIVACY_OFFICER: frozenset({Permission.DISCLOSURES, Permission.AUDIT_STATE, Permission.HOLDS,
                                      Permission.CONSENTS, Permission.REFERRALS}),
     Role.PROGRAMME_LEAD: frozenset(),
-    Role.ADMIN: frozenset({Permission.ACCOUNTS}),
+    Role.ADMIN: frozenset({Permission.ACCOUNTS, Permission.CONFIGURATION}),
     Role.RESPONDER: frozenset({Permission.FIELD_REFERRAL}),
 }
 
