@@ -91,6 +91,7 @@ def routing_change(into: Path) -> Path:
     for need in data["needs"]:
         if need["id"] == "N-SUBSTANCE":
             need["services"] = ["sud-treatment", "peer-recovery"]
+    into.mkdir(parents=True, exist_ok=True)
     target = into / "rules.yaml"
     target.write_text(yaml.safe_dump(data, sort_keys=False))
     return target
