@@ -57,7 +57,7 @@ def content(incident: r.DispatchIncident, detection: r.Detection) -> dict:
     return {
         "incident_number": incident.key.incident_number,
         "dispatch_centre": incident.key.dispatch_centre,
-        "version": incident.version,
+        "version": incident.envelope.source_record_version,
         "location": {k: v for k, v in where.model_dump(include={"street", "city", "county", "state", "zip",
                                                                 "latitude", "longitude"}).items() if v not in ("", None)},
         "call_type": incident.call_type,
@@ -92,7 +92,7 @@ def records(found: Plan, incident: r.DispatchIncident, directory: Directory, at:
                             "purpose emergency-response"]))
     for recipient_id in found.withdraw:
         provider = _provider(directory, recipient_id)
-        out.append(_record(incident, provider, "withdraw", {"incident_number": number, "version": incident.version,
+        out.append(_record(incident, provider, "withdraw", {"incident_number": number, "version": incident.envelope.source_record_version,
                                                             "withdrawn": True}, at, ["the call is closed"]))
     return [a for a in out if a is not None]
 
@@ -110,11 +110,11 @@ def _record(incident: r.DispatchIncident, provider: Provider | None, action: str
         return None
     alert_id = f"alert:{incident.key.dispatch_centre}/{incident.key.incident_number}:{provider.id}"
     envelope = incident.envelope.model_copy(update={
-        "event_id": f"{alert_id}:v{incident.version}:{action}", "source_system": "handoff:alerts"})
+        "event_id": f"{alert_id}:v{incident.envelope.source_record_version}:{action}", "source_system": "handoff:alerts"})
     payload = json.dumps({"alert_id": alert_id, "action": action, "sent_at": at.isoformat(), **body},
                          sort_keys=True).encode()
     return r.DispatchAlert(envelope=envelope, key=incident.key, alert_id=alert_id, recipient_id=provider.id,
-                           endpoint=provider.endpoint, action=action, incident_version=incident.version,
+                           endpoint=provider.endpoint, action=action, incident_version=incident.envelope.source_record_version,
                            body=payload, reasons=reasons)
 
 

@@ -41,4 +41,5 @@ class Metrics:
         """Serve /metrics, /healthz and /readyz in a thread; returns (server, thread). /readyz fails
         until every dependency in `requires` is reported ready (handoff_dependency_ready 1), and
         while any of `probes` fails."""
-        return serve_health(host, port, self.registry, [gauge_probe(self.registry, requires), *probes])
+        # the gauge alone: a scrape's collectors (the referral counts read the database) never hold up /readyz
+        return serve_health(host, port, self.registry, [gauge_probe(self.ready, requires), *probes])

@@ -16,7 +16,7 @@ from pipeline.detect import load_rules
 from pipeline.route import DirectorySource, load_routing_rules
 from pipeline.settings import AlertSettings
 from pipeline.stage import Context
-from tests.support.factory import T0
+from tests.support.factory import T0, at_version
 from tests.unit.alerts.test_plan import INCIDENT
 from tests.unit.alerts.test_webhook import KEY, certs, receiver  # noqa: F401 (fixtures)
 
@@ -59,11 +59,11 @@ async def test_alert_once_update_then_withdraw_and_each_reaches_the_receiver(mig
         [first] = await alerts_for(d, INCIDENT)
         assert (first.action, first.recipient_id, first.incident_version) == ("alert", "org-mobile-crisis", 1)
         assert await alerts_for(d, INCIDENT) == []  # the same version again (a redelivery): nothing twice
-        [update] = await alerts_for(d, INCIDENT.model_copy(update={"version": 2}))
+        [update] = await alerts_for(d, at_version(INCIDENT, 2))
         assert update.action == "update"
-        [withdraw] = await alerts_for(d, INCIDENT.model_copy(update={"version": 3, "cleared_at": T0}))
+        [withdraw] = await alerts_for(d, at_version(INCIDENT, 3, cleared_at=T0))
         assert withdraw.action == "withdraw"
-        assert await alerts_for(d, INCIDENT.model_copy(update={"version": 4})) == []  # withdrawn: never again
+        assert await alerts_for(d, at_version(INCIDENT, 4)) == []  # withdrawn: never again
         for alert in (first, update, withdraw):
             await app.send_alert(d, alert, ctx())
     finally:

@@ -12,7 +12,7 @@ from pipeline.alerts import content, plan
 from pipeline.route import DirectorySource, load_routing_rules
 from pipeline.route.directory import Directory, Hours
 from pipeline.vocab import Category
-from tests.support.factory import T0, envelope
+from tests.support.factory import T0, at_version, envelope
 
 RULES = load_routing_rules()
 KEY = r.IncidentKey(dispatch_centre="psap-north", incident_number="CAD-2026-0042")
@@ -42,7 +42,7 @@ def recipients(found) -> list[str]:
 def test_a_suicide_risk_call_alerts_the_on_duty_co_responder_once_then_updates():
     first = plan(INCIDENT, CRISIS, directory({}), RULES, T0, frozenset())
     assert recipients(first) == ["org-mobile-crisis"] and not first.send[0].update and first.withdraw == ()
-    again = plan(INCIDENT.model_copy(update={"version": 2}), CRISIS, directory({}), RULES, T0,
+    again = plan(at_version(INCIDENT, 2), CRISIS, directory({}), RULES, T0,
                  frozenset({"org-mobile-crisis"}))
     assert recipients(again) == ["org-mobile-crisis"] and again.send[0].update
     assert again.send[0].content["version"] == 2
@@ -82,10 +82,10 @@ def test_a_call_that_is_not_behavioural_health_alerts_no_one():
 
 
 def test_a_closed_call_withdraws_every_alert_sent_and_sends_none():
-    cleared = INCIDENT.model_copy(update={"version": 3, "cleared_at": T0})
+    cleared = at_version(INCIDENT, 3, cleared_at=T0)
     done = plan(cleared, CRISIS, directory({}), RULES, T0, frozenset({"org-mobile-crisis"}))
     assert done.send == () and done.withdraw == ("org-mobile-crisis",)
-    closed = INCIDENT.model_copy(update={"version": 3, "dispositions": ["15"]})
+    closed = at_version(INCIDENT, 3, dispositions=["15"])
     assert plan(closed, CRISIS, directory({}), RULES, T0, frozenset({"org-mobile-crisis"})).withdraw == \
         ("org-mobile-crisis",)
     assert plan(cleared, CRISIS, directory({}), RULES, T0, frozenset()).withdraw == ()
