@@ -77,7 +77,7 @@ class Report:
 class Inputs:
     runs: tuple[r.EmsRun, ...] = ()
     incidents: tuple[r.DispatchIncident, ...] = ()
-    requests: tuple[r.Referral, ...] = ()
+    requests: tuple[r.ReferralRequest, ...] = ()
     consents: dict[str, list[r.ConsentRecord]] = field(default_factory=dict)  # person token -> current set
 
 
@@ -91,7 +91,7 @@ def area_of(address: r.Address | None) -> str:
     return f"ZIP {address.zip[:5]}" if address.zip else "unknown area"
 
 
-def _request_area(request: r.Referral) -> str:
+def _request_area(request: r.ReferralRequest) -> str:
     home = request.subject.address if request.subject else None
     return area_of(home) if place_of(home).known else area_of(request.location)
 
@@ -126,7 +126,7 @@ def _detections(changes: list[Change], inputs: Inputs, old: dict, new: dict) -> 
         changes += [Change("detection lost", c.value, area, case) for c in sorted(a - b)]
 
 
-def _asked(request: r.Referral, config: dict, consents, tz: tzinfo) -> dict[str, r.Decision]:
+def _asked(request: r.ReferralRequest, config: dict, consents, tz: tzinfo) -> dict[str, r.Decision]:
     """{recipient id: decision} for the recipients a request goes to first (route, then decide)."""
     at = request.envelope.occurred_at.astimezone(tz)
     place = place_of(request.subject.address if request.subject else None, request.location)

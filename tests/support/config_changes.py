@@ -53,10 +53,10 @@ def runs(at: datetime) -> list[r.EmsRun]:
     return out
 
 
-def requests(at: datetime) -> list[r.Referral]:
+def requests(at: datetime) -> list[r.ReferralRequest]:
     made = [(rid, Service.SUD_TREATMENT, [Category.SUBSTANCE_USE], age) for rid, age in SUD_AGES.items()]
     made += [(rid, Service.MH_CRISIS_FOLLOWUP, [Category.BEHAVIORAL_HEALTH], 30 + i) for i, rid in enumerate(CRISIS)]
-    return [r.Referral(envelope=_envelope(rid, at, "handoff:episode"), request_id=rid,
+    return [r.ReferralRequest(envelope=_envelope(rid, at, "handoff:episode"), request_id=rid,
                        person=r.PersonKey(person_token=f"tok-{rid}", key_version=1), episode_id=f"ep-{rid}",
                        service=service, categories=categories, age=age, source_role=SourceRole.COVERED_ENTITY,
                        location=r.Address(county="Sangamon", state="IL"))
