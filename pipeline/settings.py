@@ -144,6 +144,14 @@ class LogSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
 
+class MonitorSettings(Section):
+    """The IT dashboard's charts (connectors/web/operations.py): how often the web service samples
+    offsets and lag, and how much it keeps (in memory; a restart starts the charts again)."""
+
+    sample_seconds: float = Field(30.0, gt=0)
+    window_seconds: float = Field(3600.0, gt=0)
+
+
 class RuntimeSettings(Section):
     """How stages retry (pipeline/errors.py, pipeline/stage.py)."""
 
@@ -321,6 +329,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = AuditSettings()
     metrics: MetricsSettings = MetricsSettings()
     log: LogSettings = LogSettings()
+    monitor: MonitorSettings = MonitorSettings()
     edges: EdgeSettings = EdgeSettings()
     runtime: RuntimeSettings = RuntimeSettings()
     delivery: DeliverySettings = DeliverySettings()

@@ -56,19 +56,20 @@ class LiveConfig:
                 return
             self._polled = time.monotonic()
             try:
-                found = versions.heads(self.store)
+                self._load(versions.heads(self.store))
             except StorageError as e:
                 log.warning("config: versions not read (%s); the versions in use stay", type(e).__name__)
-                return
-            for kind, seq in found.items():
-                if self.values.get(kind, (0, None))[0] == seq:
-                    continue
-                row = versions.get(self.store, kind, seq)
-                try:
-                    self.values[kind] = (seq, load_bundle(row.bundle))
-                except ConfigError as e:
-                    log.error("config: %s #%d does not load (%s); the version in use stays", kind, seq, e)
-                    self.values[kind] = (seq, self.values.get(kind, (0, None))[1])
+
+    def _load(self, found: dict[str, int]) -> None:
+        for kind, seq in found.items():
+            if self.values.get(kind, (0, None))[0] == seq:
+                continue
+            row = versions.get(self.store, kind, seq)
+            try:
+                self.values[kind] = (seq, load_bundle(row.bundle))
+            except ConfigError as e:
+                log.error("config: %s #%d does not load (%s); the version in use stays", kind, seq, e)
+                self.values[kind] = (seq, self.values.get(kind, (0, None))[1])
 
     def apply(self, deps: Any) -> Any:
         """`deps` with the installed versions in force (the configured ones where none is installed)."""
