@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta, timezone, tzinfo
 from functools import partial
 from typing import Callable, Sequence
@@ -39,7 +39,8 @@ from pipeline.errors import Permanent
 from pipeline.metrics import Metrics
 from pipeline.render import Party, Redaction, referring_party, render, render_cancel
 from pipeline.route import DirectorySource, RoutingRules, load_routing_rules, place_of, route
-from pipeline.settings import Settings
+from pipeline.report.stages import report_detection, report_request
+from pipeline.settings import ReportSettings, Settings
 from pipeline.stage import Context, OnError, Output, Result, RetryPolicy, Sink, Stage, StageRunner, Writer
 from pipeline.storage import Store
 from pipeline.topics import Catalogue
@@ -77,6 +78,7 @@ class Deps:
     audit_now: AuditNow | None = None  # writes audit records at once (the delivery attempt, before the send)
     live: LiveConfig | None = None  # installed versions of rules, routing, directory, policy (pipeline/config)
     metrics: Metrics | None = None  # delivery latency and failures by connector (set by `runners`)
+    report: ReportSettings = field(default_factory=ReportSettings)  # reports and the surveillance feed
 
     def in_force(self) -> "Deps":
         """These deps with the installed configuration versions in force (blocking: a database read)."""
@@ -99,7 +101,8 @@ class Deps:
             timezone=ZoneInfo(settings.routing.timezone), deadlines=load_deadlines(settings.track.deadlines),
             sweep_seconds=settings.consent.sweep_seconds, deadline_sweep_seconds=settings.track.sweep_seconds,
             episode_retention=timedelta(days=settings.routing.episode_retention_days), delivery=Policy.of(settings),
-            agency_role=settings.agency_role, live=LiveConfig(store, settings.config.poll_seconds))
+            agency_role=settings.agency_role, report=settings.report,
+            live=LiveConfig(store, settings.config.poll_seconds))
         values.update(overrides)
         return cls(**values)
 
@@ -107,8 +110,16 @@ class Deps:
 async def classify_run(deps: Deps, run: r.EmsRun, ctx: Context) -> Result:
     """An EMS run: classify it (with its CAD incident as context), then open or update the
     referral requests of its incident's persons (re-keyed by person token)."""
-    await asyncio.to_thread(episodes.save_record, deps.store, "ems.run", run, run.key)
-    runs, incident = await asyncio.to_thread(episodes.incident_records, deps.store, run.key)
+    return (await classify_runs(deps, [(run, ctx)]))[0]
+
+
+async def classify_runs(deps: Deps, batch: Sequence[tuple[r.EmsRun, Context]]) -> list[Result]:
+    """classify-run's batch form: the runs saved and their incidents read in one transaction."""
+    seen = await asyncio.to_thread(episodes.save_runs, deps.store, [run for run, _ in batch])
+    return [await _classified(deps, run, runs, incident, ctx) for (run, ctx), (runs, incident) in zip(batch, seen)]
+
+
+async def _classified(deps: Deps, run: r.EmsRun, runs: list[r.EmsRun], incident, ctx: Context) -> Result:
     classified = [(other, detect.classify_run(other, deps.rules, dispatch=incident)) for other in runs]
     detection = next(d for other, d in classified if other.envelope.source_record_id == run.envelope.source_record_id)
     outputs = [Output("detection", run.key, detection)]
@@ -167,7 +178,16 @@ async def field_requests(deps: Deps, referral: r.FieldReferral, ctx: Context) ->
 
 async def route_decide_render(deps: Deps, incoming: r.ReferralRequest, ctx: Context) -> Result:
     """Merge into the person's episode, then route → decide → render, per recipient."""
-    request = await asyncio.to_thread(episodes.merge_request, deps.store, incoming, deps.episode_window)
+    return (await route_decide_renders(deps, [(incoming, ctx)]))[0]
+
+
+async def route_decide_renders(deps: Deps, batch: Sequence[tuple[r.ReferralRequest, Context]]) -> list[Result]:
+    """route-decide-render's batch form: the batch's requests merged in one transaction, in order."""
+    merged = await asyncio.to_thread(episodes.merge_requests, deps.store, [q for q, _ in batch], deps.episode_window)
+    return [await _route_decide_render(deps, request, ctx) for request, (_, ctx) in zip(merged, batch)]
+
+
+async def _route_decide_render(deps: Deps, request: r.ReferralRequest, ctx: Context) -> Result:
     now = ctx.clock.now()
     directory, place, candidates = _route(deps, request, now)
     outputs, audits, held = [], [], 0
@@ -431,7 +451,8 @@ S, P = Stage, Periodic
 RETRY = ("delivery.retry.1m", "delivery.retry.10m", "delivery.retry.1h")  # delays: runtime.retry_topic_delays_seconds
 STAGES: tuple[Stage, ...] = (
     S("classify-run", "ems.run", classify_run, AuditKind.DETECTION, ("detection", "referral.request"),
-      doc="detect in an EMS run (its CAD incident as context); open referral requests per person"),
+      doc="detect in an EMS run (its CAD incident as context); open referral requests per person",
+      batch_fn=classify_runs),
     S("classify-incident", "dispatch.incident", classify_incident, AuditKind.DETECTION, ("detection", "dispatch.alert"),
       doc="detect in a CAD incident; kept as its runs' context"),
     S("send-alert", "dispatch.alert", send_alert, AuditKind.DELIVERY_RESULT, (),
@@ -440,7 +461,8 @@ STAGES: tuple[Stage, ...] = (
       doc="a referral made in the field: a request per service"),
     S("route-decide-render", "referral.request", route_decide_render, AuditKind.DECISION,
       ("delivery", "consent.pending"),
-      doc="merge into the episode, route, decide consent, render per recipient (a deny: audit only)"),
+      doc="merge into the episode, route, decide consent, render per recipient (a deny: audit only)",
+      batch_fn=route_decide_renders),
     S("release-held", "consent.pending", release_held, AuditKind.DECISION, ("delivery", "referral.status"),
       doc="a held request onto the outreach worklist; released when a consent came meanwhile"),
     S("consent-changed", "consent", consent_changed, AuditKind.DECISION, ("delivery", "referral.status"),
@@ -452,6 +474,11 @@ STAGES: tuple[Stage, ...] = (
         "the same, once the record's not_before is due") for i, tier in enumerate(RETRY)),
     S("track", "referral.status", track, AuditKind.STATUS_CHANGE, ("referral.request",),
       doc="the referral state machine (referral_state); a decline or missed deadline asks the next recipient"),
+    S("report-detection", "detection", report_detection, AuditKind.DECISION, ("surveillance.overdose",),
+      doc="keep a recognised call's de-identified facts; an overdose to the surveillance feed (policy-gated),"
+          " an area over its 24-hour threshold raises a spike alert"),
+    S("report-request", "referral.request", report_request, AuditKind.ADMIN, (),
+      doc="keep a referral request's pathway and area for the programme reports"),
     S("audit-sink", "audit", sink_audit, AuditKind.ADMIN, (),
       doc="one hash chain per partition into storage (audit_record), signed segments", batch_fn=sink_audits),
 )
