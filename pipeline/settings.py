@@ -144,6 +144,14 @@ class LogSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
 
+class OtelSettings(Section):
+    """OpenTelemetry traces of the stages (pipeline/otel.py; the `otel` extra): off unless an exporter is set."""
+
+    exporter: Literal["none", "console", "otlp"] = "none"
+    endpoint: str = Field("", description="OTLP/HTTP traces endpoint, e.g. http://collector:4318/v1/traces")
+    service_name: str = "handoff"
+
+
 class MonitorSettings(Section):
     """The IT dashboard's charts (connectors/web/operations.py): how often the web service samples
     offsets and lag, and how much it keeps (in memory; a restart starts the charts again)."""
@@ -320,6 +328,13 @@ class ReportSettings(Section):
                                                               " alerts.webhook_keys)")
 
 
+class ConfigSettings(Section):
+    """Installed versions of rules, routing, directory and policy (issue 24, `handoff config`)."""
+
+    poll_seconds: float = Field(5.0, gt=0, description="how often a worker looks for a newly installed version "
+                                                       "(it switches at the next batch boundary)")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HANDOFF_", env_nested_delimiter="__", extra="forbid")
 
@@ -336,6 +351,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     log: LogSettings = LogSettings()
     monitor: MonitorSettings = MonitorSettings()
+    otel: OtelSettings = OtelSettings()
     edges: EdgeSettings = EdgeSettings()
     runtime: RuntimeSettings = RuntimeSettings()
     delivery: DeliverySettings = DeliverySettings()
@@ -344,6 +360,7 @@ class Settings(BaseSettings):
     agencies: dict[str, AgencyInfo] = SAMPLE_AGENCIES
     alerts: AlertSettings = AlertSettings()
     report: ReportSettings = ReportSettings()
+    config: ConfigSettings = ConfigSettings()
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> "Settings":

@@ -46,6 +46,7 @@ from pipeline.ids import digest
 from pipeline.metrics import Metrics
 from pipeline.topics import Catalogue, Topic
 from pipeline.logs import bind, log_context
+from pipeline.otel import stage_span
 from pipeline.trace import child_traceparent, trace_id_of
 from pipeline.trace import parse as parse_traceparent
 
@@ -277,12 +278,15 @@ class StageRunner:
         self.dead_letters: Topic = catalogue.dead_letter_of(stage.source)
         self.writer = Writer(catalogue, sink, f"stage {stage.name}", metrics=metrics,
                              outputs=(*stage.outputs, self.dead_letters.name))
+        self.before_batch: Callable[[], Awaitable[None]] | None = None  # e.g. take up a new config version
 
     async def handle_batch(self, batch: Sequence[Incoming]) -> None:
         """Process a batch: each message as `handle` does (retries, dead letters per record), but
         the writes of all of them wait; then every audit record of the batch is written and
         acknowledged, then every output. Returns once the batch's offsets may be committed.
         A message whose writes fail permanently becomes a dead letter; the others go through."""
+        if self.before_batch is not None:  # between batches: a batch runs under one configuration
+            await self.before_batch()
         self.writer.pending = []
         try:
             if not await self._batch_at_once(batch):
@@ -377,10 +381,11 @@ class StageRunner:
         if value is None:
             value = self.source.value.decode(msg.value)
         ctx = self._context(msg, value)
-        result = self.stage.fn(value, ctx)
-        if asyncio.iscoroutine(result):
-            result = await result
-        await self._write(msg, ctx, result)
+        with stage_span(self.stage.name, msg, ctx.trace_id, _event_id(value), _header(msg.headers, "traceparent")):
+            result = self.stage.fn(value, ctx)
+            if asyncio.iscoroutine(result):
+                result = await result
+            await self._write(msg, ctx, result)
 
     def _context(self, msg: Incoming, value: r.Record) -> Context:
         source = r.SourceRef(topic=self.source.name, record_id=_record_id(value), version=_version(value))
