@@ -82,10 +82,16 @@ def _configure_logging() -> None:
 
     try:
         from pipeline.settings import Settings
-        log = Settings().log
-        configure(log.format, getattr(logging, log.level))
+        settings = Settings()
+        configure(settings.log.format, getattr(logging, settings.log.level))
     except Exception:  # noqa: BLE001 - explained once the command reads its settings
         configure("text")
+        return
+    from pipeline.otel import configure as configure_tracing
+    try:
+        configure_tracing(settings.otel)  # OpenTelemetry spans only when HANDOFF_OTEL__EXPORTER is set
+    except RuntimeError as e:
+        logging.getLogger("handoff").error("%s", e)
 
 
 def main(argv: list[str] | None = None) -> None:

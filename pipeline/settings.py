@@ -144,6 +144,14 @@ class LogSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
 
+class OtelSettings(Section):
+    """OpenTelemetry traces of the stages (pipeline/otel.py; the `otel` extra): off unless an exporter is set."""
+
+    exporter: Literal["none", "console", "otlp"] = "none"
+    endpoint: str = Field("", description="OTLP/HTTP traces endpoint, e.g. http://collector:4318/v1/traces")
+    service_name: str = "handoff"
+
+
 class MonitorSettings(Section):
     """The IT dashboard's charts (connectors/web/operations.py): how often the web service samples
     offsets and lag, and how much it keeps (in memory; a restart starts the charts again)."""
@@ -343,6 +351,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     log: LogSettings = LogSettings()
     monitor: MonitorSettings = MonitorSettings()
+    otel: OtelSettings = OtelSettings()
     edges: EdgeSettings = EdgeSettings()
     runtime: RuntimeSettings = RuntimeSettings()
     delivery: DeliverySettings = DeliverySettings()

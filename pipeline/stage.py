@@ -46,6 +46,7 @@ from pipeline.ids import digest
 from pipeline.metrics import Metrics
 from pipeline.topics import Catalogue, Topic
 from pipeline.logs import bind, log_context
+from pipeline.otel import stage_span
 from pipeline.trace import child_traceparent, trace_id_of
 from pipeline.trace import parse as parse_traceparent
 
@@ -380,10 +381,11 @@ class StageRunner:
         if value is None:
             value = self.source.value.decode(msg.value)
         ctx = self._context(msg, value)
-        result = self.stage.fn(value, ctx)
-        if asyncio.iscoroutine(result):
-            result = await result
-        await self._write(msg, ctx, result)
+        with stage_span(self.stage.name, msg, ctx.trace_id, _event_id(value), _header(msg.headers, "traceparent")):
+            result = self.stage.fn(value, ctx)
+            if asyncio.iscoroutine(result):
+                result = await result
+            await self._write(msg, ctx, result)
 
     def _context(self, msg: Incoming, value: r.Record) -> Context:
         source = r.SourceRef(topic=self.source.name, record_id=_record_id(value), version=_version(value))

@@ -64,6 +64,11 @@ def test_the_lead_sees_the_month_with_small_cells_suppressed_and_charts(browser,
         rows = list(csv.DictReader(io.StringIO(download.text())))
         assert {r["count"] for r in rows if r["table"] == "calls" and r["row"] == "ems-led"
                 and r["column"] == "overdose"} == {"suppressed"}
+        page.goto(site.base + f"/reports?month={month.MONTH}")  # all areas: derived from the areas' reports
+        areas = page.locator("#areas tbody tr")  # 53033, other-area and the total
+        assert areas.count() == 3 and areas.nth(0).inner_text().split("\t")[-1] == "173"
+        assert page.locator("#areas-chart g.bar").nth(0).get_attribute("data-value") == "173"
+        assert page.locator("#calls tbody tr").nth(5).inner_text().split("\t")[-1] == "*"  # "other-area": 1 call
     finally:
         context.close()
     assert any("report" in (v.detail or {}).get("what", "") for v in views(site, lead))
