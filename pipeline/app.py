@@ -120,8 +120,11 @@ async def classify_runs(deps: Deps, batch: Sequence[tuple[r.EmsRun, Context]]) -
 
 
 async def _classified(deps: Deps, run: r.EmsRun, runs: list[r.EmsRun], incident, ctx: Context) -> Result:
+    rid = run.envelope.source_record_id
+    if not any(other.envelope.source_record_id == rid for other in runs):
+        runs = [*runs, run]  # a newer version of it is stored under another incident: this one is still classified
     classified = [(other, detect.classify_run(other, deps.rules, dispatch=incident)) for other in runs]
-    detection = next(d for other, d in classified if other.envelope.source_record_id == run.envelope.source_record_id)
+    detection = next(d for other, d in classified if other.envelope.source_record_id == rid)
     outputs = [Output("detection", run.key, detection)]
     for request in episode.incident_requests(classified, deps.routing, deps.linkage_keys, incident, deps.agency_role):
         if any(s.record_id == run.envelope.source_record_id for s in request.source_records):
