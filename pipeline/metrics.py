@@ -32,6 +32,10 @@ class Metrics:
         self.seconds = Histogram("handoff_stage_seconds", "Time to process one message", labels,
                                  registry=self.registry,
                                  buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 5))
+        # dispatch-time alerts (issue 20, pipeline/alerts.py): outcome sent | updated | withdrawn | failed
+        self.alerts = Counter("handoff_alerts", "Dispatch alerts by outcome", ["outcome"], registry=self.registry)
+        self.alert_seconds = Histogram("handoff_alert_seconds", "From the incident's intake to its alert's answer",
+                                       registry=self.registry, buckets=(.1, .25, .5, 1, 2, 5, 10, 30, 60, 300))
 
     def value(self, counter: Counter, stage: str) -> float:
         return counter.labels(stage)._value.get()
