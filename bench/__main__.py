@@ -40,6 +40,9 @@ def main() -> None:
         kafka_rows = asyncio.run(compare(info.bootstrap, n=n, pipeline_n=int(os.environ.get("BENCH_PIPELINE_N", n)),
                                          latency_n=int(os.environ.get("BENCH_LATENCY_N", "500"))))
         kafka_rows += asyncio.run(mllp_run(info.bootstrap))
+        from bench.alerts import run as alerts_run
+
+        kafka_rows += asyncio.run(alerts_run(info.bootstrap, int(os.environ.get("BENCH_ALERT_CALLS", "200"))))
     finally:
         broker.stop()
     for row in kafka_rows:
