@@ -39,16 +39,36 @@ COMMANDS = [
     ("monitor", "handoff.commands.monitor"),
 ]
 
-app = typer.Typer(help="Handoff: warm handoffs from 911, EMS and deflection programmes to treatment.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 
-for _name, _target in COMMANDS:
-    _module, _, _attr = _target.partition(":")
-    _cli = getattr(importlib.import_module(_module), _attr or "cli")
-    if isinstance(_cli, typer.Typer):
-        app.add_typer(_cli, name=_name)
-    else:
-        app.command(_name)(_cli)
+
+def build(names: set[str] | None = None) -> typer.Typer:
+    """The command tree; with `names`, only those commands' modules are imported (a command starts
+    in the time its own imports take, not every command's)."""
+    app = typer.Typer(help="Handoff: warm handoffs from 911, EMS and deflection programmes to treatment.",
+                      no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+    app.callback()(lambda: None)  # a group even when it holds one command
+    for name, target in COMMANDS:
+        if names is not None and name not in names:
+            continue
+        module, _, attr = target.partition(":")
+        command = getattr(importlib.import_module(module), attr or "cli")
+        if isinstance(command, typer.Typer):
+            app.add_typer(command, name=name)
+        else:
+            app.command(name)(command)
+    return app
+
+
+def __getattr__(name: str) -> typer.Typer:
+    if name == "app":  # the whole tree, for tests and documentation tools
+        return build()
+    raise AttributeError(name)
+
+
+def _chosen(argv: list[str]) -> set[str] | None:
+    """The one command the arguments name, or None (help, or an unknown name: the whole tree answers)."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return {first} if first in dict(COMMANDS) else None
 
 
 def _configure_logging() -> None:
@@ -69,7 +89,8 @@ def main(argv: list[str] | None = None) -> None:
     _configure_logging()
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # its connection errors reach us as exceptions
     try:
-        code = app(args=argv, prog_name="handoff", standalone_mode=False)
+        args = sys.argv[1:] if argv is None else argv
+        code = build(_chosen(args))(args=args, prog_name="handoff", standalone_mode=False)
     except BaseException as error:  # noqa: BLE001 - sorted below; anything not named is a bug and re-raised
         message, code = explain(error)
         if message is None:

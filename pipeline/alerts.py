@@ -58,19 +58,19 @@ class Plan:
     refused: tuple[r.Decision, ...] = ()  # on-duty teams the policy does not permit (audited, nothing sent)
 
 
-def request(incident: r.DispatchIncident, detection: r.Detection, rules: RoutingRules) -> r.Referral:
+def request(incident: r.DispatchIncident, detection: r.Detection, rules: RoutingRules) -> r.ReferralRequest:
     """The alert as the question `decide` answers: the dispatch centre (its role from the agency
     registry, on the envelope) discloses the call's nature for emergency response. An alert names
     no one, so its subject is the call itself (a person key of the incident, key version 0)."""
     key = incident.key
     call = f"incident:{key.dispatch_centre}/{key.incident_number}"
-    return r.Referral(envelope=incident.envelope, request_id=f"alert:{key.dispatch_centre}/{key.incident_number}",
-                      person=r.PersonKey(person_token=call, key_version=0), episode_id=call,
-                      service=rules.emergency_service, categories=list(detection.categories),
-                      source_records=[r.SourceRef(topic="dispatch.incident", record_id=key.incident_number,
-                                                  version=version(incident))],
-                      revision=version(incident), incident=key, location=incident.location,
-                      source_role=incident.envelope.source_role)
+    return r.ReferralRequest(
+        envelope=incident.envelope, request_id=alert_id(key, "request"), episode_id=call,
+        person=r.PersonKey(person_token=call, key_version=0), service=rules.emergency_service,
+        categories=list(detection.categories), incident=key, location=incident.location,
+        source_records=[r.SourceRef(topic="dispatch.incident", record_id=key.incident_number,
+                                    version=version(incident))],
+        revision=version(incident), source_role=incident.envelope.source_role)
 
 
 def version(incident: r.DispatchIncident) -> int:

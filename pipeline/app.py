@@ -177,7 +177,7 @@ async def field_requests(deps: Deps, referral: r.FieldReferral, ctx: Context) ->
     return Result(outputs=[Output("referral.request", q.person, q, AuditKind.REFERRAL_REQUEST) for q in requests])
 
 
-async def route_decide_render(deps: Deps, incoming: r.Referral, ctx: Context) -> Result:
+async def route_decide_render(deps: Deps, incoming: r.ReferralRequest, ctx: Context) -> Result:
     """Merge into the person's episode, then route → decide → render, per recipient."""
     request = await asyncio.to_thread(episodes.merge_request, deps.store, incoming, deps.episode_window)
     now = ctx.clock.now()
@@ -205,7 +205,7 @@ async def route_decide_render(deps: Deps, incoming: r.Referral, ctx: Context) ->
     return Result(outputs=outputs, audits=audits, held=held)
 
 
-def _route(deps: Deps, request: r.Referral, now):
+def _route(deps: Deps, request: r.ReferralRequest, now):
     directory = deps.directory.current()
     place = place_of(request.subject.address if request.subject else None, request.location)
     candidates = route(request, directory, deps.routing, place, now.astimezone(deps.timezone), age=request.age,
@@ -214,7 +214,7 @@ def _route(deps: Deps, request: r.Referral, now):
     return directory, place, candidates
 
 
-async def release_held(deps: Deps, request: r.Referral, ctx: Context) -> Result:
+async def release_held(deps: Deps, request: r.ReferralRequest, ctx: Context) -> Result:
     """A held request: make sure it is on the outreach worklist (when the registry was away at
     decision time it is not yet), and release it at once if a consent arrived meanwhile."""
     now = ctx.clock.now()
@@ -300,7 +300,7 @@ class _Gone:
     endpoint: r.Endpoint
 
 
-async def _render_inputs(deps: Deps, request: r.Referral, decisions: list[r.Decision]):
+async def _render_inputs(deps: Deps, request: r.ReferralRequest, decisions: list[r.Decision]):
     """What rendering reads first (a mapping does no I/O): the request's source records, and what
     each recipient already holds of its referral (the ledger: then the message is an update, or
     nothing at all when its content is what the recipient holds)."""
@@ -311,7 +311,7 @@ async def _render_inputs(deps: Deps, request: r.Referral, decisions: list[r.Deci
     return sources, held
 
 
-def _delivery(deps: Deps, request: r.Referral, sources, held: dict[str, ledger.Held], decision: r.Decision,
+def _delivery(deps: Deps, request: r.ReferralRequest, sources, held: dict[str, ledger.Held], decision: r.Decision,
               recipient, ctx: Context) -> r.Delivery | None:
     """The outbox record for one permitted recipient, or None when it holds this content already."""
     has = held.get(decision.referral_id)

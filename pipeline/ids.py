@@ -27,7 +27,7 @@ def digest(*parts: object, length: int | None = None) -> str:
     return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:length]
 
 
-def referral_id(request: r.Referral, recipient_id: str) -> str:
+def referral_id(request: r.ReferralRequest, recipient_id: str) -> str:
     """A referral's identity: (person token, episode, service, recipient)."""
     parts = (request.person.person_token, request.episode_id, request.service.value, recipient_id)
     return "ref-" + digest(*parts, length=24)

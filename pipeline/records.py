@@ -2,8 +2,14 @@
 
 Plain, frozen, typed values. The Avro schemas in pipeline/schemas/*.avsc are generated from
 these classes (`handoff schemas write`) and checked for full transitive compatibility
-against every committed earlier version, so a field is added with a default, never
-renamed or retyped in place.
+against every committed earlier version, so a field is added with a default and never
+retyped in place; a rename keeps the old name as an Avro alias (`renamed_from`).
+
+One meaning per name: `person` is always the person's token (PersonKey); demographics
+are a `Person` called `subject` (or `patient` on an EMS run); a record's version is its
+envelope's `source_record_version`; a *request* (ReferralRequest, `request_id`) is per
+person, episode and service, a *referral* (`referral_id`) is one request sent to one
+recipient.
 
 Minimum PHI (DESIGN.md principle 8): records are joined by person tokens; detection
 evidence carries rule, field and character offsets, never copied text. The source
@@ -115,7 +121,6 @@ class DispatchIncident(Record):
 
     envelope: Envelope
     key: IncidentKey
-    version: int = 1
     call_type: str = Field("", description="APCO common incident type, e.g. OD, EDP")
     call_type_internal: str = ""
     call_type_text: str = ""
@@ -180,7 +185,6 @@ class EmsRun(Record):
     agency_name: str = ""
     pcr_number: Id
     pcr_uuid: str = ""
-    version: int = 1
     type_of_service: Coded = Coded()
     dispatch_reason: Coded = Coded()
     emd_determinant: str = ""
@@ -215,7 +219,7 @@ class FieldReferral(Record):
     referrer_role: str = Field(description="officer, firefighter, medic, peer, self, ...")
     referrer_id: str = ""
     pathway: Pathway
-    person: Person
+    subject: Person = Field(json_schema_extra={"renamed_from": ["person"]})
     services: list[Service] = []
     consent_status: str = Field("none", description="none, verbal, proposed, signed")
     incident: Optional[IncidentKey] = None
@@ -267,12 +271,14 @@ class PersonKey(Record):
     key_version: int
 
 
-class Referral(Record):
+class ReferralRequest(Record):
     """The internal referral request (referral.request); not FHIR.
 
     Its identity is (person token, episode, service); routing adds the recipient, and
     `referral_id(request, recipient)` names the referral delivered to that recipient.
     """
+
+    renamed_from: ClassVar[tuple[str, ...]] = ("Referral",)
 
     envelope: Envelope
     request_id: Id

@@ -70,7 +70,7 @@ def _one(doc: Json, incident: Json, components: dict[str, Json], issuer: str, ct
         min(filter(None, (parse_time(clean_text(c.get("callStartTimestamp"))) for c in calls)), default=None)
     try:
         draft = DispatchIncident(
-            envelope=draft_envelope(record_id), key=key, version=version_of([updated]),
+            envelope=draft_envelope(record_id), key=key,
             call_type=_first_text(incident.get("incidentTypeCommonRegistryText")),
             call_type_internal=clean_text(incident.get("incidentTypeInternalCode")),
             call_type_text=clean_text(incident.get("incidentTypeInternalText")),
@@ -86,7 +86,7 @@ def _one(doc: Json, incident: Json, components: dict[str, Json], issuer: str, ct
         )
     except ValidationError as error:
         return Refused(record_id, "EIDO incident does not fit the dispatch-incident record", invalid_fields(error))
-    return Parsed(seal(draft, source_system=f"eido:{issuer}", record_id=record_id, version=draft.version,
+    return Parsed(seal(draft, source_system=f"eido:{issuer}", record_id=record_id, version=version_of([updated]),
                        occurred_at=received, key=key, ctx=ctx))
 
 

@@ -136,7 +136,6 @@ def _incident(row: Row, where: str, centre: str, mapping: ExportMapping, ctx: Pa
         times = {name: _time(row.get(name, ""), name, mapping) for name in TIME_FIELDS}
         draft = DispatchIncident(
             envelope=draft_envelope(record_id), key=key,
-            version=version_of([times["updated_at"]] if times["updated_at"] else list(times.values())),
             call_type=row.get("call_type", "").strip(), call_type_internal=row.get("call_type_internal", "").strip(),
             call_type_text=row.get("call_type_text", "").strip(),
             mpds_determinant=_determinant(row, mapping), priority=_priority(row.get("priority", "")),
@@ -151,7 +150,8 @@ def _incident(row: Row, where: str, centre: str, mapping: ExportMapping, ctx: Pa
     except ValidationError as error:
         return Refused(record_id, f"{where}: does not fit the dispatch-incident record", invalid_fields(error))
     return Parsed(seal(draft, source_system=f"cad-csv:{mapping.name}", record_id=record_id,
-                       version=draft.version, occurred_at=draft.received_at, key=key, ctx=ctx))
+                       version=version_of([times["updated_at"]] if times["updated_at"] else list(times.values())),
+                       occurred_at=draft.received_at, key=key, ctx=ctx))
 
 
 def _determinant(row: Row, mapping: ExportMapping) -> str:

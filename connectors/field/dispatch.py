@@ -66,7 +66,7 @@ def _referral(incident: DispatchIncident, services: list[Service], table: dict, 
         draft = FieldReferral(
             envelope=draft_envelope(record_id), agency_id=centre, referral_id=record_id,
             referrer_role=table["referrer_role"], referrer_id=incident.envelope.source_system,
-            pathway=table["pathway"], person=_subject(incident), services=services, consent_status="none",
+            pathway=table["pathway"], subject=_subject(incident), services=services, consent_status="none",
             incident=incident.key, location=incident.location)
     except ValidationError as error:
         return Refused(record_id, "CAD partner-agency referral does not fit the field-referral record",

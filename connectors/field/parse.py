@@ -130,7 +130,7 @@ def _one(item: dict[str, Any], where: str, ctx: ParseContext) -> ParseResult:
         draft = FieldReferral(
             envelope=draft_envelope(record_id), agency_id=ctx.sender, referral_id=record_id, referrer_role=role,
             referrer_id=clean_text(referrer.get("id") or item.get("referrer_id"), 200), pathway=pathway,
-            person=person, services=services, consent_status=consent, incident=incident,
+            subject=person, services=services, consent_status=consent, incident=incident,
             location=_address(location.get("address") if location and isinstance(location.get("address"), dict)
                               else location),
             note=clean_text(item.get("note"), 4000))

@@ -147,14 +147,14 @@ def _run(msg: Message, head: Header, ctx: ParseContext) -> EmsRun:
     version_at = hl7_time(head.sent_at)
     draft = EmsRun(
         envelope=draft_envelope(pcr_number), key=key, agency_id=agency, pcr_number=pcr_number,
-        version=max(1, int(version_at.timestamp())) if version_at else 1,
         emd_determinant=text("eDispatch.03"), times=times, patient=_patient(msg),
         medications=[_medication(msg, g) for g in _groups(msg, obx_by, "eMedications.")],
         procedures=[_procedure(msg, g) for g in _groups(msg, obx_by, "eProcedures.")],
         disposition=disposition, narrative="\n".join(msg.get(n, 3) for n in msg.all("NTE")),
         **single, **lists,
     )
-    return seal(draft, source_system=f"hl7v2:{head.sending_app}", record_id=pcr_number, version=draft.version,
+    return seal(draft, source_system=f"hl7v2:{head.sending_app}", record_id=pcr_number,
+                version=max(1, int(version_at.timestamp())) if version_at else 1,
                 occurred_at=times.psap_call, key=key, ctx=ctx)
 
 

@@ -87,7 +87,6 @@ def _run(report: etree._Element, idx: f.Index, record_id: str, pcr_uuid: str, pc
     draft = EmsRun(
         envelope=draft_envelope(record_id), key=key, agency_id=agency_id,
         agency_name=f.text(idx, "eResponse.02"), pcr_number=pcr_number, pcr_uuid=pcr_uuid,
-        version=version_of(all_times),
         type_of_service=f.coded(idx, "eResponse.05"), dispatch_reason=f.coded(idx, "eDispatch.01"),
         emd_determinant=f.text(idx, "eDispatch.03"), times=times, patient=f.patient(idx),
         age=age, age_units=age_units, scene=f.scene(idx),
@@ -103,4 +102,4 @@ def _run(report: etree._Element, idx: f.Index, record_id: str, pcr_uuid: str, pc
     )
     occurred = times.psap_call or (min(all_times) if all_times else None)
     return seal(draft, source_system=f"nemsis:{agency_id}", record_id=record_id,
-                version=draft.version, occurred_at=occurred, key=key, ctx=ctx)
+                version=version_of(all_times), occurred_at=occurred, key=key, ctx=ctx)

@@ -32,7 +32,7 @@ EXTENSIONS = {Format.FHIR_R4: "json", Format.HL7V2: "hl7", Format.DIRECT: "eml"}
 
 @dataclass(frozen=True)
 class Preview:
-    request: r.Referral
+    request: r.ReferralRequest
     referral_id: str
     recipient_id: str
     payload: Payload
@@ -84,13 +84,13 @@ def previews(records: list[r.Record], directory, routing, rules, policy, keys,
 
     incidents: dict[r.IncidentKey, r.DispatchIncident] = {}
     for rec in records:
-        if isinstance(rec, r.DispatchIncident) and (rec.key not in incidents or rec.version > incidents[rec.key].version):
+        if isinstance(rec, r.DispatchIncident) and (rec.key not in incidents or rec.envelope.source_record_version > incidents[rec.key].envelope.source_record_version):
             incidents[rec.key] = rec
     runs: dict[r.IncidentKey, list[r.EmsRun]] = {}
     for rec in records:
         if isinstance(rec, r.EmsRun):
             runs.setdefault(rec.key, []).append(rec)
-    work: list[tuple[r.Referral, list[r.Record]]] = []
+    work: list[tuple[r.ReferralRequest, list[r.Record]]] = []
     for key, group in runs.items():
         incident = incidents.get(key)
         classified = [(run, classify_run(run, rules, dispatch=incident)) for run in group]

@@ -56,10 +56,27 @@ def check_model(model: type, folder: Path = SCHEMA_DIR) -> list[str]:
     return problems
 
 
+def adopt_history(model: type, folder: Path = SCHEMA_DIR) -> None:
+    """A renamed record takes over its old name's history and last schema, in order."""
+    for old in getattr(model, "renamed_from", ()):
+        old_path = folder / f"{model.namespace}.{old}.avsc"
+        if not old_path.exists():
+            continue
+        history = history_dir(model, folder)
+        history.mkdir(parents=True, exist_ok=True)
+        old_history = folder / "history" / f"{model.namespace}.{old}"
+        for version in [*sorted(old_history.glob("*.avsc")), old_path]:
+            n = len(list(history.glob("*.avsc"))) + 1
+            version.rename(history / f"v{n:04d}.avsc")
+        if old_history.is_dir():
+            old_history.rmdir()
+
+
 @cli.command()
 def write() -> None:
     """Regenerate the .avsc files; keep the previous version of any that changed."""
     for model in topic_records():
+        adopt_history(model)
         path, text = schema_path(model), render(schema_for(model))
         if path.exists() and path.read_text() != text:
             history = history_dir(model)

@@ -73,7 +73,7 @@ def _position(ctx: Context) -> tuple:
     return ctx.stage, ctx.source.topic, ctx.partition, ctx.offset
 
 
-def decision_audit(request: r.Referral, decision: r.Decision, ctx: Context) -> r.AuditEvent:
+def decision_audit(request: r.ReferralRequest, decision: r.Decision, ctx: Context) -> r.AuditEvent:
     """A consent decision (permit, permit-redacted, hold, deny) with its basis and Consent."""
     return r.AuditEvent(
         audit_id=audit_id("decision", decision.referral_id, request.revision, *_position(ctx)),
@@ -85,7 +85,7 @@ def decision_audit(request: r.Referral, decision: r.Decision, ctx: Context) -> r
         detail={"reasons": "; ".join(decision.reasons), "policy": decision.policy_version})
 
 
-def unrouted_audit(request: r.Referral, ctx: Context, county: str, directory_version: str) -> r.AuditEvent:
+def unrouted_audit(request: r.ReferralRequest, ctx: Context, county: str, directory_version: str) -> r.AuditEvent:
     """A referral request no recipient in the directory serves: on record, so a programme sees the gap."""
     return r.AuditEvent(
         audit_id=audit_id("unrouted", request.request_id, request.revision, *_position(ctx)),

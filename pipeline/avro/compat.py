@@ -3,6 +3,13 @@
 `reader_errors(reader, writer)` lists why data written with `writer` could not be read
 with `reader` (empty: it can). Full compatibility is both directions; full transitive
 is full against every earlier version. Logical types are compared by their base type.
+
+A rename declared with an alias (a record's or a field's `aliases`) resolves in both
+directions: the new reader finds the old name through its alias, and the old reader's
+name is found among the new writer's aliases. Avro's own rules accept only the first, so
+a generic reader of an old schema cannot read a renamed record; Handoff's readers decode
+with the writer schema its fingerprint names, which an old worker does not know for any
+changed schema, so an upgrade rolls the readers first (README, "Changing a record").
 """
 from __future__ import annotations
 
@@ -95,8 +102,9 @@ class _Resolver:
         if kind != writer["type"]:
             return [f"{path}: {writer['type']} cannot be read as {kind}"]
         if kind in ("record", "enum", "fixed"):
-            names = {_short(reader["name"]), *map(_short, reader.get("aliases", []))}
-            if _short(writer["name"]) not in names:
+            readers = {_short(reader["name"]), *map(_short, reader.get("aliases", []))}
+            writers = {_short(writer["name"]), *map(_short, writer.get("aliases", []))}
+            if not readers & writers:
                 return [f"{path}: record {writer['name']} cannot be read as {reader['name']}"]
         if kind == "record":
             pair = (reader["name"], writer["name"])
@@ -117,7 +125,7 @@ class _Resolver:
         return [f"{path}: unknown type {kind}"]
 
     def _record(self, reader: dict, writer: dict, path: str, seen: set) -> list[str]:
-        written = {f["name"]: f for f in writer["fields"]}
+        written = {n: f for f in writer["fields"] for n in (f["name"], *f.get("aliases", []))}
         errors = []
         for field in reader["fields"]:
             names = [field["name"], *field.get("aliases", [])]

@@ -1,7 +1,10 @@
 """Avro schemas from the shared records (pipeline/records.py), deterministically.
 
 One Python class, one Avro named record `org.handoff.<Class>`; a nested record is
-defined at its first use and referred to by name after that. Vocabularies are strings
+defined at its first use and referred to by name after that. A renamed record lists its
+old names in `renamed_from` (a ClassVar) and a renamed field in its Field's
+`json_schema_extra={"renamed_from": [...]}`: both become Avro aliases, so every earlier
+version stays readable. Vocabularies are strings
 (see pipeline/vocab.py); datetimes are timestamp-micros in UTC; dates are `date`.
 """
 from __future__ import annotations
@@ -30,6 +33,8 @@ def _record(model: type[BaseModel], defined: set[str]) -> dict[str, Any] | str:
         field: dict[str, Any] = {"name": field_name, "type": avro_type}
         if info.description:
             field["doc"] = info.description
+        if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("renamed_from"):
+            field["aliases"] = list(info.json_schema_extra["renamed_from"])
         if not info.is_required():
             default = info.get_default(call_default_factory=True)
             field["default"] = _default(default)
@@ -37,6 +42,8 @@ def _record(model: type[BaseModel], defined: set[str]) -> dict[str, Any] | str:
                 raise TypeError(f"{name}.{field_name}: a null default needs null first")
         fields.append(field)
     record: dict[str, Any] = {"type": "record", "name": name, "fields": fields}
+    if getattr(model, "renamed_from", ()):
+        record["aliases"] = [f"{getattr(model, 'namespace', 'org.handoff')}.{old}" for old in model.renamed_from]
     if model.__doc__:
         record["doc"] = " ".join(model.__doc__.split("\n\n")[0].split())
     return record

@@ -180,7 +180,7 @@ def consent_problems(consent: r.ConsentRecord, recipient: Recipient, purpose: Pu
     return problems + signer_problems(consent, subject, ages)
 
 
-def decide(request: r.Referral, recipient: Recipient, purpose: Purpose,
+def decide(request: r.ReferralRequest, recipient: Recipient, purpose: Purpose,
            consents: Sequence[r.ConsentRecord] | None, policy: Policy, now: datetime) -> r.Decision:
     categories = policy.data_categories(request)
     source = policy.source_type(request)
@@ -235,7 +235,7 @@ def decide(request: r.Referral, recipient: Recipient, purpose: Purpose,
                       **base)
 
 
-def may_receive_status(referral: r.Referral, reporter: Recipient, audience: Recipient,
+def may_receive_status(referral: r.ReferralRequest, reporter: Recipient, audience: Recipient,
                        consents: Sequence[r.ConsentRecord] | None, policy: Policy, now: datetime) -> r.Decision:
     """May `audience` (the referring organisation, an outreach team) be told the status that
     `reporter` (the referral's recipient) reported? Pure.

@@ -45,7 +45,7 @@ class Cancellation:
 
 @dataclass(frozen=True)
 class Release:
-    request: r.Referral
+    request: r.ReferralRequest
     decision: r.Decision
 
 
@@ -72,7 +72,7 @@ class Gate:
 
     # ------------------------------------------------------------ refer
 
-    def decide(self, request: r.Referral, targets: Sequence[Target], now: datetime) -> list[r.Decision]:
+    def decide(self, request: r.ReferralRequest, targets: Sequence[Target], now: datetime) -> list[r.Decision]:
         """One decision per target; holds recorded in the same transaction as the registry read.
         The registry unreadable: every target held (fail closed), nothing recorded here (the
         consent.pending consumer records it later)."""
@@ -87,7 +87,7 @@ class Gate:
         except StorageError:
             return [decide(request, rec, purpose, None, self.policy, now) for rec, purpose in targets]
 
-    def record_holds(self, request: r.Referral, targets: Sequence[Target], now: datetime) -> int:
+    def record_holds(self, request: r.ReferralRequest, targets: Sequence[Target], now: datetime) -> int:
         """Make sure each held target of a request on consent.pending is on the worklist; returns
         how many were new. Raises StorageError when the database is away (the stage dead-letters)."""
         with self.store.transaction(immediate=True) as tx:
@@ -99,7 +99,7 @@ class Gate:
                     new += self._hold(tx, request, rec, decision, now)
             return new
 
-    def _hold(self, tx: Transaction, request: r.Referral, rec: Recipient, decision: r.Decision,
+    def _hold(self, tx: Transaction, request: r.ReferralRequest, rec: Recipient, decision: r.Decision,
               now: datetime) -> int:
         """Insert the hold, or refresh a still-open one with a newer revision of the request."""
         params = {**_p(request.person), "id": decision.referral_id, "req": request.request_id,
@@ -115,7 +115,7 @@ class Gate:
         if not inserted:
             row = tx.fetchone("SELECT status, request FROM consent_hold WHERE referral_id = :id", params)
             if row["status"] in ("held", "reviewed") and \
-                    r.Referral.model_validate_json(row["request"]).revision < request.revision:
+                    r.ReferralRequest.model_validate_json(row["request"]).revision < request.revision:
                 # "reviewed": a link review confirmed the match (pipeline/outreach/links.py); the newer
                 # revision still needs consent, so the hold opens again.
                 tx.execute("UPDATE consent_hold SET request = :body, reasons = :reasons, status = 'held',"
@@ -140,7 +140,7 @@ class Gate:
                                " AND (status = 'held' OR closed_by = :trigger) ORDER BY referral_id",
                                {**_p(person), "trigger": trigger or None})
             for row in rows:
-                request = r.Referral.model_validate_json(row["request"])
+                request = r.ReferralRequest.model_validate_json(row["request"])
                 if row["status"] == "cancelled":  # closed by this very message before: repeat
                     cancelled.append(Cancellation(row["referral_id"], request.envelope, row["close_reason"], False))
                     continue
@@ -172,7 +172,7 @@ class Gate:
             for who in people:
                 person = r.PersonKey(person_token=who["person_token"], key_version=who["key_version"])
                 self._cancel_uses(tx, self.registry.consents(person, tx), now, _p(person), "expiry", "cancelling")
-            holds = [Cancellation(row["referral_id"], r.Referral.model_validate_json(row["request"]).envelope,
+            holds = [Cancellation(row["referral_id"], r.ReferralRequest.model_validate_json(row["request"]).envelope,
                                   row["close_reason"], False)
                      for row in tx.fetchall("SELECT referral_id, request, close_reason FROM consent_hold"
                                             " WHERE status = 'cancelling' ORDER BY referral_id")]
@@ -190,7 +190,7 @@ class Gate:
                 tx.execute(f"UPDATE {table} SET status = 'cancelled' WHERE referral_id = :id"
                            " AND status = 'cancelling'", {"id": c.referral_id})
 
-    def _close_hold(self, tx: Transaction, row: dict, request: r.Referral | None, status: str, reason: str,
+    def _close_hold(self, tx: Transaction, row: dict, request: r.ReferralRequest | None, status: str, reason: str,
                     now: datetime, trigger: str) -> Cancellation | None:
         tx.execute("UPDATE consent_hold SET status = :status, closed_at = :at, close_reason = :reason,"
                    " closed_by = :by WHERE referral_id = :id AND status = 'held'",

@@ -107,11 +107,11 @@ class Policy:
     alert_content: tuple[str, ...] = ()
     alert_data: frozenset[DataCategory] = frozenset({DataCategory.GENERAL})  # an alert never carries more
 
-    def source_type(self, request: r.Referral) -> str:
+    def source_type(self, request: r.ReferralRequest) -> str:
         """The request's source role (from the agency registry, via the edges); unknown: the default."""
         return request.source_role.value if request.source_role else self.default_source
 
-    def data_categories(self, request: r.Referral) -> frozenset[DataCategory]:
+    def data_categories(self, request: r.ReferralRequest) -> frozenset[DataCategory]:
         """What the request reveals: always `general`, plus its categories' and service's."""
         found = {DataCategory.GENERAL, self.service_category(request.service)}
         found |= {self.category_data[c] for c in request.categories if c in self.category_data}

@@ -65,7 +65,7 @@ class CaseError(ValueError):
 @dataclass(frozen=True)
 class Case:
     name: str
-    request: r.Referral
+    request: r.ReferralRequest
     recipient: Recipient
     purpose: Purpose
     consents: tuple[r.ConsentRecord, ...]
@@ -161,7 +161,7 @@ def parse_case(raw: Any, i: int, policy: Policy, now: datetime = DEFAULT_NOW) ->
         fail("age", f"{age!r} is not an age in years")
     envelope = r.Envelope(event_id=f"policy-test:{i}", source_system="policy-test", source_record_id=name,
                           occurred_at=now, ingested_at=now, correlation_id="policy-test")
-    request = r.Referral(envelope=envelope, request_id=f"req-{i}", person=PERSON, episode_id=f"ep-{i}",
+    request = r.ReferralRequest(envelope=envelope, request_id=f"req-{i}", person=PERSON, episode_id=f"ep-{i}",
                          service=service, categories=categories, source_role=source, age=age,
                          match=enum(Match, raw.get("match", "exact"), "match"))
     reads = policy.data_categories(request)

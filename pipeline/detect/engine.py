@@ -256,7 +256,7 @@ def classify_run(run: EmsRun, rules: Rules, dispatch: DispatchIncident | None = 
     contact = run.disposition.unit_disposition.code
     return Detection(
         envelope=_envelope(run.envelope, rules), key=run.key,
-        subject=SourceRef(topic="ems.run", record_id=run.envelope.source_record_id, version=run.version),
+        subject=SourceRef(topic="ems.run", record_id=run.envelope.source_record_id, version=run.envelope.source_record_version),
         categories=categories, evidence=evidence, rules_version=rules.version,
         patient_contact=(not contact) or contact == rules.contact_code, patient_died=_died(run, rules))
 
@@ -267,5 +267,5 @@ def classify_incident(incident: DispatchIncident, rules: Rules) -> Detection:
     return Detection(
         envelope=_envelope(incident.envelope, rules), key=incident.key,
         subject=SourceRef(topic="dispatch.incident", record_id=incident.envelope.source_record_id,
-                          version=incident.version),
+                          version=incident.envelope.source_record_version),
         categories=categories, evidence=evidence, rules_version=rules.version)

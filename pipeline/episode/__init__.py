@@ -11,7 +11,7 @@ Two merges, both pure here (pipeline/episode/state.py keeps their state in the d
    (revision + 1) instead of opening a second one. A request's identity is
    (person token, episode, service); the recipient is added by routing.
 
-Each request carries its source role (`Referral.source_role`): the role in law of the
+Each request carries its source role (`ReferralRequest.source_role`): the role in law of the
 organisations whose records it carries, from the agency registry in settings (stamped on the
 envelope at the edge; `role_of` looks up records that arrived without one), the most
 protective when several took part, a Part 2 programme when none is known. The pathway does not
@@ -71,7 +71,7 @@ def _completeness(person: r.Person) -> int:
 
 def incident_requests(runs: list[tuple[r.EmsRun, r.Detection]], rules: RoutingRules,
                       keys: dict[int, SecretStr], incident: r.DispatchIncident | None = None,
-                      role_of: RoleOf = _unknown) -> list[r.Referral]:
+                      role_of: RoleOf = _unknown) -> list[r.ReferralRequest]:
     """One request per (person, service) of one incident; persons joined by token."""
     people: dict[str, list[tuple[r.EmsRun, r.Detection, r.PersonKey, Match]]] = {}
     for run, detection in runs:
@@ -120,7 +120,7 @@ def _fold_nameless(people: dict[str, list]) -> None:
 
 
 def _person_requests(members, rules: RoutingRules, incident: r.DispatchIncident | None,
-                     role_of: RoleOf) -> list[r.Referral]:
+                     role_of: RoleOf) -> list[r.ReferralRequest]:
     runs = [m[0] for m in members]
     role = source_role([(run.envelope, run.agency_id) for run in runs], role_of)  # the CAD incident is context
     first = min(runs, key=lambda run: run.envelope.occurred_at)
@@ -143,7 +143,7 @@ def _person_requests(members, rules: RoutingRules, incident: r.DispatchIncident 
         envelope = first.envelope.model_copy(update={
             "event_id": f"request:{rid}:" + digest(*(s.record_id + str(s.version) for s in sources), length=24),
             "source_system": "handoff:episode", "source_record_id": rid, "source_record_version": 1})
-        out.append(r.Referral(
+        out.append(r.ReferralRequest(
             envelope=envelope, request_id=rid, person=token, match=match, episode_id=episode, service=service,
             reasons=reasons, categories=categories, source_records=sources, pathway=Pathway.FIRST_RESPONDER,
             subject=best.patient, incident=first.key, referring_agency=first.agency_id, location=first.scene,
@@ -152,24 +152,24 @@ def _person_requests(members, rules: RoutingRules, incident: r.DispatchIncident 
 
 
 def field_requests(referral: r.FieldReferral, rules: RoutingRules, keys: dict[int, SecretStr],
-                   role_of: RoleOf = _unknown) -> list[r.Referral]:
+                   role_of: RoleOf = _unknown) -> list[r.ReferralRequest]:
     """A referral an officer, crew or the person made directly: the services it asks for."""
-    token, match = person_token(referral.person, keys, fallback_id=f"{referral.agency_id}/{referral.referral_id}")
+    token, match = person_token(referral.subject, keys, fallback_id=f"{referral.agency_id}/{referral.referral_id}")
     episode = episode_id(referral.incident) if referral.incident else "ep-" + digest(
         "field", referral.agency_id, referral.referral_id, length=24)
     source = r.SourceRef(topic="field.referral", record_id=referral.referral_id,
                          version=referral.envelope.source_record_version)
     role = source_role([(referral.envelope, referral.agency_id)], role_of)
-    age = age_on(referral.person.birth_date, referral.envelope.occurred_at)
+    age = age_on(referral.subject.birth_date, referral.envelope.occurred_at)
     out = []
     for service in referral.services:
         rid = request_id(token.person_token, episode, service)
         envelope = referral.envelope.model_copy(update={
             "event_id": f"request:{rid}:{referral.envelope.event_id}", "source_system": "handoff:episode",
             "source_record_id": rid, "source_record_version": 1})
-        out.append(r.Referral(
+        out.append(r.ReferralRequest(
             envelope=envelope, request_id=rid, person=token, match=match, episode_id=episode, service=service,
-            source_records=[source], pathway=referral.pathway, subject=referral.person, incident=referral.incident,
+            source_records=[source], pathway=referral.pathway, subject=referral.subject, incident=referral.incident,
             referring_agency=referral.agency_id, location=referral.location, age=age, source_role=role))
     return out
 
@@ -181,7 +181,7 @@ class PersonEpisode:
     last_seen: datetime
 
 
-def assign_episode(incoming: r.Referral, episodes: list[PersonEpisode], window: timedelta) -> str:
+def assign_episode(incoming: r.ReferralRequest, episodes: list[PersonEpisode], window: timedelta) -> str:
     """The person's episode for this request: its own if already known, else an open one in the window."""
     at = incoming.envelope.occurred_at
     if any(e.episode_id == incoming.episode_id for e in episodes):
@@ -190,7 +190,7 @@ def assign_episode(incoming: r.Referral, episodes: list[PersonEpisode], window: 
     return max(open_, key=lambda e: e.last_seen).episode_id if open_ else incoming.episode_id
 
 
-def merge(incoming: r.Referral, episode: str, existing: r.Referral | None) -> r.Referral:
+def merge(incoming: r.ReferralRequest, episode: str, existing: r.ReferralRequest | None) -> r.ReferralRequest:
     """Fold a request into the person's episode; the revision grows only when the content changes."""
     rid = request_id(incoming.person.person_token, episode, incoming.service)
     placed = incoming.model_copy(update={"episode_id": episode, "request_id": rid})
@@ -221,10 +221,10 @@ def _sources(old: list[r.SourceRef], new: list[r.SourceRef]) -> list[r.SourceRef
     return list(latest.values())
 
 
-def content_digest(request: r.Referral) -> str:
+def content_digest(request: r.ReferralRequest) -> str:
     return hashlib.sha256(request.model_dump_json(exclude={"envelope", "revision"}).encode()).hexdigest()
 
 
-def _envelope(request: r.Referral, rid: str, revision: int) -> r.Envelope:
+def _envelope(request: r.ReferralRequest, rid: str, revision: int) -> r.Envelope:
     return request.envelope.model_copy(update={
         "event_id": f"request:{rid}:r{revision}", "source_record_id": rid, "source_record_version": revision})

@@ -13,7 +13,7 @@ from pipeline.storage import Store
 
 CODECS: dict[str, Codec] = {"ems.run": Codec(r.EmsRun), "dispatch.incident": Codec(r.DispatchIncident),
                             "field.referral": Codec(r.FieldReferral)}
-REFERRAL = Codec(r.Referral)
+REFERRAL = Codec(r.ReferralRequest)
 
 
 def incident_key(key: r.IncidentKey) -> str:
@@ -43,7 +43,7 @@ def incident_records(store: Store, key: r.IncidentKey) -> tuple[list[r.EmsRun], 
     runs = [CODECS["ems.run"].decode(bytes(row["body"])) for row in rows if row["topic"] == "ems.run"]
     incidents = [CODECS["dispatch.incident"].decode(bytes(row["body"])) for row in rows
                  if row["topic"] == "dispatch.incident"]
-    return runs, (max(incidents, key=lambda i: i.version) if incidents else None)
+    return runs, (max(incidents, key=lambda i: i.envelope.source_record_version) if incidents else None)
 
 
 def load_sources(store: Store, refs: list[r.SourceRef]) -> list[r.Record]:
@@ -58,14 +58,14 @@ def load_sources(store: Store, refs: list[r.SourceRef]) -> list[r.Record]:
     return out
 
 
-def load_request(store: Store, request_id: str) -> r.Referral | None:
+def load_request(store: Store, request_id: str) -> r.ReferralRequest | None:
     """A merged request by id (None when it is gone)."""
     with store.transaction() as tx:
         row = tx.fetchone("SELECT body FROM episode_request WHERE request_id = :id", {"id": request_id})
     return REFERRAL.decode(bytes(row["body"])) if row is not None else None
 
 
-def merge_request(store: Store, incoming: r.Referral, window: timedelta) -> r.Referral:
+def merge_request(store: Store, incoming: r.ReferralRequest, window: timedelta) -> r.ReferralRequest:
     """Place a request in the person's episode and fold it into what is there; returns the merged request."""
     token = incoming.person.person_token
     at = incoming.envelope.occurred_at

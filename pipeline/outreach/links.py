@@ -33,10 +33,10 @@ def queue(store: Store, programme: str | None, limit: int = 200) -> list[dict]:
     with store.transaction() as tx:
         rows = tx.fetchall(sql + " ORDER BY held_at, referral_id LIMIT :n", params)
     return [{"referral_id": row["referral_id"], "held_at": row["held_at"],
-             "request": r.Referral.model_validate_json(row["request"])} for row in rows]
+             "request": r.ReferralRequest.model_validate_json(row["request"])} for row in rows]
 
 
-def _close(store: Store, referral_id: str, status: str, reason: str, now: datetime) -> r.Referral:
+def _close(store: Store, referral_id: str, status: str, reason: str, now: datetime) -> r.ReferralRequest:
     with store.transaction(immediate=True) as tx:
         row = tx.fetchone("SELECT request FROM consent_hold WHERE referral_id = :id AND status = 'held'"
                           " AND reasons LIKE :why", {"id": referral_id, "why": UNCERTAIN})
@@ -45,10 +45,10 @@ def _close(store: Store, referral_id: str, status: str, reason: str, now: dateti
         tx.execute("UPDATE consent_hold SET status = :status, closed_at = :at, close_reason = :reason"
                    " WHERE referral_id = :id", {"id": referral_id, "status": status, "at": now.isoformat(),
                                                  "reason": reason[:500]})
-        return r.Referral.model_validate_json(row["request"])
+        return r.ReferralRequest.model_validate_json(row["request"])
 
 
-def confirm(store: Store, referral_id: str, user: str, now: datetime) -> r.Referral:
+def confirm(store: Store, referral_id: str, user: str, now: datetime) -> r.ReferralRequest:
     held = _close(store, referral_id, "reviewed", f"link confirmed by {user}", now)
     revision = held.revision + 1
     envelope = held.envelope.model_copy(update={"event_id": f"{held.envelope.event_id}:link-confirmed:{revision}",
@@ -56,5 +56,5 @@ def confirm(store: Store, referral_id: str, user: str, now: datetime) -> r.Refer
     return held.model_copy(update={"match": Match.EXACT, "revision": revision, "envelope": envelope})
 
 
-def split(store: Store, referral_id: str, user: str, now: datetime) -> r.Referral:
+def split(store: Store, referral_id: str, user: str, now: datetime) -> r.ReferralRequest:
     return _close(store, referral_id, "cancelled", f"link split by {user}: not the same person", now)

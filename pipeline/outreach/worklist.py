@@ -67,7 +67,7 @@ def _address(a: r.Address | None) -> str:
     return ", ".join(p for p in (a.street, a.city, a.state, a.zip) if p)
 
 
-def _entry(tx: Transaction, kind: str, subject: str, request: r.Referral, due: str, now: datetime,
+def _entry(tx: Transaction, kind: str, subject: str, request: r.ReferralRequest, due: str, now: datetime,
            show_provider: bool, recipient: str = "", reasons: str = "") -> Entry:
     who = request.subject or r.Person()
     for row in tx.fetchall("SELECT MIN(due_at) AS due FROM referral_deadline WHERE status = 'open'"
@@ -98,7 +98,7 @@ def _held(tx: Transaction, programme: str | None, subject: str | None) -> list[t
         sql, params["prog"] = sql + " AND (programme_id = :prog OR programme_id IS NULL OR programme_id = '')", programme
     if subject:
         sql, params["s"] = sql + " AND referral_id = :s", subject
-    return [("consent", row["referral_id"], r.Referral.model_validate_json(row["request"]), row["expires_at"],
+    return [("consent", row["referral_id"], r.ReferralRequest.model_validate_json(row["request"]), row["expires_at"],
              row["recipient_id"], row["reasons"] or "") for row in tx.fetchall(sql + " LIMIT :n", params)]
 
 

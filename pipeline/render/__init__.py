@@ -68,7 +68,7 @@ def default_redaction() -> Redaction:
     return Redaction.of(load_policy())
 
 
-def render(request: r.Referral, sources: Sequence[r.Record], decision: r.Decision, recipient, *,
+def render(request: r.ReferralRequest, sources: Sequence[r.Record], decision: r.Decision, recipient, *,
            action: Action = Action.CREATE, redaction: Redaction, format: Format | None = None) -> Payload:
     """The payload for one permitted (request, recipient, variant); `recipient` is a route Provider."""
     if decision.outcome not in (Outcome.PERMIT, Outcome.PERMIT_REDACTED) or decision.variant is None:

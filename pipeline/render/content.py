@@ -175,7 +175,7 @@ def _given(c: r.Coded) -> bool:
     return bool(c.code.strip()) and not c.nil and not c.pn
 
 
-def _named(sources: Sequence[r.Record], request: r.Referral) -> list[r.Record]:
+def _named(sources: Sequence[r.Record], request: r.ReferralRequest) -> list[r.Record]:
     """The request's own source records (by topic and id), in a stable order."""
     wanted = {(s.topic, s.record_id) for s in request.source_records}
     topic = {r.EmsRun: "ems.run", r.DispatchIncident: "dispatch.incident", r.FieldReferral: "field.referral"}
@@ -195,7 +195,7 @@ def _patient(person: r.Person | None, variant: Variant) -> r.Person:
     return r.Person(birth_date=p.birth_date, sex=p.sex if p.sex in ("F", "M", "U") else "", **contact)
 
 
-def extract(request: r.Referral, sources: Sequence[r.Record], decision: r.Decision, recipient,
+def extract(request: r.ReferralRequest, sources: Sequence[r.Record], decision: r.Decision, recipient,
             action: Action, redaction: Redaction, sensitivity: Sensitivity | None = None) -> Content:
     """The Content a recipient receives for this decision's variant. Pure."""
     sens = sensitivity or load_sensitivity()
@@ -289,13 +289,13 @@ def digest_of(content: Content) -> str:
     return message_ids.content_digest(replace(content, message_id="", sent_at=None, revision=0))
 
 
-def event_time(request: r.Referral, sources: Sequence[r.Record]) -> datetime:
+def event_time(request: r.ReferralRequest, sources: Sequence[r.Record]) -> datetime:
     """A payload's timestamp: the latest event it reports (the request or one of its named source
     records), never the wall clock, so the same content renders the same bytes."""
     return max([request.envelope.occurred_at, *(s.envelope.occurred_at for s in sources)])
 
 
-def referring_party(request: r.Referral, sources: Sequence[r.Record]) -> Party:
+def referring_party(request: r.ReferralRequest, sources: Sequence[r.Record]) -> Party:
     """Who refers: the agency of the request, named as its PCRs name it. A cancellation names the same."""
     runs = [s for s in _named(sources, request) if isinstance(s, r.EmsRun)]
     agency_name = next((clean(run.agency_name, 200) for run in runs if run.agency_name.strip()), "")

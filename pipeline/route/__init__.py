@@ -208,7 +208,7 @@ def _eligible(provider: Provider, age: int | None, rules: RoutingRules) -> bool:
     return bounds.get("min_age", 0) <= age <= bounds.get("max_age", 200)
 
 
-def route(request: r.Referral, directory: Directory, rules: RoutingRules, place: Place, now: datetime,
+def route(request: r.ReferralRequest, directory: Directory, rules: RoutingRules, place: Place, now: datetime,
           age: int | None = None, language: str = "", exclude: frozenset[str] = frozenset()) -> list[Candidate]:
     """The cascade of recipients for one request's service, best first."""
     ranked = []

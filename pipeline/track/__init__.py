@@ -148,7 +148,7 @@ def mark_missed(store: Store, missed: list[Missed], now: datetime) -> None:
                        {"id": m.referral_id, "name": m.name, "now": now.isoformat()})
 
 
-def escalation_request(store: Store, request_id: str, exclude: str, reason: str, now: datetime) -> r.Referral | None:
+def escalation_request(store: Store, request_id: str, exclude: str, reason: str, now: datetime) -> r.ReferralRequest | None:
     """The request revision that asks the next recipient: the merged request with `exclude`
     grown by the recipient that declined or stayed silent. None when the request is gone."""
     from pipeline.episode.state import REFERRAL
@@ -168,7 +168,7 @@ def escalation_request(store: Store, request_id: str, exclude: str, reason: str,
     return request.model_copy(update={"exclude": excluded})
 
 
-def record_exhausted(store: Store, request: r.Referral, now: datetime) -> None:
+def record_exhausted(store: Store, request: r.ReferralRequest, now: datetime) -> None:
     """Routing found no one left to ask for an escalated request: a visible state, never silence."""
     with store.transaction(immediate=True) as tx:
         tx.execute("INSERT INTO referral_escalation (request_id, person_token, excluded, status, reason, updated_at)"

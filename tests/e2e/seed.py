@@ -28,7 +28,7 @@ class Seeded:
     person: str    # the person token both are about
 
 
-def _delivery(request: r.Referral, org: str, part2: bool) -> r.Delivery:
+def _delivery(request: r.ReferralRequest, org: str, part2: bool) -> r.Delivery:
     provider = c.provider("inbox", org)
     decision = c.decision(request, provider, basis=Basis.PART2_CONSENT if part2 else Basis.HIPAA_TREATMENT,
                           part2=part2)

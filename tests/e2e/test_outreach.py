@@ -119,7 +119,7 @@ def test_an_officer_makes_a_field_referral_from_a_phone_and_gets_only_a_receipt(
     page.click("text=Send the referral")
     receipt = page.inner_text("#receipt")
     assert receipt.startswith("Received. Receipt ") and "Avery" not in page.inner_text("main")
-    [sent] = [f for f in records(site, "field.referral") if f.person.family == "Thornbury"]
+    [sent] = [f for f in records(site, "field.referral") if f.subject.family == "Thornbury"]
     assert (sent.agency_id, sent.referrer_role, sent.referrer_id, sent.consent_status) == \
         ("pd-north", "officer", "off-1", "verbal")
     assert [s.value for s in sent.services] == ["sud-treatment"] and sent.location.street == "400 Main St"

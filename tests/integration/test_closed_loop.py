@@ -30,9 +30,9 @@ PERSON = r.PersonKey(person_token="tok-loop-1", key_version=1)
 SUBJECT = r.Person(family="Okafor", given="Rowan", birth_date=date(1984, 6, 2), address=r.Address(county="Sangamon"))
 
 
-def ems_request() -> r.Referral:
+def ems_request() -> r.ReferralRequest:
     """An EMS crew's overdose request: a treatment disclosure, no consent needed (§164.506(c))."""
-    return r.Referral(envelope=envelope("PCR-LOOP-1"), request_id="req-loop-1", person=PERSON, episode_id="ep-loop",
+    return r.ReferralRequest(envelope=envelope("PCR-LOOP-1"), request_id="req-loop-1", person=PERSON, episode_id="ep-loop",
                       service=Service.SUD_TREATMENT, categories=[Category.OPIOID_OVERDOSE],
                       pathway=Pathway.FIRST_RESPONDER, subject=SUBJECT, referring_agency="ems-012",
                       source_role=SourceRole.COVERED_ENTITY)

@@ -30,9 +30,9 @@ PERSON = r.PersonKey(person_token="tok-gate-1", key_version=1)
 SUBJECT = r.Person(family="Haddad", given="Quinn", birth_date=date(1990, 1, 2), address=r.Address(county="Sangamon"))
 
 
-def officer_request(n: int, service: Service = Service.SUD_TREATMENT) -> r.Referral:
+def officer_request(n: int, service: Service = Service.SUD_TREATMENT) -> r.ReferralRequest:
     env = envelope(f"FR-{n}", system="field:pd-east").model_copy(update={"event_id": f"field:pd-east:FR-{n}"})
-    return r.Referral(envelope=env, request_id=f"req-{n}", person=PERSON, episode_id=f"ep-{n}",
+    return r.ReferralRequest(envelope=env, request_id=f"req-{n}", person=PERSON, episode_id=f"ep-{n}",
                       service=service, categories=[Category.OPIOID_OVERDOSE],
                       pathway=Pathway.OFFICER_INTERVENTION, subject=SUBJECT)
 

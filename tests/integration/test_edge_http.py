@@ -119,7 +119,7 @@ async def test_eido_with_partner_referral_disposition_also_makes_a_field_referra
     referrals = await consume(kafka.bootstrap, catalogue["field.referral"], 1 + len(referred))
     assert len(referrals) == 1 + len(referred)
     eido_referral = next(r for r in referrals if r.incident.incident_number == "24-46512")
-    assert eido_referral.services[0].value == "sud-treatment" and eido_referral.person.role == "patient"
+    assert eido_referral.services[0].value == "sud-treatment" and eido_referral.subject.role == "patient"
 
 
 async def test_field_referrals_json_and_csv_and_law_enforcement_gets_only_a_receipt(kafka, catalogue, certs):

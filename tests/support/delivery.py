@@ -12,7 +12,7 @@ from tests.unit.render import cases as c
 
 
 def delivery(kind: str, address: str, revision: int = 1, action: Action = Action.CREATE, pid: str = "org-bridge-clinic",
-             request: r.Referral | None = None) -> r.Delivery:
+             request: r.ReferralRequest | None = None) -> r.Delivery:
     request = request or c.ems_request(revision)
     recipient = replace(c.provider(kind, pid), endpoint=r.Endpoint(kind=kind, address=address))
     decision = c.decision(request, recipient)

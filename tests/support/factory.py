@@ -15,9 +15,9 @@ def envelope(record_id: str = "PCR-1", version: int = 1, system: str = "nemsis:e
 
 
 def ems_run(pcr: str = "PCR-1", narrative: str = "Pt found unresponsive, narcan 4mg IN given, pt improved.",
-            impression: str = "T40.1X1A", **overrides) -> r.EmsRun:
+            impression: str = "T40.1X1A", version: int = 1, **overrides) -> r.EmsRun:
     values = dict(
-        envelope=envelope(pcr), key=r.IncidentKey(dispatch_centre="psap-north", incident_number=f"INC-{pcr}"),
+        envelope=envelope(pcr, version), key=r.IncidentKey(dispatch_centre="psap-north", incident_number=f"INC-{pcr}"),
         agency_id="ems-012", pcr_number=pcr, patient=r.Person(family="Testperson", given="Alex",
                                                               birth_date=date(1990, 5, 1), sex="M"),
         primary_impression=r.Coded(code=impression, system="ICD-10-CM"),
@@ -26,3 +26,9 @@ def ems_run(pcr: str = "PCR-1", narrative: str = "Pt found unresponsive, narcan 
         narrative=narrative)
     values.update(overrides)
     return r.EmsRun(**values)
+
+
+def at_version(record, version: int, **update):
+    """The same source record at another version (the envelope carries it), with other changes."""
+    envelope = record.envelope.model_copy(update={"source_record_version": version})
+    return record.model_copy(update={"envelope": envelope, **update})

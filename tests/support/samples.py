@@ -20,8 +20,8 @@ def decision() -> r.Decision:
                       reasons=["recipient is a health-care provider"], policy_version="p1", decided_at=T0)
 
 
-def referral() -> r.Referral:
-    return r.Referral(
+def referral() -> r.ReferralRequest:
+    return r.ReferralRequest(
         envelope=envelope("ep-1"), request_id="req-1", person=PERSON, episode_id="ep-1", service=Service.SUD_TREATMENT,
         reasons=[r.Evidence(category=Category.OPIOID_OVERDOSE, rule_id="icd.t40", field="eSituation.11",
                             code="T40.1X1A")],
@@ -51,14 +51,14 @@ def samples() -> dict[type, r.Record]:
         r.EmsRun: ems_run(),
         r.FieldReferral: r.FieldReferral(
             envelope=envelope("FR-1", system="field:pd-7"), agency_id="pd-7", referral_id="FR-1",
-            referrer_role="officer", pathway=Pathway.OFFICER_PREVENTION, person=r.Person(given="Sam"),
+            referrer_role="officer", pathway=Pathway.OFFICER_PREVENTION, subject=r.Person(given="Sam"),
             services=[Service.PEER_RECOVERY], consent_status="proposed"),
         r.Detection: r.Detection(
             envelope=envelope(), key=INCIDENT, subject=r.SourceRef(topic="ems.run", record_id="PCR-1"),
             categories=[Category.OVERDOSE], rules_version="rules-1",
             evidence=[r.Evidence(category=Category.OVERDOSE, rule_id="text.od", field="eNarrative.01", start=4,
                                  end=15)]),
-        r.Referral: referral(),
+        r.ReferralRequest: referral(),
         r.ConsentSet: r.ConsentSet(person=PERSON, registry_version=3, updated_at=T0, consents=[r.ConsentRecord(
             consent_id="c-1", kind=ConsentKind.PART2, status=ConsentStatus.ACTIVE, recipients=["org-bridge"],
             purposes=[Purpose.TREATMENT], data_categories=[DataCategory.SUD], period_start=T0,

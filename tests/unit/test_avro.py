@@ -112,3 +112,58 @@ def test_committed_schemas_are_current_and_compatible_with_their_history():
 def test_committed_schema_files_parse_as_json():
     for model in topic_records():
         assert json.loads(schema_path(model).read_text())["name"] == f"org.handoff.{model.__name__}"
+
+
+def _written_with(schema: dict, value: dict) -> bytes:
+    import io
+    import fastavro
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, fastavro.parse_schema(schema), value)
+    return MAGIC + fingerprint(schema) + body.getvalue()
+
+
+def test_a_renamed_record_reads_what_its_old_name_wrote():
+    """`Referral` became `ReferralRequest`: the last schema published under the old name is
+    in the new name's history, and a message it wrote decodes into the renamed record."""
+    [*_, last_old] = sorted(history_dir(r.ReferralRequest).glob("*.avsc"))
+    old = json.loads(last_old.read_text())
+    assert old["name"] == "org.handoff.Referral"
+    assert schema_for(r.ReferralRequest)["aliases"] == ["org.handoff.Referral"]
+    sample = samples()[r.ReferralRequest]
+    value = Codec(r.ReferralRequest).decode(Codec(r.ReferralRequest).encode(sample)).model_dump()
+    decoded = Codec(r.ReferralRequest, history=[old]).decode(_written_with(old, value))
+    assert decoded == sample
+
+
+def test_a_renamed_field_reads_what_its_old_name_wrote():
+    """`FieldReferral.person` (demographics) became `subject`; `person` is always a token."""
+    [old_path] = [p for p in sorted(history_dir(r.FieldReferral).glob("*.avsc"))
+                  if any(f["name"] == "person" for f in json.loads(p.read_text())["fields"])][-1:]
+    old = json.loads(old_path.read_text())
+    sample = samples()[r.FieldReferral]
+    value = sample.model_dump()
+    value["person"] = value.pop("subject")
+    decoded = Codec(r.FieldReferral, history=[old]).decode(_written_with(old, value))
+    assert decoded.subject == sample.subject
+
+
+def test_a_rename_without_an_alias_is_refused():
+    rec = lambda name, field, aliases=(): {"type": "record", "name": name, "aliases": list(aliases),
+                                           "fields": [{"name": field, "type": "string"}]}
+    assert full_errors(rec("org.x.New", "a"), rec("org.x.Old", "a"))
+    assert full_errors(rec("org.x.New", "a", ["org.x.Old"]), rec("org.x.Old", "a")) == []
+    assert full_errors(rec("org.x.R", "b"), rec("org.x.R", "a"))
+    with_alias = {"type": "record", "name": "org.x.R", "fields": [{"name": "b", "aliases": ["a"], "type": "string"}]}
+    assert full_errors(with_alias, rec("org.x.R", "a")) == []
+
+
+def test_schemas_write_moves_an_old_name_into_the_new_names_history(tmp_path):
+    from handoff.commands.schemas import adopt_history
+    (tmp_path / "history" / "org.handoff.Referral").mkdir(parents=True)
+    (tmp_path / "history" / "org.handoff.Referral" / "v0001.avsc").write_text("one")
+    (tmp_path / "org.handoff.Referral.avsc").write_text("two")
+    adopt_history(r.ReferralRequest, tmp_path)
+    moved = sorted(history_dir(r.ReferralRequest, tmp_path).glob("*.avsc"))
+    assert [p.read_text() for p in moved] == ["one", "two"]
+    assert not (tmp_path / "org.handoff.Referral.avsc").exists()
+    assert not (tmp_path / "history" / "org.handoff.Referral").exists()

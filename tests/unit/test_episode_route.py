@@ -39,7 +39,7 @@ def run(pcr: str, agency: str = "ems-012", person: r.Person = ALEX, version: int
 def detected(one: r.EmsRun, *categories: Category, died: bool = False, contact: bool = True) -> r.Detection:
     return r.Detection(envelope=one.envelope, key=one.key,
                        subject=r.SourceRef(topic="ems.run", record_id=one.envelope.source_record_id,
-                                           version=one.version),
+                                           version=one.envelope.source_record_version),
                        categories=list(categories), rules_version="t", patient_died=died, patient_contact=contact,
                        evidence=[r.Evidence(category=c, rule_id=f"rule.{c.value}", field="eSituation.11")
                                  for c in categories])
@@ -164,7 +164,7 @@ def test_an_amendment_and_a_later_unit_update_the_request_instead_of_opening_ano
 
 
 def test_assign_episode_window_edges():
-    request = r.Referral(envelope=envelope("x").model_copy(update={"occurred_at": T0}), request_id="q",
+    request = r.ReferralRequest(envelope=envelope("x").model_copy(update={"occurred_at": T0}), request_id="q",
                          person=r.PersonKey(person_token="t", key_version=1), episode_id="ep-new",
                          service=Service.SUD_TREATMENT)
     inside = PersonEpisode("ep-old", T0 - timedelta(days=5), T0 - timedelta(hours=71))
@@ -181,7 +181,7 @@ def test_assign_episode_window_edges():
 def test_the_72_hour_window_at_its_boundary_after_and_before_an_episode(gap, joins):
     """Within the window means up to and including 72 h of event time, on either side of the episode."""
     def request_at(at):
-        return r.Referral(envelope=envelope("x").model_copy(update={"occurred_at": at}), request_id="q",
+        return r.ReferralRequest(envelope=envelope("x").model_copy(update={"occurred_at": at}), request_id="q",
                           person=r.PersonKey(person_token="t", key_version=1), episode_id="ep-new",
                           service=Service.SUD_TREATMENT)
 
@@ -194,7 +194,7 @@ def test_the_72_hour_window_at_its_boundary_after_and_before_an_episode(gap, joi
 
 def test_a_field_referral_joins_the_incident_episode():
     referral = r.FieldReferral(envelope=envelope("FR-1", system="field:pd-7"), agency_id="pd-7", referral_id="FR-1",
-                               referrer_role="officer", pathway=Pathway.OFFICER_INTERVENTION, person=ALEX,
+                               referrer_role="officer", pathway=Pathway.OFFICER_INTERVENTION, subject=ALEX,
                                services=[Service.SUD_TREATMENT, Service.HOUSING_SOCIAL], incident=KEY)
     requests = field_requests(referral, RULES, KEYS)
     assert [q.service for q in requests] == [Service.SUD_TREATMENT, Service.HOUSING_SOCIAL]
@@ -206,8 +206,8 @@ def test_a_field_referral_joins_the_incident_episode():
 
 # ---------------------------------------------------------------- directory and routing
 
-def sangamon_request(service: Service = Service.SUD_TREATMENT) -> r.Referral:
-    return r.Referral(envelope=envelope("x"), request_id="q", person=r.PersonKey(person_token="t", key_version=1),
+def sangamon_request(service: Service = Service.SUD_TREATMENT) -> r.ReferralRequest:
+    return r.ReferralRequest(envelope=envelope("x"), request_id="q", person=r.PersonKey(person_token="t", key_version=1),
                       episode_id="ep", service=service, subject=ALEX)
 
 

@@ -23,8 +23,8 @@ from pipeline.route import DirectorySource, load_routing_rules
 from pipeline.settings import AlertSettings
 from pipeline.stage import Context
 from pipeline.vocab import AuditKind
-from tests.support.factory import T0
-from tests.unit.alerts.test_plan import INCIDENT, version
+from tests.support.factory import T0, at_version
+from tests.unit.alerts.test_plan import INCIDENT
 from tests.unit.alerts.test_webhook import KEY, certs, receiver  # noqa: F401 (fixtures)
 
 TEAM = "org-mobile-crisis"
@@ -98,12 +98,12 @@ async def test_alert_once_update_then_withdraw_and_each_reaches_the_receiver(sta
     assert result.audits[0].basis.value == "emergency-dispatch" and result.audits[0].recipient_id == TEAM
     assert rows(migrated) == [{"recipient_id": TEAM, "last_version": 1, "state": "sent"}]
     assert (await stack.send(first)).audits == ()  # a redelivery of v1: nothing twice
-    [update] = await stack.alerts_for(version(INCIDENT, 2))
+    [update] = await stack.alerts_for(at_version(INCIDENT, 2))
     await stack.send(update)
-    [withdraw] = await stack.alerts_for(version(INCIDENT, 3, cleared_at=T0))
+    [withdraw] = await stack.alerts_for(at_version(INCIDENT, 3, cleared_at=T0))
     assert withdraw.action == "withdraw"
     await stack.send(withdraw)
-    [again] = await stack.alerts_for(version(INCIDENT, 4))  # planned again, but withdrawn: never sent
+    [again] = await stack.alerts_for(at_version(INCIDENT, 4))  # planned again, but withdrawn: never sent
     assert (await stack.send(again)).audits == ()
     assert receiver.refused == 0
     sent = [json.loads(a.body) for a in receiver.accepted]
@@ -117,7 +117,7 @@ async def test_alert_once_update_then_withdraw_and_each_reaches_the_receiver(sta
 
 async def test_a_withdrawal_overtaking_its_alert_means_the_alert_is_never_sent(stack, receiver, migrated):  # noqa: F811
     [first] = await stack.alerts_for(INCIDENT)
-    [withdraw] = await stack.alerts_for(version(INCIDENT, 2, dispositions=["15"]))
+    [withdraw] = await stack.alerts_for(at_version(INCIDENT, 2, dispositions=["15"]))
     assert (await stack.send(withdraw)).audits == ()  # the team has nothing: nothing to withdraw
     assert (await stack.send(first, "dispatch.alert.retry.5s")).audits == ()  # the alert was on a retry tier
     assert receiver.accepted == [] and rows(migrated)[0]["state"] == "withdrawn"

@@ -14,7 +14,7 @@ from pipeline.consent import load_policy
 from pipeline.route import DirectorySource, load_routing_rules
 from pipeline.route.directory import Directory, Hours
 from pipeline.vocab import Basis, Category, Outcome, SourceRole, Variant
-from tests.support.factory import T0, envelope
+from tests.support.factory import T0, at_version, envelope
 
 RULES = load_routing_rules()
 POLICY = load_policy()
@@ -30,12 +30,6 @@ INCIDENT = r.DispatchIncident(
 CRISIS = r.Detection(envelope=INCIDENT.envelope, key=KEY, categories=[Category.SUICIDE_RISK,
                      Category.BEHAVIORAL_HEALTH, Category.SUBSTANCE_USE],
                      subject=r.SourceRef(topic="dispatch.incident", record_id="CAD-2026-0042"), rules_version="t")
-
-
-def version(incident: r.DispatchIncident, n: int, **changes) -> r.DispatchIncident:
-    """Another version of the incident (the version is the envelope's)."""
-    return incident.model_copy(update={"envelope": incident.envelope.model_copy(
-        update={"source_record_version": n, "event_id": f"eido:psap-north:CAD-2026-0042:v{n}"}), **changes})
 
 
 def directory(*changed) -> Directory:
@@ -62,7 +56,7 @@ def test_a_suicide_risk_call_alerts_the_on_duty_co_responder_under_the_dispatch_
         (Outcome.PERMIT_REDACTED, Basis.EMERGENCY_DISPATCH, Variant.NO_SUD)
     assert any("dispatch-alert" in reason for reason in decision.reasons)
     assert any("withheld: sud" in reason for reason in decision.reasons)
-    again = planned(version(INCIDENT, 2), alerted=frozenset({"org-mobile-crisis"}))
+    again = planned(at_version(INCIDENT, 2), alerted=frozenset({"org-mobile-crisis"}))
     assert recipients(again) == ["org-mobile-crisis"] and again.send[0].content["version"] == 2
 
 
@@ -125,10 +119,10 @@ def test_a_call_that_is_not_behavioural_health_alerts_no_one():
 
 
 def test_a_closed_call_withdraws_every_alert_sent_or_on_its_way_and_sends_none():
-    cleared = version(INCIDENT, 3, cleared_at=T0)
+    cleared = at_version(INCIDENT, 3, cleared_at=T0)
     done = planned(cleared, alerted=frozenset({"org-mobile-crisis"}))
     assert done.send == () and done.withdraw == ("org-mobile-crisis",)
-    closed = version(INCIDENT, 3, dispositions=["15"])
+    closed = at_version(INCIDENT, 3, dispositions=["15"])
     assert planned(closed, alerted=frozenset({"org-mobile-crisis"})).withdraw == ("org-mobile-crisis",)
     # nothing sent yet: the team the open call alerts may have an alert on its way (a retry tier)
     assert planned(cleared).withdraw == ("org-mobile-crisis",)

@@ -32,9 +32,9 @@ def _delivery() -> r.Delivery:
                       decision=_decision(), person=PERSON)
 
 
-def _request() -> r.Referral:
+def _request() -> r.ReferralRequest:
     from pipeline.vocab import Service
-    return r.Referral(envelope=envelope("PCR-9"), request_id="req-1", person=PERSON, episode_id="ep-1",
+    return r.ReferralRequest(envelope=envelope("PCR-9"), request_id="req-1", person=PERSON, episode_id="ep-1",
                       service=Service.SUD_TREATMENT)
 
 

@@ -55,7 +55,7 @@ def test_repeated_incident_rows_are_versions_and_repeats_dedupe(ctx):
             "24-1,2024-10-07T20:20:00-04:00,2024-10-07T20:45:00-04:00,OD,closed\r\n"
             "24-1,2024-10-07T20:20:00-04:00,2024-10-07T20:45:00-04:00,OD,closed\r\n").encode()
     first, closed, repeat = records(parse_cad_export(data, ctx))
-    assert closed.version - first.version == 24 * 60
+    assert closed.envelope.source_record_version - first.envelope.source_record_version == 24 * 60
     assert closed.envelope.event_id != first.envelope.event_id
     assert repeat.envelope.event_id == closed.envelope.event_id
 

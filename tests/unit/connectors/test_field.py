@@ -34,8 +34,8 @@ def test_a_json_referral_becomes_a_field_referral_of_the_sending_agency():
     rec = result.record
     assert (rec.agency_id, rec.referral_id, rec.referrer_role, rec.referrer_id) == ("pd-7", "FR-1", "officer", "badge-41")
     assert rec.pathway is Pathway.OFFICER_INTERVENTION and rec.services == [Service.SUD_TREATMENT, Service.PEER_RECOVERY]
-    assert rec.person.sex == "M" and rec.person.birth_date.isoformat() == "1990-02-03"
-    assert rec.person.address.city == "Danbury" and rec.incident.dispatch_centre == "psap-pd-7"
+    assert rec.subject.sex == "M" and rec.subject.birth_date.isoformat() == "1990-02-03"
+    assert rec.subject.address.city == "Danbury" and rec.incident.dispatch_centre == "psap-pd-7"
     env = rec.envelope
     assert (env.sender, env.source_system, env.source_record_version) == ("pd-7", "field:pd-7", 1740841200)
 
@@ -72,7 +72,7 @@ def test_csv_rows_each_become_a_referral_or_a_refusal():
     results = parse_field_referrals(data, POLICE, content_type="text/csv")
     [rec] = records(results)
     assert rec.services == [Service.SUD_TREATMENT, Service.PEER_RECOVERY] and rec.note == "walked in,\nasked"
-    assert rec.incident is None and rec.person.phone == "555-0100"
+    assert rec.incident is None and rec.subject.phone == "555-0100"
     assert [(r.record_id, r.detail) for r in refusals(results)] == [("FR-2", ("row 4",))]
 
 
@@ -103,7 +103,7 @@ def test_apco_15_on_a_served_call_type_becomes_a_referral_keyed_to_the_incident(
     incident = results[0].record
     assert rec.incident == incident.key and rec.agency_id == incident.key.dispatch_centre
     assert rec.referral_id == f"cad-{incident.key.incident_number}" and rec.services == [Service.SUD_TREATMENT]
-    assert rec.person.role == "patient" and rec.pathway is Pathway.FIRST_RESPONDER and rec.consent_status == "none"
+    assert rec.subject.role == "patient" and rec.pathway is Pathway.FIRST_RESPONDER and rec.consent_status == "none"
     assert rec.envelope.correlation_id == incident.envelope.correlation_id  # meets its incident downstream
     later = _incident(["15"])  # another version of the incident, same referral content → same event
     assert referrals_from_incidents(later, ctx)[0].record.envelope.event_id == rec.envelope.event_id

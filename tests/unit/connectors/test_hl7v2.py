@@ -40,7 +40,7 @@ def test_oru_maps_to_an_ems_run(ctx):
     assert run.patient.birth_date == datetime.strptime(pid[7], "%Y%m%d").date()
     assert run.patient.address.city == "Danbury" and run.patient.address.zip == "06810"
     assert run.envelope.source_system == "hl7v2:EPCR-APP"
-    assert run.version == int(hl7_time(_segments(hl7_gen.oru(1))[0].split("|")[6]).timestamp())
+    assert run.envelope.source_record_version == int(hl7_time(_segments(hl7_gen.oru(1))[0].split("|")[6]).timestamp())
 
 
 @pytest.mark.parametrize("trigger", ["A04", "A08"])

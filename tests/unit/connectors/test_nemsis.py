@@ -60,10 +60,10 @@ def test_overdose_case_fields(ctx):
     start = run.narrative.index("pilot program")
     assert run.narrative[start:start + 13] == "pilot program" and run.narrative.startswith("Overdose patient")
     assert run.findings == []
-    assert run.version == int(datetime(2024, 10, 7, 21, 19, 49, tzinfo=EDT).timestamp())  # eTimes.16
+    assert run.envelope.source_record_version == int(datetime(2024, 10, 7, 21, 19, 49, tzinfo=EDT).timestamp())  # eTimes.16
     env = run.envelope
     assert (env.source_system, env.source_record_id, env.source_record_version) == (
-        "nemsis:351-C034P2", "a1500a8d-f414-4ca3-84bc-4e0a7d0ccb15", run.version)
+        "nemsis:351-C034P2", "a1500a8d-f414-4ca3-84bc-4e0a7d0ccb15", run.envelope.source_record_version)
     assert (env.sender, env.programme_id, env.occurred_at) == ("agency-test", "prog-1", run.times.psap_call)
     assert len(env.content_digest) == 64
 
@@ -183,12 +183,12 @@ def test_replay_repeats_event_ids_and_amendment_is_a_new_version(ctx):
     (amended,) = records(parse_emsdataset(edited, ctx))
     assert amended.envelope.source_record_id == first.envelope.source_record_id
     assert amended.envelope.event_id != first.envelope.event_id
-    assert amended.version == first.version  # no later time: the digest tells them apart
+    assert amended.envelope.source_record_version == first.envelope.source_record_version  # no later time: the digest tells them apart
     assert amended.envelope.correlation_id == first.envelope.correlation_id
 
     later = data.replace(b"<eTimes.16>2024-10-07T21:19:49-04:00", b"<eTimes.16>2024-10-07T23:19:49-04:00")
     (closed,) = records(parse_emsdataset(later, ctx))
-    assert closed.version == first.version + 2 * 3600
+    assert closed.envelope.source_record_version == first.envelope.source_record_version + 2 * 3600
 
 
 @pytest.mark.parametrize("state, county, expected", [

@@ -38,13 +38,13 @@ def test_flags_are_read_from_custom_results_and_field_status():
     assert not flagged_in_run(flagged, frozenset({"another.element"}))
     assert not flagged_in_field(r.FieldReferral(envelope=envelope("F"), agency_id="pd", referral_id="F",
                                                 referrer_role="officer", pathway=Pathway.SELF_REFERRAL,
-                                                person=PERSON, consent_status="none"))
+                                                subject=PERSON, consent_status="none"))
 
 
 async def test_a_flagged_field_referral_and_epcr_create_a_proposed_consent_that_never_permits(tmp_path):
     d = deps(tmp_path)
     referral = r.FieldReferral(envelope=envelope("FR-9", system="field:pd-7"), agency_id="pd-7", referral_id="FR-9",
-                               referrer_role="officer", pathway=Pathway.OFFICER_PREVENTION, person=PERSON,
+                               referrer_role="officer", pathway=Pathway.OFFICER_PREVENTION, subject=PERSON,
                                services=[Service.PEER_RECOVERY], consent_status="verbal")
     result = await field_requests(d, referral, ctx("field-requests", "field.referral"))
     field_request = result.outputs[0].value

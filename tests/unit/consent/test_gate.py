@@ -18,10 +18,10 @@ HOUSING = Recipient("prov-housing", "other")
 CLINIC = Recipient("prov-clinic", "health-care-provider")
 
 
-def request(n: int = 1, pathway=Pathway.OFFICER_INTERVENTION) -> r.Referral:
+def request(n: int = 1, pathway=Pathway.OFFICER_INTERVENTION) -> r.ReferralRequest:
     env = r.Envelope(event_id=f"e{n}", source_system="field:pd", source_record_id=f"s{n}", occurred_at=T0,
                      ingested_at=T0, correlation_id="c", programme_id="demo")
-    return r.Referral(envelope=env, request_id=f"q{n}", person=PERSON, episode_id=f"ep{n}",
+    return r.ReferralRequest(envelope=env, request_id=f"q{n}", person=PERSON, episode_id=f"ep{n}",
                       service=Service.SUD_TREATMENT, categories=[Category.OPIOID_OVERDOSE], pathway=pathway)
 
 

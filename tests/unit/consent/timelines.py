@@ -75,8 +75,8 @@ def machine_for(gate):
             self.policy = policy
             self.now = T0
             self.consents: dict[str, r.ConsentRecord] = {}
-            self.held: list[tuple[r.Referral, Recipient, Purpose]] = []
-            self.permitted: list[tuple[r.Decision, r.Referral, Recipient]] = []
+            self.held: list[tuple[r.ReferralRequest, Recipient, Purpose]] = []
+            self.permitted: list[tuple[r.Decision, r.ReferralRequest, Recipient]] = []
             self.n = 0
             self.events = 0
 
@@ -134,7 +134,7 @@ def machine_for(gate):
             envelope = r.Envelope(event_id=f"e{self.events}", source_system="handoff:episode",
                                   source_record_id=f"s{self.events}", occurred_at=self.now, ingested_at=self.now,
                                   correlation_id="c")
-            request = r.Referral(envelope=envelope, request_id=f"q{self.events}", person=PERSON, match=spec["match"],
+            request = r.ReferralRequest(envelope=envelope, request_id=f"q{self.events}", person=PERSON, match=spec["match"],
                                  episode_id=f"ep{self.events}", service=spec["service"],
                                  categories=spec["categories"], pathway=Pathway.FIRST_RESPONDER,
                                  source_role=spec["source"], age=spec["age"])

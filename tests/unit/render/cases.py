@@ -53,8 +53,8 @@ def incident() -> r.DispatchIncident:
                               key=INCIDENT, call_type="OD", received_at=T0 - timedelta(minutes=41))
 
 
-def ems_request(revision: int = 1, service: Service = Service.SUD_TREATMENT) -> r.Referral:
-    return r.Referral(
+def ems_request(revision: int = 1, service: Service = Service.SUD_TREATMENT) -> r.ReferralRequest:
+    return r.ReferralRequest(
         envelope=envelope("req-ems"), request_id="req-ems", person=PERSON, episode_id="ep-417", service=service,
         reasons=[r.Evidence(category=Category.OPIOID_OVERDOSE, rule_id="C-OPIOID-ICD", field="eSituation.11",
                             code="T40.1X1A"),
@@ -72,16 +72,16 @@ def field_referral() -> r.FieldReferral:
     return r.FieldReferral(
         envelope=envelope("FR-88", "field:pd-7"), agency_id="pd-7", referral_id="FR-88", referrer_role="officer",
         referrer_id="badge-4471", pathway=Pathway.OFFICER_PREVENTION,
-        person=r.Person(given="Sam", family="Okonkwo-Reyes", phone="217-555-0199"), services=[Service.PEER_RECOVERY],
+        subject=r.Person(given="Sam", family="Okonkwo-Reyes", phone="217-555-0199"), services=[Service.PEER_RECOVERY],
         consent_status="signed", note="Asked for a peer coach; prefers evenings.")
 
 
-def field_request() -> r.Referral:
+def field_request() -> r.ReferralRequest:
     ref = field_referral()
-    return r.Referral(envelope=envelope("req-field", "field:pd-7"), request_id="req-field", person=PERSON,
+    return r.ReferralRequest(envelope=envelope("req-field", "field:pd-7"), request_id="req-field", person=PERSON,
                       episode_id="ep-field-88", service=Service.PEER_RECOVERY,
                       source_records=[r.SourceRef(topic="field.referral", record_id="FR-88")],
-                      pathway=Pathway.OFFICER_PREVENTION, subject=ref.person, referring_agency="pd-7")
+                      pathway=Pathway.OFFICER_PREVENTION, subject=ref.subject, referring_agency="pd-7")
 
 
 def provider(kind: str = "fhir-rest", pid: str = "org-bridge-clinic", hcp: bool = True) -> Provider:
@@ -91,7 +91,7 @@ def provider(kind: str = "fhir-rest", pid: str = "org-bridge-clinic", hcp: bool 
                     services=frozenset(Service), endpoint=r.Endpoint(kind=kind, address=address))
 
 
-def decision(request: r.Referral, recipient: Provider, variant: Variant = Variant.FULL,
+def decision(request: r.ReferralRequest, recipient: Provider, variant: Variant = Variant.FULL,
              basis: Basis = Basis.HIPAA_TREATMENT, part2: bool = False) -> r.Decision:
     return r.Decision(
         referral_id=referral_id(request, recipient.id), request_id=request.request_id, recipient_id=recipient.id,

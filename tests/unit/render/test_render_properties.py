@@ -71,9 +71,9 @@ def scenario(draw):
                    times=r.EmsTimes(psap_call=draw(st.none() | times), in_service=draw(st.none() | times)))
     field = r.FieldReferral(envelope=env.model_copy(update={"source_record_id": draw(ids_)}), agency_id=draw(ids_),
                             referral_id=draw(ids_), referrer_role=draw(text), referrer_id=draw(text),
-                            pathway=Pathway.SELF_REFERRAL, person=draw(person()), note=draw(text))
+                            pathway=Pathway.SELF_REFERRAL, subject=draw(person()), note=draw(text))
     categories = draw(st.lists(st.sampled_from(list(Category)), unique=True))
-    request = r.Referral(
+    request = r.ReferralRequest(
         envelope=env, request_id="req", person=r.PersonKey(person_token=draw(ids_), key_version=1),
         episode_id=draw(ids_), service=draw(st.sampled_from(list(Service))), categories=categories,
         reasons=[r.Evidence(category=draw(st.sampled_from(list(Category))), rule_id="x",

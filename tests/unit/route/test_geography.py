@@ -82,7 +82,7 @@ CASES = [
 
 @pytest.mark.parametrize("case, home, scene, expected", CASES, ids=[c[0] for c in CASES])
 def test_county_zip_and_boundary_coverage_home_then_scene(case, home, scene, expected):
-    request = r.Referral(envelope=ems_run("P").envelope, request_id="q", person=r.PersonKey(person_token="t",
+    request = r.ReferralRequest(envelope=ems_run("P").envelope, request_id="q", person=r.PersonKey(person_token="t",
                                                                                             key_version=1),
                          episode_id="e", service=Service.MH_CRISIS_FOLLOWUP)
     found = {c.provider.id: c.reasons[1] for c in route(request, COUNTY_DIRECTORY, RULES, place_of(home, scene), T0)}
@@ -92,7 +92,7 @@ def test_county_zip_and_boundary_coverage_home_then_scene(case, home, scene, exp
 
 
 def test_a_home_match_ranks_before_a_scene_fallback():
-    request = r.Referral(envelope=ems_run("P").envelope, request_id="q", person=r.PersonKey(person_token="t",
+    request = r.ReferralRequest(envelope=ems_run("P").envelope, request_id="q", person=r.PersonKey(person_token="t",
                                                                                             key_version=1),
                          episode_id="e", service=Service.MH_CRISIS_FOLLOWUP)
     cascade = route(request, COUNTY_DIRECTORY, RULES, place_of(addr(zip_code="62702"),
@@ -161,7 +161,7 @@ def test_a_real_pcr_with_fips_codes_reaches_county_and_boundary_providers(tmp_pa
         {"fullUrl": f"urn:x:{res['resourceType']}/{res['id']}", "resource": res} for res in [
             *_sud("org-fairfield-county", district="Fairfield County", state="CT"),
             *_sud("org-danbury-team", boundary=DANBURY)]]}
-    request = r.Referral(envelope=run.envelope, request_id="q", person=r.PersonKey(person_token="t", key_version=1),
+    request = r.ReferralRequest(envelope=run.envelope, request_id="q", person=r.PersonKey(person_token="t", key_version=1),
                          episode_id="e", service=Service.SUD_TREATMENT)
     found = {c.provider.id: c.reasons[1] for c in route(request, parse_directory(bundle), RULES,
                                                         place_of(run.patient.address, run.scene), T0)}

@@ -17,14 +17,14 @@ T0 = datetime(2026, 11, 3, 9, 0, tzinfo=timezone.utc)
 PERSON = r.PersonKey(person_token="tok-1", key_version=1)
 
 
-def request() -> r.Referral:
+def request() -> r.ReferralRequest:
     env = r.Envelope(event_id="request:req-1:r1", source_system="handoff:episode", source_record_id="req-1",
                      occurred_at=T0, ingested_at=T0, correlation_id="c-1")
-    return r.Referral(envelope=env, request_id="req-1", person=PERSON, episode_id="ep-1",
+    return r.ReferralRequest(envelope=env, request_id="req-1", person=PERSON, episode_id="ep-1",
                       service=Service.SUD_TREATMENT, referring_agency="ems-012")
 
 
-def save_request(store, req: r.Referral) -> None:
+def save_request(store, req: r.ReferralRequest) -> None:
     with store.transaction(immediate=True) as tx:
         tx.execute("INSERT INTO episode_request (request_id, person_token, episode_id, service, revision, digest, body,"
                    " updated_at) VALUES (:id, :t, :e, :s, 1, 'd', :body, :at)",
