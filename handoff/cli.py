@@ -37,6 +37,7 @@ COMMANDS = [
     ("policy", "handoff.commands.policy"),
     ("outreach", "handoff.commands.outreach"),
     ("monitor", "handoff.commands.monitor"),
+    ("tail", "handoff.commands.tail:tail_cmd"),
 ]
 
 

@@ -91,7 +91,7 @@ async def main(settings: Settings, once: bool, sample: int, bootstrap: str | Non
     from pipeline.kafka.broker import EmbeddedBroker
     from pipeline.storage import open_store
     from connectors.peers import demo as demo_peers
-    from handoff.worker import start_stages, wait_for_broker, wait_for_database
+    from handoff.worker import serve_health, start_stages, wait_for_broker, wait_for_database
 
     say = lambda text: typer.echo(f"handoff: {text}")  # noqa: E731
     db_path = _sqlite_path(settings.storage.url)
@@ -110,6 +110,7 @@ async def main(settings: Settings, once: bool, sample: int, bootstrap: str | Non
                     stale.unlink(missing_ok=True)
         catalogue = Catalogue(settings.kafka.topic_prefix)
         metrics = Metrics()
+        serve_health(stack, settings, metrics)
         await wait_for_broker(bootstrap, catalogue, metrics)
         say(f"{len(catalogue.topics)} topics catalogued")
         store = open_store(settings.storage.url)

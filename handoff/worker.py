@@ -17,8 +17,11 @@ whatever was started (the embedded broker of the demo too).
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
+import os
 import signal
+import threading
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -49,7 +52,7 @@ def cli(stages: str = typer.Option("", help="comma-separated stage names (defaul
     except KeyError as e:
         raise CliError(e.args[0], EXIT_USAGE) from None
     _log_to_stderr()
-    run_service(lambda: serve(settings, settings.kafka.bootstrap, names))
+    run_service(lambda: serve(settings, settings.kafka.bootstrap, names), settings.runtime.stop_grace_seconds)
 
 
 def _check_names(names: Sequence[str]) -> None:
@@ -66,11 +69,14 @@ def _log_to_stderr() -> None:
     logging.getLogger().setLevel(logging.WARNING)
 
 
-def run_service(main: Callable[[], Awaitable[object]]) -> None:
+def run_service(main: Callable[[], Awaitable[object]], grace: float = 30.0) -> None:
     """Run `main` until it returns or a SIGTERM / SIGINT arrives, at any moment (start-up too):
     the signal cancels it, so every `async with` and exit-stack callback unwinds (stages stop,
     the consumer leaves its group, an embedded broker is stopped). A second signal is ignored
-    while stopping; the stop itself is bounded by the broker's grace period."""
+    while stopping. The stop is bounded: past `grace` seconds every thread's stack goes to
+    stderr and the process exits 1. SIGUSR1 prints the stacks at any time (a stuck worker)."""
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+
     async def guarded() -> None:
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
@@ -79,6 +85,9 @@ def run_service(main: Callable[[], Awaitable[object]]) -> None:
             log.warning("%s: stopping", sig.name)
             for s in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(s, lambda: log.warning("already stopping"))
+            watchdog = threading.Timer(grace, _overran, (grace,))
+            watchdog.daemon = True
+            watchdog.start()
             task.cancel()
 
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -91,13 +100,20 @@ def run_service(main: Callable[[], Awaitable[object]]) -> None:
     asyncio.run(guarded())
 
 
+def _overran(grace: float) -> None:
+    log.error("not stopped %.0fs after the signal: exiting 1 (every thread's stack follows)", grace)
+    faulthandler.dump_traceback(all_threads=True)
+    os._exit(1)
+
+
 async def serve(settings: Settings, bootstrap: str, names: Sequence[str] = ()) -> None:
     """The worker: start, then run until cancelled."""
     from pipeline.storage import open_store
 
     async with AsyncExitStack() as stack:
-        catalogue = Catalogue.from_settings(settings)  # payload encryption, ingest flush (deploy/README.md)
         metrics = Metrics()
+        serve_health(stack, settings, metrics)  # first: a long wait for the broker is alive, not ready
+        catalogue = Catalogue.from_settings(settings)  # payload encryption, ingest flush (deploy/README.md)
         await wait_for_broker(bootstrap, catalogue, metrics, **client_options(settings.kafka))
         store = open_store(settings.storage.url)
         stack.callback(store.close)
@@ -105,6 +121,18 @@ async def serve(settings: Settings, bootstrap: str, names: Sequence[str] = ()) -
         running = await start_stages(stack, settings, bootstrap, catalogue, store, metrics, names)
         log.info("worker started: %d stage(s) and task(s) in group %s", len(running.names), running.group)
         await asyncio.Event().wait()
+
+
+READY_REQUIRES = ("broker", "database", "consumer-group")
+
+
+def serve_health(stack: AsyncExitStack, settings: Settings, metrics: Metrics) -> None:
+    """/healthz, /readyz and /metrics from the first moment of the worker's life (pipeline/health.py):
+    alive while it waits, /readyz names what it waits for (broker, database, consumer group)."""
+    server, _ = metrics.serve(settings.metrics.host, settings.metrics.port, requires=READY_REQUIRES)
+    stack.callback(server.shutdown)
+    host, port = server.server_address[:2]
+    log.info("health on http://%s:%d/healthz (/readyz, /metrics)", host, port)
 
 
 async def wait_for_broker(bootstrap: str, catalogue: Catalogue, metrics: Metrics, every: float = 2.0,
@@ -176,12 +204,12 @@ async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str
     chosen = {row.name for row in select((*STAGES, *PERIODIC), names)}
     stage_names = [s.name for s in STAGES if s.name in chosen]
     tasks = [p for p in PERIODIC if p.name in chosen]
+    group = consumer_group(settings.kafka.consumer_group, stage_names, all_stages=not names)
+    await refuse_overlap(settings, bootstrap, group, [s.name for s in STAGES])
     deps = Deps.build(settings, catalogue, store, registry().build(settings, store), SystemClock(),
                       audit_sealer=Sealer.from_settings(settings))
     metrics.registry.register(ReferralCollector(store, deps.clock))  # the closed loop's counts
-    server, _ = metrics.serve(settings.metrics.host, settings.metrics.port)
-    stack.callback(server.shutdown)
-    group = consumer_group(settings.kafka.consumer_group, stage_names, all_stages=not names)
+    await asyncio.to_thread(warm, deps, settings)
     app = make_app(bootstrap, group, **membership(settings), **faust_options(settings.kafka))  # TLS, SASL
     sink = FaustSink(app)
     selected = runners(deps, sink, metrics, RetryPolicy.of(settings.runtime), stage_names) if stage_names else []
@@ -194,19 +222,69 @@ async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str
         log.info("consuming: %d partition(s) assigned (%s)", len(assigned), ", ".join(topics) or "none")
 
     log.info("starting %s; joining consumer group %s", ", ".join(stage_names + [t.name for t in tasks]), group)
+    stack.push_async_callback(app.stop)  # before start: a SIGTERM while it starts (or joins) stops it too
     await app.start()
-    stack.push_async_callback(app.stop)
+    await refuse_overlap(settings, bootstrap, group, [s.name for s in STAGES])  # again: one started meanwhile
+    metrics.ready.labels("consumer-group").set(1)
     for task in tasks:
         writer = Writer(catalogue, sink, task.name, metrics=metrics, outputs=task.outputs)
         stack.callback(asyncio.create_task(run_periodic(task, deps, writer)).cancel)
     return Running(app, deps, metrics, stage_names + [t.name for t in tasks], group)
 
 
+def warm(deps, settings: Settings) -> None:
+    """Load once, before consuming, what a stage would otherwise load on its first record: the
+    ICD-10-CM table (seconds of CPU holding the GIL: a running worker would miss heartbeats and
+    /readyz answers; cached for the next start) and the provider directory."""
+    from pipeline.render.codes import load_icd10cm
+
+    since = time.monotonic()
+    codes, source = load_icd10cm(settings.runtime.cache_dir)
+    log.info("ICD-10-CM: %d codes from the %s in %.1fs", codes, source, time.monotonic() - since)
+    try:
+        deps.directory.current()
+    except Exception as e:  # noqa: BLE001 - the first referral tries again (and is retried while it is away)
+        log.warning("provider directory not loaded yet (%s); the first referral loads it", type(e).__name__)
+
+
 def consumer_group(base: str, stage_names: Sequence[str], all_stages: bool) -> str:
     """All stages share `base`; a worker running some stages (`--stages`) joins a group of its
     own set, so that workers with the same set share its partitions and different sets never
-    take each other's topics."""
+    take each other's topics. Sets that overlap would each consume the shared stage's topic,
+    so the worker refuses to run beside one (`refuse_overlap`)."""
     return base if all_stages else f"{base}.{'+'.join(sorted(stage_names))}"
+
+
+def overlapping(base: str, ours: str, active: Sequence[str], known: Sequence[str]) -> dict[str, list[str]]:
+    """The active groups of this deployment (`base`, `base.<a+b>`) other than `ours` whose stage
+    set shares stages with ours: {group: shared stages}. Groups that are not stage sets are ignored."""
+    def stages(group: str) -> set[str]:
+        if group == base:
+            return set(known)
+        if not group.startswith(f"{base}."):
+            return set()
+        named = set(group[len(base) + 1:].split("+"))
+        return named if named <= set(known) else set()
+
+    mine = stages(ours)
+    return {group: sorted(mine & stages(group)) for group in active if group != ours and mine & stages(group)}
+
+
+async def refuse_overlap(settings: Settings, bootstrap: str, group: str, known: Sequence[str]) -> None:
+    """A stage runs in one set of `--stages` only: a CliError (exit 4) when another set that shares
+    one of our stages has members in the group of its set now."""
+    from handoff.errors import EXIT_CONFIG, CliError
+    from pipeline.kafka.groups import active_groups
+
+    base = settings.kafka.consumer_group
+    active = await active_groups(bootstrap, base, request_timeout_ms=5000, **client_options(settings.kafka))
+    clash = overlapping(base, group, list(active), known)
+    if clash:
+        other, shared = sorted(clash.items())[0]
+        raise CliError(f"stage(s) {', '.join(shared)} already run in consumer group {other} "
+                       f"({active[other]} member(s)): overlapping --stages sets would process their records "
+                       f"twice; give every worker that runs a stage the same set", EXIT_CONFIG)
+
 
 
 def membership(settings: Settings) -> dict:

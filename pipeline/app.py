@@ -74,7 +74,7 @@ class Deps:
     agency_role: Callable[[str], str] = lambda agency_id: ""  # the agency registry (settings.agencies)
     delivery: Policy = Policy()  # one send in flight per referral (lease), when a transient failure is final
     audit_now: AuditNow | None = None  # writes audit records at once (the delivery attempt, before the send)
-    metrics: Metrics | None = None  # the process's registry (alert counts and times; the stages count themselves)
+    metrics: Metrics | None = None  # delivery latency and failures by connector, alert counts and times (`runners`)
 
     @classmethod
     def build(cls, settings: Settings, catalogue: Catalogue, store: Store, connectors: dict[str, Connector],
@@ -344,8 +344,11 @@ async def deliver(deps: Deps, delivery: r.Delivery, ctx: Context) -> Result:
                       audits=[recheck_audit(delivery, ctx, problems)])
     connector = deps.connectors.get(delivery.endpoint.kind)
     if connector is None:  # a deployment without the recipient's kind of connector: a dead letter to replay
+        if deps.metrics is not None:
+            deps.metrics.delivery_failures.labels(delivery.endpoint.kind, "unconfigured").inc()
         raise Permanent(f"no delivery connector for endpoint kind {delivery.endpoint.kind}: configure it, replay")
-    outcome = await send(deps.store, connector, delivery, ctx, deps.delivery, deps.audit_now or _no_audit_writer)
+    outcome = await send(deps.store, connector, delivery, ctx, deps.delivery, deps.audit_now or _no_audit_writer,
+                         deps.metrics)
     if outcome.state == "sent" and not cancelling:
         await asyncio.to_thread(deps.gate.record_use, delivery, ctx.clock.now())
     outputs = [Output("referral.status", key, outcome.status, AuditKind.STATUS_CHANGE)] if outcome.status else []
@@ -490,11 +493,11 @@ def stages(deps: Deps, names: Sequence[str] | None = None) -> list[Stage]:
 def runners(deps: Deps, sink: Sink, metrics: Metrics, policy: RetryPolicy = RetryPolicy(),
             names: Sequence[str] | None = None) -> list[StageRunner]:
     probes = {"database": partial(database_answers, deps.store)}
+    if deps.metrics is None:
+        deps = replace(deps, metrics=metrics)
     if deps.audit_now is None and sink is not None:  # the deliver stage audits its attempt before it sends
         deps = replace(deps, audit_now=partial(Writer(deps.catalogue, sink, "stage deliver").write, outputs=(),
                                                headers=()))
-    if deps.metrics is None:
-        deps = replace(deps, metrics=metrics)
     return [StageRunner(stage, deps.catalogue, sink, deps.clock, metrics, policy, probes)
             for stage in stages(deps, names)]
 

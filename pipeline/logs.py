@@ -21,7 +21,8 @@ from datetime import datetime, timezone
 from typing import Iterator
 
 FIELDS = ("stage", "topic", "partition", "offset", "event_id", "trace_id")
-_CONTEXT: ContextVar[dict] = ContextVar("handoff_log_context", default={})
+_EMPTY: dict = {}
+_CONTEXT: ContextVar[dict] = ContextVar("handoff_log_context", default=_EMPTY)
 _MASKS = [
     (re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"), "[date]"),
     (re.compile(r"\b\d{8}\b"), "[date]"),                               # HL7 v2 / NEMSIS compact dates
@@ -47,6 +48,17 @@ def log_context(**fields: object) -> Iterator[None]:
         yield
     finally:
         _CONTEXT.reset(token)
+
+
+def bind(**fields: object) -> None:
+    """Add `fields` to the innermost `log_context` block until it ends (e.g. the event id, once the
+    message is decoded); outside any block it does nothing."""
+    unknown = set(fields) - set(FIELDS)
+    if unknown:
+        raise ValueError(f"not a log field: {', '.join(sorted(unknown))}")
+    current = _CONTEXT.get()
+    if current is not _EMPTY:  # each block has a dict of its own: the update ends with the block
+        current.update({k: v for k, v in fields.items() if v not in (None, "")})
 
 
 class JsonFormatter(logging.Formatter):

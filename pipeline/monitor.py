@@ -3,6 +3,7 @@
     lag = await consumer_lag(bootstrap, prefix)        # [PartitionLag(group, topic, partition, end, committed)]
     state = database_state(store, now)                 # referral counts by state, holds, unsealed audit
     registry.register(MonitorCollector(...))           # the same as Prometheus gauges, computed per scrape
+    history.add(ends, at); history.series(groups)      # the last hour of samples: throughput and lag per stage
 
 Lag is the broker's end offset of a partition minus the group's committed offset (a group that
 never committed on a partition lags by the whole partition). Only groups that committed on a
@@ -11,6 +12,7 @@ topic of this catalogue (`prefix`) are listed.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterator
@@ -66,6 +68,49 @@ async def topic_ends(bootstrap: str, prefix: str, timeout_ms: int = 5000) -> Top
         return TopicEnds(ends, lags)
     finally:
         await admin.close()
+
+
+@dataclass(frozen=True)
+class Series:
+    """One consumer group on one topic over the window: messages committed per minute, and lag."""
+
+    group: str
+    topic: str
+    throughput: list[tuple[float, float]]   # (epoch seconds, messages per minute since the sample before)
+    lag: list[tuple[float, int]]             # (epoch seconds, lag summed over the topic's partitions)
+
+
+class History:
+    """The last `window` seconds of `topic_ends` samples, in memory (the IT dashboard's charts):
+    per consumer group and topic, the committed offsets and the lag, summed over partitions."""
+
+    def __init__(self, window: float = 3600.0) -> None:
+        self.window = window
+        self.samples: deque[tuple[float, dict[tuple[str, str], tuple[int, int]]]] = deque()
+
+    def add(self, ends: TopicEnds, at: float) -> None:
+        totals: dict[tuple[str, str], tuple[int, int]] = {}
+        for x in ends.lags:
+            committed, lag = totals.get((x.group, x.topic), (0, 0))
+            totals[(x.group, x.topic)] = (committed + (x.committed or 0), lag + x.lag)
+        self.samples.append((at, totals))
+        while self.samples and self.samples[0][0] < at - self.window:
+            self.samples.popleft()
+
+    def latest(self) -> float | None:
+        return self.samples[-1][0] if self.samples else None
+
+    def series(self, wanted=lambda group: True) -> list[Series]:
+        """Every (group, topic) seen in the window whose group is `wanted`, by group then topic. A
+        throughput point needs two samples; committed offsets that went back (a reset) count as 0."""
+        keys = sorted({k for _, totals in self.samples for k in totals if wanted(k[0])})
+        found = []
+        for key in keys:
+            points = [(at, totals[key]) for at, totals in self.samples if key in totals]
+            rates = [(at, max(0, c - c0) * 60.0 / (at - at0)) for (at0, (c0, _)), (at, (c, _))
+                     in zip(points, points[1:]) if at > at0]
+            found.append(Series(key[0], key[1], rates, [(at, lag) for at, (_, lag) in points]))
+        return found
 
 
 def _age(now: datetime, iso: str | None) -> float:

@@ -144,6 +144,14 @@ class LogSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
 
+class MonitorSettings(Section):
+    """The IT dashboard's charts (connectors/web/operations.py): how often the web service samples
+    offsets and lag, and how much it keeps (in memory; a restart starts the charts again)."""
+
+    sample_seconds: float = Field(30.0, gt=0)
+    window_seconds: float = Field(3600.0, gt=0)
+
+
 class RuntimeSettings(Section):
     """How stages retry (pipeline/errors.py, pipeline/stage.py)."""
 
@@ -157,6 +165,10 @@ class RuntimeSettings(Section):
     batch_size: int = Field(500, ge=1, description="a stage consumes at most this many records at a time; their "
                                                     "audit records are written first, then their outputs")
     batch_within_seconds: float = Field(0.05, gt=0, description="a batch is closed after this long even if not full")
+    stop_grace_seconds: float = Field(30.0, gt=0, description="after SIGTERM the worker stops within this long, "
+                                      "else it prints every thread's stack and exits 1 (below k8s' 45 s grace)")
+    cache_dir: Path = Field(RUN_DIR / "cache", description="what the worker derives once and reuses on its next "
+                                                         "start (the ICD-10-CM table); safe to delete")
     demo_database: Path = Field(RUN_DIR / "demo.db",
                                 description="`handoff run` (the demo) uses this SQLite file and deletes it at start")
 
@@ -310,6 +322,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = AuditSettings()
     metrics: MetricsSettings = MetricsSettings()
     log: LogSettings = LogSettings()
+    monitor: MonitorSettings = MonitorSettings()
     edges: EdgeSettings = EdgeSettings()
     runtime: RuntimeSettings = RuntimeSettings()
     delivery: DeliverySettings = DeliverySettings()

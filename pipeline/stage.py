@@ -45,7 +45,7 @@ from pipeline.errors import SHARED_DEPENDENCIES, HandoffError, UndeclaredOutput,
 from pipeline.ids import digest
 from pipeline.metrics import Metrics
 from pipeline.topics import Catalogue, Topic
-from pipeline.logs import log_context
+from pipeline.logs import bind, log_context
 from pipeline.trace import child_traceparent, trace_id_of
 from pipeline.trace import parse as parse_traceparent
 
@@ -309,7 +309,8 @@ class StageRunner:
     async def handle(self, msg: Incoming) -> None:
         """Process one message, retrying transient failures; never raises for a failure of the
         record (it becomes a dead letter). Returns once the offset may be committed. Every log
-        line meanwhile carries the stage, the message's place and its trace id (pipeline/logs.py)."""
+        line meanwhile carries the stage, the message's place, its trace id and, once decoded,
+        its event id (pipeline/logs.py)."""
         parsed = parse_traceparent(_header(msg.headers, "traceparent"))
         with log_context(stage=self.stage.name, topic=msg.topic, partition=msg.partition, offset=msg.offset,
                          trace_id=parsed[0] if parsed else None):
@@ -326,6 +327,7 @@ class StageRunner:
             except Exception as e:  # bytes that are not the topic's record: nothing to retry
                 await self._dead_letter(msg, classify(e), retryable=False)
                 return
+            bind(event_id=_event_id(value), trace_id=trace_id_of(_header(msg.headers, "traceparent"), value))
             await self._until_due(msg, value)
             while True:
                 try:
@@ -456,6 +458,15 @@ def _header(headers: Headers, name: str) -> str | None:
         if key == name and value is not None:
             return value.decode("ascii", "replace")
     return None
+
+
+def _event_id(value: r.Record) -> str:
+    """What a log line names the record by: its envelope's event id, else its own id."""
+    envelope = getattr(value, "envelope", None)
+    if envelope is not None:
+        return envelope.event_id
+    return next((getattr(value, a) for a in ("referral_id", "request_id", "delivery_id", "audit_id", "dead_letter_id")
+                 if getattr(value, a, "")), "")
 
 
 def _record_id(value: r.Record) -> str:

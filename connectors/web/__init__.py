@@ -4,8 +4,9 @@
     app = build_app(web)                                # a Starlette app
     server = web_server(settings, app)                  # uvicorn, TLS when web.tls_cert/tls_key are set
 
-Plain server-rendered HTML (templates/, Jinja2 with autoescaping) and one small local
-stylesheet; no script, no CDN. Every response carries a strict Content-Security-Policy and
+Plain server-rendered HTML (templates/, Jinja2 with autoescaping), one small local
+stylesheet and one small local script (static/signature.js: a signature drawn on the consent
+forms; every page works without it); no CDN. Every response carries a strict Content-Security-Policy and
 no-store caching; HSTS when served over TLS. Sessions and roles: pipeline/people.
 """
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pipeline.stage import Writer
 
 HERE = Path(__file__).resolve().parent
 HEADERS = {
-    "content-security-policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self';"
+    "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self';"
                                " frame-ancestors 'none'; base-uri 'none'",
     "x-content-type-options": "nosniff", "referrer-policy": "no-referrer", "x-frame-options": "DENY",
     "cache-control": "no-store", "cross-origin-opener-policy": "same-origin",

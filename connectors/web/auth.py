@@ -125,7 +125,7 @@ async def form(request: Request) -> dict:
     if getattr(request.state, "form", None) is None:
         ctype = request.headers.get("content-type", "")
         if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-            sent = await request.form(max_files=1, max_fields=40)
+            sent = await request.form(max_files=1, max_fields=60)
             uploads = {k: v for k, v in sent.items() if not isinstance(v, str)}
             request.state.files = {k: (await v.read(MAX_UPLOAD + 1), v.content_type or "") for k, v in uploads.items()}
             request.state.form = {k: str(v)[:MAX_FIELD * 8] for k, v in sent.items() if k not in uploads}

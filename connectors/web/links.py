@@ -2,7 +2,8 @@
 
     GET  /links                         the queue, oldest first (what the two records say of the person)
     POST /links/{referral_id}/confirm   a new revision of the request, match exact → referral.request
-    POST /links/{referral_id}/split     not the same person: the hold is closed, nothing was sent
+    POST /links/{referral_id}/split     not the same person: the hold is closed, nothing was sent; the
+                                        request again under a person key and episode of its own
 
 For accounts with the holds permission (outreach, privacy officer). Every open is a view audit
 record; each decision an admin audit record written with (before) its output through the Writer.
@@ -38,15 +39,15 @@ def routes(web: Web) -> list[Route]:
     async def decide(request: Request, action: str) -> Response:
         user, now = request.state.session.account.username, web.clock.now()
         rid = request.path_params["referral_id"]
-        act = links.confirm if action == "confirm" else links.split
+        keys = web.settings.security.linkage_keys
         try:
-            request_record = await asyncio.to_thread(act, web.store, rid, user, now)
+            request_record = await asyncio.to_thread(links.confirm, web.store, rid, user, now) if action == "confirm" \
+                else await asyncio.to_thread(links.split, web.store, rid, user, now, keys)
         except links.LinkError as e:
             return RedirectResponse(f"/links?error={quote(str(e))}", status_code=303)
         audit = admin_audit(user, now, f"link-{action}", f"referral:{rid}",
                             {"request_id": request_record.request_id, "person": request_record.person.person_token})
-        outputs = [Output("referral.request", request_record.person, request_record)] if action == "confirm" else []
-        await web.writer.write([audit], outputs, [])
+        await web.writer.write([audit], [Output("referral.request", request_record.person, request_record)], [])
         return RedirectResponse(f"/links?done={action}", status_code=303)
 
     @needs(Permission.HOLDS, web)

@@ -9,65 +9,61 @@
 Every open is a `view` audit record (channel dashboard, purpose outreach) acknowledged before
 anything is shown. A complete consent goes through the registry as active and its set is produced
 to `consent` at once (the consent stage then releases the held referrals); an incomplete one is
-not stored and the page names what is missing. A team whose account's organisation is a
-law-enforcement agency (settings edges.agencies) sees no recipient and no provider status.
+not stored and the page names what is missing. Which entries a team sees, and whether it sees
+providers (not when its account's organisation is a law-enforcement agency, settings
+edges.agencies): pipeline.outreach.worklist.team_of.
 """
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from connectors.web import consentform
 from connectors.web.auth import Web, form, needs, refuse
-from pipeline.audit.emit import admin_audit, view_audit
-from pipeline.consent.registry import ConsentError, Registry, publish_pending
+from pipeline.audit.emit import view_audit
+from pipeline.consent.policy import load_policy
+from pipeline.consent.registry import ConsentError, Registry
 from pipeline.outreach import capture, worklist as wl
 from pipeline.people import Permission
-from pipeline.vocab import ConsentKind, DataCategory, Purpose
-
-
-def shows_provider(settings, organisation: str) -> bool:
-    agency = settings.edges.agencies.get(organisation or "")
-    return agency is None or agency.kind != "law-enforcement"
+from pipeline.vocab import Purpose
 
 
 def routes(web: Web) -> list[Route]:
     registry = Registry(web.store)
+    policy = load_policy(web.settings.consent.policy)
 
-    def scope(request: Request) -> tuple[str, bool]:
-        account = request.state.session.account
-        return web.settings.programme_id, shows_provider(web.settings, account.organisation_id)
+    def team(request: Request) -> wl.Team:
+        return wl.team_of(web.settings, request.state.session.account.organisation_id, policy)
 
     async def view(request: Request, what: str, subject: str = "", person=None, outcome: str = "success") -> None:
-        from pipeline.vocab import Purpose as P
         await web.writer.write([view_audit(request.state.session.account.username, web.clock.now(), "dashboard",
-                                           what, person=person, referral_id=subject, purpose=P.OUTREACH,
+                                           what, person=person, referral_id=subject, purpose=Purpose.OUTREACH,
                                            query=request.url.path, outcome=outcome)], [], [])
 
     async def find(request: Request):
-        programme, provider = scope(request)
         subject = request.path_params["subject"]
-        found = await asyncio.to_thread(wl.entry, web.store, subject, programme, web.clock.now(), provider)
+        found = await asyncio.to_thread(wl.entry, web.store, subject, team(request), web.clock.now())
         if found is None:
             await view(request, "outreach entry (none open)", subject, outcome="refused")
         return found
 
     @needs(Permission.HOLDS, web)
     async def listing(request: Request) -> Response:
-        programme, provider = scope(request)
+        mine = team(request)
         await view(request, "outreach worklist")
-        rows = await asyncio.to_thread(wl.worklist, web.store, programme, web.clock.now(), provider)
-        return web.page(request, "outreach.html", rows=rows, provider=provider, programme=programme)
+        rows = await asyncio.to_thread(wl.worklist, web.store, mine, web.clock.now())
+        return web.page(request, "outreach.html", rows=rows, provider=mine.show_provider, programme=mine.programme)
 
     async def _page(request: Request, found: wl.Entry, missing: list[str], status: int) -> Response:
         consents = await asyncio.to_thread(capture.consents_for, registry, found.person)
         return web.page(request, "outreach_entry.html", status=status, e=found, consents=consents,
-                        provider=scope(request)[1], methods=wl.METHODS, outcomes=wl.OUTCOMES,
-                        capacities=capture.CAPACITIES, categories=list(DataCategory), purposes=list(Purpose),
-                        kinds=list(ConsentKind), missing=missing, fields=getattr(request.state, "form", None) or {},
+                        provider=team(request).show_provider, methods=wl.METHODS, outcomes=wl.OUTCOMES,
+                        **consentform.FORM, missing=missing, fields=getattr(request.state, "form", None) or {},
                         done=request.query_params.get("done", ""), error=request.query_params.get("error", ""))
 
     @needs(Permission.HOLDS, web)
@@ -91,31 +87,22 @@ def routes(web: Web) -> list[Route]:
             return RedirectResponse(f"/outreach/{found.subject}?error={quote(str(e))}", status_code=303)
         return RedirectResponse(f"/outreach/{found.subject}?done=attempt", status_code=303)
 
-    async def publish(user: str, what: str, consent_id: str) -> None:
-        now = web.clock.now()
-        await web.writer.write([admin_audit(user, now, what, f"consent:{consent_id}", {})], [], [])
-        await publish_pending(registry, web.writer, now)
-
     @needs(Permission.CONSENTS, web)
     async def consent(request: Request) -> Response:
         found, fields = await find(request), await form(request)
         if found is None:
             return refuse(request, web, 404, "no open worklist entry of that id")
         user, now = request.state.session.account.username, web.clock.now()
-        body, ctype = getattr(request.state, "files", {}).get("artefact", (b"", ""))
-        artefact = capture.Artefact(body, ctype) if body else None
-        full = await asyncio.to_thread(wl.entry, web.store, found.subject, scope(request)[0], now, True)
-        record, missing = capture.from_form(fields, found.subject, full.recipient, artefact, now)
+        full = await asyncio.to_thread(wl.entry, web.store, found.subject, replace(team(request), show_provider=True),
+                                       now)  # the recipient the consent names, whether or not the team sees it
+        record, artefact, missing = consentform.read(request, fields, found.subject, {"held": full.recipient}, now)
         if missing:
             await view(request, "consent capture (incomplete, not stored)", found.subject, found.person)
             return await _page(request, found, missing, 422)
-        await asyncio.to_thread(capture.store_artefact, web.store, record.consent_id, artefact,
-                                fields.get("signer", ""), fields.get("capacity", ""), user, now)
         try:
-            await asyncio.to_thread(registry.put, found.person, record, now, f"user:{user}")
+            await consentform.keep(web, registry, found.person, record, artefact, fields, user, now)
         except ConsentError as e:
             return RedirectResponse(f"/outreach/{found.subject}?error={quote(str(e))}", status_code=303)
-        await publish(user, "consent-captured", record.consent_id)
         return RedirectResponse(f"/outreach/{found.subject}?done=consent", status_code=303)
 
     @needs(Permission.CONSENTS, web)
@@ -129,8 +116,9 @@ def routes(web: Web) -> list[Route]:
             return RedirectResponse(f"/outreach/{found.subject}?error={quote('no such consent for this person')}",
                                     status_code=303)
         user = request.state.session.account.username
-        await asyncio.to_thread(registry.revoke, consent_id, web.clock.now(), f"user:{user}")
-        await publish(user, "consent-revoked", consent_id)
+        now = web.clock.now()
+        await asyncio.to_thread(registry.revoke, consent_id, now, f"user:{user}")
+        await consentform.published(web, registry, user, "consent-revoked", consent_id, now)
         return RedirectResponse(f"/outreach/{found.subject}?done=revoked", status_code=303)
 
     return [Route("/outreach", listing), Route("/outreach/{subject}", show),

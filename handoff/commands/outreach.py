@@ -21,17 +21,17 @@ USER = typer.Option(None, help="your local account (checked; else HANDOFF_USER)"
 
 @contextmanager
 def _open(user: str | None) -> Iterator[tuple]:
-    """(settings, store, the checked account's name, whether it may see providers)."""
-    from connectors.web.outreach import shows_provider
+    """(settings, store, the checked account's name, its team: pipeline.outreach.worklist.Team)."""
     from handoff.commands.consent import _registry
     from handoff.commands.users import checked_user
+    from pipeline.outreach.worklist import team_of
     from pipeline.people import Permission, load_account
     from pipeline.settings import Settings
 
     settings = Settings()
     with _registry(settings) as registry:
         name = checked_user(registry.store, user, Permission.HOLDS)
-        yield settings, registry.store, name, shows_provider(settings, load_account(registry.store, name).organisation_id)
+        yield settings, registry.store, name, team_of(settings, load_account(registry.store, name).organisation_id)
 
 
 def _line(e) -> str:
@@ -50,20 +50,20 @@ def list_cmd(user: Optional[str] = USER) -> None:
     from pipeline.clock import SystemClock
     from pipeline.outreach.worklist import worklist
 
-    with _open(user) as (settings, store, name, provider):
-        rows = worklist(store, settings.programme_id, SystemClock().now(), provider)
+    with _open(user) as (settings, store, name, team):
+        rows = worklist(store, team, SystemClock().now())
         _record_view(settings, name, "outreach:worklist", store=store)
     for e in rows:
         typer.echo(_line(e))
     typer.echo(f"{len(rows)} to reach")
 
 
-def _entry(store, settings, subject: str, provider: bool):
+def _entry(store, subject: str, team):
     from handoff.errors import CliError
     from pipeline.clock import SystemClock
     from pipeline.outreach.worklist import entry
 
-    found = entry(store, subject, settings.programme_id, SystemClock().now(), provider)
+    found = entry(store, subject, team, SystemClock().now())
     if found is None:
         raise CliError(f"no open worklist entry {subject}")
     return found
@@ -75,8 +75,8 @@ def show(subject: str = typer.Argument(..., help="the entry's id (as `outreach l
     """One entry: how to find the person, and every contact attempt."""
     from handoff.commands.consent import _record_view
 
-    with _open(user) as (settings, store, name, provider):
-        e = _entry(store, settings, subject, provider)
+    with _open(user) as (settings, store, name, team):
+        e = _entry(store, subject, team)
         _record_view(settings, name, f"outreach:{subject}", person=e.person, store=store)
     typer.echo(_line(e))
     if e.home:
@@ -99,8 +99,8 @@ def attempt(subject: str = typer.Argument(..., help="the entry's id"),
     from pipeline.clock import SystemClock
     from pipeline.outreach.worklist import AttemptRefused, record_attempt
 
-    with _open(user) as (settings, store, name, provider):
-        e = _entry(store, settings, subject, provider)
+    with _open(user) as (settings, store, name, team):
+        e = _entry(store, subject, team)
         try:
             attempt_id = record_attempt(store, subject, e.person, method, outcome, note, name, SystemClock().now())
         except AttemptRefused as err:

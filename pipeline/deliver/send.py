@@ -11,6 +11,9 @@
    which is final: `failed`.
    A `Permanent` one is final at once.
 
+Counted on `metrics` when given: the ingest → acknowledgement latency of a sent delivery, and
+each failed send by connector and outcome (retry, ambiguous, failed).
+
 A crash between 3's send and its settling leaves the slot in flight; when the lease ends, the
 replayed delivery is sent again with the same message id (PUT on the same ids, the same MSH-10,
 the same Message-ID), so the recipient still holds one referral.
@@ -28,6 +31,7 @@ from pipeline.errors import Permanent, Transient
 from pipeline.storage import Store
 
 if TYPE_CHECKING:
+    from pipeline.metrics import Metrics
     from pipeline.stage import Context
 
 AuditNow = Callable[[Sequence[r.AuditEvent]], Awaitable[None]]
@@ -52,7 +56,7 @@ class Outcome:
 
 
 async def send(store: Store, connector: Connector, delivery: r.Delivery, ctx: "Context", policy: Policy,
-               audit_now: AuditNow) -> Outcome:
+               audit_now: AuditNow, metrics: "Metrics | None" = None) -> Outcome:
     now = ctx.clock.now()
     slot = await asyncio.to_thread(ledger.claim, store, delivery, now, policy.lease_seconds)
     if slot.outcome in (ledger.UNCHANGED, ledger.STALE):
@@ -67,16 +71,22 @@ async def send(store: Store, connector: Connector, delivery: r.Delivery, ctx: "C
     try:
         receipt = await connector.deliver(delivery)
     except Permanent as e:
-        return await _failed(store, delivery, tried, ctx, f"{type(e).__name__}: {e}")
+        return await _failed(store, delivery, tried, ctx, f"{type(e).__name__}: {e}", metrics)
     except Transient as e:
         state = "ambiguous" if isinstance(e, Ambiguous) else "retry"
         await asyncio.to_thread(ledger.settle, store, delivery, state, ctx.clock.now(), str(e))
         if slot.attempts >= policy.final_attempt:
-            return await _failed(store, delivery, tried, ctx, f"gave up after {slot.attempts} sends: {e}")
+            return await _failed(store, delivery, tried, ctx, f"gave up after {slot.attempts} sends: {e}", metrics)
+        if metrics is not None:
+            metrics.delivery_failures.labels(delivery.endpoint.kind, state).inc()
         await audit_now([delivery_attempt_audit(tried, ctx, state, f"{type(e).__name__}: {e}")
                          .model_copy(update={"audit_id": _result_id(tried)})])
         raise
-    await asyncio.to_thread(ledger.settle, store, delivery, "sent", ctx.clock.now(), slot.resend)
+    acknowledged = ctx.clock.now()
+    await asyncio.to_thread(ledger.settle, store, delivery, "sent", acknowledged, slot.resend)
+    if metrics is not None:
+        metrics.delivery_latency.labels(delivery.endpoint.kind).observe(
+            max(0.0, (acknowledged - delivery.envelope.ingested_at).total_seconds()))
     disclosure = disclosure_audit(delivery, ctx, receipt.duplicate)
     if slot.resend:
         disclosure.detail["resend"] = slot.resend
@@ -84,8 +94,11 @@ async def send(store: Store, connector: Connector, delivery: r.Delivery, ctx: "C
     return Outcome("sent", status, [disclosure], slot.resend)
 
 
-async def _failed(store: Store, delivery: r.Delivery, tried: r.Delivery, ctx: "Context", reason: str) -> Outcome:
+async def _failed(store: Store, delivery: r.Delivery, tried: r.Delivery, ctx: "Context", reason: str,
+                  metrics: "Metrics | None") -> Outcome:
     await asyncio.to_thread(ledger.settle, store, delivery, "failed", ctx.clock.now(), reason)
+    if metrics is not None:
+        metrics.delivery_failures.labels(delivery.endpoint.kind, "failed").inc()
     audit = delivery_attempt_audit(tried, ctx, "failure", reason).model_copy(update={"audit_id": _result_id(tried)})
     return Outcome("failed", failed_status(delivery, reason), [audit], reason)
 

@@ -151,10 +151,16 @@ def _person_requests(members, rules: RoutingRules, incident: r.DispatchIncident 
     return out
 
 
+def field_person(referral: r.FieldReferral, keys: dict[int, SecretStr]) -> tuple[r.PersonKey, Match]:
+    """The person a field referral is about (the token its requests carry; a consent captured on
+    scene is put under it), and how sure the link is."""
+    return person_token(referral.subject, keys, fallback_id=f"{referral.agency_id}/{referral.referral_id}")
+
+
 def field_requests(referral: r.FieldReferral, rules: RoutingRules, keys: dict[int, SecretStr],
                    role_of: RoleOf = _unknown) -> list[r.ReferralRequest]:
     """A referral an officer, crew or the person made directly: the services it asks for."""
-    token, match = person_token(referral.subject, keys, fallback_id=f"{referral.agency_id}/{referral.referral_id}")
+    token, match = field_person(referral, keys)
     episode = episode_id(referral.incident) if referral.incident else "ep-" + digest(
         "field", referral.agency_id, referral.referral_id, length=24)
     source = r.SourceRef(topic="field.referral", record_id=referral.referral_id,
@@ -206,6 +212,8 @@ def merge(incoming: r.ReferralRequest, episode: str, existing: r.ReferralRequest
         "pathway": existing.pathway if existing.pathway != Pathway.FIRST_RESPONDER else placed.pathway,
         "exclude": sorted(set(existing.exclude) | set(placed.exclude)),
         "source_role": SourceRole.most_protective([existing.source_role, placed.source_role]),
+        # a link review's confirmation (pipeline/outreach/links.py) makes an uncertain match exact
+        "match": Match.EXACT if placed.match == Match.EXACT else existing.match,
     })
     if content_digest(combined) == content_digest(existing):
         return existing

@@ -1,7 +1,7 @@
 """Consent capture from the outreach form: 42 CFR 2.31(a) and, for a HIPAA authorisation, 45 CFR 164.508(c).
 
-    consent, missing = from_form(fields, artefact_sha256, now)     # pure
-    if not missing: capture(registry, person, consent, artefact, now, user)
+    consent, missing = from_form(fields, subject, {"held": "prov-a"}, artefact, now)    # pure
+    if not missing: store_artefact(...); registry.put(person, consent, now, actor)
 
 Every element is a field of the form. What the ConsentRecord itself evidences (information,
 recipients, purpose, signature and date) is read from it by `decide.missing_elements`; the
@@ -9,7 +9,10 @@ statements the person was given (right to revoke, redisclosure, for HIPAA also t
 not conditioned on signing) and the named patient, disclosing party and expiry are checked here.
 An incomplete form produces no consent at all: the page names what is missing, nothing is
 released. A complete one is put through the registry as *active*, with the signed artefact
-(an uploaded PDF or image) stored with its SHA-256.
+(an uploaded PDF or image, or a signature drawn on the page, which arrives as a PNG) stored
+with its SHA-256. "To whom" is one of the choices the form offered (`choices`: the value the
+form sent → the recipient id): the held referral's recipient on the outreach page, a provider
+of the directory on the field form.
 """
 from __future__ import annotations
 
@@ -26,7 +29,9 @@ CAPACITIES = ("self", "parent-or-guardian", "personal-representative")
 # the form's capacities as the consent records them (42 CFR 2.14/2.15, 45 CFR 164.502(g))
 SIGNED_BY = {"self": SignerCapacity.PATIENT, "parent-or-guardian": SignerCapacity.GUARDIAN,
              "personal-representative": SignerCapacity.PERSONAL_REPRESENTATIVE}
-ARTEFACT_TYPES = ("application/pdf", "image/png", "image/jpeg")
+# what a signed form may be, and how its first bytes must start (a drawn signature is a PNG)
+ARTEFACT_TYPES = {"application/pdf": (b"%PDF-",), "image/png": (b"\x89PNG\r\n\x1a\n",),
+                  "image/jpeg": (b"\xff\xd8\xff",)}
 MAX_ARTEFACT = 5 * 1024 * 1024
 # 45 CFR 164.508(c)(2)(ii): the authorisation states that treatment is not conditioned on signing.
 HIPAA_EXTRA = ("conditioning-statement",)
@@ -49,6 +54,8 @@ def artefact_problem(artefact: Artefact | None) -> str:
         return f"the signed form must be a PDF, PNG or JPEG (got {artefact.content_type or 'unknown'})"
     if len(artefact.body) > MAX_ARTEFACT:
         return f"the signed form is larger than {MAX_ARTEFACT // (1024 * 1024)} MB"
+    if not artefact.body.startswith(ARTEFACT_TYPES[artefact.content_type]):
+        return f"the signed form is not a {artefact.content_type} file"
     return ""
 
 
@@ -56,9 +63,10 @@ def _yes(fields: dict, name: str) -> bool:
     return fields.get(name, "").strip().lower() in ("on", "yes", "true", "1")
 
 
-def from_form(fields: dict, subject: str, recipient: str, artefact: Artefact | None,
+def from_form(fields: dict, subject: str, choices: dict[str, str], artefact: Artefact | None,
               now: datetime) -> tuple[r.ConsentRecord, list[str]]:
     """The consent the form describes, and the elements it still lacks (empty: complete)."""
+    recipient = choices.get(fields.get("recipient", ""), "")
     kind = ConsentKind.HIPAA_AUTHORIZATION if fields.get("kind") == ConsentKind.HIPAA_AUTHORIZATION.value \
         else ConsentKind.PART2
     lacking = []
@@ -87,7 +95,7 @@ def from_form(fields: dict, subject: str, recipient: str, artefact: Artefact | N
     problem = artefact_problem(artefact)
     consent = r.ConsentRecord(
         consent_id="captured-" + digest(subject, recipient, now.isoformat(), length=24), kind=kind,
-        status=ConsentStatus.ACTIVE, recipients=[recipient] if _yes(fields, "recipient_named") and recipient else [],
+        status=ConsentStatus.ACTIVE, recipients=[recipient] if recipient else [],
         purposes=purposes, data_categories=categories, period_start=now, period_end=end,
         signed_at=now if not problem else None, artefact_ref=f"sha256:{artefact.sha256}" if not problem else "",
         missing_elements=lacking, signer=f"artefact:{artefact.sha256}" if not problem else "",

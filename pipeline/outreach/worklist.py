@@ -1,15 +1,21 @@
 """The outreach worklist: whom to find, where, and by when. Reads the database; no Kafka.
 
-    rows = worklist(store, programme="demo-programme", now=now, show_provider=True)
-    item = entry(store, "ref-…", now, show_provider=False)        # one, or None
-    record_attempt(store, "ref-…", "phone", "no-answer", "", "ana", now)
+    team = Team("team-north", load_policy(), show_provider=True)
+    rows = worklist(store, team, now)
+    item = entry(store, "ref-…", team, now)                      # one, or None
+    record_attempt(store, "ref-…", person, "phone", "no-answer", "", "ana", now)
 
 Two kinds of entry: a referral held for consent (`consent_hold`, status held) and a request no
 recipient is left to ask (`referral_escalation`, status exhausted). Each carries what outreach
 needs to find the person, from the held request itself: name, date of birth, phone, home address,
 the scene and when it happened, the service asked for; nothing clinical beyond that need. Its due
 time is the earliest of the hold's expiry and the closed loop's open deadlines; overdue first.
-`show_provider` False (a team led by law enforcement) leaves out the recipient and its status.
+
+Only the team's programme's people, and only those the consent gate lets it be told of: each
+request is decided (pipeline.consent.decide) with purpose `outreach` and the programme as the
+recipient; a deny is not shown. A hold is shown: it waits for the very consent the team is
+there to capture. `show_provider` False (a team led by law enforcement) leaves out the
+recipient and its status.
 """
 from __future__ import annotations
 
@@ -17,13 +23,44 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from pipeline import records as r
+from pipeline.consent.decide import Recipient, decide
+from pipeline.consent.policy import Policy
+from pipeline.consent.registry import Registry
 from pipeline.ids import digest
 from pipeline.outreach.links import UNCERTAIN
 from pipeline.storage import Store, Transaction
+from pipeline.vocab import Outcome, Purpose
 
 METHODS = ("phone", "visit", "text", "letter", "other")
 OUTCOMES = ("reached", "no-answer", "left-message", "wrong-number", "not-found", "declined", "other")
 LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Team:
+    """Whose worklist: the programme (the gate's recipient), the consent policy, and whether the
+    team may see providers (not when led by law enforcement)."""
+
+    programme: str
+    policy: Policy
+    show_provider: bool
+
+    def admits(self, request: r.ReferralRequest, consents: list[r.ConsentRecord], now: datetime) -> bool:
+        """May the team be told of this request at all? The gate with purpose outreach and the
+        programme as recipient: anything but a deny (a hold waits for the consent it captures)."""
+        decision = decide(request, Recipient(self.programme, "other"), Purpose.OUTREACH, consents, self.policy, now)
+        return decision.outcome != Outcome.DENY
+
+
+def team_of(settings, organisation: str, policy: Policy | None = None) -> Team:
+    """The team of an account of this organisation: the site's programme and policy (loaded from
+    settings unless given); providers hidden when the organisation is a law-enforcement agency
+    (settings edges.agencies)."""
+    from pipeline.consent.policy import load_policy
+
+    agency = settings.edges.agencies.get(organisation or "")
+    return Team(settings.programme_id, policy or load_policy(settings.consent.policy),
+                show_provider=agency is None or agency.kind != "law-enforcement")
 
 
 @dataclass(frozen=True)
@@ -90,19 +127,18 @@ def _entry(tx: Transaction, kind: str, subject: str, request: r.ReferralRequest,
                  reasons=reasons if show_provider else "", attempts=attempts)
 
 
-def _held(tx: Transaction, programme: str | None, subject: str | None) -> list[tuple]:
+def _held(tx: Transaction, programme: str, subject: str | None) -> list[tuple]:
     sql = ("SELECT referral_id, recipient_id, reasons, request, expires_at FROM consent_hold"
-           " WHERE status = 'held' AND COALESCE(reasons, '') NOT LIKE :uncertain")  # those wait for link review
-    params: dict = {"n": LIMIT, "uncertain": UNCERTAIN}
-    if programme:
-        sql, params["prog"] = sql + " AND (programme_id = :prog OR programme_id IS NULL OR programme_id = '')", programme
+           " WHERE status = 'held' AND COALESCE(reasons, '') NOT LIKE :uncertain"  # those wait for link review
+           " AND programme_id = :prog")
+    params: dict = {"n": LIMIT, "uncertain": UNCERTAIN, "prog": programme}
     if subject:
         sql, params["s"] = sql + " AND referral_id = :s", subject
     return [("consent", row["referral_id"], r.ReferralRequest.model_validate_json(row["request"]), row["expires_at"],
              row["recipient_id"], row["reasons"] or "") for row in tx.fetchall(sql + " LIMIT :n", params)]
 
 
-def _unplaced(tx: Transaction, programme: str | None, subject: str | None) -> list[tuple]:
+def _unplaced(tx: Transaction, programme: str, subject: str | None) -> list[tuple]:
     from pipeline.episode.state import REFERRAL
 
     sql = ("SELECT e.request_id, e.reason, q.body FROM referral_escalation e JOIN episode_request q"
@@ -113,25 +149,34 @@ def _unplaced(tx: Transaction, programme: str | None, subject: str | None) -> li
     out = []
     for row in tx.fetchall(sql + " LIMIT :n", params):
         request = REFERRAL.decode(bytes(row["body"]))
-        if programme and request.envelope.programme_id not in ("", programme):
+        if request.envelope.programme_id != programme:
             continue
         out.append(("unplaced", row["request_id"], request, "", "", row["reason"] or ""))
     return out
 
 
-def worklist(store: Store, programme: str | None, now: datetime, show_provider: bool) -> list[Entry]:
-    """Every open entry of the programme: overdue first, then by due time, then oldest."""
+def _found(store: Store, tx: Transaction, team: Team, subject: str | None, now: datetime) -> list[Entry]:
+    """The programme's open entries the gate admits (one, with `subject`)."""
+    registry = Registry(store)
+    found = _held(tx, team.programme, subject) + _unplaced(tx, team.programme, subject)
+    out = []
+    for kind, key, request, due, recipient, why in found:
+        if team.admits(request, registry.consents(request.person, tx), now):
+            out.append(_entry(tx, kind, key, request, due, now, team.show_provider, recipient, why))
+    return out
+
+
+def worklist(store: Store, team: Team, now: datetime) -> list[Entry]:
+    """Every open entry of the programme the gate admits: overdue first, then by due time, then oldest."""
     with store.transaction() as tx:
-        found = _held(tx, programme, None) + _unplaced(tx, programme, None)
-        entries = [_entry(tx, kind, subject, req, due, now, show_provider, rec, why)
-                   for kind, subject, req, due, rec, why in found]
+        entries = _found(store, tx, team, None, now)
     return sorted(entries, key=lambda e: (not e.overdue, e.due_at or "9999", e.occurred_at, e.subject))
 
 
-def entry(store: Store, subject: str, programme: str | None, now: datetime, show_provider: bool) -> Entry | None:
+def entry(store: Store, subject: str, team: Team, now: datetime) -> Entry | None:
     with store.transaction() as tx:
-        found = _held(tx, programme, subject) + _unplaced(tx, programme, subject)
-        return _entry(tx, *found[0][:4], now, show_provider, *found[0][4:]) if found else None
+        found = _found(store, tx, team, subject, now)
+    return found[0] if found else None
 
 
 def record_attempt(store: Store, subject: str, person: r.PersonKey, method: str, outcome: str, note: str,

@@ -27,6 +27,7 @@ class Permission(StrEnum):
     OPERATIONS = "operations"    # the IT dashboard: counts, lag, dead letters by id (no person data), replay
     REFERRALS = "referrals"      # referral state and status history (status is itself sensitive)
     FIELD_REFERRAL = "field-referral"  # make a field referral for one's agency (nothing comes back)
+    RECORDS = "records"          # topic records unmasked, person data included (handoff tail --show-phi)
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -35,7 +36,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
                               Permission.FIELD_REFERRAL}),
     Role.PROVIDER: frozenset({Permission.INBOX}),
     Role.PRIVACY_OFFICER: frozenset({Permission.DISCLOSURES, Permission.AUDIT_STATE, Permission.HOLDS,
-                                     Permission.CONSENTS, Permission.REFERRALS}),
+                                     Permission.CONSENTS, Permission.REFERRALS, Permission.RECORDS}),
     Role.PROGRAMME_LEAD: frozenset(),
     Role.ADMIN: frozenset({Permission.ACCOUNTS}),
     Role.RESPONDER: frozenset({Permission.FIELD_REFERRAL}),

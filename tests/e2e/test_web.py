@@ -60,8 +60,8 @@ def people(site):
     store.close()
 
 
-def sign_in(browser, site, user: str, viewport=DESKTOP):
-    context = browser.new_context(ignore_https_errors=True, viewport=viewport, bypass_csp=True)
+def sign_in(browser, site, user: str, viewport=DESKTOP, bypass_csp: bool = True):
+    context = browser.new_context(ignore_https_errors=True, viewport=viewport, bypass_csp=bypass_csp)
     page = context.new_page()
     page.goto(site.base + "/")
     assert page.url.startswith(site.base + "/signin")

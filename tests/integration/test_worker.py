@@ -22,16 +22,27 @@ pytestmark = pytest.mark.kafka
 
 HANDOFF = str(Path(sys.executable).parent / "handoff")
 CONSUMING = re.compile(r"consuming: (\d+) partition")
+HEALTH = re.compile(r"health on (http://\S+)/healthz")
+
+
+def worker_env(kafka, catalogue, tmp_path: Path) -> dict:
+    """A worker's environment on the test broker: its own topic prefix, group and database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    env.update(HANDOFF_ENVIRONMENT="test", HANDOFF_KAFKA__BOOTSTRAP=kafka.bootstrap,
+               HANDOFF_KAFKA__TOPIC_PREFIX=catalogue.prefix, HANDOFF_KAFKA__CONSUMER_GROUP=f"g-{catalogue.prefix}",
+               HANDOFF_STORAGE__URL=f"sqlite:///{tmp_path / 'handoff.db'}", HANDOFF_METRICS__PORT="0",
+               HANDOFF_AUDIT__CHECKPOINT_EXPORT=str(tmp_path / "checkpoints.jsonl"))
+    return env
 
 
 class Worker:
     """One `handoff worker` process and its log."""
 
-    def __init__(self, name: str, env: dict, tmp_path: Path) -> None:
+    def __init__(self, name: str, env: dict, tmp_path: Path, *args: str) -> None:
         self.log = tmp_path / f"{name}.log"
         self.spawned = time.monotonic()
-        self.proc = subprocess.Popen([HANDOFF, "worker"], stdout=open(self.log, "w"), stderr=subprocess.STDOUT,
-                                     env=env)
+        self.proc = subprocess.Popen([HANDOFF, "worker", *args], stdout=open(self.log, "w"),
+                                     stderr=subprocess.STDOUT, env=env)
 
     def text(self) -> str:
         return self.log.read_text()
@@ -47,6 +58,12 @@ class Worker:
             await asyncio.sleep(0.1)
         raise AssertionError(f"no assignment within {timeout}s:\n{self.text()}")
 
+    def health_url(self) -> str:
+        """http://host:port of the worker's /healthz, /readyz, /metrics (it logs them first thing)."""
+        match = HEALTH.search(self.text())
+        assert match, self.text()
+        return match[1]
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
@@ -54,11 +71,7 @@ class Worker:
 
 
 async def test_restart_takeover_and_two_workers_sharing_the_work(kafka, catalogue, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
-    env.update(HANDOFF_ENVIRONMENT="test", HANDOFF_KAFKA__BOOTSTRAP=kafka.bootstrap,
-               HANDOFF_KAFKA__TOPIC_PREFIX=catalogue.prefix, HANDOFF_KAFKA__CONSUMER_GROUP=f"g-{catalogue.prefix}",
-               HANDOFF_STORAGE__URL=f"sqlite:///{tmp_path / 'handoff.db'}", HANDOFF_METRICS__PORT="0",
-               HANDOFF_AUDIT__CHECKPOINT_EXPORT=str(tmp_path / "checkpoints.jsonl"))
+    env = worker_env(kafka, catalogue, tmp_path)
     total = sum(catalogue[source].partitions for source in {s.source for s in STAGES})  # every stage runs
     runs = sample_runs(60)
     workers: list[Worker] = []

@@ -98,3 +98,32 @@ async def test_a_transient_failure_at_the_final_attempt_is_failed(migrated, peer
         await send(migrated, MllpConnector(MllpDelivery(connect_timeout=1)), d, context(), POLICY, Audits())
     outcome = await send(migrated, MllpConnector(MllpDelivery(connect_timeout=1)), d, context(), POLICY, Audits())
     assert outcome.state == "failed" and "gave up after 2 sends" in outcome.status.reason
+
+
+async def test_latency_from_ingest_to_acknowledgement_and_failures_by_connector(migrated, peer):
+    from datetime import timedelta
+
+    from pipeline.metrics import Metrics
+
+    metrics, d = Metrics(), delivery("hl7v2-mllp", peer.address)
+    clock = FixedClock(d.envelope.ingested_at + timedelta(seconds=42))
+    peer.script = ["silent"]
+    with pytest.raises(Ambiguous):
+        await send(migrated, mllp(0.3), d, context(clock), POLICY, Audits(), metrics)
+    assert metrics.delivery_latency.labels("hl7v2-mllp")._sum.get() == 0  # nothing acknowledged yet
+    outcome = await send(migrated, mllp(), d, context(clock, offset=1), POLICY, Audits(), metrics)
+    assert outcome.state == "sent"
+    samples = {(s.name, s.labels.get("le")): s.value for s in metrics.delivery_latency.collect()[0].samples
+               if s.labels.get("connector") == "hl7v2-mllp"}
+    assert samples[("handoff_delivery_latency_seconds_sum", None)] == 42.0
+    assert samples[("handoff_delivery_latency_seconds_bucket", "30.0")] == 0
+    assert samples[("handoff_delivery_latency_seconds_bucket", "60.0")] == 1
+    assert metrics.delivery_failures.labels("hl7v2-mllp", "ambiguous")._value.get() == 1
+    refusing = await MllpPeer(default="AR").start()
+    try:
+        again = delivery("hl7v2-mllp", refusing.address, pid="org-other")
+        assert (await send(migrated, mllp(), again, context(clock), POLICY, Audits(), metrics)).state == "failed"
+    finally:
+        await refusing.stop()
+    assert metrics.delivery_failures.labels("hl7v2-mllp", "failed")._value.get() == 1
+    assert metrics.delivery_failures.labels("hl7v2-mllp", "retry")._value.get() == 0

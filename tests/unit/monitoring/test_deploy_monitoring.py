@@ -43,7 +43,7 @@ def test_the_alerts_cover_what_the_issue_names():
                           ("HandoffDeadLetters", "handoff_stage_dead_lettered_total"),
                           ("HandoffDeadLetterWaiting", "handoff_oldest_dead_letter_age_seconds"),
                           ("HandoffOldHold", "handoff_oldest_hold_age_seconds"),
-                          ("HandoffDeliveryFailures", "handoff_stage_retries_total"),
+                          ("HandoffDeliveryFailures", "handoff_delivery_failures_total"),
                           ("HandoffAuditNotSealed", "handoff_audit_oldest_unsealed_age_seconds")]:
         assert metric in rules[alert]
 

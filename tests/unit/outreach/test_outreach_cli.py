@@ -25,15 +25,17 @@ def test_outreach_commands(tmp_path):
         return subprocess.run([str(Path(sys.executable).parent / "handoff"), *args], input=stdin, env=env,
                               capture_output=True, text=True, timeout=120)
 
+    request = c.ems_request()
+    request = request.model_copy(update={"envelope": request.envelope.model_copy(update={"programme_id": "team-a"})})
     with open_store(url) as store:
         store.migrate()
-        [held] = Gate(store, load_policy()).decide(c.ems_request(), [(Recipient("prov-housing", "other"),
-                                                                      Purpose.CARE_COORDINATION)], c.T0)
+        [held] = Gate(store, load_policy()).decide(request, [(Recipient("prov-housing", "other"),
+                                                              Purpose.CARE_COORDINATION)], c.T0)
     for name, org in (("ana", "outreach-north"), ("pd", "pd-north")):
         made = handoff("users", "add", name, "--role", "outreach", "--organisation", org, "--password-stdin",
                        stdin=PASSWORD + "\n")
         assert made.returncode == 0, made.stderr
-    env["HANDOFF_PROGRAMME_ID"] = ""
+    env["HANDOFF_PROGRAMME_ID"] = "team-a"  # the team's programme: the held request's
 
     listed = handoff("outreach", "list", "--user", "ana")
     assert listed.returncode == 0, listed.stderr

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+import urllib.error
+import urllib.request
 import sys
 from pathlib import Path
 
@@ -69,6 +72,11 @@ def test_a_worker_waiting_for_its_broker_says_so_and_stops_on_sigterm(tmp_path):
         while "not ready: waiting for the broker" not in log.read_text():
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
+        # alive while it waits (liveness holds through a long outage), not ready, and says what for
+        url = re.search(r"health on (http://\S+)/healthz", log.read_text())[1]
+        assert _get(f"{url}/healthz") == (200, "ok\n")
+        status, body = _get(f"{url}/readyz")
+        assert status == 503 and "waiting for broker, database, consumer-group" in body, body
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
     finally:
@@ -76,3 +84,11 @@ def test_a_worker_waiting_for_its_broker_says_so_and_stops_on_sigterm(tmp_path):
             proc.kill()
     assert "SIGTERM: stopping" in log.read_text() and "Traceback" not in log.read_text()
     assert not (tmp_path / "h.db").exists()  # it never got as far as the database
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()

@@ -1,0 +1,42 @@
+"""`handoff worker --stages` through the installed console script on the real broker: a worker whose
+set overlaps a running worker's set is refused in one line (exit 4) before it joins anything; a
+disjoint set runs beside it."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_worker import Worker, worker_env
+
+pytestmark = pytest.mark.kafka
+HANDOFF = str(Path(sys.executable).parent / "handoff")
+
+
+async def test_overlapping_stage_sets_are_refused_and_disjoint_ones_run(kafka, catalogue, tmp_path):
+    env = worker_env(kafka, catalogue, tmp_path)
+    first = Worker("first", env, tmp_path, "--stages", "classify-run,deliver")
+    workers = [first]
+    try:
+        await first.assigned()
+        started = time.monotonic()
+        refused = subprocess.run([HANDOFF, "worker", "--stages", "deliver,track"], env=env, capture_output=True,
+                                 text=True, timeout=120)
+        lines = refused.stderr.strip().splitlines()
+        assert refused.returncode == 4, refused.stderr
+        assert lines[-1] == (f"handoff: stage(s) deliver already run in consumer group g-{catalogue.prefix}"
+                             ".classify-run+deliver (1 member(s)): overlapping --stages sets would process their "
+                             "records twice; give every worker that runs a stage the same set"), refused.stderr
+        assert "Traceback" not in refused.stderr and "joining consumer group" not in refused.stderr
+        print(f"\noverlapping set refused in {time.monotonic() - started:.1f}s")
+
+        disjoint = Worker("disjoint", env, tmp_path, "--stages", "track,audit-sink")
+        workers.append(disjoint)
+        await disjoint.assigned()
+        assert first.proc.poll() is None and disjoint.proc.poll() is None
+    finally:
+        for worker in workers:
+            worker.stop()
