@@ -25,8 +25,10 @@ from tests.support.alerts import TEAM, running
 from tests.support.edges import make_certs
 
 
-async def _offer(rig, rate: float, count: int, tag: str) -> list[float]:
-    """Post `count` new calls at `rate` per second; seconds from each acknowledgement to its webhook call."""
+async def _offer(rig, rate: float, count: int, tag: str) -> tuple[list[float], float]:
+    """Post `count` new calls at `rate` per second: seconds from each acknowledgement to its webhook
+    call, and this process's CPU seconds per call (the client, the intake, the stages and the
+    receiver all run in it; the broker does not)."""
     team = rig.peers[TEAM]
     acked: dict[str, float] = {}
     at = datetime.now(timezone.utc).replace(microsecond=0)
@@ -36,7 +38,7 @@ async def _offer(rig, rate: float, count: int, tag: str) -> list[float]:
         await rig.post(crisis_call(number, at))
         acked[number] = time.time()
 
-    start = time.monotonic()
+    start, cpu = time.monotonic(), time.process_time()
     tasks = []
     for i in range(count):
         await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
@@ -48,13 +50,15 @@ async def _offer(rig, rate: float, count: int, tag: str) -> list[float]:
             raise TimeoutError(f"only part of the {count} alerts arrived")
         await asyncio.sleep(0.05)
     arrived = {json.loads(a.body)["incident_number"]: a.at for a in team.accepted}
-    return sorted(arrived[n] - acked[n] for n in acked)
+    return sorted(arrived[n] - acked[n] for n in acked), (time.process_time() - cpu) / count
 
 
-def _row(name: str, seconds: list[float], rate: float, load: str) -> dict:
+def _row(name: str, measured: tuple[list[float], float], rate: float, load: str) -> dict:
+    seconds, cpu = measured
     p = lambda q: seconds[min(len(seconds) - 1, int(q * len(seconds)))]  # noqa: E731
     return {"name": name, "calls": len(seconds), "offered_per_s": rate, "p50_ms": round(p(0.50) * 1000),
-            "p95_ms": round(p(0.95) * 1000), "max_ms": round(seconds[-1] * 1000), "load": load}
+            "p95_ms": round(p(0.95) * 1000), "max_ms": round(seconds[-1] * 1000),
+            "cpu_ms_per_call": round(cpu * 1000, 1), "load": load}
 
 
 def _uptime() -> str:

@@ -48,6 +48,8 @@ class WebhookPeer:
         peer = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive: a dispatch console takes many alerts on one connection
+
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 self.send_response(peer.answer(self.headers, body))
