@@ -10,6 +10,7 @@ and key, so a team the policy or the hours leave out would be seen receiving.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import secrets
@@ -70,8 +71,17 @@ class Rig:
     metrics: Metrics
     store: object
 
+    unavailable: int = 0  # 503 answers (the broker did not commit in time), each resent as a CAD would
+
     async def post(self, doc: dict) -> httpx.Response:
-        response = await self.intake.post("/v1/eido", content=json.dumps(doc).encode(), headers=JSON)
+        """POST one EIDO document until the intake accepts it (a 503 is resent, as a CAD does)."""
+        body = json.dumps(doc).encode()
+        for _ in range(10):
+            response = await self.intake.post("/v1/eido", content=body, headers=JSON)
+            if response.status_code != 503:
+                break
+            self.unavailable += 1
+            await asyncio.sleep(0.2)
         response.raise_for_status()
         return response
 
