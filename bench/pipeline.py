@@ -1,283 +1,261 @@
-"""Throughput and latency on one broker, in one run: raw aiokafka, bare faust, the pipeline.
+"""The pipeline rows of `make bench`: real `handoff worker` processes on the bench's broker.
 
-All three consume the same EMS-run bytes and wait for the broker's acknowledgement of
-what they produce before moving on (acks=all, idempotent producers), as the stage
-wrapper does. Throughput: N records preloaded, time from start to the last output.
-Latency: records fed at a steady pace; output broker timestamp minus input timestamp.
+- **End to end**: N distinct EMS runs preloaded into `ems.run`; then the worker(s) start
+  (BENCH_WORKERS, default 1: one process running every stage; 2: two such processes in one
+  consumer group). The clock starts when the first worker logs its partition assignment
+  (process start-up and imports excluded, the group join and everything after included) and
+  stops when the group has committed every offset of every stage's topic (committed = end
+  offset: nothing in flight anywhere, the audit sink included). faust commits every second,
+  so the time is over-stated by up to ~1.2 s (conservative). Then `BENCH_LATENCY_N` more runs
+  are offered at 50/s on a fixed schedule; latency = broker time of a referral's first
+  `referral.status` (the delivery's report) minus that of its run on `ems.run`, matched by
+  correlation id.
+  Peak RSS = the worker process's VmHWM (/proc) after both phases.
+- **Stages alone**: a fresh topic set and database; `BENCH_STAGE_N` runs preloaded; then
+  `handoff worker --stages S` for S = classify-run, route-decide-render, deliver, audit-sink in
+  turn, each consuming the backlog the previous one left (its own consumer group, the shared
+  database), timed as above.
+
+Every recipient in the bench's directory is Handoff's inbox (the sample directory with its
+FHIR, MLLP and Direct endpoints pointed at the inbox): the rows measure Handoff, not the
+peers, and no delivery is refused for want of a connector. A row whose run dead-lettered
+anything says so (`dead_letters`): its number is not a clean one.
 """
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
 import statistics
+import sys
 import time
-import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
+from bench.hops import make_row, paced, preload, read_all
 from pipeline import records as r
-from pipeline.topics import Catalogue, Topic, create_topics
+from pipeline.topics import Catalogue, create_topics
 
 ROOT = Path(__file__).resolve().parent.parent
-BATCH, WITHIN = 1000, 0.02  # the hops' batch: at most this many records, or what came within this many seconds
+INBOX = {"system": "urn:handoff:endpoint-type", "code": "handoff-inbox"}
 
 
-def _rss_mib() -> float:
-    """This process's resident set now (Linux /proc)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-async def _peak_rss(stop: asyncio.Event, peak: list[float]) -> None:
-    while not stop.is_set():
-        peak[0] = max(peak[0], _rss_mib())
-        await asyncio.sleep(0.25)
-
-
-async def _preload(bootstrap: str, topic: Topic, runs: list[r.EmsRun]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
-    await producer.start()
-    try:
-        futures = [await producer.send(topic.full_name, topic.value.encode(run), key=topic.key.encode(run.key))
-                   for run in runs]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-
-
-async def _paced(bootstrap: str, topic: Topic, runs: list[r.EmsRun], rate: float) -> None:
-    """Offer `runs` at `rate` per second on a fixed schedule (a slow acknowledgement does not lower the rate)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
-        began, pending = time.monotonic(), []
-        for i, run in enumerate(runs):
-            await asyncio.sleep(max(0.0, began + i / rate - time.monotonic()))
-            pending.append(await producer.send(topic.full_name, topic.value.encode(run), key=topic.key.encode(run.key)))
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
-
-
-async def _collect(bootstrap: str, topic_name: str, count: int, timeout: float, keys: set | None = None) -> list:
-    """The first `count` messages of a topic (only those with a key in `keys`, if given)."""
-    consumer = AIOKafkaConsumer(topic_name, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
-    await consumer.start()
-    got, deadline = [], time.monotonic() + timeout
-    try:
-        while len(got) < count and time.monotonic() < deadline:
-            for messages in (await consumer.getmany(timeout_ms=200)).values():
-                got += [m for m in messages if keys is None or m.key in keys]
-    finally:
-        await consumer.stop()
-    if len(got) < count:
-        raise TimeoutError(f"{topic_name}: {len(got)} of {count} outputs after {timeout:.0f}s")
-    return got
-
-
-async def _read_all(bootstrap: str, topic_name: str) -> list:
-    """Every message now in a topic (all partitions)."""
-    consumer = AIOKafkaConsumer(topic_name, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
-    await consumer.start()
-    got = []
-    try:
-        while not consumer.assignment():
-            await asyncio.sleep(0.05)
-        ends = await consumer.end_offsets(list(consumer.assignment()))
-        while True:
-            positions = {tp: await consumer.position(tp) for tp in ends}
-            if all(positions[tp] >= end for tp, end in ends.items()):
-                break
-            for messages in (await consumer.getmany(timeout_ms=200)).values():
-                got += messages
-    finally:
-        await consumer.stop()
-    return got
-
-
-async def _latencies(bootstrap: str, source: Topic, out_topic: str, runs: list[r.EmsRun], rate: float) -> list[float]:
-    """Feed `runs` at `rate` per second; per output, its broker timestamp minus its input's."""
-    keys = {source.key.encode(run.key) for run in runs}
-    feeder = asyncio.create_task(_paced(bootstrap, source, runs, rate))
-    outputs = await _collect(bootstrap, out_topic, len(runs), len(runs) / rate + 60, keys)
-    await feeder
-    sent = {m.key: m.timestamp for m in await _collect(bootstrap, source.full_name, len(runs), 30, keys)}
-    return [m.timestamp - sent[m.key] for m in outputs]
-
-
-async def _status_latencies(bootstrap: str, cat: Catalogue, runs: list[r.EmsRun], rate: float, metrics) -> list[float]:
-    """End to end: from a run's ingest to its referral's `referral.status` (sent), by correlation id."""
-    source, status = cat["ems.run"], cat["referral.status"]
-    before = int(metrics.value(metrics.produced, "deliver"))
-    await _paced(bootstrap, source, runs, rate)
-    deadline = time.monotonic() + 60
-    wanted = {run.envelope.correlation_id for run in runs}
-    while time.monotonic() < deadline:  # until the deliveries the latency runs cause have settled
-        done = int(metrics.value(metrics.produced, "deliver"))
-        await asyncio.sleep(2.0)
-        if int(metrics.value(metrics.produced, "deliver")) == done and done > before:
-            break
-    sent = {m.key: m.timestamp for m in await _collect(bootstrap, source.full_name, len(runs), 30,
-                                                        {source.key.encode(run.key) for run in runs})}
-    by_corr = {run.envelope.correlation_id: sent[source.key.encode(run.key)] for run in runs}
-    statuses = await _read_all(bootstrap, status.full_name)
-    lat = []
-    for m in statuses:
-        value = status.value.decode(m.value)
-        if value.envelope.correlation_id in wanted:
-            lat.append(m.timestamp - by_corr[value.envelope.correlation_id])
-    return lat
-
-
-# ---------------------------------------------------------------- the three contestants
-
-async def raw_forwarder(bootstrap: str, source: str, target: str, stop: asyncio.Event, group: str) -> None:
-    """The baseline: a batch from getmany, every send issued without awaiting each, the
-    acknowledgements gathered (acks=all, idempotent), then the offsets committed."""
-    consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
-                                enable_auto_commit=False)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-    await consumer.start()
-    await producer.start()
-    try:
-        while not stop.is_set():
-            batch = await consumer.getmany(timeout_ms=100, max_records=BATCH)
-            if not batch:
-                continue
-            await asyncio.gather(*[await producer.send(target, m.value, key=m.key)
-                                   for messages in batch.values() for m in messages])
-            await consumer.commit()
-    finally:
-        await consumer.stop()
-        await producer.stop()
-
-
-async def run_raw(bootstrap: str, cat: Catalogue, n: int, runs: list[r.EmsRun], lat_runs, rate) -> dict:
-    source, target = cat["ems.run"], cat["detection"]
-    await _preload(bootstrap, source, runs[:n])
-    stop = asyncio.Event()
-    began = time.perf_counter()
-    task = asyncio.create_task(raw_forwarder(bootstrap, source.full_name, target.full_name, stop, f"raw-{cat.prefix}"))
-    await _collect(bootstrap, target.full_name, n, timeout=300)
-    seconds = time.perf_counter() - began
-    lat = await _latencies(bootstrap, source, target.full_name, lat_runs, rate) if lat_runs else []
-    stop.set()
-    await task
-    return _row("raw aiokafka hop, batched (getmany → send all → gather → commit)", n, seconds, lat)
-
-
-async def run_faust(bootstrap: str, cat: Catalogue, n: int, runs: list[r.EmsRun], lat_runs, rate) -> dict:
-    from pipeline.kafka.faust_app import make_app
-
-    source, target = cat["ems.run"], cat["detection"]
-    await _preload(bootstrap, source, runs[:n])
-    app = make_app(bootstrap, f"faust-{cat.prefix}")
-    topic = app.topic(source.full_name, key_serializer="raw", value_serializer="raw")
-
-    @app.agent(topic, name="bench.forward")
-    async def forward(stream):
-        async for events in stream.take_events(BATCH, within=WITHIN):
-            await asyncio.gather(*[await app.producer.send(target.full_name, e.message.key, e.message.value, None,
-                                                           None, []) for e in events])
-
-    began = time.perf_counter()
-    await app.start()
-    try:
-        await _collect(bootstrap, target.full_name, n, timeout=300)
-        seconds = time.perf_counter() - began
-        lat = await _latencies(bootstrap, source, target.full_name, lat_runs, rate) if lat_runs else []
-    finally:
-        await app.stop()
-    return _row(f"bare faust hop, stream.take_events({BATCH}, within={WITHIN}), gathered sends", n, seconds, lat)
-
-
-async def run_pipeline(bootstrap: str, cat: Catalogue, n: int, runs: list[r.EmsRun], lat_runs, rate,
-                       tmp: Path) -> dict:
-    from connectors.inbox import InboxConnector
-    from pipeline.app import Deps, runners
-    from pipeline.clock import SystemClock
-    from pipeline.kafka.faust_app import FaustSink, attach, make_app
-    from pipeline.metrics import Metrics
+def inbox_directory(path: Path) -> Path:
+    """The sample directory with every endpoint delivering to Handoff's inbox."""
     from pipeline.settings import Settings
+
+    bundle = json.loads(Path(Settings().routing.directory).read_text())
+    for entry in bundle["entry"]:
+        res = entry["resource"]
+        if res["resourceType"] == "Endpoint" and res["connectionType"]["code"] not in ("handoff-inbox", "webhook"):
+            res.update(connectionType=INBOX, address=res["managingOrganization"]["reference"].split("/")[-1])
+    path.write_text(json.dumps(bundle))
+    return path
+
+
+@dataclass
+class Worker:
+    """One `handoff worker` process; its stderr is read for the assignment line."""
+
+    proc: asyncio.subprocess.Process
+    assigned_at: float | None = None
+    tail: list[str] = field(default_factory=list)
+
+    @classmethod
+    async def start(cls, env: dict[str, str], stages: str = "") -> "Worker":
+        args = [str(Path(sys.executable).with_name("handoff")), "worker", *(["--stages", stages] if stages else [])]
+        proc = await asyncio.create_subprocess_exec(*args, env=env, stdout=asyncio.subprocess.DEVNULL,
+                                                    stderr=asyncio.subprocess.PIPE)
+        worker = cls(proc)
+        worker.reader = asyncio.create_task(worker._read())
+        return worker
+
+    async def _read(self) -> None:
+        async for raw in self.proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip()
+            self.tail = [*self.tail[-40:], line]
+            if self.assigned_at is None and "partition(s) assigned" in line and "consuming: 0 " not in line:
+                self.assigned_at = time.monotonic()
+
+    async def until_assigned(self, timeout: float = 300) -> float:
+        deadline = time.monotonic() + timeout
+        while self.assigned_at is None:
+            if self.proc.returncode is not None or time.monotonic() > deadline:
+                raise RuntimeError("worker did not start:\n" + "\n".join(self.tail))
+            await asyncio.sleep(0.05)
+        return self.assigned_at
+
+    def peak_rss_mib(self) -> float:
+        """The process's peak resident set so far (VmHWM)."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), 60)
+            except asyncio.TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        await self.reader
+
+
+def worker_env(bootstrap: str, cat: Catalogue, db: Path, directory: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    env.update(HANDOFF_ENVIRONMENT="test", HANDOFF_KAFKA__BOOTSTRAP=bootstrap, HANDOFF_KAFKA__TOPIC_PREFIX=cat.prefix,
+               HANDOFF_KAFKA__CONSUMER_GROUP=f"g-{cat.prefix}", HANDOFF_STORAGE__URL=f"sqlite:///{db}",
+               HANDOFF_METRICS__PORT="0", HANDOFF_ROUTING__DIRECTORY=str(directory),
+               HANDOFF_AUDIT__CHECKPOINT_EXPORT=str(db.with_suffix(".checkpoints.jsonl")))
+    return env
+
+
+async def settled(bootstrap: str, group: str, topics: list[str], timeout: float, every: float = 0.2) -> float:
+    """Until `group` has committed the end offset of every partition of `topics` that has
+    messages (checked twice in a row); returns the time of the first of the two checks."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    ends_of = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await admin.start()
+    await ends_of.start()
+    try:
+        partitions = await _partitions(admin, topics)
+        deadline, first = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            ends = await ends_of.end_offsets(partitions)
+            committed = await admin.list_consumer_group_offsets(group)
+            done = all(end == 0 or (tp in committed and committed[tp].offset >= end) for tp, end in ends.items())
+            if done and first is not None:
+                return first
+            first = now if done else None
+            await asyncio.sleep(every)
+    finally:
+        await admin.close()
+        await ends_of.stop()
+    raise TimeoutError(f"group {group}: not settled after {timeout:.0f}s")
+
+
+async def _partitions(admin: AIOKafkaAdminClient, topics: list[str]) -> list[TopicPartition]:
+    found = {t["topic"]: [p["partition"] for p in t["partitions"]] for t in await admin.describe_topics(topics)}
+    missing = sorted(t for t in topics if not found.get(t))
+    if missing:
+        raise RuntimeError(f"no such topics: {', '.join(missing)}")
+    return [TopicPartition(t, p) for t in topics for p in sorted(found[t])]
+
+
+async def message_count(bootstrap: str, topics: list[str]) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await admin.start()
+    await consumer.start()
+    try:
+        return sum((await consumer.end_offsets(await _partitions(admin, topics))).values())
+    finally:
+        await admin.close()
+        await consumer.stop()
+
+
+def _stage_topics(cat: Catalogue, names: list[str] | None = None) -> list[str]:
+    from pipeline.app import STAGES
+
+    return sorted({cat[s.source].full_name for s in STAGES if names is None or s.name in names})
+
+
+def _dead_letter_topics(cat: Catalogue) -> list[str]:
+    return sorted({t.full_name for t in cat if t.name.endswith(".dlq")})
+
+
+def _db_counts(db: Path) -> dict[str, int]:
     from pipeline.storage import open_store
 
-    store = open_store(f"sqlite:///{tmp / f'{cat.prefix}.db'}")
-    store.migrate()
-    deps = Deps.build(Settings(), cat, store, {"inbox": InboxConnector(store)}, SystemClock())
-    source, target = cat["ems.run"], cat["detection"]
-    await _preload(bootstrap, source, runs[:n])
-    app = make_app(bootstrap, f"pipe-{cat.prefix}")
-    metrics = Metrics()
-    runs_of = runners(deps, FaustSink(app), metrics)
-    for runner in runs_of:
-        attach(app, runner)
-    peak, sampling = [_rss_mib()], asyncio.Event()
-    sampler = asyncio.create_task(_peak_rss(sampling, peak))
-    began = time.perf_counter()
-    await app.start()
+    store = open_store(f"sqlite:///{db}")
     try:
-        await _collect(bootstrap, target.full_name, n, timeout=1800)
-        while metrics.value(metrics.consumed, "track") < metrics.value(metrics.produced, "deliver") or \
-                metrics.value(metrics.consumed, "deliver") < metrics.value(metrics.produced, "route-decide-render") - \
-                metrics.value(metrics.held, "refer"):
-            await asyncio.sleep(0.05)
-        seconds = time.perf_counter() - began
-        lat = await _status_latencies(bootstrap, cat, lat_runs, rate, metrics) if lat_runs else []
+        with store.transaction() as tx:
+            return {"inbox_items": tx.fetchone("SELECT count(*) AS n FROM inbox_item")["n"],
+                    "audit_rows": tx.fetchone("SELECT count(*) AS n FROM audit_record")["n"]}
     finally:
-        await app.stop()
         store.close()
-        sampling.set()
-        await sampler
-    row = _row("pipeline end to end (ems.run → … → referral.status; latency to the status)", n, seconds, lat)
-    row["deliveries"] = int(metrics.value(metrics.produced, "deliver"))
-    row["audit_records"] = int(sum(metrics.value(metrics.audited, s.stage.name) for s in runs_of))
-    row["peak_rss_mib"] = round(peak[0])  # the one process: worker stages, plus the bench's feeder and collectors
+
+
+async def status_latencies(bootstrap: str, cat: Catalogue, runs: list[r.EmsRun]) -> list[float]:
+    """Per referral of the given runs: the broker time of its first `referral.status` (the
+    delivery's report) minus that of its run on `ems.run` (matched by correlation id)."""
+    source, status = cat["ems.run"], cat["referral.status"]
+    wanted = {source.key.encode(run.key): run.envelope.correlation_id for run in runs}
+    ingested = {wanted[m.key]: m.timestamp for m in await read_all(bootstrap, source.full_name) if m.key in wanted}
+    first: dict[str, float] = {}
+    for m in await read_all(bootstrap, status.full_name):
+        value = status.value.decode(m.value)
+        if value.envelope.correlation_id in ingested:
+            took = m.timestamp - ingested[value.envelope.correlation_id]
+            first[value.referral_id] = min(took, first.get(value.referral_id, took))
+    return list(first.values())
+
+
+async def end_to_end(bootstrap: str, workers: int, runs: list[r.EmsRun], lat_runs: list[r.EmsRun], rate: float,
+                     tmp: Path) -> dict:
+    cat = Catalogue(prefix=f"e{os.urandom(4).hex()}")
+    await create_topics(bootstrap, cat)
+    db = tmp / f"{cat.prefix}.db"
+    env = worker_env(bootstrap, cat, db, inbox_directory(tmp / "directory.json"))
+    group, topics = f"g-{cat.prefix}", _stage_topics(cat)
+    await preload(bootstrap, cat["ems.run"], runs)
+    started = [await Worker.start(env) for _ in range(workers)]
+    try:
+        began = min(await asyncio.gather(*(w.until_assigned() for w in started)))
+        seconds = await settled(bootstrap, group, topics, timeout=3600) - began
+        if lat_runs:
+            await paced(bootstrap, cat["ems.run"], lat_runs, rate)
+            await settled(bootstrap, group, topics, timeout=600)
+        rss = [w.peak_rss_mib() for w in started]
+    finally:
+        for w in started:
+            await w.stop()
+    lat = await status_latencies(bootstrap, cat, lat_runs) if lat_runs else []
+    label = "one worker process" if workers == 1 else f"{workers} worker processes"
+    row = make_row(f"pipeline end to end, {label} (ems.run → … → inbox, referral.status, audit stored); "
+                   f"latency ems.run → first referral.status at {rate:g}/s offered", len(runs), seconds, lat)
+    row.update(workers=workers, peak_rss_mib=round(max(rss)), statuses_timed=len(lat),
+               dead_letters=await message_count(bootstrap, _dead_letter_topics(cat)), **_db_counts(db))
     return row
 
 
-def _row(name: str, n: int, seconds: float, lat: list[float]) -> dict:
-    row = {"name": name, "records": n, "seconds": round(seconds, 2), "records_per_s": round(n / seconds, 1)}
-    if lat:
-        q = statistics.quantiles(lat, n=100)
-        row.update(latency_p50_ms=round(statistics.median(lat), 1), latency_p99_ms=round(q[98], 1))
-    return row
+STAGE_ROWS = (("classify-run", "detect + open the episode's referral requests"),
+              ("route-decide-render", "episode merge, route, consent decision, render"),
+              ("deliver", "consent re-read, send to the inbox, status"),
+              ("audit-sink", "hash chains in the database"))
 
 
-def _distinct(run: r.EmsRun, i: int) -> r.EmsRun:
-    """A copy of a sample run that is its own incident, person and event."""
-    key = r.IncidentKey(dispatch_centre="bench", incident_number=f"B{i}")
-    envelope = run.envelope.model_copy(update={"event_id": f"bench:{i}", "source_record_id": f"bench-{i}",
-                                               "correlation_id": f"bench-corr-{i}"})
-    letters = "".join(chr(ord("a") + int(d)) for d in str(i))  # names are normalised to letters only
-    patient = run.patient.model_copy(update={"given": f"{run.patient.given}{letters}"})
-    return run.model_copy(update={"key": key, "envelope": envelope, "patient": patient, "pcr_number": f"B{i}"})
+async def stages_alone(bootstrap: str, runs: list[r.EmsRun], tmp: Path) -> list[dict]:
+    """Each stage alone on the backlog the one before it left (see the module's docstring)."""
+    from pipeline.app import STAGES
 
-
-async def compare(bootstrap: str, n: int = 20000, pipeline_n: int = 20000, latency_n: int = 500,
-                  rate: float = 50.0) -> list[dict]:
-    """The hops on `n` preloaded runs, the pipeline on `pipeline_n`; latency of `latency_n` runs offered at `rate`/s.
-    Ratios are of records per second against the batched raw hop of this run."""
-    from handoff.demo import sample_runs
-
-    base = sample_runs(200)
-    total = max(n, pipeline_n)
-    runs = [_distinct(base[i % len(base)], i) for i in range(total + latency_n)]
-    lat_runs = runs[total:]
-    tmp = ROOT / ".run" / "bench"
-    tmp.mkdir(parents=True, exist_ok=True)
+    cat = Catalogue(prefix=f"s{os.urandom(4).hex()}")
+    await create_topics(bootstrap, cat)
+    db = tmp / f"{cat.prefix}.db"
+    env = worker_env(bootstrap, cat, db, inbox_directory(tmp / "directory.json"))
+    await preload(bootstrap, cat["ems.run"], runs)
     rows = []
-    for contestant in (run_raw, run_faust, run_pipeline):
-        cat = Catalogue(prefix=f"b{uuid.uuid4().hex[:8]}", partitions=1)
-        await create_topics(bootstrap, cat)
-        extra = (tmp,) if contestant is run_pipeline else ()
-        count = pipeline_n if contestant is run_pipeline else n
-        rows.append(await contestant(bootstrap, cat, count, runs, lat_runs, rate, *extra))
-        print("  ".join(f"{k}={v}" for k, v in rows[-1].items()), flush=True)
-    baseline = rows[0]["records_per_s"]
+    for name, what in STAGE_ROWS:
+        topic = cat[next(s.source for s in STAGES if s.name == name)]
+        count = await message_count(bootstrap, [topic.full_name])
+        worker = await Worker.start(env, name)
+        try:
+            began = await worker.until_assigned()
+            seconds = await settled(bootstrap, f"g-{cat.prefix}.{name}", [topic.full_name], timeout=3600) - began
+            rss = worker.peak_rss_mib()
+        finally:
+            await worker.stop()
+        row = make_row(f"stage {name} alone ({what}), its {topic.name} backlog", count, seconds, [])
+        row.update(runs_per_s=round(len(runs) / seconds, 1), peak_rss_mib=round(rss))
+        rows.append(row)
     for row in rows:
-        row["ratio_to_raw"] = round(row["records_per_s"] / baseline, 4)
+        row["dead_letters"] = await message_count(bootstrap, _dead_letter_topics(cat))
     return rows
+

@@ -98,8 +98,16 @@ class Deps:
 async def classify_run(deps: Deps, run: r.EmsRun, ctx: Context) -> Result:
     """An EMS run: classify it (with its CAD incident as context), then open or update the
     referral requests of its incident's persons (re-keyed by person token)."""
-    await asyncio.to_thread(episodes.save_record, deps.store, "ems.run", run, run.key)
-    runs, incident = await asyncio.to_thread(episodes.incident_records, deps.store, run.key)
+    return (await classify_runs(deps, [(run, ctx)]))[0]
+
+
+async def classify_runs(deps: Deps, batch: Sequence[tuple[r.EmsRun, Context]]) -> list[Result]:
+    """classify-run's batch form: the runs saved and their incidents read in one transaction."""
+    seen = await asyncio.to_thread(episodes.save_runs, deps.store, [run for run, _ in batch])
+    return [await _classified(deps, run, runs, incident, ctx) for (run, ctx), (runs, incident) in zip(batch, seen)]
+
+
+async def _classified(deps: Deps, run: r.EmsRun, runs: list[r.EmsRun], incident, ctx: Context) -> Result:
     classified = [(other, detect.classify_run(other, deps.rules, dispatch=incident)) for other in runs]
     detection = next(d for other, d in classified if other.envelope.source_record_id == run.envelope.source_record_id)
     outputs = [Output("detection", run.key, detection)]
@@ -179,7 +187,16 @@ async def field_requests(deps: Deps, referral: r.FieldReferral, ctx: Context) ->
 
 async def route_decide_render(deps: Deps, incoming: r.ReferralRequest, ctx: Context) -> Result:
     """Merge into the person's episode, then route → decide → render, per recipient."""
-    request = await asyncio.to_thread(episodes.merge_request, deps.store, incoming, deps.episode_window)
+    return (await route_decide_renders(deps, [(incoming, ctx)]))[0]
+
+
+async def route_decide_renders(deps: Deps, batch: Sequence[tuple[r.ReferralRequest, Context]]) -> list[Result]:
+    """route-decide-render's batch form: the batch's requests merged in one transaction, in order."""
+    merged = await asyncio.to_thread(episodes.merge_requests, deps.store, [q for q, _ in batch], deps.episode_window)
+    return [await _route_decide_render(deps, request, ctx) for request, (_, ctx) in zip(merged, batch)]
+
+
+async def _route_decide_render(deps: Deps, request: r.ReferralRequest, ctx: Context) -> Result:
     now = ctx.clock.now()
     directory, place, candidates = _route(deps, request, now)
     outputs, audits, held = [], [], 0
@@ -445,7 +462,8 @@ ALERT_RETRY = ("dispatch.alert.retry.5s", "dispatch.alert.retry.30s", "dispatch.
 ALERT_DELAYS = (5.0, 30.0, 120.0)
 STAGES: tuple[Stage, ...] = (
     S("classify-run", "ems.run", classify_run, AuditKind.DETECTION, ("detection", "referral.request"),
-      doc="detect in an EMS run (its CAD incident as context); open referral requests per person"),
+      doc="detect in an EMS run (its CAD incident as context); open referral requests per person",
+      batch_fn=classify_runs),
     S("classify-incident", "dispatch.incident", classify_incident, AuditKind.DETECTION, ("detection", "dispatch.alert"),
       doc="detect in a CAD incident; kept as its runs' context"),
     S("send-alert", "dispatch.alert", send_alert, AuditKind.DELIVERY_RESULT, ALERT_RETRY[:1], OnError.RETRY_TOPICS,
@@ -457,7 +475,8 @@ STAGES: tuple[Stage, ...] = (
       doc="a referral made in the field: a request per service"),
     S("route-decide-render", "referral.request", route_decide_render, AuditKind.DECISION,
       ("delivery", "consent.pending"),
-      doc="merge into the episode, route, decide consent, render per recipient (a deny: audit only)"),
+      doc="merge into the episode, route, decide consent, render per recipient (a deny: audit only)",
+      batch_fn=route_decide_renders),
     S("release-held", "consent.pending", release_held, AuditKind.DECISION, ("delivery", "referral.status"),
       doc="a held request onto the outreach worklist; released when a consent came meanwhile"),
     S("consent-changed", "consent", consent_changed, AuditKind.DECISION, ("delivery", "referral.status"),

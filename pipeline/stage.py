@@ -175,7 +175,10 @@ class Writer:
     def encode(self, topic: Topic, key: r.Record, value: r.Record) -> tuple[str, bytes, bytes]:
         return topic.full_name, topic.key.encode(key), topic.value.encode(value)
 
-    async def write(self, audits: Sequence[r.AuditEvent], outputs: Sequence[Output], headers: Headers) -> None:
+    async def write(self, audits: Sequence[r.AuditEvent], outputs: Sequence[Output], headers: Headers,
+                    then: Callable[[], None] | None = None) -> None:
+        """Write (or, in a batch, queue) a message's audit records and outputs; `then` runs once
+        they are all acknowledged (a count, say: not when they are only queued)."""
         undeclared = sorted({o.topic for o in outputs} - self.outputs) if self.outputs is not None else []
         if undeclared:  # before any write: the whole message is refused, not half of it
             raise UndeclaredOutput(f"{self.name} may not produce to {', '.join(undeclared)}: not declared "
@@ -183,16 +186,19 @@ class Writer:
         audit_bytes = [self.encode(self.audit_topic, r.AuditKey(subject=_audit_subject(a)), a) for a in audits]
         out_bytes = [self.encode(self.catalogue[o.topic], o.key, o.value) for o in outputs]
         if self.pending is not None:
-            self.pending.append(Pending(self.tag, audit_bytes, out_bytes, tuple(headers)))
+            self.pending.append(Pending(self.tag, audit_bytes, out_bytes, tuple(headers), then))
             return
         await asyncio.gather(*(self.send(t, k, v, headers) for t, k, v in audit_bytes))
         await asyncio.gather(*(self.send(t, k, v, headers) for t, k, v in out_bytes))
+        if then is not None:
+            then()
 
     async def flush(self, batch: Sequence["Pending"]) -> list[tuple[object, Exception]]:
         """Write a batch: every audit record of it, acknowledged, then every output, then return.
         Sends are issued in order without awaiting each (the sink's `enqueue`, when it has one)
         and their acknowledgements gathered. Returns the (tag, error) of entries that failed
-        permanently (e.g. a record too large); their outputs are not written."""
+        permanently (e.g. a record too large); their outputs are not written. Each entry's `then`
+        runs once its writes are acknowledged."""
         failed: list[tuple[object, Exception]] = []
         for part in ("audits", "outputs"):
             live = [p for p in batch if p.tag not in {t for t, _ in failed}]
@@ -202,6 +208,10 @@ class Writer:
                     if isinstance(result, Exception):
                         failed.append((entry.tag, result))
                         break
+        done = {t for t, _ in failed}
+        for entry in batch:
+            if entry.then is not None and entry.tag not in done:
+                entry.then()
         return failed
 
     def _enqueue(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> Awaitable[None]:
@@ -252,6 +262,7 @@ class Pending:
     audits: Sequence[tuple[str, bytes, bytes]]
     outputs: Sequence[tuple[str, bytes, bytes]]
     headers: Headers
+    then: Callable[[], None] | None = None  # once acknowledged
 
 
 class StageRunner:
@@ -431,11 +442,13 @@ class StageRunner:
                                    o.topic, o.value) for i, o in enumerate(result.outputs)]
         audits += result.audits
         headers = [("traceparent", child_traceparent(ctx.trace_id, traceparent).encode())]
-        await self.writer.write(audits, result.outputs, headers)
-        self.metrics.produced.labels(name).inc(len(result.outputs))
-        self.metrics.audited.labels(name).inc(len(audits))
-        if result.held:
-            self.metrics.held.labels(name).inc(result.held)
+
+        def counted() -> None:  # at the broker's acknowledgement, not when a batch queues the writes
+            self.metrics.produced.labels(name).inc(len(result.outputs))
+            self.metrics.audited.labels(name).inc(len(audits))
+            if result.held:
+                self.metrics.held.labels(name).inc(result.held)
+        await self.writer.write(audits, result.outputs, headers, then=counted)
 
     async def _dead_letter(self, msg: Incoming, error: HandoffError, retryable: bool) -> None:
         name = self.stage.name
@@ -449,8 +462,7 @@ class StageRunner:
             failed_at=self.clock.now())
         key = r.DeadLetterKey(topic=msg.topic, partition=msg.partition)
         await self.writer.write([dead_letter_audit(name, letter)], [Output(self.dead_letters.name, key, letter)],
-                                list(msg.headers))
-        self.metrics.dead_lettered.labels(name).inc()
+                                list(msg.headers), then=self.metrics.dead_lettered.labels(name).inc)
 
 
 def _header(headers: Headers, name: str) -> str | None:

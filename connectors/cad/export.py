@@ -72,7 +72,7 @@ def parse_cad_export(data: bytes, ctx: ParseContext, mapping: ExportMapping | No
 
 
 def _csv(text: str, mapping: ExportMapping) -> Iterator[tuple[str, Row | Refused]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)  # an unterminated quote is an error, not one cell to the end
     try:
         header = next(reader)
     except (csv.Error, StopIteration):
@@ -92,7 +92,13 @@ def _csv(text: str, mapping: ExportMapping) -> Iterator[tuple[str, Row | Refused
         except csv.Error:
             yield "end", Refused(None, f"CAD export is malformed CSV at line {reader.line_num}; later rows not read")
             return
+        if not cells:
+            continue  # a blank line
         number += 1
+        if len(cells) != len(fields):  # a stray comma or a cut row: every later column would be misread
+            yield "ragged", Refused(None, f"row {number} (line {reader.line_num}) has {len(cells)} cells, the header "
+                                          f"{len(fields)}; not read")
+            continue
         row: Row = {}
         for field, cell in zip(fields, cells):
             if field is not None and field not in row:  # the first column of a field wins

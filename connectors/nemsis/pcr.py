@@ -60,6 +60,8 @@ def scan(pcr: etree._Element) -> tuple[list[str], list[datetime]]:
             moment = parse_time(text)
             if moment is not None:
                 times.append(moment)
+            else:  # kept, but said: an impossible date-time is not a time the record can be ordered by
+                findings.append(f"{local(el.tag)}: not a valid date-time with an offset; ignored")
         pn, nv, nil = el.get("PN"), el.get("NV"), el.get(XSI_NIL) in ("true", "1")
         if not (pn or nil):
             continue

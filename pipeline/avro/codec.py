@@ -73,7 +73,7 @@ class Codec(Generic[M]):
         body = io.BytesIO(data[10:])
         try:
             value = fastavro.schemaless_reader(body, writer, self._reader)
-        except (EOFError, ValueError, TypeError, IndexError, KeyError, UnicodeDecodeError) as e:
+        except (EOFError, ValueError, TypeError, IndexError, KeyError, UnicodeDecodeError, OverflowError) as e:
             raise CodecError(f"corrupt {self.model.__name__} body: {type(e).__name__}: {e}") from None
         if body.read(1):
             raise CodecError(f"trailing bytes after {self.model.__name__} body")

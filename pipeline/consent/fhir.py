@@ -60,6 +60,16 @@ def _codes(concepts: list[dict]) -> list[tuple[str, str]]:
 
 
 def from_fhir(resource: dict) -> tuple[r.PersonKey, r.ConsentRecord]:
+    """The registry's record of a FHIR Consent; ConsentError (with the reason) for anything else."""
+    try:
+        return _from_fhir(resource)
+    except ConsentError:
+        raise
+    except (AttributeError, TypeError, KeyError, ValueError) as error:  # an element of the wrong JSON type
+        raise ConsentError(f"not a FHIR Consent of the expected shape ({type(error).__name__})") from None
+
+
+def _from_fhir(resource: dict) -> tuple[r.PersonKey, r.ConsentRecord]:
     if not isinstance(resource, dict) or resource.get("resourceType") != "Consent":
         raise ConsentError("not a FHIR Consent resource")
     if not resource.get("id"):

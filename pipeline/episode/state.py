@@ -1,6 +1,7 @@
 """The episode stage's state in the database (migration 0003_episode): source records by
-incident, persons' episodes, merged requests. Each function is one transaction; the
-merge reads and writes under the write lock, so two workers cannot both open revision 2.
+incident, persons' episodes, merged requests. Each function is one transaction (the batch
+forms `save_runs` and `merge_requests`: one per batch); the merge reads and writes under the
+write lock, so two workers cannot both open revision 2.
 """
 from __future__ import annotations
 
@@ -22,24 +23,43 @@ def incident_key(key: r.IncidentKey) -> str:
 
 def save_record(store: Store, topic: str, record: r.Record, key: r.IncidentKey | None) -> None:
     """Keep the latest version of a source record (an older version arriving late changes nothing)."""
-    envelope = record.envelope
     with store.transaction(immediate=True) as tx:
-        tx.execute(
-            "INSERT INTO episode_record (topic, record_id, version, event_id, incident_key, body, received_at)"
-            " VALUES (:topic, :id, :version, :event, :incident, :body, :at)"
-            " ON CONFLICT (topic, record_id) DO UPDATE SET version = excluded.version, event_id = excluded.event_id,"
-            " incident_key = excluded.incident_key, body = excluded.body, received_at = excluded.received_at"
-            " WHERE excluded.version >= episode_record.version",
-            {"topic": topic, "id": envelope.source_record_id, "version": envelope.source_record_version,
-             "event": envelope.event_id, "incident": incident_key(key) if key else None,
-             "body": CODECS[topic].encode(record), "at": envelope.ingested_at.isoformat()})
+        _save(tx, topic, record, key)
 
 
 def incident_records(store: Store, key: r.IncidentKey) -> tuple[list[r.EmsRun], r.DispatchIncident | None]:
     """Every EMS run of an incident (latest versions) and its CAD incident, if it has come."""
     with store.transaction() as tx:
-        rows = tx.fetchall("SELECT topic, body FROM episode_record WHERE incident_key = :k ORDER BY record_id",
-                           {"k": incident_key(key)})
+        return _incident(tx, key)
+
+
+def save_runs(store: Store, runs: list[r.EmsRun]) -> list[tuple[list[r.EmsRun], r.DispatchIncident | None]]:
+    """A batch of EMS runs in one transaction: each saved, then its incident's records read (so a
+    run sees the runs before it in the batch, as one at a time would)."""
+    out = []
+    with store.transaction(immediate=True) as tx:
+        for run in runs:
+            _save(tx, "ems.run", run, run.key)
+            out.append(_incident(tx, run.key))
+    return out
+
+
+def _save(tx, topic: str, record: r.Record, key: r.IncidentKey | None) -> None:
+    envelope = record.envelope
+    tx.execute(
+        "INSERT INTO episode_record (topic, record_id, version, event_id, incident_key, body, received_at)"
+        " VALUES (:topic, :id, :version, :event, :incident, :body, :at)"
+        " ON CONFLICT (topic, record_id) DO UPDATE SET version = excluded.version, event_id = excluded.event_id,"
+        " incident_key = excluded.incident_key, body = excluded.body, received_at = excluded.received_at"
+        " WHERE excluded.version >= episode_record.version",
+        {"topic": topic, "id": envelope.source_record_id, "version": envelope.source_record_version,
+         "event": envelope.event_id, "incident": incident_key(key) if key else None,
+         "body": CODECS[topic].encode(record), "at": envelope.ingested_at.isoformat()})
+
+
+def _incident(tx, key: r.IncidentKey) -> tuple[list[r.EmsRun], r.DispatchIncident | None]:
+    rows = tx.fetchall("SELECT topic, body FROM episode_record WHERE incident_key = :k ORDER BY record_id",
+                       {"k": incident_key(key)})
     runs = [CODECS["ems.run"].decode(bytes(row["body"])) for row in rows if row["topic"] == "ems.run"]
     incidents = [CODECS["dispatch.incident"].decode(bytes(row["body"])) for row in rows
                  if row["topic"] == "dispatch.incident"]
@@ -67,37 +87,47 @@ def load_request(store: Store, request_id: str) -> r.ReferralRequest | None:
 
 def merge_request(store: Store, incoming: r.ReferralRequest, window: timedelta) -> r.ReferralRequest:
     """Place a request in the person's episode and fold it into what is there; returns the merged request."""
+    with store.transaction(immediate=True) as tx:
+        return _merge(tx, incoming, window)
+
+
+def merge_requests(store: Store, incoming: list[r.ReferralRequest], window: timedelta) -> list[r.ReferralRequest]:
+    """A batch of requests merged in order, in one transaction."""
+    with store.transaction(immediate=True) as tx:
+        return [_merge(tx, request, window) for request in incoming]
+
+
+def _merge(tx, incoming: r.ReferralRequest, window: timedelta) -> r.ReferralRequest:
     token = incoming.person.person_token
     at = incoming.envelope.occurred_at
-    with store.transaction(immediate=True) as tx:
-        episodes = [PersonEpisode(row["episode_id"], datetime.fromisoformat(row["first_seen"]),
-                                  datetime.fromisoformat(row["last_seen"]))
-                    for row in tx.fetchall("SELECT episode_id, first_seen, last_seen FROM person_episode"
-                                           " WHERE person_token = :t", {"t": token})]
-        episode = assign_episode(incoming, episodes, window)
-        known = next((e for e in episodes if e.episode_id == episode), None)
-        if known is None:
-            tx.execute("INSERT INTO person_episode (person_token, episode_id, first_seen, last_seen)"
-                       " VALUES (:t, :e, :at, :at)", {"t": token, "e": episode, "at": at.isoformat()})
-        elif at < known.first_seen or at > known.last_seen:
-            tx.execute("UPDATE person_episode SET first_seen = :first, last_seen = :last"
-                       " WHERE person_token = :t AND episode_id = :e",
-                       {"t": token, "e": episode, "first": min(at, known.first_seen).isoformat(),
-                        "last": max(at, known.last_seen).isoformat()})
-        placed_id = merge(incoming, episode, None).request_id
-        row = tx.fetchone("SELECT body FROM episode_request WHERE request_id = :id", {"id": placed_id})
-        existing = REFERRAL.decode(bytes(row["body"])) if row else None
-        merged = merge(incoming, episode, existing)
-        if merged is not existing:
-            params = {"id": merged.request_id, "t": token, "e": episode, "s": merged.service.value,
-                      "rev": merged.revision, "digest": content_digest(merged), "body": REFERRAL.encode(merged),
-                      "at": at.isoformat()}
-            if existing is None:
-                tx.execute("INSERT INTO episode_request (request_id, person_token, episode_id, service, revision,"
-                           " digest, body, updated_at) VALUES (:id, :t, :e, :s, :rev, :digest, :body, :at)", params)
-            else:
-                tx.execute("UPDATE episode_request SET revision = :rev, digest = :digest, body = :body,"
-                           " updated_at = :at WHERE request_id = :id", params)
+    episodes = [PersonEpisode(row["episode_id"], datetime.fromisoformat(row["first_seen"]),
+                              datetime.fromisoformat(row["last_seen"]))
+                for row in tx.fetchall("SELECT episode_id, first_seen, last_seen FROM person_episode"
+                                       " WHERE person_token = :t", {"t": token})]
+    episode = assign_episode(incoming, episodes, window)
+    known = next((e for e in episodes if e.episode_id == episode), None)
+    if known is None:
+        tx.execute("INSERT INTO person_episode (person_token, episode_id, first_seen, last_seen)"
+                   " VALUES (:t, :e, :at, :at)", {"t": token, "e": episode, "at": at.isoformat()})
+    elif at < known.first_seen or at > known.last_seen:
+        tx.execute("UPDATE person_episode SET first_seen = :first, last_seen = :last"
+                   " WHERE person_token = :t AND episode_id = :e",
+                   {"t": token, "e": episode, "first": min(at, known.first_seen).isoformat(),
+                    "last": max(at, known.last_seen).isoformat()})
+    placed_id = merge(incoming, episode, None).request_id
+    row = tx.fetchone("SELECT body FROM episode_request WHERE request_id = :id", {"id": placed_id})
+    existing = REFERRAL.decode(bytes(row["body"])) if row else None
+    merged = merge(incoming, episode, existing)
+    if merged is not existing:
+        params = {"id": merged.request_id, "t": token, "e": episode, "s": merged.service.value,
+                  "rev": merged.revision, "digest": content_digest(merged), "body": REFERRAL.encode(merged),
+                  "at": at.isoformat()}
+        if existing is None:
+            tx.execute("INSERT INTO episode_request (request_id, person_token, episode_id, service, revision,"
+                       " digest, body, updated_at) VALUES (:id, :t, :e, :s, :rev, :digest, :body, :at)", params)
+        else:
+            tx.execute("UPDATE episode_request SET revision = :rev, digest = :digest, body = :body,"
+                       " updated_at = :at WHERE request_id = :id", params)
     return merged
 
 

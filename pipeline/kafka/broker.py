@@ -108,7 +108,17 @@ class BrokerInfo:
 
 class EmbeddedBroker:
     def __init__(self, run_dir: Path, version: str = KAFKA_VERSION, heap: str = "512m",
-                 port: int | None = None, timeout: float = 60.0, wipe: bool = True) -> None:
+                 port: int | None = None, timeout: float = 60.0, wipe: bool = True, *,
+                 listener: str = "PLAINTEXT", properties: str = "", format_args: tuple[str, ...] = (),
+                 client_options: dict | None = None) -> None:
+        """`listener` names the client listener's protocol (SASL_SSL for a secured broker); `properties`
+        are appended to server.properties (they win over the defaults: TLS stores, SASL, the
+        authorizer); `format_args` go to the storage format (`--add-scram …`); `client_options`
+        (aiokafka's) are how the readiness check connects."""
+        self.listener = listener
+        self.properties = properties
+        self.format_args = tuple(format_args)
+        self.client_options = client_options or {}
         self.run_dir = Path(run_dir)
         self.version = version
         self.heap = heap
@@ -131,13 +141,13 @@ class EmbeddedBroker:
             (self.run_dir / "data").mkdir(parents=True)
         port, controller = self.port or (kept or {}).get("port") or free_port(), \
             (kept or {}).get("controller") or free_port()
-        props.write_text(_server_properties(port, controller, self.run_dir / "data"))
+        props.write_text(_server_properties(port, controller, self.run_dir / "data", self.listener) + self.properties)
         out = open(self.run_dir / "broker.out", "ab")
         if kept is None:
             cid = cluster_id()
             fmt = subprocess.run(
                 ["java", "-Xmx256m", f"-Dlog4j2.configurationFile={LOG4J}", "-cp", classpath,
-                 "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(props)],
+                 "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(props), *self.format_args],
                 stdout=out, stderr=subprocess.STDOUT)
             if fmt.returncode != 0:
                 raise BrokerError(f"storage format failed (rc={fmt.returncode}); see {out.name}")
@@ -176,7 +186,7 @@ class EmbeddedBroker:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise BrokerError(f"broker exited rc={proc.returncode}; see {self.run_dir / 'broker.out'}")
-            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000, **self.client_options)
             try:
                 await admin.start()
                 cluster = await admin.describe_cluster()
@@ -232,16 +242,16 @@ def _rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def _server_properties(port: int, controller: int, data: Path) -> str:
+def _server_properties(port: int, controller: int, data: Path, listener: str = "PLAINTEXT") -> str:
     return f"""\
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{controller}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
-inter.broker.listener.name=PLAINTEXT
+listeners={listener}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}
+advertised.listeners={listener}://127.0.0.1:{port}
+inter.broker.listener.name={listener}
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,{listener}:{listener}
 log.dirs={data}
 num.partitions=1
 auto.create.topics.enable=false

@@ -145,3 +145,46 @@ def test_consumer_groups_and_credentials_are_enforced(secure):
 
     with pytest.raises(KafkaError):
         asyncio.run(wrong_password())
+
+
+async def test_the_worker_runs_on_the_secured_broker_as_its_own_principal(secure, tmp_path):
+    """`handoff worker` with the TLS + SCRAM settings (faust's broker_credentials, aiokafka's options
+    for its admin calls) as `handoff-worker`, within the worker's ACLs only: it joins its group,
+    and an EMS run the edge principal writes comes out detected."""
+    from handoff.demo import sample_runs
+    from pipeline.kafka.producer import ProducerSink
+    from pipeline.stage import Writer
+    from connectors.common import Parsed
+    from connectors.ingest import publish
+    from tests.integration.test_worker import Worker
+
+    catalogue = Catalogue(prefix="aclw", partitions=1)
+    await _prepare(secure, catalogue)  # topics and ACLs (group acl-group), one junk record on each topic
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    env.update(HANDOFF_ENVIRONMENT="test", HANDOFF_KAFKA__BOOTSTRAP=secure.bootstrap,
+               HANDOFF_KAFKA__TOPIC_PREFIX=catalogue.prefix, HANDOFF_KAFKA__CONSUMER_GROUP="acl-group",
+               HANDOFF_KAFKA__SECURITY_PROTOCOL="SASL_SSL", HANDOFF_KAFKA__SASL_USERNAME="handoff-worker",
+               HANDOFF_KAFKA__SASL_PASSWORD=PASSWORDS["handoff-worker"], HANDOFF_KAFKA__SSL_CAFILE=str(secure.ca),
+               HANDOFF_STORAGE__URL=f"sqlite:///{tmp_path / 'handoff.db'}", HANDOFF_METRICS__PORT="0",
+               HANDOFF_AUDIT__CHECKPOINT_EXPORT=str(tmp_path / "checkpoints.jsonl"))
+    worker = Worker("secure", env, tmp_path)
+    try:
+        await worker.assigned()
+        [run] = sample_runs(1)
+        async with ProducerSink(secure.bootstrap, **_options(secure, "handoff-edge")) as sink:
+            await publish(Writer(catalogue, sink, "ingest"), [Parsed(run)], b"", "ems.run", "sample", "ingest:test",
+                          run.envelope.ingested_at)
+        detection = catalogue["detection"]
+        consumer = AIOKafkaConsumer(detection.full_name, bootstrap_servers=secure.bootstrap, group_id=None,
+                                    auto_offset_reset="earliest", **_options(secure, *secure_kafka.ADMIN))
+        await consumer.start()
+        try:
+            message = await asyncio.wait_for(consumer.getone(), 60)
+            assert message.value == b"x"  # _prepare's junk comes first
+            message = await asyncio.wait_for(consumer.getone(), 120)
+        finally:
+            await consumer.stop()
+        assert detection.value.decode(message.value).subject.record_id == run.envelope.source_record_id
+        assert "AuthorizationFailed" not in worker.text() and "Traceback" not in worker.text(), worker.text()
+    finally:
+        worker.stop()

@@ -7,23 +7,18 @@ controller): a cluster secures that listener too (deploy/README.md).
 """
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import ipaddress
-import os
-import signal
-import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiokafka.admin import AIOKafkaAdminClient
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from pipeline.kafka.broker import LOG4J, cluster_id, free_port, jars
+from pipeline.kafka.broker import EmbeddedBroker
+from pipeline.kafka.secure import client_options
 from pipeline.settings import KafkaSettings
 
 ADMIN = ("admin", "admin-secret-0123456789")
@@ -56,18 +51,12 @@ def _certificates(folder: Path) -> tuple[Path, Path]:
     return folder / "ca.pem", folder / "server.pem"
 
 
-def _properties(port: int, controller: int, data: Path, keystore: Path, truststore: Path) -> str:
+def _security(keystore: Path, truststore: Path) -> str:
+    """What the embedded broker's server.properties gains: SCRAM on the SASL_SSL listener, the PEM
+    stores, the StandardAuthorizer refusing what no ACL allows."""
     jaas = f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{ADMIN[0]}" ' \
            f'password="{ADMIN[1]}";'
     return f"""\
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:{controller}
-listeners=SASL_SSL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}
-advertised.listeners=SASL_SSL://127.0.0.1:{port}
-inter.broker.listener.name=SASL_SSL
-controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
 sasl.enabled.mechanisms=SCRAM-SHA-512
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={jaas}
@@ -79,16 +68,6 @@ ssl.client.auth=none
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 allow.everyone.if.no.acl.found=false
 super.users=User:{ADMIN[0]};User:ANONYMOUS
-log.dirs={data}
-auto.create.topics.enable=false
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
 """
 
 
@@ -96,65 +75,26 @@ group.initial.rebalance.delay.ms=0
 class SecureBroker:
     bootstrap: str
     ca: Path
-    proc: subprocess.Popen
+    broker: EmbeddedBroker
 
     def settings(self, user: str, password: str) -> KafkaSettings:
         return KafkaSettings(bootstrap=self.bootstrap, security_protocol="SASL_SSL", sasl_username=user,
                              sasl_password=password, ssl_cafile=self.ca)
 
-    def stop(self, grace: float = 30.0) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+    def stop(self) -> None:
+        self.broker.stop()
 
 
 def start(run: Path, users: dict[str, str], timeout: float = 90.0) -> SecureBroker:
+    """The embedded broker (pipeline/kafka/broker.py) with a SASL_SSL listener, its users made when the
+    storage is formatted, ready once `admin` gets in over TLS + SCRAM."""
     run.mkdir(parents=True)
-    (run / "data").mkdir()
     ca, keystore = _certificates(run)
-    port, controller = free_port(), free_port()
-    props = run / "server.properties"
-    props.write_text(_properties(port, controller, run / "data", keystore, ca))
-    classpath = f"{jars()}/*"
-    out = open(run / "broker.out", "ab")
     scram = [arg for user, password in {ADMIN[0]: ADMIN[1], **users}.items()
              for arg in ("--add-scram", f"SCRAM-SHA-512=[name={user},password={password}]")]
-    subprocess.run(["java", "-Xmx256m", f"-Dlog4j2.configurationFile={LOG4J}", "-cp", classpath,
-                    "kafka.tools.StorageTool", "format", "-t", cluster_id(), "-c", str(props), *scram],
-                   stdout=out, stderr=subprocess.STDOUT, check=True)
-    proc = subprocess.Popen(["java", "-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-                             f"-Dkafka.logs.dir={run / 'logs'}", f"-Dlog4j2.configurationFile={LOG4J}",
-                             "-cp", classpath, "kafka.Kafka", str(props)],
-                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    broker = SecureBroker(f"127.0.0.1:{port}", ca, proc)
-    try:
-        asyncio.run(_wait_ready(broker, timeout))
-    except BaseException:
-        broker.stop()
-        raise
-    return broker
-
-
-async def _wait_ready(broker: SecureBroker, timeout: float) -> None:
-    from pipeline.kafka.secure import client_options
-
-    options = client_options(broker.settings(*ADMIN))
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        if broker.proc.poll() is not None:
-            raise RuntimeError(f"secure broker exited rc={broker.proc.returncode}")
-        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=5000, **options)
-        try:
-            await admin.start()
-            if (await admin.describe_cluster())["brokers"]:
-                return
-        except Exception as e:  # not up yet
-            last = e
-        finally:
-            await admin.close()
-        await asyncio.sleep(0.5)
-    raise TimeoutError(f"secure broker not ready: {last!r}")
+    admin = KafkaSettings(bootstrap="", security_protocol="SASL_SSL", sasl_username=ADMIN[0],
+                          sasl_password=ADMIN[1], ssl_cafile=ca)
+    broker = EmbeddedBroker(run / "broker", timeout=timeout, listener="SASL_SSL", properties=_security(keystore, ca),
+                            format_args=tuple(scram), client_options=client_options(admin))
+    info = broker.start()  # stops its JVM itself when it does not get ready
+    return SecureBroker(info.bootstrap, ca, broker)

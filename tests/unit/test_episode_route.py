@@ -163,6 +163,38 @@ def test_an_amendment_and_a_later_unit_update_the_request_instead_of_opening_ano
     store.close()
 
 
+def test_a_batch_merged_in_one_transaction_ends_as_one_at_a_time_does(tmp_path):
+    from pipeline.storage import open_store
+
+    first, amended = run("PCR-T"), run("PCR-T", version=2, narrative="amended: pt admits heroin use")
+    later = run("PCR-L", at=T0 + timedelta(days=2)).model_copy(
+        update={"key": r.IncidentKey(dispatch_centre="psap-north", incident_number="INC-9")})
+    batch = [incident_requests([(one, detected(one, *OPIOID))], RULES, KEYS)[0] for one in (first, amended, later)]
+    results, tables = [], []
+    for name, merge_all in (("one", lambda s: [episodes.merge_request(s, q, DEFAULT_WINDOW) for q in batch]),
+                            ("batch", lambda s: episodes.merge_requests(s, batch, DEFAULT_WINDOW))):
+        store = open_store(f"sqlite:///{tmp_path / f'{name}.db'}")
+        store.migrate()
+        results.append(merge_all(store))
+        with store.transaction() as tx:
+            tables.append([tx.fetchall(f"SELECT * FROM {t} ORDER BY 1, 2") for t in ("person_episode", "episode_request")])
+        store.close()
+    assert results[0] == results[1] and [q.revision for q in results[1]] == [1, 2, 3]
+    assert tables[0] == tables[1]
+
+
+def test_a_batch_of_runs_saved_in_one_transaction_sees_what_one_at_a_time_would(tmp_path):
+    from pipeline.storage import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'e.db'}")
+    store.migrate()
+    a, b = run("PCR-A"), run("PCR-B", agency="fire-3")
+    seen = episodes.save_runs(store, [a, b, a])
+    assert [[x.pcr_number for x in runs] for runs, _ in seen] == [["PCR-A"], ["PCR-A", "PCR-B"], ["PCR-A", "PCR-B"]]
+    assert episodes.incident_records(store, KEY) == seen[-1]
+    store.close()
+
+
 def test_assign_episode_window_edges():
     request = r.ReferralRequest(envelope=envelope("x").model_copy(update={"occurred_at": T0}), request_id="q",
                          person=r.PersonKey(person_token="t", key_version=1), episode_id="ep-new",

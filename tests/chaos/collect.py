@@ -1,0 +1,84 @@
+"""After a campaign run: read what the recipients hold (the peers themselves), what Handoff decided
+(the outbox and the re-check denials), the audit sink's stored log, states and dead letters, and
+write them as a dump for tests/chaos/checker.py."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from pipeline.audit.sink import audit_codec
+from pipeline.kafka.read import read_topic
+from pipeline.storage import open_store
+from pipeline.topics import Catalogue
+
+DLQ = ("ems.run.dlq", "dispatch.incident.dlq", "field.referral.dlq", "referral.request.dlq", "consent.pending.dlq",
+       "delivery.dlq", "referral.status.dlq", "detection.dlq", "audit.dlq")
+TRIGGER = {"I12": "create", "I13": "update", "I14": "cancel"}
+
+
+def _fields(message: bytes, segment: str) -> list[str]:
+    for line in message.decode("utf-8", "replace").split("\r"):
+        if line.startswith(segment + "|"):
+            return line.split("|")
+    return []
+
+
+def _when(text: str | None) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if text else 0.0
+
+
+async def collect(out: Path, bootstrap: str, catalogue: Catalogue, db_url: str, mllp_peer, mllp_recipient: str,
+                  received_at: dict[str, float], faults: list[dict]) -> Path:
+    """Write the dump; `received_at`: MSH-10 → when the MLLP peer first held it (epoch s)."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, list[dict]] = {name: [] for name in ("expected", "delivered", "decisions", "audit", "status",
+                                                          "deadletters")}
+    delivery = catalogue["delivery"]
+    outbox = [delivery.value.decode(m.value) for m in await read_topic(bootstrap, delivery.full_name)]
+    for d in outbox:
+        rows["decisions"].append({"referral_id": d.referral_id, "recipient_id": d.recipient_id,
+                                  "message_id": d.message_id, "outcome": d.decision.outcome.value})
+    # expected: every (referral, recipient) Handoff permitted a create for (the inputs' oracle is upstream:
+    # every fed run must have been detected, checked by the campaign itself)
+    rows["expected"] = [{"referral_id": r, "recipient_id": p} for r, p in
+                        sorted({(d.referral_id, d.recipient_id) for d in outbox if d.action.value == "create"})]
+    for control_id, message in mllp_peer.held.items():
+        rf1, msh = _fields(message, "RF1"), _fields(message, "MSH")
+        rows["delivered"].append({"recipient_id": mllp_recipient, "referral_id": rf1[6].split("^")[0],
+                                  "message_id": control_id, "action": TRIGGER.get(msh[8].split("^")[1], "?"),
+                                  "at": received_at.get(control_id, 0.0)})
+    store = open_store(db_url)
+    try:
+        with store.transaction() as tx:
+            inbox = tx.fetchall("SELECT recipient_id, referral_id, message_id, received_at FROM inbox_item")
+            audits = tx.fetchall("SELECT body FROM audit_record")
+            states = tx.fetchall("SELECT referral_id, to_state, recorded_at FROM referral_status_history")
+    finally:
+        store.close()
+    creates: set[tuple[str, str]] = set()
+    for row in sorted(inbox, key=lambda x: x["received_at"] or ""):
+        key = (row["referral_id"], row["recipient_id"])
+        action = "update" if key in creates else "create"
+        creates.add(key)
+        rows["delivered"].append({"recipient_id": row["recipient_id"], "referral_id": row["referral_id"],
+                                  "message_id": row["message_id"], "action": action, "at": _when(row["received_at"])})
+    codec = audit_codec()
+    for row in audits:
+        a = codec.decode(bytes(row["body"]))
+        rows["audit"].append({"audit_id": a.audit_id, "kind": a.kind.value, "outcome": a.outcome,
+                              "referral_id": a.referral_id or "", "recipient_id": a.recipient_id or "",
+                              "message_id": a.detail.get("message_id", "")})
+        if a.kind.value == "decision" and a.outcome == "deny" and a.detail.get("message_id"):
+            rows["decisions"].append({"referral_id": a.referral_id, "recipient_id": a.recipient_id,
+                                      "message_id": a.detail["message_id"], "outcome": "deny"})
+    rows["status"] = [{"referral_id": s["referral_id"], "state": s["to_state"], "at": s["recorded_at"]} for s in states]
+    for name in DLQ:
+        topic = catalogue[name]
+        for m in await read_topic(bootstrap, topic.full_name):
+            letter = topic.value.decode(m.value)
+            rows["deadletters"].append({"topic": name, "stage": letter.stage, "reason": letter.reason[:200]})
+    rows["faults"] = faults
+    for name, items in rows.items():
+        (out / f"{name}.jsonl").write_text("".join(json.dumps(x, default=str) + "\n" for x in items))
+    return out

@@ -1,0 +1,57 @@
+"""Doctored copies of a campaign dump (tests/chaos/checker.py), to show the checker can fail:
+each function copies the dump and breaks one thing the way a defect would."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from tests.chaos.checker import read
+
+
+def _copy(dump: Path, out: Path) -> Path:
+    shutil.copytree(dump, out, dirs_exist_ok=False)
+    return out
+
+
+def _write(directory: Path, name: str, rows: list[dict]) -> None:
+    (directory / f"{name}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in rows))
+
+
+def delete_one_audit_record(dump: Path, out: Path) -> Path:
+    """The audit sink lost (or a stage skipped) one disclosure's record."""
+    copy = _copy(dump, out)
+    rows = read(copy, "audit")
+    first = next(i for i, a in enumerate(rows) if a["kind"] == "delivery-result" and a["outcome"] == "delivered")
+    _write(copy, "audit", rows[:first] + rows[first + 1:])
+    return copy
+
+
+def duplicate_one_delivery(dump: Path, out: Path) -> Path:
+    """Idempotency off: a resend went out under a new message id, so the recipient holds two."""
+    copy = _copy(dump, out)
+    rows = read(copy, "delivered")
+    first = next(m for m in rows if m["action"] == "create")
+    again = first["message_id"] + "-resent"
+    _write(copy, "delivered", rows + [first | {"message_id": again, "at": first["at"] + 1}])
+    # decided and audited like the first: only the duplicate itself is wrong
+    same = (first["referral_id"], first["recipient_id"], first["message_id"])
+    for name, match in (("decisions", lambda d: True), ("audit", lambda a: a["kind"] == "delivery-result")):
+        rows = read(copy, name)
+        twin = next(x for x in rows if match(x) and (x["referral_id"], x["recipient_id"], x["message_id"]) == same)
+        _write(copy, name, rows + [twin | {"message_id": again} | ({"audit_id": twin["audit_id"] + "-resent"}
+                                                                    if "audit_id" in twin else {})])
+    return copy
+
+
+def deliver_without_permit(dump: Path, out: Path) -> Path:
+    """The consent re-check skipped: a message went out whose permit is not on record."""
+    copy = _copy(dump, out)
+    held = read(copy, "delivered")[0]
+    rows = [d for d in read(copy, "decisions") if d["message_id"] != held["message_id"]]
+    _write(copy, "decisions", rows)
+    return copy
+
+
+DOCTORS = {"one audit record deleted": delete_one_audit_record, "a delivery duplicated": duplicate_one_delivery,
+           "a delivery without a permit": deliver_without_permit}

@@ -1,0 +1,75 @@
+"""The checker passes a consistent dump and fails each doctored one (through its command line too)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.chaos.checker import check
+from tests.chaos.doctor import DOCTORS, _write
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def dump(tmp_path):
+    """A small consistent dump: three referrals to two recipients, one updated, a dead letter, a fault."""
+    d = tmp_path / "clean"
+    d.mkdir()
+    held = [("ref-1", "org-a", "m-1", "create", 100.0), ("ref-2", "org-a", "m-2", "create", 101.0),
+            ("ref-3", "org-b", "m-3", "create", 102.0), ("ref-3", "org-b", "m-4", "update", 103.0)]
+    _write(d, "expected", [{"referral_id": r, "recipient_id": p} for r, p in (("ref-1", "org-a"), ("ref-2", "org-a"),
+                                                                              ("ref-3", "org-b"))])
+    _write(d, "delivered", [{"referral_id": r, "recipient_id": p, "message_id": m, "action": a, "at": t}
+                            for r, p, m, a, t in held])
+    _write(d, "decisions", [{"referral_id": r, "recipient_id": p, "message_id": m, "outcome": "permit"}
+                            for r, p, m, _, _ in held])
+    _write(d, "audit", [{"audit_id": f"a-{m}", "kind": "delivery-result", "outcome": "delivered", "referral_id": r,
+                         "recipient_id": p, "message_id": m} for r, p, m, _, _ in held]
+           + [{"audit_id": "v-1", "kind": "view", "outcome": "success", "referral_id": "ref-1", "recipient_id": "",
+               "message_id": ""}])
+    _write(d, "views", [{"view_id": "v-1", "user": "prov", "referral_id": "ref-1"}])
+    _write(d, "deadletters", [{"topic": "ems.run.dlq", "stage": "ingest", "reason": "document is empty"}])
+    _write(d, "faults", [{"kind": "sigkill", "target": "worker-a", "at": 90.0, "until": 95.0}])
+    return d
+
+
+def run_cli(directory) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tests.chaos.checker", str(directory)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_a_consistent_dump_passes(dump):
+    report = check(dump)
+    assert report.violations == 0 and report.expected == 3 and report.held == 4
+    assert report.drain_seconds == 8.0 and report.dead_letters == {"ems.run.dlq: document is empty": 1}
+    done = run_cli(dump)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "referrals lost: 0" in done.stdout and "drain time after the last fault: 8.0 s" in done.stdout
+
+
+@pytest.mark.parametrize("what", sorted(DOCTORS))
+def test_each_doctored_dump_fails(dump, tmp_path, what):
+    doctored = DOCTORS[what](dump, tmp_path / "doctored")
+    report = check(doctored)
+    assert report.violations == 1
+    line = {"one audit record deleted": "disclosures without an audit record: 1",
+            "a delivery duplicated": "duplicated at a recipient: 1",
+            "a delivery without a permit": "delivered without a permitting decision: 1"}[what]
+    done = run_cli(doctored)
+    assert done.returncode == 1 and line in done.stdout, done.stdout
+
+
+def test_lost_referral_and_unaudited_view_and_a_recheck_deny_fail(dump, tmp_path):
+    rows = (dump / "expected.jsonl").read_text()
+    (dump / "expected.jsonl").write_text(rows + '{"referral_id": "ref-9", "recipient_id": "org-a"}\n')
+    (dump / "views.jsonl").write_text('{"view_id": "v-2", "user": "prov", "referral_id": "ref-2"}\n')
+    with open(dump / "decisions.jsonl", "a") as fh:
+        fh.write('{"referral_id": "ref-2", "recipient_id": "org-a", "message_id": "m-2", "outcome": "deny"}\n')
+    report = check(dump)
+    assert report.lost == [("ref-9", "org-a")] and report.unaudited_views == ["v-2"] and report.unpermitted == ["m-2"]
+    assert run_cli(dump).returncode == 1
+
+
+def test_usage_error_is_exit_2(tmp_path):
+    assert run_cli(tmp_path / "absent").returncode == 2
