@@ -38,6 +38,8 @@ COMMANDS = [
     ("outreach", "handoff.commands.outreach"),
     ("monitor", "handoff.commands.monitor"),
     ("tail", "handoff.commands.tail:tail_cmd"),
+    ("report", "handoff.commands.report:report_cmd"),
+    ("surveillance", "handoff.commands.report:surveillance"),
 ]
 
 

@@ -199,6 +199,7 @@ async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str
     from pipeline.kafka.faust_app import FaustSink, attach, make_app
     from pipeline.stage import RetryPolicy, Writer
     from pipeline.topology import run_periodic, select
+    from pipeline.report.metrics import SurveillanceCollector
     from pipeline.track.metrics import ReferralCollector
 
     chosen = {row.name for row in select((*STAGES, *PERIODIC), names)}
@@ -209,6 +210,7 @@ async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str
     deps = Deps.build(settings, catalogue, store, registry().build(settings, store), SystemClock(),
                       audit_sealer=Sealer.from_settings(settings))
     metrics.registry.register(ReferralCollector(store, deps.clock))  # the closed loop's counts
+    metrics.registry.register(SurveillanceCollector(store, deps.clock))  # overdoses and spikes per area
     await asyncio.to_thread(warm, deps, settings)
     app = make_app(bootstrap, group, **membership(settings), **faust_options(settings.kafka))  # TLS, SASL
     sink = FaustSink(app)

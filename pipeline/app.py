@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta, timezone, tzinfo
 from functools import partial
 from typing import Callable, Sequence
@@ -38,7 +38,8 @@ from pipeline.errors import HandoffError, Permanent, Transient
 from pipeline.metrics import Metrics
 from pipeline.render import Party, Redaction, referring_party, render, render_cancel
 from pipeline.route import DirectorySource, RoutingRules, load_routing_rules, place_of, route
-from pipeline.settings import Settings
+from pipeline.report.stages import report_detection, report_request
+from pipeline.settings import ReportSettings, Settings
 from pipeline.stage import Context, OnError, Output, Result, RetryPolicy, Sink, Stage, StageRunner, Writer
 from pipeline.storage import Store
 from pipeline.topics import Catalogue
@@ -75,6 +76,7 @@ class Deps:
     delivery: Policy = Policy()  # one send in flight per referral (lease), when a transient failure is final
     audit_now: AuditNow | None = None  # writes audit records at once (the delivery attempt, before the send)
     metrics: Metrics | None = None  # delivery latency and failures by connector, alert counts and times (`runners`)
+    report: ReportSettings = field(default_factory=ReportSettings)  # reports and the surveillance feed
 
     @classmethod
     def build(cls, settings: Settings, catalogue: Catalogue, store: Store, connectors: dict[str, Connector],
@@ -90,7 +92,7 @@ class Deps:
             timezone=ZoneInfo(settings.routing.timezone), deadlines=load_deadlines(settings.track.deadlines),
             sweep_seconds=settings.consent.sweep_seconds, deadline_sweep_seconds=settings.track.sweep_seconds,
             episode_retention=timedelta(days=settings.routing.episode_retention_days), delivery=Policy.of(settings),
-            agency_role=settings.agency_role)
+            agency_role=settings.agency_role, report=settings.report)
         values.update(overrides)
         return cls(**values)
 
@@ -488,6 +490,11 @@ STAGES: tuple[Stage, ...] = (
         "the same, once the record's not_before is due") for i, tier in enumerate(RETRY)),
     S("track", "referral.status", track, AuditKind.STATUS_CHANGE, ("referral.request",),
       doc="the referral state machine (referral_state); a decline or missed deadline asks the next recipient"),
+    S("report-detection", "detection", report_detection, AuditKind.DECISION, ("surveillance.overdose",),
+      doc="keep a recognised call's de-identified facts; an overdose to the surveillance feed (policy-gated),"
+          " an area over its 24-hour threshold raises a spike alert"),
+    S("report-request", "referral.request", report_request, AuditKind.ADMIN, (),
+      doc="keep a referral request's pathway and area for the programme reports"),
     S("audit-sink", "audit", sink_audit, AuditKind.ADMIN, (),
       doc="one hash chain per partition into storage (audit_record), signed segments", batch_fn=sink_audits),
 )

@@ -475,3 +475,28 @@ class DeadLetterKey(Record):
 
     topic: str
     partition: int
+
+
+class SurveillanceKey(Record):
+    """Key of surveillance.overdose: one area's reports stay in order."""
+
+    area: str
+
+
+class OverdoseReport(Record):
+    """One recognised overdose for public-health surveillance (ODMAP's fields), de-identified:
+    the time to the hour, the place as a grid cell, no person, no address (pipeline/report/feed.py)."""
+
+    report_id: Id = Field(description="a digest of the source record: not reversible, stable across versions")
+    occurred_at: AwareDatetime = Field(description="the call's time, truncated to the hour (UTC)")
+    area: str = Field(description="the reporting area (county FIPS code, else city, else 'unknown')")
+    grid_cell: str = Field(description="the location coarsened to a grid cell ('' when none was recorded)")
+    latitude: Optional[float] = Field(None, description="the grid cell's centre")
+    longitude: Optional[float] = Field(None, description="the grid cell's centre")
+    fatal: bool = False
+    naloxone_given: bool = False
+    naloxone_doses: int = 0
+    opioid: bool = Field(False, description="an opioid overdose was recognised")
+    pathway: str = Field("", description="ems-led, fire-led, police-led, self, dispatch-only")
+    basis: Basis = Field(Basis.PUBLIC_HEALTH, description="the disclosure's basis (the policy gate)")
+    policy_version: str = ""

@@ -307,6 +307,19 @@ class AlertSettings(Section):
     ca_bundle: Path | None = Field(None, description="CA bundle the receivers' certificates chain to (default: system)")
 
 
+class ReportSettings(Section):
+    """Programme reports and the overdose surveillance feed (issue 26)."""
+
+    grid_degrees: float = Field(0.01, gt=0, le=1, description="surveillance grid cell size in degrees (0.01: ~1 km)")
+    fire_agencies: list[str] = Field([], description="EMS agency ids that are fire-based (their calls are fire-led)")
+    spike_threshold: int = Field(0, ge=0, description="an area's 24-hour overdose count above this raises a spike"
+                                                      " alert (0: off unless the area has its own)")
+    spike_thresholds: dict[str, int] = Field({}, description="area -> its own 24-hour threshold")
+    spike_webhook: str = Field("", description="https address spike alerts are POSTed to ('' : none)")
+    spike_recipient: str = Field("public-health", description="the webhook recipient id (its key in"
+                                                              " alerts.webhook_keys)")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HANDOFF_", env_nested_delimiter="__", extra="forbid")
 
@@ -330,6 +343,7 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     agencies: dict[str, AgencyInfo] = SAMPLE_AGENCIES
     alerts: AlertSettings = AlertSettings()
+    report: ReportSettings = ReportSettings()
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> "Settings":

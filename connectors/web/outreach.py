@@ -92,6 +92,9 @@ def routes(web: Web) -> list[Route]:
         found, fields = await find(request), await form(request)
         if found is None:
             return refuse(request, web, 404, "no open worklist entry of that id")
+        if found.kind != "consent":
+            return RedirectResponse(f"/outreach/{found.subject}?error={quote('nothing is held for consent here')}",
+                                    status_code=303)
         user, now = request.state.session.account.username, web.clock.now()
         full = await asyncio.to_thread(wl.entry, web.store, found.subject, replace(team(request), show_provider=True),
                                        now)  # the recipient the consent names, whether or not the team sees it

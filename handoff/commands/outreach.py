@@ -34,12 +34,15 @@ def _open(user: str | None) -> Iterator[tuple]:
         yield settings, registry.store, name, team_of(settings, load_account(registry.store, name).organisation_id)
 
 
+NEEDS = {"consent": "consent needed", "released": "released by a consent", "unplaced": "no recipient left"}
+
+
 def _line(e) -> str:
     due = ("OVERDUE " if e.overdue else "") + (e.due_at[:16].replace("T", " ") or "-")
     where = e.scene or e.home or "-"
     tail = f"  {e.recipient}: {e.provider_status}" if e.recipient else ""
     return (f"{due}  {e.subject}  {e.name or '(no name)'}  born {e.birth_date or '-'}  {e.phone or '-'}  {where}"
-            f"  {e.service} ({'consent needed' if e.kind == 'consent' else 'no recipient left'}){tail}"
+            f"  {e.service} ({NEEDS[e.kind]}){tail}"
             f"  attempts {len(e.attempts)}")
 
 

@@ -6,7 +6,8 @@
 Referral state is sensitive (a referral to a SUD programme marks a person): `--user` (else
 HANDOFF_USER) must name an enabled local account with the `referrals` permission (outreach,
 privacy officer), and each command records a `view` audit record with that user and the OS
-user before anything is shown.
+user before anything is shown. What a provider reported is shown only where the legal model
+lets the account's organisation be told it (pipeline/track/visibility.py); else "withheld".
 """
 from __future__ import annotations
 
@@ -21,10 +22,57 @@ from pipeline.audit.emit import os_user, view_audit
 from pipeline.people import Permission
 from pipeline.audit.sink import record_direct
 from pipeline.track import list_referrals, show_referral
+from pipeline.track.visibility import WITHHELD
 from pipeline.vocab import ReferralState
 
 cli = typer.Typer(help="Referrals: state, history, deadlines (the closed loop).", no_args_is_help=True,
                   add_completion=False)
+
+
+class _Viewer:
+    """Decides, per referral, whether this account may see what the recipient reported."""
+
+    def __init__(self, store, settings, username: str, now: datetime) -> None:
+        from pipeline.consent import Registry, load_policy
+        from pipeline.people import Accounts
+        from pipeline.route.directory import DirectorySource
+        from pipeline.track.visibility import audience_of
+
+        account = Accounts(store).get(username)
+        self.audience = lambda programme: audience_of(account.roles, account.organisation_id,  # noqa: E731
+                                                      settings.agency_role(account.organisation_id), programme)
+        self.sees_all = self.audience("") is None
+        self.store, self.now, self.registry = store, now, Registry(store)
+        if not self.sees_all:
+            self.policy = load_policy(settings.consent.policy)
+            self.directory = DirectorySource(settings.routing.directory).current()
+
+    def allowed(self, row: dict) -> bool:
+        from pipeline.consent import Recipient
+        from pipeline.episode.state import load_request
+        from pipeline.track.visibility import may_see_provider_status
+
+        if self.sees_all:
+            return True
+        request = load_request(self.store, row.get("request_id") or "")
+        try:
+            reporter = Recipient.of(self.directory.get(row.get("recipient_id") or ""))
+        except KeyError:
+            reporter = None
+        consents = self.registry.consents(request.person) if request is not None else None
+        audience = self.audience(row.get("programme") or (request.envelope.programme_id if request else ""))
+        return may_see_provider_status(request, reporter, audience, consents, self.policy, self.now)
+
+    def listed(self, row: dict) -> dict:
+        from pipeline.track.visibility import status_view
+        if self.allowed(row):
+            return row
+        seen = status_view(show_referral(self.store, row["referral_id"]), False)["referral"]
+        return {**row, "state": seen["state"], "business_status": seen["business_status"]}
+
+    def shown(self, found: dict) -> dict:
+        from pipeline.track.visibility import status_view
+        return status_view(found, self.allowed(found["referral"]))
 
 
 def _open(settings):
@@ -54,9 +102,10 @@ def list_cmd(state: Optional[str] = typer.Option(None, help="only referrals in t
     store = _open(settings)
     try:
         query = json.dumps({"state": state, "recipient": recipient, "overdue": overdue})
-        record_direct(store, view_audit(checked_user(store, user, Permission.REFERRALS), now, "cli", "referrals",
-                                        query=query, os_login=os_user()))
-        rows = list_referrals(store, now, state or "", recipient or "", overdue)
+        name = checked_user(store, user, Permission.REFERRALS)
+        record_direct(store, view_audit(name, now, "cli", "referrals", query=query, os_login=os_user()))
+        viewer = _Viewer(store, settings, name, now)
+        rows = [viewer.listed(row) for row in list_referrals(store, now, state or "", recipient or "", overdue)]
     finally:
         store.close()
     if as_json:
@@ -84,9 +133,10 @@ def show_cmd(referral_id: str = typer.Argument(..., help="the referral id"),
     settings, now = Settings(), datetime.now(timezone.utc)
     store = _open(settings)
     try:
-        record_direct(store, view_audit(checked_user(store, user, Permission.REFERRALS), now, "cli", "referral",
-                                        referral_id=referral_id, os_login=os_user()))
+        name = checked_user(store, user, Permission.REFERRALS)
+        record_direct(store, view_audit(name, now, "cli", "referral", referral_id=referral_id, os_login=os_user()))
         found = show_referral(store, referral_id)
+        found = _Viewer(store, settings, name, now).shown(found) if found is not None else None
     finally:
         store.close()
     if found is None:
@@ -98,7 +148,8 @@ def show_cmd(referral_id: str = typer.Argument(..., help="the referral id"),
     typer.echo(f"{ref['referral_id']}: {ref['state']} (business status {ref['business_status'] or '-'}), "
                f"to {ref['recipient_id'] or '-'} for {ref['service'] or '-'}")
     for h in found["history"]:
-        mark = {"applied": "", "repeat": " (repeat)", "refused": " REFUSED"}[h["outcome"]]
+        mark = {"applied": "", "repeat": " (repeat)", "refused": " REFUSED"}[h["outcome"]] \
+            if h["to_state"] != WITHHELD else ""
         typer.echo(f"  {h['occurred_at']}  {h['from_state'] or 'new'} -> {h['to_state']}{mark}  by {h['source']}"
                    f" {h['reported_by']}{': ' + h['reason'] if h['reason'] else ''}")
     for d in found["deadlines"]:

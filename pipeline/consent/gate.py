@@ -103,15 +103,17 @@ class Gate:
               now: datetime) -> int:
         """Insert the hold, or refresh a still-open one with a newer revision of the request."""
         params = {**_p(request.person), "id": decision.referral_id, "req": request.request_id,
-                  "rid": rec.id, "kind": rec.kind, "purpose": decision.purpose.value,
+                  "rid": rec.id, "kind": rec.kind, "p2": int(rec.part2_programme), "co": int(rec.co_responder),
+                  "purpose": decision.purpose.value,
                   "service": request.service.value, "prog": request.envelope.programme_id,
                   "reasons": "; ".join(decision.reasons)[:1000], "body": request.model_dump_json(),
                   "at": now.isoformat(), "exp": (now + self.hold_lifetime).isoformat(), "rev": request.revision}
         inserted = tx.execute(
             "INSERT INTO consent_hold (referral_id, request_id, person_token, key_version, recipient_id,"
-            " recipient_kind, purpose, service, programme_id, reasons, request, status, held_at, expires_at)"
-            " VALUES (:id, :req, :token, :kv, :rid, :kind, :purpose, :service, :prog, :reasons, :body, 'held',"
-            " :at, :exp) ON CONFLICT (referral_id) DO NOTHING", params)
+            " recipient_kind, recipient_part2, recipient_co_responder, purpose, service, programme_id, reasons,"
+            " request, status, held_at, expires_at)"
+            " VALUES (:id, :req, :token, :kv, :rid, :kind, :p2, :co, :purpose, :service, :prog, :reasons, :body,"
+            " 'held', :at, :exp) ON CONFLICT (referral_id) DO NOTHING", params)
         if not inserted:
             row = tx.fetchone("SELECT status, request FROM consent_hold WHERE referral_id = :id", params)
             if row["status"] in ("held", "reviewed") and \
@@ -147,8 +149,7 @@ class Gate:
                 if row["status"] == "held" and any(at >= datetime.fromisoformat(row["held_at"]) for at in revoked):
                     cancelled.append(self._close_hold(tx, row, request, "cancelled", "consent revoked", now, trigger))
                     continue
-                decision = decide(request, Recipient(row["recipient_id"], row["recipient_kind"]),
-                                  Purpose(row["purpose"]), consents, self.policy, now)
+                decision = decide(request, held_recipient(row), Purpose(row["purpose"]), consents, self.policy, now)
                 if decision.outcome in (Outcome.PERMIT, Outcome.PERMIT_REDACTED):
                     self._close_hold(tx, row, request, "released", f"released: {decision.reasons[0]}", now, trigger)
                     released.append(Release(request, decision))
@@ -251,3 +252,9 @@ class Gate:
             params["prog"] = programme_id
         with self.store.transaction() as tx:
             return tx.fetchall(sql + " ORDER BY held_at, referral_id LIMIT :n", params)
+
+
+def held_recipient(row) -> Recipient:
+    """The recipient exactly as the hold's first decision saw it (kind, Part 2 programme, co-responder)."""
+    return Recipient(row["recipient_id"], row["recipient_kind"], bool(row["recipient_part2"]),
+                     bool(row["recipient_co_responder"]))

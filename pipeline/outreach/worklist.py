@@ -6,7 +6,8 @@
     record_attempt(store, "ref-…", person, "phone", "no-answer", "", "ana", now)
 
 Two kinds of entry: a referral held for consent (`consent_hold`, status held) and a request no
-recipient is left to ask (`referral_escalation`, status exhausted). Each carries what outreach
+recipient is left to ask (`referral_escalation`, status exhausted). A held referral a consent has
+released stays reachable by its id (kind `released`), so the consent can be revoked from its page. Each carries what outreach
 needs to find the person, from the held request itself: name, date of birth, phone, home address,
 the scene and when it happened, the service asked for; nothing clinical beyond that need. Its due
 time is the earliest of the hold's expiry and the closed loop's open deadlines; overdue first.
@@ -77,7 +78,7 @@ class Entry:
     """One person to reach, as the page and `handoff outreach` show it."""
 
     subject: str                # the held referral's id, or the exhausted request's id
-    kind: str                   # consent (held for consent) | unplaced (no recipient left)
+    kind: str                   # consent (held for consent) | released (a consent released it) | unplaced
     person: r.PersonKey
     name: str
     birth_date: str
@@ -123,18 +124,22 @@ def _entry(tx: Transaction, kind: str, subject: str, request: r.ReferralRequest,
                  occurred_at=request.envelope.occurred_at.isoformat(), service=request.service.value,
                  due_at=due, overdue=bool(due) and datetime.fromisoformat(due) < now,
                  recipient=recipient if show_provider else "",
-                 provider_status=(state["state"] if state else "held") if show_provider and kind == "consent" else "",
+                 provider_status=(state["state"] if state else "held") if show_provider and kind != "unplaced" else "",
                  reasons=reasons if show_provider else "", attempts=attempts)
 
 
 def _held(tx: Transaction, programme: str, subject: str | None) -> list[tuple]:
-    sql = ("SELECT referral_id, recipient_id, reasons, request, expires_at FROM consent_hold"
-           " WHERE status = 'held' AND COALESCE(reasons, '') NOT LIKE :uncertain"  # those wait for link review
+    """Open holds; one by its id also once a consent released it (its page keeps the revoke button)."""
+    sql = ("SELECT referral_id, recipient_id, reasons, request, expires_at, status FROM consent_hold"
+           " WHERE status IN ('held', 'released') AND COALESCE(reasons, '') NOT LIKE :uncertain"  # link review's
            " AND programme_id = :prog")
     params: dict = {"n": LIMIT, "uncertain": UNCERTAIN, "prog": programme}
     if subject:
         sql, params["s"] = sql + " AND referral_id = :s", subject
-    return [("consent", row["referral_id"], r.ReferralRequest.model_validate_json(row["request"]), row["expires_at"],
+    else:
+        sql += " AND status = 'held'"
+    return [("consent" if row["status"] == "held" else "released", row["referral_id"],
+             r.ReferralRequest.model_validate_json(row["request"]), row["expires_at"] if row["status"] == "held" else "",
              row["recipient_id"], row["reasons"] or "") for row in tx.fetchall(sql + " LIMIT :n", params)]
 
 

@@ -28,6 +28,8 @@ class Permission(StrEnum):
     REFERRALS = "referrals"      # referral state and status history (status is itself sensitive)
     FIELD_REFERRAL = "field-referral"  # make a field referral for one's agency (nothing comes back)
     RECORDS = "records"          # topic records unmasked, person data included (handoff tail --show-phi)
+    REPORTS = "reports"          # de-identified programme reports, small cells suppressed (issue 26)
+    SURVEILLANCE = "surveillance"  # export the overdose surveillance feed (a public-health disclosure)
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -36,8 +38,9 @@ GRANTS: dict[Role, frozenset[Permission]] = {
                               Permission.FIELD_REFERRAL}),
     Role.PROVIDER: frozenset({Permission.INBOX}),
     Role.PRIVACY_OFFICER: frozenset({Permission.DISCLOSURES, Permission.AUDIT_STATE, Permission.HOLDS,
-                                     Permission.CONSENTS, Permission.REFERRALS, Permission.RECORDS}),
-    Role.PROGRAMME_LEAD: frozenset(),
+                                     Permission.CONSENTS, Permission.REFERRALS, Permission.RECORDS,
+                                     Permission.REPORTS, Permission.SURVEILLANCE}),
+    Role.PROGRAMME_LEAD: frozenset({Permission.REPORTS}),
     Role.ADMIN: frozenset({Permission.ACCOUNTS}),
     Role.RESPONDER: frozenset({Permission.FIELD_REFERRAL}),
 }

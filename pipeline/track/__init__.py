@@ -203,7 +203,8 @@ def list_referrals(store: Store, now: datetime, state: str = "", recipient: str 
         params["recipient"] = recipient
     if overdue:
         where.append("d.due_at <= :now")
-    sql = ("SELECT s.referral_id, s.state, s.business_status, s.recipient_id, s.service, s.programme, s.updated_at,"
+    sql = ("SELECT s.referral_id, s.state, s.business_status, s.recipient_id, s.request_id, s.service, s.programme,"
+           " s.updated_at,"
            " d.name AS deadline, d.due_at FROM referral_state s LEFT JOIN referral_deadline d ON d.referral_id ="
            " s.referral_id AND d.status = 'open'" + (" WHERE " + " AND ".join(where) if where else "")
            + " ORDER BY s.updated_at DESC, s.referral_id LIMIT :limit")

@@ -202,6 +202,15 @@ def test_outreach_captures_the_consent_of_a_held_referral_an_incomplete_one_rele
     assert _held(store, "Vale") == []
     seen = {a.detail["what"] for a in views(site, "out-1")}
     assert {"outreach worklist", "outreach entry", "consent capture (incomplete, not stored)"} <= seen
+
+    page.goto(f"{site.base}/outreach/{hold['referral_id']}")  # revocation from the same place
+    assert "released" in page.inner_text("dl.facts") and page.locator("form.consent").count() == 0
+    page.click("button:text('Revoke')")
+    assert "Consent revoked" in page.inner_text("[role=status]")
+    _until(lambda: _rows(store, "SELECT 1 AS x FROM referral_state WHERE referral_id = :r AND state = 'cancelled'",
+                         r=hold["referral_id"]), what="the sent referral cancelled by the revocation")
+    _until(lambda: len(_rows(store, "SELECT delivery_id FROM inbox_item WHERE referral_id = :r",
+                             r=hold["referral_id"])) == 2, what="the clinic told of the cancellation")
     context.close()
 
 

@@ -39,6 +39,10 @@ def samples() -> dict[type, r.Record]:
         r.ReferralKey: r.ReferralKey(referral_id="ref-1"),
         r.AuditKey: r.AuditKey(subject="tok-3f9a"),
         r.DeadLetterKey: r.DeadLetterKey(topic="handoff.ems.run.v1", partition=3),
+        r.SurveillanceKey: r.SurveillanceKey(area="53033"),
+        r.OverdoseReport: r.OverdoseReport(report_id="od-1", occurred_at=T0, area="53033", grid_cell="0.01:4760:-12234",
+                                           latitude=47.605, longitude=-122.335, fatal=False, naloxone_given=True,
+                                           naloxone_doses=2, opioid=True, pathway="ems-led", policy_version="1"),
         r.DispatchIncident: r.DispatchIncident(
             envelope=envelope("INC-1", system="eido:psap-north"), key=INCIDENT, call_type="OD", priority=7,
             dispositions=["15"], received_at=T0, location=r.Address(city="Springfield", latitude=39.8,

@@ -123,3 +123,15 @@ def test_signers_expiry_event_tpo_and_recipient_classes_round_trip_as_fhir():
     bad = {**resource, "extension": [{"url": "urn:handoff:consent-signed-by", "valueCode": "neighbour"}]}
     with pytest.raises(ConsentError, match="consent-signed-by"):
         from_fhir(bad)
+
+
+def test_a_released_hold_is_decided_for_the_recipient_the_hold_was_made_for(gate):
+    """The hold keeps every type of its recipient: released again, the decision still sees a
+    co-responder that is a Part 2 programme (the types the policy's rules and consent classes name)."""
+    team = Recipient("team-crisis", "health-care-provider", part2_programme=True, co_responder=True)
+    [held] = gate.decide(request(), [(team, Purpose.CARE_COORDINATION)], T0)
+    assert held.outcome == Outcome.HOLD and held.recipient_types == ["co-responder", "health-care-provider"]
+    gate.registry.put(PERSON, consent(recipients=("team-crisis",)), T0 + timedelta(hours=1), "user:ana")
+    [released], _ = gate.on_consent_change(PERSON, T0 + timedelta(hours=1), "consent:0@1")
+    assert released.decision.recipient_types == held.recipient_types
+    assert released.decision.outcome == Outcome.PERMIT

@@ -36,30 +36,57 @@ SOURCES = [None, *SourceRole]  # None: an organisation the agency registry does 
 PERSON = r.PersonKey(person_token="tok-timeline", key_version=1)
 
 days = st.integers(min_value=-40, max_value=400).map(lambda d: timedelta(days=d))
+past = st.integers(min_value=-40, max_value=0).map(lambda d: timedelta(days=d))
+future = st.integers(min_value=1, max_value=400).map(lambda d: timedelta(days=d))
 
 
 @st.composite
 def consents(draw, n: int):
+    """A consent spec. Half are complete by construction (every 2.31 / 164.508(c) element the legal
+    model asks for: information, recipients, purpose, an expiry, a signature by a capacity that can
+    sign, the form), so that permits, revocations and expiries happen often; the rest are drawn freely."""
     complete = draw(st.booleans())
     kind = draw(st.sampled_from(list(ConsentKind)))
     signed = draw(st.one_of(st.none(), days))
+    if complete:
+        tpo = draw(st.booleans())
+        signed_by = draw(st.lists(st.sampled_from(list(SignerCapacity)), min_size=1, max_size=2, unique=True))
+        return dict(
+            consent_id=f"c-{n}", kind=kind, status=ConsentStatus.ACTIVE,
+            recipients=draw(st.lists(st.sampled_from(IDS), min_size=1, max_size=3, unique=True)),
+            general_designation=draw(st.booleans()),
+            purposes=draw(st.lists(st.sampled_from(list(Purpose)), min_size=1, unique=True)),
+            data_categories=draw(st.lists(st.sampled_from(list(DataCategory)), min_size=1, unique=True)),
+            start=draw(st.one_of(st.none(), past)), end=draw(st.one_of(st.none(), future)),
+            signed=signed or timedelta(0), artefact=f"doc:{n}", missing=[],
+            event=draw(st.sampled_from(["end of treatment", *(["none"] if tpo and kind == ConsentKind.PART2 else [])])),
+            tpo=tpo, classes=draw(st.lists(st.sampled_from(CLASSES), max_size=2, unique=True)),
+            signed_by=signed_by, signer="form:signer-1")
     return dict(
-        consent_id=f"c-{n}", kind=kind,
-        status=ConsentStatus.ACTIVE if complete else draw(st.sampled_from(list(ConsentStatus))),
+        consent_id=f"c-{n}", kind=kind, status=draw(st.sampled_from(list(ConsentStatus))),
         recipients=draw(st.lists(st.sampled_from(IDS), max_size=3, unique=True)),
         general_designation=draw(st.booleans()),
-        purposes=draw(st.lists(st.sampled_from(list(Purpose)), min_size=0 if not complete else 1, unique=True)),
+        purposes=draw(st.lists(st.sampled_from(list(Purpose)), unique=True)),
         data_categories=draw(st.lists(st.sampled_from(list(DataCategory)), unique=True)),
         start=draw(st.one_of(st.none(), days)), end=draw(st.one_of(st.none(), days)),
-        signed=signed if not complete else (signed or timedelta(0)),
-        artefact="" if not (complete or draw(st.booleans())) else f"doc:{n}",
-        missing=[] if complete else draw(st.lists(st.sampled_from(["right-to-revoke", "disclosing-party"]),
-                                                  unique=True)),
+        signed=signed, artefact=draw(st.sampled_from(["", f"doc:{n}"])),
+        missing=draw(st.lists(st.sampled_from(["right-to-revoke", "disclosing-party"]), unique=True)),
         event=draw(st.sampled_from(["", "", "none", "end of treatment"])), tpo=draw(st.booleans()),
         classes=draw(st.lists(st.sampled_from(CLASSES), max_size=2, unique=True)),
-        signed_by=draw(st.lists(st.sampled_from(list(SignerCapacity)), min_size=0 if not complete else 1,
-                                max_size=2, unique=True)),
+        signed_by=draw(st.lists(st.sampled_from(list(SignerCapacity)), max_size=2, unique=True)),
         signer=draw(st.sampled_from(["", "form:signer-1"])))
+
+
+def record_of(spec: dict, now: datetime, consent_id: str = "c-0") -> r.ConsentRecord:
+    """The consent a spec describes, as added at `now` (days relative to it)."""
+    at = lambda d: None if d is None else now + d  # noqa: E731
+    return r.ConsentRecord(
+        consent_id=consent_id, kind=spec["kind"], status=spec["status"], recipients=spec["recipients"],
+        general_designation=spec["general_designation"], purposes=spec["purposes"],
+        data_categories=spec["data_categories"], period_start=at(spec["start"]), period_end=at(spec["end"]),
+        signed_at=None if spec["signed"] is None else now - abs(spec["signed"]),
+        artefact_ref=spec["artefact"], missing_elements=spec["missing"], expiry_event=spec["event"],
+        tpo=spec["tpo"], recipient_classes=spec["classes"], signed_by=spec["signed_by"], signer=spec["signer"])
 
 
 requests = st.fixed_dictionaries(dict(
@@ -103,15 +130,7 @@ def machine_for(gate):
         @rule(spec=consents(0))
         def add_consent(self, spec):
             self.n += 1
-            at = lambda d: None if d is None else self.now + d  # noqa: E731
-            record = r.ConsentRecord(
-                consent_id=f"c-{self.n}", kind=spec["kind"], status=spec["status"], recipients=spec["recipients"],
-                general_designation=spec["general_designation"], purposes=spec["purposes"],
-                data_categories=spec["data_categories"], period_start=at(spec["start"]), period_end=at(spec["end"]),
-                signed_at=None if spec["signed"] is None else self.now - abs(spec["signed"]),
-                artefact_ref=spec["artefact"], missing_elements=spec["missing"], expiry_event=spec["event"],
-                tpo=spec["tpo"], recipient_classes=spec["classes"], signed_by=spec["signed_by"],
-                signer=spec["signer"])
+            record = record_of(spec, self.now, f"c-{self.n}")
             self.consents[record.consent_id] = record
             self._release()
 

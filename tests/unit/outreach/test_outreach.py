@@ -126,6 +126,7 @@ def test_a_complete_capture_releases_the_hold(gate):
     released, _ = gate.on_consent_change(c.PERSON, at, "consent:0@1")
     assert [x.decision.referral_id for x in released] == [rid]
     assert wl.worklist(gate.store, TEAM, at) == []
+    assert wl.entry(gate.store, rid, TEAM, at).kind == "released"  # its page still offers the revocation
     with gate.store.transaction() as tx:
         row = tx.fetchone("SELECT signer, capacity, body FROM consent_artefact WHERE consent_id = :c",
                           {"c": record.consent_id})

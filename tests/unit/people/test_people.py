@@ -25,7 +25,7 @@ def test_roles_grant_only_what_the_design_table_allows() -> None:
         parse_roles("provider,nurse")
     for role in (Role.IT_OPERATOR, Role.PROGRAMME_LEAD):  # no person-level data at all
         assert [p for p in Permission if allowed({role}, p)] == ([Permission.OPERATIONS] if role == Role.IT_OPERATOR
-                                                                else [])
+                                                                else [Permission.REPORTS])  # aggregates only
     assert [p for p in Permission if allowed({Role.PROVIDER}, p)] == [Permission.INBOX]
     assert not allowed({Role.PROVIDER}, Permission.DISCLOSURES) and allowed({Role.PRIVACY_OFFICER},
                                                                             Permission.DISCLOSURES)
