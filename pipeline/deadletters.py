@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Sequence
+from typing import Callable, Sequence
 
 from pipeline import records as r
 from pipeline.audit.emit import os_user, replay_audit
@@ -106,8 +106,10 @@ def age(letter: r.DeadLetter, now: datetime) -> str:
     return f"{seconds}s"
 
 
-async def replay(writer, letters: Sequence[Letter], now: datetime, user: str, why: str) -> list[r.AuditEvent]:
-    """Audit first (one `replay` record per original topic), then each original message again."""
+async def replay(writer, letters: Sequence[Letter], now: datetime, user: str, why: str,
+                 advance: Callable[[int], None] = lambda n: None) -> list[r.AuditEvent]:
+    """Audit first (one `replay` record per original topic), then each original message again
+    (`advance(1)` after each: a progress bar)."""
     by_topic: dict[str, list[Letter]] = {}
     for item in letters:
         by_topic.setdefault(item.letter.topic, []).append(item)
@@ -119,4 +121,5 @@ async def replay(writer, letters: Sequence[Letter], now: datetime, user: str, wh
         headers = [(k, v) for k, v in letter.headers.items() if k != REPLAY_HEADER]
         headers.append((REPLAY_HEADER, letter.dead_letter_id.encode()))
         await writer.send(letter.topic, letter.key, letter.value, headers)
+        advance(1)
     return audits

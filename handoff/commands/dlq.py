@@ -86,6 +86,7 @@ def replay(ids: list[str] = typer.Argument(None, help="ids (or their starts); no
     """Re-produce the original bytes to the original topic, after a `replay` audit record."""
     from pipeline.audit.emit import os_user
     from handoff.errors import EXIT_USAGE, CliError
+    from handoff.progress import progress
     from pipeline.deadletters import replay as replay_letters
     from pipeline.deadletters import summary
     from pipeline.kafka.producer import ProducerSink
@@ -104,10 +105,11 @@ def replay(ids: list[str] = typer.Argument(None, help="ids (or their starts); no
         return
     why = note or f"handoff dlq replay {' '.join(ids)} --since {since or '-'} --reason {reason or '-'}"
 
-    async def go() -> None:
+    async def go(advance) -> None:
         async with ProducerSink(bootstrap) as sink:
             await replay_letters(Writer(catalogue, sink, "dlq-replay", backoff=(0.5, 1.0, 2.0)), letters, now,
-                                 os_user() or "unknown", why)
+                                 os_user() or "unknown", why, advance)
 
-    asyncio.run(_bounded(go(), bootstrap))
+    with progress("replay", len(letters)) as advance:  # a bar at a terminal (handoff/progress.py)
+        asyncio.run(_bounded(go(advance), bootstrap))
     typer.echo(f"{len(letters)} dead letter(s) replayed; a replay audit record is on {catalogue['audit'].full_name}")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 import typer
@@ -15,6 +14,7 @@ def _ingest(kind: str, paths: list[Path], journal: Path | None) -> None:
     from connectors.common import ParseContext
     from connectors.ingest import Journal, ingest_files
     from handoff.errors import EXIT_REFUSED, EXIT_UNAVAILABLE, CliError
+    from handoff.progress import progress
     from pipeline.clock import SystemClock
     from pipeline.kafka.producer import ProducerSink
     from pipeline.kafka.secure import client_options
@@ -31,17 +31,15 @@ def _ingest(kind: str, paths: list[Path], journal: Path | None) -> None:
     ctx = ParseContext.of(settings, "cli", SystemClock().now())
     journal_path = journal or Path(".run") / "ingest" / f"{kind}.journal"
 
-    def progress(done: int, total: int) -> None:
-        if total > 1:
-            print(f"\r{kind}: {done}/{total} files", end="" if done < total else "\n", file=sys.stderr)
-
-    async def go():
+    async def go(advance):
         async with ProducerSink(settings.kafka.bootstrap, **client_options(settings.kafka)) as sink:
             writer = Writer(Catalogue.from_settings(settings), sink, "ingest")
-            return await ingest_files(writer, kind, paths, ctx, Journal(journal_path), progress)
+            return await ingest_files(writer, kind, paths, ctx, Journal(journal_path),
+                                      lambda done, total: advance(1))
 
     try:
-        summary = asyncio.run(go())
+        with progress(f"{kind} files", len(paths)) as advance:  # a bar at a terminal (handoff/progress.py)
+            summary = asyncio.run(go(advance))
     except OSError as e:
         raise CliError(f"cannot reach the broker or read input: {e}", EXIT_UNAVAILABLE) from None
     typer.echo(f"{kind}: {summary.records} records published from {summary.files} files "
