@@ -40,6 +40,7 @@ COMMANDS = [
     ("tail", "handoff.commands.tail:tail_cmd"),
     ("report", "handoff.commands.report:report_cmd"),
     ("surveillance", "handoff.commands.report:surveillance"),
+    ("config", "handoff.commands.config"),
 ]
 
 

@@ -27,6 +27,7 @@ from pipeline.audit.emit import (admin_audit, alert_audit, decision_audit, reche
                                  unrouted_audit)
 from pipeline.audit.sink import Sealer, store_audits
 from pipeline.clock import Clock
+from pipeline.config.live import LiveConfig
 from pipeline.consent import (Cancellation, Gate, Recipient, cancelled_status, flagged_in_field, flagged_in_run,
                               load_policy)
 from pipeline.deliver import Connector, ledger
@@ -75,8 +76,16 @@ class Deps:
     agency_role: Callable[[str], str] = lambda agency_id: ""  # the agency registry (settings.agencies)
     delivery: Policy = Policy()  # one send in flight per referral (lease), when a transient failure is final
     audit_now: AuditNow | None = None  # writes audit records at once (the delivery attempt, before the send)
+    live: LiveConfig | None = None  # installed versions of rules, routing, directory, policy (pipeline/config)
     metrics: Metrics | None = None  # delivery latency and failures by connector, alert counts and times (`runners`)
     report: ReportSettings = field(default_factory=ReportSettings)  # reports and the surveillance feed
+
+    def in_force(self) -> "Deps":
+        """These deps with the installed configuration versions in force (blocking: a database read)."""
+        if self.live is None:
+            return self
+        self.live.refresh()
+        return self.live.apply(self)
 
     @classmethod
     def build(cls, settings: Settings, catalogue: Catalogue, store: Store, connectors: dict[str, Connector],
@@ -92,7 +101,8 @@ class Deps:
             timezone=ZoneInfo(settings.routing.timezone), deadlines=load_deadlines(settings.track.deadlines),
             sweep_seconds=settings.consent.sweep_seconds, deadline_sweep_seconds=settings.track.sweep_seconds,
             episode_retention=timedelta(days=settings.routing.episode_retention_days), delivery=Policy.of(settings),
-            agency_role=settings.agency_role, report=settings.report)
+            agency_role=settings.agency_role, report=settings.report,
+            live=LiveConfig(store, settings.config.poll_seconds))
         values.update(overrides)
         return cls(**values)
 
@@ -524,8 +534,26 @@ def runners(deps: Deps, sink: Sink, metrics: Metrics, policy: RetryPolicy = Retr
     if deps.audit_now is None and sink is not None:  # the deliver stage audits its attempt before it sends
         deps = replace(deps, audit_now=partial(Writer(deps.catalogue, sink, "stage deliver").write, outputs=(),
                                                headers=()))
-    return [StageRunner(stage, deps.catalogue, sink, deps.clock, metrics, policy, probes)
-            for stage in stages(deps, names)]
+    made = []
+    for row, stage in zip(select(STAGES, names), stages(deps, names)):
+        runner = StageRunner(stage, deps.catalogue, sink, deps.clock, metrics, policy, probes)
+        if deps.live is not None:
+            runner.before_batch = partial(_follow_config, runner, row, deps, {"key": ()})
+        made.append(runner)
+    return made
+
+
+async def _follow_config(runner: StageRunner, row: Stage, deps: Deps, bound: dict) -> None:
+    """At a batch boundary: rebind the stage to the configuration versions in force when one was
+    installed since its last batch (pipeline/config/live.py); the batch then runs under it alone."""
+    await asyncio.to_thread(deps.live.refresh)
+    key = deps.live.key
+    if key == bound["key"]:
+        return
+    now = deps.live.apply(deps)
+    runner.stage = replace(row, fn=partial(row.fn, now), batch_fn=row.batch_fn and partial(row.batch_fn, now))
+    bound["key"] = key
+    log.info("config: stage %s now runs under %s", row.name, deps.live.describe())
 
 
 async def _no_audit_writer(audits) -> None:

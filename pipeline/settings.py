@@ -320,6 +320,13 @@ class ReportSettings(Section):
                                                               " alerts.webhook_keys)")
 
 
+class ConfigSettings(Section):
+    """Installed versions of rules, routing, directory and policy (issue 24, `handoff config`)."""
+
+    poll_seconds: float = Field(5.0, gt=0, description="how often a worker looks for a newly installed version "
+                                                       "(it switches at the next batch boundary)")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HANDOFF_", env_nested_delimiter="__", extra="forbid")
 
@@ -344,6 +351,7 @@ class Settings(BaseSettings):
     agencies: dict[str, AgencyInfo] = SAMPLE_AGENCIES
     alerts: AlertSettings = AlertSettings()
     report: ReportSettings = ReportSettings()
+    config: ConfigSettings = ConfigSettings()
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> "Settings":

@@ -278,12 +278,15 @@ class StageRunner:
         self.dead_letters: Topic = catalogue.dead_letter_of(stage.source)
         self.writer = Writer(catalogue, sink, f"stage {stage.name}", metrics=metrics,
                              outputs=(*stage.outputs, self.dead_letters.name))
+        self.before_batch: Callable[[], Awaitable[None]] | None = None  # e.g. take up a new config version
 
     async def handle_batch(self, batch: Sequence[Incoming]) -> None:
         """Process a batch: each message as `handle` does (retries, dead letters per record), but
         the writes of all of them wait; then every audit record of the batch is written and
         acknowledged, then every output. Returns once the batch's offsets may be committed.
         A message whose writes fail permanently becomes a dead letter; the others go through."""
+        if self.before_batch is not None:  # between batches: a batch runs under one configuration
+            await self.before_batch()
         self.writer.pending = []
         try:
             if not await self._batch_at_once(batch):

@@ -45,7 +45,8 @@ async def run_periodic(task: Periodic, deps: Any, writer: Any) -> None:
     """Run `task` until cancelled; a failed pass is logged and the next one catches up."""
     while True:
         try:
-            await task.fn(deps, writer)
+            in_force = getattr(deps, "in_force", None)  # the configuration versions in force (pipeline/config)
+            await task.fn(await asyncio.to_thread(in_force) if in_force else deps, writer)
         except Exception as e:  # classified: a transient one is routine, a permanent one a bug to look at
             error = classify(e)
             level = logging.WARNING if error.transient else logging.ERROR

@@ -23,7 +23,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from connectors.web import auth, field, inbox, links, operations, outreach, privacy, reports
+from connectors.web import auth, config, field, inbox, links, operations, outreach, privacy, reports
 from connectors.web.auth import Web, needs
 from pipeline.clock import Clock, SystemClock
 from pipeline.people import Accounts, Lockout, Passwords, Permission, Sessions
@@ -94,11 +94,13 @@ def build_app(web: Web, gate=None) -> Starlette:
             return RedirectResponse("/operations", status_code=303)
         if account.may(Permission.REPORTS):
             return RedirectResponse("/reports", status_code=303)
+        if account.may(Permission.CONFIGURATION):
+            return RedirectResponse("/admin/config", status_code=303)
         return web.page(request, "home.html", account=account)
 
     routes = [Route("/", home), *health_routes(web.settings), *auth.routes(web), *inbox.routes(web),
               *privacy.routes(web, gate), *outreach.routes(web), *field.routes(web), *links.routes(web),
-              *operations.routes(web), *reports.routes(web),
+              *operations.routes(web), *reports.routes(web), *config.routes(web),
               Mount("/static", StaticFiles(directory=HERE / "static"), name="static")]
     tls = bool(web.settings.web.tls_cert and web.settings.web.tls_key)
     return Starlette(routes=routes, middleware=[Middleware(_Guard, web=web, tls=tls)])

@@ -34,22 +34,12 @@ from pipeline.readiness import service_probes
 from pipeline.topics import Catalogue
 
 
-def versions(settings) -> dict[str, str]:
-    """The directory, detection rules, routing rules and consent policy in force (their versions)."""
-    from pipeline.consent.policy import load_policy
-    from pipeline.detect.ruleset import load_rules
-    from pipeline.route import load_routing_rules
-    from pipeline.route.directory import DirectorySource
+def versions(settings, store) -> dict[str, str]:
+    """The directory, detection rules, routing rules and consent policy in force (their versions):
+    the installed ones (`handoff config apply`), else the configured files."""
+    from pipeline.config.current import versions_in_force
 
-    found: dict[str, str] = {}
-    for name, load in (("directory", lambda: DirectorySource(location=settings.routing.directory, ttl=0).current()),
-                       ("detection rules", load_rules), ("routing rules", load_routing_rules),
-                       ("consent policy", lambda: load_policy(settings.consent.policy))):
-        try:
-            found[name] = str(load().version)
-        except Exception as e:  # noqa: BLE001 - a source that does not load is shown as such
-            found[name] = f"does not load ({type(e).__name__})"
-    return found
+    return versions_in_force(store, settings)
 
 
 class Sampler:
@@ -128,7 +118,7 @@ def routes(web: Web) -> list[Route]:
                         letters=[dict(id=x.id, stage=x.letter.stage, topic=x.letter.topic,
                                       error_type=x.letter.error_type, age=deadletters.age(x.letter, now))
                                  for x in letters],
-                        state=state, versions=await run_in_threadpool(versions, settings),
+                        state=state, versions=await run_in_threadpool(versions, settings, web.store),
                         replayed=request.query_params.get("replayed", ""))
 
     @needs(Permission.OPERATIONS, web)

@@ -5,10 +5,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 
-async def read_topic(bootstrap: str, full_name: str, count_only: bool = False) -> list | int:
-    """Every message `full_name` holds now, from each partition's beginning to its end offset
-    when called (or only how many, with `count_only`). A topic that does not exist holds none."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def read_topic(bootstrap: str, full_name: str, count_only: bool = False, since_ms: int | None = None,
+                     **options) -> list | int:
+    """Every message `full_name` holds now, from each partition's beginning (or its first message
+    at or after `since_ms`, a timestamp in milliseconds) to its end offset when called (or only how
+    many, with `count_only`). A topic that does not exist holds none. `options`: the client's TLS/SASL."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **options)
     await admin.start()
     try:
         [described] = await admin.describe_topics([full_name])
@@ -18,10 +20,13 @@ async def read_topic(bootstrap: str, full_name: str, count_only: bool = False) -
     if not tps:
         return 0 if count_only else []
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                                auto_offset_reset="earliest")
+                                auto_offset_reset="earliest", **options)
     await consumer.start()
     try:
         starts, ends = await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)
+        if since_ms is not None:
+            found = await consumer.offsets_for_times({tp: since_ms for tp in tps})
+            starts = {tp: found[tp].offset if found.get(tp) else ends[tp] for tp in tps}
         if count_only:
             return sum(ends[tp] - starts[tp] for tp in tps)
         wanted = [tp for tp in tps if ends[tp] > starts[tp]]

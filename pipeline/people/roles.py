@@ -27,6 +27,7 @@ class Permission(StrEnum):
     OPERATIONS = "operations"    # the IT dashboard: counts, lag, dead letters by id (no person data), replay
     REFERRALS = "referrals"      # referral state and status history (status is itself sensitive)
     FIELD_REFERRAL = "field-referral"  # make a field referral for one's agency (nothing comes back)
+    CONFIGURATION = "configuration"  # install rules, routing, directory, policy versions (handoff config, /admin/config)
     RECORDS = "records"          # topic records unmasked, person data included (handoff tail --show-phi)
     REPORTS = "reports"          # de-identified programme reports, small cells suppressed (issue 26)
     SURVEILLANCE = "surveillance"  # export the overdose surveillance feed (a public-health disclosure)
@@ -41,7 +42,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
                                      Permission.CONSENTS, Permission.REFERRALS, Permission.RECORDS,
                                      Permission.REPORTS, Permission.SURVEILLANCE}),
     Role.PROGRAMME_LEAD: frozenset({Permission.REPORTS}),
-    Role.ADMIN: frozenset({Permission.ACCOUNTS}),
+    Role.ADMIN: frozenset({Permission.ACCOUNTS, Permission.CONFIGURATION}),
     Role.RESPONDER: frozenset({Permission.FIELD_REFERRAL}),
 }
 

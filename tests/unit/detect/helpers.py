@@ -1,42 +1,4 @@
-"""Build small shared records from the compact case specs used in the rule files."""
-from __future__ import annotations
+"""Build small shared records from the compact case specs used in the rule files (pipeline/detect/cases.py)."""
+from pipeline.detect.cases import KEY, T0, envelope, incident_from, run_from
 
-from datetime import datetime, timezone
-
-from pipeline.records import Coded, DispatchIncident, EmsDisposition, EmsRun, Envelope, IncidentKey, Medication
-
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
-KEY = IncidentKey(dispatch_centre="psap-north", incident_number="N1")
-
-
-def envelope(record_id: str = "PCR-1") -> Envelope:
-    return Envelope(event_id=f"test:{record_id}:1", source_system="nemsis:test", source_record_id=record_id,
-                    occurred_at=T0, ingested_at=T0, correlation_id="corr-1")
-
-
-def _coded(values) -> list[Coded]:
-    out = []
-    for v in values or []:
-        out.append(Coded(code=v["code"], pn=v.get("pn", "")) if isinstance(v, dict) else Coded(code=str(v)))
-    return out
-
-
-def run_from(case: dict | str, **extra) -> EmsRun:
-    case = {"narrative": case} if isinstance(case, str) else dict(case)
-    symptoms, impressions = _coded(case.get("symptoms")), _coded(case.get("impressions"))
-    meds = [Medication(drug=Coded(code=str(m.get("drug", "")), pn=m.get("pn", "")), response=m.get("response", ""))
-            for m in case.get("medications", [])]
-    extra.setdefault("disposition", EmsDisposition(destination_type=Coded(code=case.get("destination", ""))))
-    return EmsRun(
-        envelope=envelope(), key=KEY, agency_id="ems-012", pcr_number="PCR-1",
-        primary_symptom=symptoms[0] if symptoms else Coded(), other_symptoms=symptoms[1:],
-        primary_impression=impressions[0] if impressions else Coded(), secondary_impressions=impressions[1:],
-        injury_causes=_coded(case.get("injury")), alcohol_drug_indicators=_coded(case.get("indicators")),
-        protocols=_coded(case.get("protocols")), medications=meds,
-        narrative=case.get("narrative", ""), **extra)
-
-
-def incident_from(case: dict | str, **extra) -> DispatchIncident:
-    case = {"narrative": case} if isinstance(case, str) else dict(case)
-    return DispatchIncident(envelope=envelope("CAD-1"), key=KEY, call_type=case.get("call_type", ""),
-                            mpds_determinant=case.get("mpds", ""), narrative=case.get("narrative", ""), **extra)
+__all__ = ["KEY", "T0", "envelope", "incident_from", "run_from"]

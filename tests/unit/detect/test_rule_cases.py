@@ -3,22 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.detect import classify_incident, classify_run, load_rules
-from tests.unit.detect.helpers import incident_from, run_from
+from pipeline.detect import load_rules
+from pipeline.detect.cases import failing_cases, fired
 
 RULES = load_rules()
-CASES = [(rule.id, rule.kind, expect, case)
+CASES = [(rule, expect, case)
          for rule in RULES.all_rules()
          for expect in ("fire", "not_fire")
          for case in rule.cases.get(expect, [])]
-
-
-def _fired(kind: str, case) -> set[str]:
-    if kind in ("call_type", "mpds"):
-        detection = classify_incident(incident_from(case), RULES)
-    else:
-        detection = classify_run(run_from(case), RULES)
-    return {e.rule_id for e in detection.evidence}
 
 
 def test_every_rule_has_cases_both_ways():
@@ -26,7 +18,11 @@ def test_every_rule_has_cases_both_ways():
     assert missing == []
 
 
-@pytest.mark.parametrize("rule_id,kind,expect,case", CASES, ids=[f"{c[0]}-{c[2]}-{i}" for i, c in enumerate(CASES)])
-def test_rule_case(rule_id, kind, expect, case):
-    fired = rule_id in _fired(kind, case)
-    assert fired == (expect == "fire"), f"{rule_id} {'did not fire' if expect == 'fire' else 'fired'} on {case!r}"
+@pytest.mark.parametrize("rule,expect,case", CASES, ids=[f"{c[0].id}-{c[1]}-{i}" for i, c in enumerate(CASES)])
+def test_rule_case(rule, expect, case):
+    assert fired(rule, case, RULES) == (expect == "fire"), \
+        f"{rule.id} {'did not fire' if expect == 'fire' else 'fired'} on {case!r}"
+
+
+def test_the_validator_reads_the_cases_the_same_way():
+    assert failing_cases(RULES) == []
