@@ -90,6 +90,9 @@ def main() -> None:
 
         kafka_rows = asyncio.run(compare(info.bootstrap))
         kafka_rows += asyncio.run(mllp_run(info.bootstrap))
+        from bench.alerts import run as alerts_run
+
+        kafka_rows += asyncio.run(alerts_run(info.bootstrap, int(os.environ.get("BENCH_ALERT_CALLS", "200"))))
     finally:
         broker.stop()
     print()

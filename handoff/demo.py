@@ -4,8 +4,9 @@ Starts a fresh embedded Kafka broker and its own database file (runtime.demo_dat
 default .run/demo.db, deleted at start: the demo starts clean; the service's database is
 never touched), then the same start-up as the worker (handoff/worker.py: topics,
 migrations, every stage, the periodic tasks, /metrics), feeds a fixed-seed made-up sample
-of EMS runs (overdoses and crises among ordinary calls), waits until the pipeline is
-quiet, prints a summary and where to look, then serves until Ctrl-C (or exits with --once).
+of EMS runs (overdoses and crises among ordinary calls) and a few 911 calls (EIDO: a live
+suicide-risk call, which alerts the on-duty co-responder team's webhook, updated and later
+closed, and a traffic call), waits until the pipeline is quiet, prints a summary and where to look, then serves until Ctrl-C (or exits with --once).
 """
 from __future__ import annotations
 
@@ -125,8 +126,12 @@ async def main(settings: Settings, once: bool, sample: int, bootstrap: str | Non
         runs = sample_runs(sample)
         await feed(bootstrap, catalogue, runs)
         say(f"fed {len(runs)} sample EMS runs into {catalogue['ems.run'].full_name}")
+        calls = await feed_calls(bootstrap, catalogue, settings)
+        say(f"fed {calls} sample 911 call versions (EIDO) into {catalogue['dispatch.incident'].full_name}")
         await wait_quiet(metrics, expected=len(runs))
         summary = await summarise(bootstrap, catalogue, store)
+        summary["alerts"] = {team: [_alert_line(a.body) for a in peer.accepted]
+                             for team, peer in peers.webhooks.items()}
         typer.echo(render_summary(summary, settings, db_path))
         if once:
             return summary
@@ -146,6 +151,38 @@ async def feed(bootstrap: str, catalogue: Catalogue, runs: list[r.EmsRun]) -> No
         writer = Writer(catalogue, sink, "ingest")
         for run in runs:
             await publish(writer, [Parsed(run)], b"", "ems.run", "sample", "ingest:sample", run.envelope.ingested_at)
+
+
+async def feed_calls(bootstrap: str, catalogue: Catalogue, settings: Settings) -> int:
+    """Sample 911 calls through the EIDO parser and the ingest edge: a suicide-risk call (its alert),
+    a later version (an update), the same call closed (a withdrawal), and a traffic call (nothing)."""
+    from datetime import datetime, timedelta, timezone
+
+    from connectors.cad import parse_eido
+    from connectors.cad.samples import ISSUER, crisis_call, traffic_call
+    from connectors.common import Parsed, ParseContext
+    from connectors.ingest import publish
+    from pipeline.kafka.producer import ProducerSink
+    from pipeline.stage import Writer
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    ingest = settings.ingest.model_copy(update={"agency_dispatch_centre": {
+        ISSUER: "psap-north", **settings.ingest.agency_dispatch_centre}})
+    ctx = ParseContext.of(settings.model_copy(update={"ingest": ingest}), "psap-north", now)
+    docs = [crisis_call("24-90001", now), traffic_call("24-90002", now),
+            crisis_call("24-90001", now + timedelta(seconds=1), units=("MCT1",)),
+            crisis_call("24-90003", now), crisis_call("24-90003", now + timedelta(seconds=1), closed=True)]
+    async with ProducerSink(bootstrap) as sink:
+        writer = Writer(catalogue, sink, "ingest")
+        for doc in docs:
+            parsed = [x for x in parse_eido(json.dumps(doc).encode(), ctx) if isinstance(x, Parsed)]
+            await publish(writer, parsed, b"", "dispatch.incident", "sample", "ingest:sample", now)
+    return len(docs)
+
+
+def _alert_line(body: bytes) -> str:
+    alert = json.loads(body)
+    return f"{alert['action']} {alert['incident_number']} v{alert['version']}"
 
 
 async def wait_quiet(metrics: Metrics, expected: int, quiet: float = 3.0, limit: float = 180.0) -> None:
@@ -195,6 +232,8 @@ def render_summary(summary: dict, settings: Settings, db_path: Path | None) -> s
     lines.append(f"  {'delivered by endpoint':22} {json.dumps(summary.get('delivered_by_endpoint', {}))}")
     lines.append(f"  {'categories':22} {json.dumps(summary['categories'])}")
     lines.append(f"  {'audit records':22} {json.dumps(summary['audit_records'])}")
+    for team, alerts in summary.get("alerts", {}).items():
+        lines.append(f"  {'alerts to ' + team:22} {', '.join(alerts) or 'none'} (its webhook)")
     lines += ["", "Where to look:",
               f"  metrics      http://{settings.metrics.host}:{settings.metrics.port}/metrics",
               f"  database     {db_path or redact_url(settings.storage.url)}  (tables inbox_item, audit_record, referral_state)",

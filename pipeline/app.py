@@ -23,7 +23,7 @@ from pydantic import SecretStr
 
 from pipeline import alerts, detect, episode
 from pipeline import records as r
-from pipeline.audit.emit import (admin_audit, decision_audit, recheck_audit, status_audit,
+from pipeline.audit.emit import (admin_audit, alert_audit, decision_audit, recheck_audit, status_audit,
                                  unrouted_audit)
 from pipeline.audit.sink import Sealer, store_audits
 from pipeline.clock import Clock
@@ -35,7 +35,7 @@ from pipeline.deliver.send import AuditNow, Policy, send
 from pipeline.detect import Rules, load_rules
 from pipeline.episode import DEFAULT_WINDOW
 from pipeline.episode import state as episodes
-from pipeline.errors import Permanent
+from pipeline.errors import HandoffError, Permanent, Transient
 from pipeline.metrics import Metrics
 from pipeline.render import Party, Redaction, referring_party, render, render_cancel
 from pipeline.route import DirectorySource, RoutingRules, load_routing_rules, place_of, route
@@ -77,7 +77,7 @@ class Deps:
     delivery: Policy = Policy()  # one send in flight per referral (lease), when a transient failure is final
     audit_now: AuditNow | None = None  # writes audit records at once (the delivery attempt, before the send)
     live: LiveConfig | None = None  # installed versions of rules, routing, directory, policy (pipeline/config)
-    metrics: Metrics | None = None  # delivery latency and failures by connector (set by `runners`)
+    metrics: Metrics | None = None  # delivery latency and failures by connector, alert counts and times (`runners`)
     report: ReportSettings = field(default_factory=ReportSettings)  # reports and the surveillance feed
 
     def in_force(self) -> "Deps":
@@ -142,32 +142,53 @@ async def _propose(deps: Deps, person: r.PersonKey, source: str, ctx: Context) -
 
 
 async def classify_incident(deps: Deps, incident: r.DispatchIncident, ctx: Context) -> Result:
-    """A CAD incident version: classify it by call type and notes, keep it as its runs' context."""
+    """A CAD incident version: classify it by call type and notes, keep it as its runs' context;
+    a live behavioural-health call alerts the on-duty co-responder teams the policy permits
+    (pipeline/alerts.py: each team decided like any disclosure; a refusal is audited)."""
     await asyncio.to_thread(episodes.save_record, deps.store, "dispatch.incident", incident, incident.key)
     detection = detect.classify_incident(incident, deps.rules)
-    return Result(outputs=[Output("detection", incident.key, detection),
-                           *await _dispatch_alerts(deps, incident, detection, ctx)])
-
-
-async def _dispatch_alerts(deps: Deps, incident: r.DispatchIncident, detection: r.Detection,
-                           ctx: Context) -> list[Output]:
-    """Alerts to the on-duty co-responder teams for a live behavioural-health call (pipeline/alerts.py)."""
     now = ctx.clock.now()
     sent = await asyncio.to_thread(alerts.alerted, deps.store, incident.key)
     directory = deps.directory.current()
-    found = alerts.plan(incident, detection, directory, deps.routing, now.astimezone(deps.timezone), sent)
-    kept = await asyncio.to_thread(alerts.remember, deps.store, incident.key,
-                                   alerts.records(found, incident, directory, now), now)
-    return [Output("dispatch.alert", incident.key, alert, AuditKind.DECISION) for alert in kept]
+    found = alerts.plan(incident, detection, directory, deps.routing, deps.gate.policy,
+                        now.astimezone(deps.timezone), sent)
+    question = alerts.request(incident, detection, deps.routing)
+    return Result(outputs=[Output("detection", incident.key, detection),
+                           *(Output("dispatch.alert", incident.key, alert, AuditKind.DECISION)
+                             for alert in alerts.records(found, incident, directory, now))],
+                  audits=[decision_audit(question, d, ctx) for d in found.refused])
+
+
+ALERTED = {"alert": "sent", "update": "updated", "withdraw": "withdrawn"}  # metric outcome of each action
 
 
 async def send_alert(deps: Deps, alert: r.DispatchAlert, ctx: Context) -> Result:
-    """A dispatch alert through its team's connector (one that can carry alerts: `webhook`)."""
+    """An alert, update or withdrawal through its team's connector (one that can carry alerts:
+    `webhook`), unless the team has it already (table dispatch_alert, written once it answered).
+    A transient failure goes on to the next retry tier (dispatch.alert.retry.*), the last one's
+    and a permanent one are dead letters; each failure is audited and counted at once."""
     connector = deps.connectors.get(alert.endpoint.kind)
-    if not hasattr(connector, "alert"):
-        raise Permanent(f"endpoint kind {alert.endpoint.kind!r} cannot carry a dispatch alert")
-    await connector.alert(alert)
-    return Result(outputs=[])
+    wire = await asyncio.to_thread(alerts.settle, deps.store, alert, ctx.clock.now())
+    if wire is None:
+        return Result()
+    try:
+        if not hasattr(connector, "alert"):
+            raise Permanent(f"endpoint kind {alert.endpoint.kind!r} cannot carry a dispatch alert: configure a webhook")
+        await connector.alert(wire)
+    except HandoffError as e:
+        final = not isinstance(e, Transient) or ctx.source.topic == ALERT_RETRY[-1]
+        await (deps.audit_now or _no_audit_writer)([alert_audit(wire, ctx, "failure" if final else "retry",
+                                                                f"{type(e).__name__}: {e}")])
+        if final and deps.metrics is not None:
+            deps.metrics.alerts.labels("failed").inc()
+        raise
+    now = ctx.clock.now()
+    await asyncio.to_thread(alerts.sent, deps.store, wire, now)
+    if deps.metrics is not None:
+        deps.metrics.alerts.labels(ALERTED[wire.action]).inc()
+        if wire.action != "withdraw":
+            deps.metrics.alert_seconds.observe((now - wire.envelope.ingested_at).total_seconds())
+    return Result(audits=[alert_audit(wire, ctx, "delivered")])
 
 
 async def field_requests(deps: Deps, referral: r.FieldReferral, ctx: Context) -> Result:
@@ -452,14 +473,19 @@ async def purge_episodes(deps: Deps, writer: Writer) -> None:
 
 S, P = Stage, Periodic
 RETRY = ("delivery.retry.1m", "delivery.retry.10m", "delivery.retry.1h")  # delays: runtime.retry_topic_delays_seconds
+ALERT_RETRY = ("dispatch.alert.retry.5s", "dispatch.alert.retry.30s", "dispatch.alert.retry.2m")  # a live call
+ALERT_DELAYS = (5.0, 30.0, 120.0)
 STAGES: tuple[Stage, ...] = (
     S("classify-run", "ems.run", classify_run, AuditKind.DETECTION, ("detection", "referral.request"),
       doc="detect in an EMS run (its CAD incident as context); open referral requests per person",
       batch_fn=classify_runs),
     S("classify-incident", "dispatch.incident", classify_incident, AuditKind.DETECTION, ("detection", "dispatch.alert"),
       doc="detect in a CAD incident; kept as its runs' context"),
-    S("send-alert", "dispatch.alert", send_alert, AuditKind.DELIVERY_RESULT, (),
-      doc="an alert, update or withdrawal to the co-responder team's webhook"),
+    S("send-alert", "dispatch.alert", send_alert, AuditKind.DELIVERY_RESULT, ALERT_RETRY[:1], OnError.RETRY_TOPICS,
+      ALERT_RETRY, "an alert, update or withdrawal to the co-responder team's webhook", tier_delays=ALERT_DELAYS),
+    *(S(f"send-alert-{tier.rsplit('.', 1)[1]}", tier, send_alert, AuditKind.DELIVERY_RESULT, ALERT_RETRY[i + 1:i + 2],
+        OnError.RETRY_TOPICS, ALERT_RETRY, "the same, once the alert's not_before is due", tier_delays=ALERT_DELAYS)
+      for i, tier in enumerate(ALERT_RETRY)),
     S("field-requests", "field.referral", field_requests, AuditKind.REFERRAL_REQUEST, ("referral.request",),
       doc="a referral made in the field: a request per service"),
     S("route-decide-render", "referral.request", route_decide_render, AuditKind.DECISION,

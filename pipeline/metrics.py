@@ -46,6 +46,10 @@ class Metrics:
         self.delivery_failures = Counter(
             "handoff_delivery_failures", "Failed sends by connector: retry (transient), ambiguous, failed (final)",
             ["connector", "outcome"], registry=self.registry)
+        # dispatch-time alerts (issue 20, pipeline/alerts.py): outcome sent | updated | withdrawn | failed
+        self.alerts = Counter("handoff_alerts", "Dispatch alerts by outcome", ["outcome"], registry=self.registry)
+        self.alert_seconds = Histogram("handoff_alert_seconds", "From the incident's intake to its alert's answer",
+                                       registry=self.registry, buckets=(.1, .25, .5, 1, 2, 5, 10, 30, 60, 300))
 
     def value(self, counter: Counter, stage: str) -> float:
         return counter.labels(stage)._value.get()

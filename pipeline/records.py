@@ -364,6 +364,9 @@ class DispatchAlert(Record):
     incident_version: int = 1
     body: bytes = b""
     reasons: list[str] = []
+    decision: Optional[Decision] = Field(None, description="the consent decision that permits it (not a withdrawal)")
+    attempt: int = Field(0, description="how many sends failed before (the retry tiers)")
+    not_before: Optional[AwareDatetime] = Field(None, description="on a retry tier: not sent before this time")
 
 
 class DeliveryKey(Record):

@@ -131,7 +131,7 @@ class OnError(StrEnum):
     """A stage's error policy (pipeline/errors.py says which errors are transient)."""
 
     DEAD_LETTER = "retry transient in place, then dead-letter"
-    RETRY_TOPICS = "retry transient through delivery.retry.1m|10m|1h, then dead-letter"
+    RETRY_TOPICS = "retry transient through its retry topics (delivery.retry.*, dispatch.alert.retry.*), then dead-letter"
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,7 @@ class Stage:
     retry_topics: tuple[str, ...] = ()  # with RETRY_TOPICS: the tiers, in order (each declared as an output)
     doc: str = ""
     batch_fn: BatchFn | None = None  # the batch form of `fn`; a failing batch falls back to `fn` per record
+    tier_delays: tuple[float, ...] = ()  # with retry_topics: each tier's delay, when not the policy's (runtime.*)
 
 
 class Writer:
@@ -411,7 +412,8 @@ class StageRunner:
         if tier >= len(chain):
             await self._dead_letter(msg, error, retryable=True)
             return
-        delay = self.policy.tier_delays[min(tier, len(self.policy.tier_delays) - 1)]
+        delays = self.stage.tier_delays or self.policy.tier_delays
+        delay = delays[min(tier, len(delays) - 1)]
         later = value.model_copy(update={"attempt": getattr(value, "attempt", 0) + 1,
                                          "not_before": self.clock.now() + timedelta(seconds=delay)})
         log.info("stage %s: %s[%d]@%d failed (%s); to %s, due in %.0fs", self.stage.name, msg.topic, msg.partition,

@@ -1,5 +1,6 @@
 """The demo's recipients (`handoff run`): the sample directory's FHIR REST, MLLP and Direct
-providers get a local peer each, started here on loopback with throw-away keys and
+providers get a local peer each, and a co-responder team's alert webhook a receiver that checks
+the signature (connectors/peers/webhook.py), started here on loopback with throw-away keys and
 certificates under the run directory. The directory the demo routes with is the sample one
 with these providers' addresses set to the ports the peers got; a provider whose peer cannot
 run (no Java for the HAPI FHIR server, say) is given Handoff's inbox instead, with a line why.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import ssl
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from connectors.edge.certs import issue, make_ca
 from connectors.peers.fhir import FhirServerProcess, Unavailable
 from connectors.peers.mllp import MllpPeer
 from connectors.peers.smtp import SmtpPeer, direct_certs
+from connectors.peers.webhook import WebhookPeer
 from pipeline.settings import Settings
 
 SENDER = "referrals@direct.handoff-demo.test"
@@ -33,6 +36,7 @@ class Peers:
     fhir: FhirServerProcess | None = None
     mllp: MllpPeer | None = None
     smtp: SmtpPeer | None = None
+    webhooks: dict[str, WebhookPeer] = field(default_factory=dict)  # recipient id -> its alert receiver
     lines: list[str] = field(default_factory=list)
 
 
@@ -68,6 +72,23 @@ async def start(settings: Settings, run_dir: Path, stack: AsyncExitStack, fhir_s
                                   recipient_certs={direct["address"]: made[direct["address"]][0]})
         peers.lines.append(f"Direct HISP (SMTP, S/MIME) at 127.0.0.1:{peers.smtp.port} for {direct['address']}")
 
+    alerts = settings.alerts.model_dump()
+    hooks = [e["resource"] for e in sample["entry"] if e["resource"]["resourceType"] == "Endpoint"
+             and e["resource"]["connectionType"]["code"] == "webhook"]
+    if hooks:
+        web_ca = make_ca(certs / "webhook")
+        leaf = issue(web_ca, certs / "webhook", "webhook-peer", server=True)
+        web_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        web_tls.load_cert_chain(leaf.cert, leaf.key)
+        alerts["ca_bundle"] = web_ca.cert
+    for hook in hooks:
+        team = hook["managingOrganization"]["reference"].split("/")[-1]
+        key = secrets.token_hex(24)  # throw-away, like the certificates
+        peers.webhooks[team] = WebhookPeer(key, web_tls).start()
+        stack.callback(peers.webhooks[team].stop)
+        alerts["webhook_keys"][team] = key
+        _point(hook, peers.webhooks[team].address, peers, "alert webhook (HMAC-signed, TLS)")
+
     fhir = endpoints.get("hl7-fhir-rest")
     if fhir is not None and fhir_given is not None:
         base, token_url, client_id, private = fhir_given
@@ -97,7 +118,8 @@ async def start(settings: Settings, run_dir: Path, stack: AsyncExitStack, fhir_s
     path.write_text(json.dumps(sample))
     peers.settings = settings.model_copy(update={
         "routing": settings.routing.model_copy(update={"directory": str(path)}),
-        "delivery": type(settings.delivery).model_validate(delivery)})
+        "delivery": type(settings.delivery).model_validate(delivery),
+        "alerts": type(settings.alerts).model_validate(alerts)})
     return peers
 
 

@@ -133,6 +133,23 @@ def recheck_audit(delivery: r.Delivery, ctx: Context, problems: list[str]) -> r.
                    "check": "consent re-read before sending", "policy": delivery.decision.policy_version}})
 
 
+def alert_audit(alert: r.DispatchAlert, ctx: Context, outcome: str, error: str = "") -> r.AuditEvent:
+    """A dispatch-time alert sent to a team (`delivered`: the disclosure, on the decision's basis), or
+    a send that failed (`retry`, `failure` with the error class). Never the alert's content."""
+    decision = alert.decision
+    detail = {"alert_id": alert.alert_id, "action": alert.action, "version": str(alert.incident_version),
+              "attempt": str(alert.attempt), "endpoint": alert.endpoint.kind}
+    if error:
+        detail["error"] = error[:300]
+    return r.AuditEvent(
+        audit_id=audit_id("alert", alert.alert_id, alert.incident_version, alert.action, outcome, alert.attempt),
+        kind=AuditKind.DELIVERY_RESULT if outcome == "delivered" else AuditKind.DELIVERY_ATTEMPT,
+        stage=ctx.stage, recorded_at=ctx.clock.now(), outcome=outcome, actor=f"connector:{alert.endpoint.kind}",
+        correlation_id=alert.envelope.correlation_id, trace_id=ctx.trace_id, entities=[ctx.source],
+        recipient_id=alert.recipient_id, purpose=decision.purpose if decision else Purpose.EMERGENCY_RESPONSE,
+        basis=decision.basis if decision else None, variant=decision.variant if decision else None, detail=detail)
+
+
 def status_audit(status: r.ReferralStatus, ctx: Context, verdict=None) -> r.AuditEvent:
     """A status report as track judged it: applied, a repeat, or refused (with why)."""
     detail = {"reported_by": status.reported_by, "source": status.source.value}

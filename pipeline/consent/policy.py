@@ -45,6 +45,7 @@ class Rule:
     purposes: frozenset[Purpose]
     data: frozenset[DataCategory]
     grants: tuple[Grant, ...]
+    except_recipients: frozenset[str] = frozenset()  # a recipient of any of these types matches no grant here
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class Policy:
     ages: AgeRules = AgeRules()
     status: StatusRules = StatusRules(Purpose.CARE_COORDINATION, {})
     alert_content: tuple[str, ...] = ()
+    alert_data: frozenset[DataCategory] = frozenset({DataCategory.GENERAL})  # an alert never carries more
 
     def source_type(self, request: r.ReferralRequest) -> str:
         """The request's source role (from the agency registry, via the edges); unknown: the default."""
@@ -121,7 +123,8 @@ class Policy:
     def rules_for(self, source: str, recipient_types: frozenset[str] | str, purpose: Purpose) -> list[Rule]:
         types = frozenset({recipient_types}) if isinstance(recipient_types, str) else recipient_types
         return [rule for rule in self.rules
-                if source in rule.sources and types & rule.recipients and purpose in rule.purposes]
+                if source in rule.sources and types & rule.recipients and not types & rule.except_recipients
+                and purpose in rule.purposes]
 
     def restricted(self, source: str, recipient_types: frozenset[str], purpose: Purpose, category: DataCategory,
                    basis: Basis) -> Restriction | None:
@@ -186,7 +189,9 @@ def parse_policy(data: dict, name: str = "policy") -> Policy:
             purposes=frozenset(enum(Purpose, p, f"{rid}.purpose") for p in raw["purpose"]),
             data=frozenset(enum(DataCategory, d, f"{rid}.data") for d in raw["data"]),
             grants=tuple(Grant(enum(Basis, g["basis"], f"{rid}.permit"), enum(Variant, g["variant"], f"{rid}.permit"))
-                         for g in raw["permit"])))
+                         for g in raw["permit"]),
+            except_recipients=frozenset(one_of(t, RECIPIENT_TYPES, f"{rid}.except_recipient")
+                                        for t in raw.get("except_recipient", []))))
         if any(g.basis == Basis.NONE for g in rules[-1].grants):
             raise PolicyError(f"{name}: {rid}: basis `none` cannot permit")
     if len({rule.id for rule in rules}) != len(rules):
@@ -227,7 +232,9 @@ def parse_policy(data: dict, name: str = "policy") -> Policy:
             reporter_roles={one_of(k, REPORTER_TYPES, "status.reporter_roles"):
                             enum(SourceRole, v, "status.reporter_roles")
                             for k, v in (status.get("reporter_roles") or {}).items()}),
-        alert_content=tuple(str(x) for x in (data.get("dispatch_alert") or {}).get("content", [])))
+        alert_content=tuple(str(x) for x in (data.get("dispatch_alert") or {}).get("content", [])),
+        alert_data=frozenset(enum(DataCategory, d, "dispatch_alert.data")
+                             for d in (data.get("dispatch_alert") or {}).get("data", ["general"])))
 
 
 def _ages(raw: dict, name: str) -> AgeRules:

@@ -11,7 +11,7 @@ import base64
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,7 @@ class Provider:
     co_responder: bool = False
     part2_programme: bool = False  # holds itself out as SUD diagnosis/treatment/referral (42 CFR 2.11)
     law_enforcement: bool = False  # never a recipient of SUD status (the consent policy has no rule for it)
+    alert_endpoint: r.Endpoint | None = None  # a webhook for dispatch-time alerts besides `endpoint` (issue 20)
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,13 @@ def parse_directory(bundle: dict) -> Directory:
         endpoint = next((e for e in endpoints if e and e.get("status") == "active"), None)
         if org is None or endpoint is None:
             raise DirectoryError(f"{ref}: needs a providedBy Organization and an active Endpoint in the bundle")
-        providers.append(_provider(service, org, endpoint, [resources.get(a.get("reference", ""))
-                                                            for a in service.get("coverageArea", [])]))
+        provider = _provider(service, org, endpoint, [resources.get(a.get("reference", ""))
+                                                      for a in service.get("coverageArea", [])])
+        webhook = next((e for e in endpoints if e and e is not endpoint and e.get("status") == "active"
+                        and e.get("connectionType", {}).get("code") == "webhook"), None)
+        if webhook is not None:  # a further Endpoint of the service: where its dispatch-time alerts go
+            provider = replace(provider, alert_endpoint=r.Endpoint(kind="webhook", address=webhook["address"]))
+        providers.append(provider)
     version = bundle.get("meta", {}).get("versionId") or bundle.get("id", "unversioned")
     return Directory(version=str(version), providers=tuple(providers))
 

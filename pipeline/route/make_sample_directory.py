@@ -58,6 +58,9 @@ PROVIDERS = [
 ]
 ELIGIBILITY = {"org-bridge-clinic": "adults", "org-harbor-recovery": "adults"}
 CO_RESPONDER = {"org-mobile-crisis"}
+# A co-responder team's dispatch console: a second Endpoint of its service, where dispatch-time alerts go
+# (issue 20); `make run` starts a webhook receiver and puts in its port (connectors/peers/demo.py).
+ALERT_WEBHOOKS = {"org-mobile-crisis": "https://127.0.0.1:8482/alerts"}
 PART2 = {"org-bridge-clinic", "org-harbor-recovery"}  # federally assisted SUD treatment programmes
 
 
@@ -70,6 +73,11 @@ def build() -> dict:
         endpoint = {"resourceType": "Endpoint", "id": f"{pid}-endpoint", "status": "active",
                     "connectionType": {"system": system, "code": conn}, "managingOrganization":
                     {"reference": f"Organization/{pid}"}, "payloadType": [{"text": "referral"}], "address": address}
+        alerts = [{"resourceType": "Endpoint", "id": f"{pid}-alerts", "status": "active",
+                   "connectionType": {"system": HANDOFF_CONN, "code": "webhook"},
+                   "managingOrganization": {"reference": f"Organization/{pid}"},
+                   "payloadType": [{"text": "dispatch-alert"}], "address": ALERT_WEBHOOKS[pid]}
+                  ] if pid in ALERT_WEBHOOKS else []
         area_refs, locations = [], []
         for i, county in enumerate(counties):
             locations.append({"resourceType": "Location", "id": f"{pid}-area-{i}", "name": f"{county} County",
@@ -87,7 +95,7 @@ def build() -> dict:
             "providedBy": {"reference": f"Organization/{pid}"},
             "type": [{"coding": [{"system": "urn:handoff:service", "code": s}]} for s in services],
             "communication": [{"coding": [{"system": "urn:ietf:bcp:47", "code": lang}]} for lang in languages],
-            "coverageArea": area_refs, "endpoint": [{"reference": f"Endpoint/{pid}-endpoint"}],
+            "coverageArea": area_refs, "endpoint": [{"reference": f"Endpoint/{e['id']}"} for e in [endpoint, *alerts]],
             "eligibility": [{"code": {"coding": [{"system": "urn:handoff:eligibility",
                                                   "code": ELIGIBILITY.get(pid, "any")}]}}],
             "extension": [{"url": "urn:handoff:accepting-referrals", "valueBoolean": True},
@@ -97,11 +105,11 @@ def build() -> dict:
         if hours:
             service["availableTime"] = [{"daysOfWeek": hours[2], "availableStartTime": hours[0],
                                          "availableEndTime": hours[1]}]
-        for resource in [org, endpoint, *locations, service]:
+        for resource in [org, endpoint, *alerts, *locations, service]:
             entries.append({"fullUrl": f"urn:handoff:directory:{resource['resourceType']}/{resource['id']}",
                             "resource": resource})
     return {"resourceType": "Bundle", "id": "handoff-sample-directory", "type": "collection",
-            "meta": {"versionId": "sample-2"}, "entry": entries}
+            "meta": {"versionId": "sample-3"}, "entry": entries}
 
 
 if __name__ == "__main__":

@@ -48,6 +48,9 @@ def test_run_serves_until_ctrl_c_and_stops_cleanly_with_its_broker(tmp_path):
     assert "events in              12" in out and "delivered to inbox" in out
     assert "demo: made-up sample data" in out and (tmp_path / "demo.db").exists()
     assert "MLLP receiver (TLS) at mllps://127.0.0.1:" in out and "FHIR server not started" in out
+    # the sample 911 calls: the mobile crisis team's webhook (served on loopback) got its alerts (issue 20)
+    assert "alert webhook (HMAC-signed, TLS) at https://127.0.0.1:" in out
+    assert "alerts to org-mobile-crisis alert 24-90001" in out and "withdraw 24-90003" in out
     assert not (tmp_path / "handoff.db").exists()  # the service's database was not touched
     _gone(broker_pid)
 

@@ -1,17 +1,16 @@
-"""The webhook connector against a real HTTPS receiver on loopback that checks the HMAC
-signature with the recipient's key, and the classification of its answers."""
+"""The webhook connector against a real HTTPS receiver on loopback (connectors.peers.webhook)
+that checks the HMAC signature with the recipient's key, and the classification of its answers."""
 from __future__ import annotations
 
 import json
 import ssl
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from pydantic import SecretStr
 
-from connectors.webhook import MESSAGE_ID, SIGNATURE, TIMESTAMP, WebhookConnector, signature, verify
+from connectors.peers.webhook import WebhookPeer
+from connectors.webhook import WebhookConnector, signature, verify
 from pipeline.deliver import Receipt
 from pipeline.errors import Permanent, Transient
 from pipeline.settings import AlertSettings
@@ -21,31 +20,6 @@ from tests.support.edges import make_certs
 KEY = "crisis-team-key-0123456789abcdef"
 
 
-class Receiver(ThreadingHTTPServer):
-    """Answers `status`; a request whose signature does not verify gets 401. Keeps what it accepted."""
-
-    def __init__(self, key: str, status: int = 200) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.key, self.status, self.accepted, self.refused = key.encode(), status, [], 0
-
-
-class Handler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        server: Receiver = self.server  # type: ignore[assignment]
-        if not verify(server.key, self.headers.get(TIMESTAMP, ""), self.headers.get(SIGNATURE, ""), body, time.time()):
-            server.refused += 1
-            self.send_response(401)
-        else:
-            server.accepted.append((self.headers[MESSAGE_ID], body))
-            self.send_response(server.status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
     return make_certs(tmp_path_factory.mktemp("webhook-certs"))
@@ -53,15 +27,11 @@ def certs(tmp_path_factory):
 
 @pytest.fixture
 def receiver(certs, request):
-    server = Receiver(KEY, getattr(request, "param", 200))
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(certs.server.cert, certs.server.key)
-    server.socket = tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    peer = WebhookPeer(KEY, tls, getattr(request, "param", 200)).start()
+    yield peer
+    peer.stop()
 
 
 def settings(certs, key: str = KEY, timeout: float = 5.0) -> AlertSettings:
@@ -69,7 +39,7 @@ def settings(certs, key: str = KEY, timeout: float = 5.0) -> AlertSettings:
 
 
 def alert(receiver) -> object:
-    return delivery("webhook", f"https://127.0.0.1:{receiver.server_address[1]}/alerts", pid="org-crisis")
+    return delivery("webhook", receiver.address, pid="org-crisis")
 
 
 async def test_a_signed_alert_reaches_the_receiver_which_verifies_it(certs, receiver):
@@ -80,8 +50,8 @@ async def test_a_signed_alert_reaches_the_receiver_which_verifies_it(certs, rece
     finally:
         await connector.aclose()
     assert receiver.refused == 0
-    assert receiver.accepted == [(d.message_id, d.payload)]
-    assert json.loads(receiver.accepted[0][1])  # the body is the JSON payload, unchanged
+    assert [(a.message_id, a.body) for a in receiver.accepted] == [(d.message_id, d.payload)]
+    assert json.loads(receiver.accepted[0].body)  # the body is the JSON payload, unchanged
 
 
 async def test_the_wrong_key_is_refused_by_the_receiver_and_that_is_permanent(certs, receiver):

@@ -105,7 +105,7 @@ async def test_a_spike_fires_once_to_the_webhook(migrated, certs, receiver):  # 
         "psap_call": START + timedelta(hours=2 * k)})}) for k, c in enumerate(chosen[:8])]
     connector = WebhookConnector(AlertSettings(webhook_keys={"public-health": SecretStr(KEY)},
                                                ca_bundle=certs.ca.cert))
-    address = f"https://127.0.0.1:{receiver.server_address[1]}/spikes"
+    address = receiver.address.replace("/alerts", "/spikes")
     d = deps(migrated, {"webhook": connector}, spike_thresholds={"53033": 5}, spike_webhook=address)
     try:
         await feed_all(d, [type(chosen[0])(run, True, False, 0) for run in burst], START + timedelta(hours=16))
@@ -115,7 +115,7 @@ async def test_a_spike_fires_once_to_the_webhook(migrated, certs, receiver):  # 
     assert [(s["area"], s["count"], s["threshold"]) for s in raised] == [("53033", 6, 5)]  # the sixth crossed it
     assert raised[0]["notified_at"] is not None
     assert len(receiver.accepted) == 1
-    body = json.loads(receiver.accepted[0][1])
+    body = json.loads(receiver.accepted[0].body)
     assert body["kind"] == "overdose-spike" and body["area"] == "53033" and body["count"] == 6
 
 
