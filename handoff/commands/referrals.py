@@ -36,12 +36,11 @@ class _Viewer:
         from pipeline.consent import Registry, load_policy
         from pipeline.people import Accounts
         from pipeline.route.directory import DirectorySource
-        from pipeline.track.visibility import audience_of
+        from pipeline.track.visibility import SEES_ALL
 
-        account = Accounts(store).get(username)
-        self.audience = lambda programme: audience_of(account.roles, account.organisation_id,  # noqa: E731
-                                                      settings.agency_role(account.organisation_id), programme)
-        self.sees_all = self.audience("") is None
+        self.account = Accounts(store).get(username)
+        self.agency_role = settings.agency_role(self.account.organisation_id)
+        self.sees_all = bool(self.account.roles & SEES_ALL)
         self.store, self.now, self.registry = store, now, Registry(store)
         if not self.sees_all:
             self.policy = load_policy(settings.consent.policy)
@@ -50,7 +49,7 @@ class _Viewer:
     def allowed(self, row: dict) -> bool:
         from pipeline.consent import Recipient
         from pipeline.episode.state import load_request
-        from pipeline.track.visibility import may_see_provider_status
+        from pipeline.track.visibility import audience_of, may_see_provider_status
 
         if self.sees_all:
             return True
@@ -60,7 +59,8 @@ class _Viewer:
         except KeyError:
             reporter = None
         consents = self.registry.consents(request.person) if request is not None else None
-        audience = self.audience(row.get("programme") or (request.envelope.programme_id if request else ""))
+        programme = row.get("programme") or (request.envelope.programme_id if request else "")
+        audience = audience_of(self.account.roles, self.account.organisation_id, self.agency_role, programme)
         return may_see_provider_status(request, reporter, audience, consents, self.policy, self.now)
 
     def listed(self, row: dict) -> dict:

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from handoff.demo import feed, sample_runs
 from tests.e2e.conftest import HANDOFF, SHOTS
 from tests.e2e.test_web import people, records, sign_in  # noqa: F401 - fixtures shared with the web tests
-from tests.support.kafka import consume_raw
+from tests.support.kafka import consume_raw, poll
 
 POISON = b'{"patient": {"family": "Zebulonsky", "given": "Quintessa", "birth_date": "1961-04-17"}}'
 GROUP = "ops-e2e"
@@ -64,16 +64,6 @@ def _lag_now(page, site, topic: str) -> tuple[int, int]:
     return (int(match[1]) if match else -1), int(float(chart.get_attribute("data-max")))
 
 
-def _until(what: str, check, timeout: float = 90.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"not within {timeout}s: {what}")
-
-
 def test_a_worker_dead_letters_a_poison_message_it_is_replayed_and_lag_follows_the_worker(browser, site, people,
                                                                                            tmp_path):
     """A real worker turns bytes quoting a person into a dead letter: it appears on the dashboard (no
@@ -88,7 +78,7 @@ def test_a_worker_dead_letters_a_poison_message_it_is_replayed_and_lag_follows_t
         asyncio.run(feed(site.bootstrap, site.catalogue, runs[:1]))
         asyncio.run(_produce(site.bootstrap, ems, ems.key.encode(runs[0].key), POISON))
         assert page.url == site.base + "/operations"
-        _until("the dead letter on the dashboard", lambda: page.goto(site.base + "/operations") and
+        poll(what="the dead letter on the dashboard", timeout=90, check=lambda: page.goto(site.base + "/operations") and
                page.locator("#dead-letters tbody tr td:nth-child(2)").all_inner_texts() == ["classify-run"])
         assert "CodecError" in page.inner_text("#dead-letters") and ems.full_name in page.inner_text("#dead-letters")
         assert page.locator('meta[http-equiv="refresh"]').get_attribute("content") == "30"
@@ -107,11 +97,11 @@ def test_a_worker_dead_letters_a_poison_message_it_is_replayed_and_lag_follows_t
 
         worker.stop()  # lag rises while no worker consumes ems.run
         asyncio.run(feed(site.bootstrap, site.catalogue, runs[1:]))
-        now, top = _until("lag 6 on the chart", lambda: (x := _lag_now(page, site, ems.full_name))[0] >= 6 and x)
+        now, top = poll(what="lag 6 on the chart", timeout=90, check=lambda: (x := _lag_now(page, site, ems.full_name))[0] >= 6 and x)
         assert now == 6 and top >= 6
         assert not [s for s in secrets if s in page.content()]
         worker = Worker(site, tmp_path / "worker.log")  # and falls once one does again
-        now, top = _until("lag 0 on the chart", lambda: (x := _lag_now(page, site, ems.full_name))[0] == 0 and x)
+        now, top = poll(what="lag 0 on the chart", timeout=90, check=lambda: (x := _lag_now(page, site, ems.full_name))[0] == 0 and x)
         assert top >= 6  # the rise is still on the chart
         shot = page.locator("#charts")
         shot.screenshot(path=str(SHOTS / "operations-charts.png"))

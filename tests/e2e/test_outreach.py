@@ -13,6 +13,7 @@ import hashlib
 import json
 import subprocess
 import time
+from functools import partial
 import uuid
 
 import pytest
@@ -20,6 +21,7 @@ import pytest
 from pipeline.storage import open_store
 from tests.e2e.conftest import HANDOFF, PASSWORD
 from tests.e2e.test_web import PHONE, records, sign_in, views
+from tests.support.kafka import poll
 
 pytestmark = [pytest.mark.kafka, pytest.mark.browser]
 PROGRAMME = "team-north"
@@ -34,14 +36,7 @@ PDF = b"%PDF-1.4\n% a signed consent form (synthetic test data)\n"
 WAIT = 90.0  # seconds for the worker to carry a record from the web service to the inbox
 
 
-def _until(check, timeout: float = WAIT, what: str = ""):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+_until = partial(poll, timeout=WAIT)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +55,8 @@ def world(site, tmp_path_factory):
     worker = subprocess.Popen([HANDOFF, "worker"], env=env, cwd=tmp, stdout=open(log, "w"), stderr=subprocess.STDOUT)
     store = open_store(site.url)
     try:
-        _until(lambda: worker.poll() is not None or "consuming: " in log.read_text(), 120, "the worker to consume")
+        _until(lambda: worker.poll() is not None or "consuming: " in log.read_text(), timeout=120,
+               what="the worker to consume")
         assert worker.poll() is None, log.read_text()
         yield store
     finally:

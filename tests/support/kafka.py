@@ -49,6 +49,18 @@ async def settle(seconds: float = 1.0) -> None:
     await asyncio.sleep(seconds)
 
 
+def poll(check, timeout: float = 40.0, what: str = "a condition"):
+    """Call a (blocking) check until it returns something truthy; fail after `timeout` (sync tests,
+    e.g. the browser tests, which run on Playwright's thread)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
 async def until(check, timeout: float = 40.0):
     """Poll a (blocking) check in a thread until it returns something truthy; fail after `timeout`."""
     for _ in range(int(timeout / 0.25)):
