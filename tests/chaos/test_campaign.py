@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from contextlib import AsyncExitStack
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -34,21 +35,42 @@ from pipeline.storage import open_store
 from pipeline.topics import Catalogue, create_topics
 from tests.chaos.checker import check
 from tests.chaos.collect import collect
+from tests.chaos.disk import Disk
 from tests.chaos.doctor import DOCTORS
 from tests.conftest import ROOT
 from tests.integration.test_worker import Worker
 
-FAULTS = ("sigkill", "sigterm", "broker-restart", "peer-timeout", "peer-reset")
+FAULTS = ("sigkill", "sigterm", "sigkill-both", "broker-restart", "disk-full", "peer-timeout", "peer-reset", "peer-busy")
+HOOKS = Path(__file__).parent / "hooks"  # test-only breaks and the disk-full fallback (sitecustomize.py)
 STARTUP = 300.0  # a worker's start on a loaded 2-core machine (ICD-10-CM alone took 57 s once)
+DISK_MIB = 256  # the database's own file system (tmpfs); the disk-full fault fills it
 INBOX = {"system": "urn:handoff:endpoint-type", "code": "handoff-inbox"}
+
+
+def _shifted(value, delta: timedelta):
+    """Every date-time in a record's dump moved by `delta` (dates of birth stay)."""
+    if isinstance(value, datetime):
+        return value + delta
+    if isinstance(value, dict):
+        return {k: _shifted(v, delta) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shifted(v, delta) for v in value]
+    return value
 
 
 def campaign_runs(count: int, seed: int) -> list:
     """`count` EMS runs: the demo's fixed-seed sample, then copies of it under new PCR and incident
-    numbers (new event ids), so that a long campaign has as many distinct inputs as it asks for."""
+    numbers (new event ids), so that a long campaign has as many distinct inputs as it asks for.
+    The sample is dated 2025; its times are moved so that the newest is now, as if an edge had
+    just received them. It spans 6.5 months: the campaign keeps episodes for 365 days (older than
+    routing.episode_retention_days, the episode purge that runs at each worker start would drop
+    runs and requests under the stages still working on them: report-detection's "not in the
+    episode store" dead letters, and replays merged into an emptied episode)."""
     import uuid
 
     base = sample_runs(min(count, 1000), seed=seed)
+    delta = datetime.now(timezone.utc) - max(run.envelope.ingested_at for run in base)
+    base = [type(run).model_validate(_shifted(run.model_dump(), delta)) for run in base]
     runs = list(base)
     for i in range(len(base), count):
         run = base[i % len(base)]
@@ -62,37 +84,42 @@ def campaign_runs(count: int, seed: int) -> list:
     return runs
 
 
-def _directory_without_direct(path: Path) -> str:
-    """The Direct provider gets the inbox (this campaign reads the MLLP peer and the inbox)."""
+def _recipient(path: Path, connection: str) -> str:
+    """The organisation whose endpoint in the campaign's directory is of this connection type."""
     bundle = json.loads(path.read_text())
-    for entry in bundle["entry"]:
-        res = entry["resource"]
-        if res["resourceType"] == "Endpoint" and res["connectionType"]["code"] == "direct-project":
-            res.update(connectionType=INBOX, address=res["managingOrganization"]["reference"].split("/")[-1])
-    path.write_text(json.dumps(bundle))
-    mllp = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Endpoint"
-                and e["resource"]["connectionType"]["code"] == "hl7v2-mllp")
-    return mllp["managingOrganization"]["reference"].split("/")[-1]
+    return next(e["resource"]["managingOrganization"]["reference"].split("/")[-1] for e in bundle["entry"]
+                if e["resource"]["resourceType"] == "Endpoint" and e["resource"]["connectionType"]["code"] == connection)
 
 
-def _env(bootstrap: str, prefix: str, tmp_path: Path, peers, idempotent: bool) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
-    direct = peers.settings.delivery.mllp
+def _env(bootstrap: str, prefix: str, tmp_path: Path, peers, idempotent: bool, disk: Disk, breaks: tuple[str, ...]
+         ) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HANDOFF_", "CHAOS_"))}
+    mllp, direct = peers.settings.delivery.mllp, peers.settings.delivery.direct
+    hooks = (*breaks, *(() if disk.mounted else ("disk-full",)))
+    if hooks:  # the test-only patches (never a switch in the product)
+        env.update(PYTHONPATH=os.pathsep.join([str(HOOKS), *filter(None, [env.get("PYTHONPATH")])]),
+                   CHAOS_BREAK=",".join(hooks), CHAOS_BREAK_STATE=str(tmp_path / "break.state"),
+                   CHAOS_DISK_FULL=str(disk.flag))
     env.update(HANDOFF_ENVIRONMENT="test", HANDOFF_KAFKA__BOOTSTRAP=bootstrap, HANDOFF_KAFKA__TOPIC_PREFIX=prefix,
-               HANDOFF_KAFKA__CONSUMER_GROUP=f"g-{prefix}", HANDOFF_STORAGE__URL=f"sqlite:///{tmp_path / 'handoff.db'}",
+               HANDOFF_KAFKA__CONSUMER_GROUP=f"g-{prefix}", HANDOFF_STORAGE__URL=disk.url,
                HANDOFF_METRICS__PORT="0", HANDOFF_AUDIT__CHECKPOINT_EXPORT=str(tmp_path / "checkpoints.jsonl"),
                HANDOFF_ROUTING__DIRECTORY=str(peers.settings.routing.directory),
-               HANDOFF_DELIVERY__MLLP__CA_BUNDLE=str(direct.ca_bundle), HANDOFF_DELIVERY__MLLP__ACK_TIMEOUT="2",
+               HANDOFF_DELIVERY__MLLP__CA_BUNDLE=str(mllp.ca_bundle), HANDOFF_DELIVERY__MLLP__ACK_TIMEOUT="2",
+               HANDOFF_DELIVERY__DIRECT__SMTP_PORT=str(direct.smtp_port), HANDOFF_DELIVERY__DIRECT__SENDER=direct.sender,
+               HANDOFF_DELIVERY__DIRECT__SIGNING_CERT=str(direct.signing_cert),
+               HANDOFF_DELIVERY__DIRECT__SIGNING_KEY=str(direct.signing_key), HANDOFF_DELIVERY__DIRECT__TIMEOUT="5",
+               HANDOFF_DELIVERY__DIRECT__RECIPIENT_CERTS=json.dumps({k: str(v) for k, v in direct.recipient_certs.items()}),
                HANDOFF_DELIVERY__LEASE_SECONDS="8", HANDOFF_DELIVERY__FINAL_ATTEMPT="50",
                HANDOFF_DELIVERY__IDEMPOTENT="true" if idempotent else "false",
-               HANDOFF_RUNTIME__RETRY_TOPIC_DELAYS_SECONDS="[1, 2, 4]")
+               HANDOFF_RUNTIME__RETRY_TOPIC_DELAYS_SECONDS="[1, 2, 4]", HANDOFF_ROUTING__EPISODE_RETENTION_DAYS="365")
     return env
 
 
 class Campaign:
-    def __init__(self, tmp_path: Path, runs: int, faults: int, seed: int, idempotent: bool = True) -> None:
+    def __init__(self, tmp_path: Path, runs: int, faults: int, seed: int, idempotent: bool = True,
+                 breaks: tuple[str, ...] = (), kinds: tuple[str, ...] = FAULTS) -> None:
         self.tmp, self.n, self.fault_count, self.rng, self.idempotent = tmp_path, runs, faults, random.Random(seed), idempotent
-        self.seed = seed
+        self.seed, self.breaks, self.kinds = seed, breaks, kinds
         self.prefix = f"chaos{seed}"
         self.catalogue = Catalogue(prefix=self.prefix, partitions=2)
         self.faults: list[dict] = []
@@ -108,33 +135,44 @@ class Campaign:
     async def _watch_peer(self) -> None:
         while True:
             now = time.time()
-            for control_id in list(self.peers.mllp.held):
-                self.received_at.setdefault(control_id, now)
+            for message_id in [*self.peers.mllp.held, *self.peers.smtp.held]:
+                self.received_at.setdefault(message_id, now)
             await asyncio.sleep(0.2)
 
     async def _fault(self, kind: str) -> None:
-        at = time.time()
-        if kind in ("sigkill", "sigterm"):
-            i = self.rng.randrange(len(self.workers))
-            old = self.workers[i]
-            if kind == "sigkill":
-                old.proc.kill()
-            else:
-                old.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.to_thread(old.proc.wait, 60)
-            except subprocess.TimeoutExpired:  # a worker that does not stop on SIGTERM (runtime issue 13)
-                old.proc.kill()
-                await asyncio.to_thread(old.proc.wait)
-            self.workers[i] = self._worker(f"w{len(self.spawned)}")  # starts while the run goes on
+        at, target = time.time(), ""
+        if kind in ("sigkill", "sigterm", "sigkill-both"):
+            chosen = range(len(self.workers)) if kind == "sigkill-both" else [self.rng.randrange(len(self.workers))]
+            for i in chosen:  # both at once: the group loses every member
+                if kind == "sigterm":
+                    self.workers[i].proc.send_signal(signal.SIGTERM)
+                else:
+                    self.workers[i].proc.kill()
+            for i in chosen:
+                old = self.workers[i]
+                try:
+                    await asyncio.to_thread(old.proc.wait, 60)
+                except subprocess.TimeoutExpired:  # a worker that does not stop on SIGTERM (runtime issue 13)
+                    old.proc.kill()
+                    await asyncio.to_thread(old.proc.wait)
+                self.workers[i] = self._worker(f"w{len(self.spawned)}")  # starts while the run goes on
+            target = ",".join(str(i) for i in chosen)
+        elif kind == "disk-full":
+            written = await asyncio.to_thread(self.disk.fill)
+            target = f"{self.disk.mode}, ballast {written >> 20} MiB"
+            await asyncio.sleep(5.0)
+            self.disk.free()
         elif kind == "broker-restart":
             await asyncio.to_thread(self.broker.stop)
             self.broker = EmbeddedBroker(self.tmp / "broker", wipe=False)
             await asyncio.to_thread(self.broker.start)
-        else:
+        elif kind == "peer-busy":  # the Direct HISP answers 451 (try again later)
+            self.peers.smtp.script = ["451"] * 3
+            await asyncio.sleep(2.5)
+        else:  # the MLLP receiver keeps the next messages and withholds the ACK, or resets the connection
             self.peers.mllp.script = ["silent" if kind == "peer-timeout" else "reset"] * 2
             await asyncio.sleep(2.5)
-        self.faults.append({"kind": kind, "target": "", "at": at, "until": time.time()})
+        self.faults.append({"kind": kind, "target": target, "at": at, "until": time.time()})
 
     async def run(self) -> dict:
         started = time.monotonic()
@@ -142,18 +180,21 @@ class Campaign:
         info = await asyncio.to_thread(self.broker.start)
         self.bootstrap = info.bootstrap
         await create_topics(self.bootstrap, self.catalogue)
+        self.disk = Disk(self.tmp, DISK_MIB)
         async with AsyncExitStack() as stack:
+            stack.callback(self.disk.close)
             self.peers = await demo_peers.start(Settings(environment="test"), self.tmp / "peers", stack,
                                                 fhir_server=False)
-            self.mllp_recipient = _directory_without_direct(Path(self.peers.settings.routing.directory))
-            self.env = _env(self.bootstrap, self.prefix, self.tmp, self.peers, self.idempotent)
+            directory = Path(self.peers.settings.routing.directory)
+            self.mllp_recipient, self.direct_recipient = _recipient(directory, "hl7v2-mllp"), _recipient(directory, "direct-project")
+            self.env = _env(self.bootstrap, self.prefix, self.tmp, self.peers, self.idempotent, self.disk, self.breaks)
             watcher = asyncio.create_task(self._watch_peer())
             try:
                 self.workers = [self._worker("a"), self._worker("b")]
                 for worker in self.workers:
                     await worker.assigned(timeout=STARTUP)
                 runs = campaign_runs(self.n, self.seed)
-                kinds = [FAULTS[i % len(FAULTS)] for i in range(self.fault_count)]
+                kinds = [self.kinds[i % len(self.kinds)] for i in range(self.fault_count)]
                 self.rng.shuffle(kinds)
                 chunks = [runs[i::self.fault_count + 1] for i in range(self.fault_count + 1)]
                 for i, chunk in enumerate(chunks):
@@ -164,8 +205,8 @@ class Campaign:
                 for worker in self.workers:
                     await worker.assigned(timeout=STARTUP)
                 drained = await self._drain(runs)
-                dump = await collect(self.tmp / "dump", self.bootstrap, self.catalogue,
-                                     f"sqlite:///{self.tmp / 'handoff.db'}", self.peers.mllp, self.mllp_recipient,
+                dump = await collect(self.tmp / "dump", self.bootstrap, self.catalogue, self.disk.url,
+                                     {self.mllp_recipient: self.peers.mllp, self.direct_recipient: self.peers.smtp},
                                      self.received_at, self.faults)
                 exits = [w.proc.poll() for w in self.workers]
             finally:
@@ -174,6 +215,7 @@ class Campaign:
                     worker.stop()
                 await asyncio.to_thread(self.broker.stop)
         return {"dump": dump, "runs": len(runs), "faults": len(self.faults), "calm": calm, "drained": drained,
+                "disk": self.disk.mode,
                 "seconds": time.monotonic() - started, "exits": exits}
 
     async def _drain(self, runs, timeout: float = 300.0) -> float:
@@ -186,7 +228,8 @@ class Campaign:
             outbox = [self.catalogue["delivery"].value.decode(m.value)
                       for m in await read_topic(self.bootstrap, self.catalogue["delivery"].full_name)]
             creates = {(d.referral_id, d.recipient_id) for d in outbox if d.action.value == "create"}
-            held = {(rf, self.mllp_recipient) for rf in self.peers.mllp.referrals()} | await asyncio.to_thread(self._inbox)
+            held = ({(rf, self.mllp_recipient) for rf in self.peers.mllp.referrals()}
+                    | {(rf, self.direct_recipient) for rf in self.peers.smtp.referrals()} | await asyncio.to_thread(self._inbox))
             if want <= detected and creates and creates <= held:
                 stable += 1
                 if stable >= 3:
@@ -197,7 +240,7 @@ class Campaign:
         return time.time()
 
     def _inbox(self) -> set[tuple[str, str]]:
-        store = open_store(f"sqlite:///{self.tmp / 'handoff.db'}")
+        store = open_store(self.disk.url)
         try:
             with store.transaction() as tx:
                 return {(x["referral_id"], x["recipient_id"])
@@ -235,7 +278,7 @@ async def _campaign(tmp_path: Path, runs: int, faults: int, seed: int) -> None:
                    strict=False)
 @pytest.mark.kafka
 async def test_fault_campaign(tmp_path):
-    await _campaign(tmp_path, int(os.environ.get("CHAOS_RUNS", "120")), int(os.environ.get("CHAOS_FAULTS", "6")),
+    await _campaign(tmp_path, int(os.environ.get("CHAOS_RUNS", "120")), int(os.environ.get("CHAOS_FAULTS", "8")),
                     seed=28)
 
 
