@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from connectors.peers import demo as demo_peers
-from handoff.demo import feed, sample_runs
+from handoff.demo import sample_runs
 from pipeline.kafka.broker import EmbeddedBroker
 from pipeline.kafka.read import read_topic
 from pipeline.settings import Settings
@@ -35,7 +35,9 @@ from pipeline.storage import open_store
 from pipeline.topics import Catalogue, create_topics
 from tests.chaos.checker import check
 from tests.chaos.collect import collect
+from tests.chaos import wire
 from tests.chaos.disk import Disk
+from tests.chaos.edges import Edges
 from tests.chaos.doctor import DOCTORS
 from tests.conftest import ROOT
 from tests.integration.test_worker import Worker
@@ -43,7 +45,7 @@ from tests.integration.test_worker import Worker
 FAULTS = ("sigkill", "sigterm", "sigkill-both", "broker-restart", "disk-full", "peer-timeout", "peer-reset", "peer-busy")
 HOOKS = Path(__file__).parent / "hooks"  # test-only breaks and the disk-full fallback (sitecustomize.py)
 STARTUP = 300.0  # a worker's start on a loaded 2-core machine (ICD-10-CM alone took 57 s once)
-DISK_MIB = 256  # the database's own file system (tmpfs); the disk-full fault fills it
+DISK_MIB = int(os.environ.get("CHAOS_DISK_MIB", "256"))  # the database's own file system (tmpfs), filled by disk-full
 INBOX = {"system": "urn:handoff:endpoint-type", "code": "handoff-inbox"}
 
 
@@ -109,9 +111,11 @@ def _env(bootstrap: str, prefix: str, tmp_path: Path, peers, idempotent: bool, d
                HANDOFF_DELIVERY__DIRECT__SIGNING_CERT=str(direct.signing_cert),
                HANDOFF_DELIVERY__DIRECT__SIGNING_KEY=str(direct.signing_key), HANDOFF_DELIVERY__DIRECT__TIMEOUT="5",
                HANDOFF_DELIVERY__DIRECT__RECIPIENT_CERTS=json.dumps({k: str(v) for k, v in direct.recipient_certs.items()}),
-               HANDOFF_DELIVERY__LEASE_SECONDS="8", HANDOFF_DELIVERY__FINAL_ATTEMPT="50",
+               HANDOFF_DELIVERY__LEASE_SECONDS="5", HANDOFF_DELIVERY__FINAL_ATTEMPT="50",
                HANDOFF_DELIVERY__IDEMPOTENT="true" if idempotent else "false",
-               HANDOFF_RUNTIME__RETRY_TOPIC_DELAYS_SECONDS="[1, 2, 4]", HANDOFF_ROUTING__EPISODE_RETENTION_DAYS="365")
+               # the retry tiers outlast a killed worker's lease (5 s): else a replay meets "in flight
+               # elsewhere" in every tier and is dead-lettered (the production tiers are 1 m, 10 m, 1 h)
+               HANDOFF_RUNTIME__RETRY_TOPIC_DELAYS_SECONDS="[2, 4, 8]", HANDOFF_ROUTING__EPISODE_RETENTION_DAYS="365")
     return env
 
 
@@ -120,6 +124,8 @@ class Campaign:
                  breaks: tuple[str, ...] = (), kinds: tuple[str, ...] = FAULTS) -> None:
         self.tmp, self.n, self.fault_count, self.rng, self.idempotent = tmp_path, runs, faults, random.Random(seed), idempotent
         self.seed, self.breaks, self.kinds = seed, breaks, kinds
+        self.gap = float(os.environ.get("CHAOS_FAULT_GAP", "6"))  # seconds between faults
+        self.calls = 0
         self.prefix = f"chaos{seed}"
         self.catalogue = Catalogue(prefix=self.prefix, partitions=2)
         self.faults: list[dict] = []
@@ -180,7 +186,7 @@ class Campaign:
         info = await asyncio.to_thread(self.broker.start)
         self.bootstrap = info.bootstrap
         await create_topics(self.bootstrap, self.catalogue)
-        self.disk = Disk(self.tmp, DISK_MIB)
+        self.disk = Disk(self.tmp, max(DISK_MIB, self.n // 25))  # ~40 KiB a run at most (the audit log is most of it)
         async with AsyncExitStack() as stack:
             stack.callback(self.disk.close)
             self.peers = await demo_peers.start(Settings(environment="test"), self.tmp / "peers", stack,
@@ -196,15 +202,17 @@ class Campaign:
                 runs = campaign_runs(self.n, self.seed)
                 kinds = [self.kinds[i % len(self.kinds)] for i in range(self.fault_count)]
                 self.rng.shuffle(kinds)
-                chunks = [runs[i::self.fault_count + 1] for i in range(self.fault_count + 1)]
-                for i, chunk in enumerate(chunks):
-                    await feed(self.bootstrap, self.catalogue, chunk)
-                    if i < len(kinds):
-                        await self._fault(kinds[i])
+                self.edges = Edges(self.tmp, self.bootstrap, self.catalogue, runs)
+                async with self.edges.running():
+                    feeding = asyncio.create_task(self._feed(runs, self.fault_count * self.gap))
+                    for kind in kinds:  # while the inputs come in and the workers work
+                        await asyncio.sleep(self.gap)
+                        await self._fault(kind)
+                    await feeding
                 calm = time.time()
                 for worker in self.workers:
                     await worker.assigned(timeout=STARTUP)
-                drained = await self._drain(runs)
+                drained = await self._drain(runs, timeout=max(300.0, self.n / 4))
                 dump = await collect(self.tmp / "dump", self.bootstrap, self.catalogue, self.disk.url,
                                      {self.mllp_recipient: self.peers.mllp, self.direct_recipient: self.peers.smtp},
                                      self.received_at, self.faults)
@@ -215,12 +223,28 @@ class Campaign:
                     worker.stop()
                 await asyncio.to_thread(self.broker.stop)
         return {"dump": dump, "runs": len(runs), "faults": len(self.faults), "calm": calm, "drained": drained,
-                "disk": self.disk.mode,
+                "disk": self.disk.mode, "calls": self.calls, "answers": dict(self.edges.answers),
+                "bit": _bites(self.tmp),
                 "seconds": time.monotonic() - started, "exits": exits}
+
+    async def _feed(self, runs, seconds: float) -> None:
+        """The runs through the edges over about `seconds`: batches of ten, NEMSIS XML over HTTP and
+        HL7 over MLLP in turn, and a 911 call's EIDO versions now and then."""
+        batches = [runs[i:i + 10] for i in range(0, len(runs), 10)]
+        pause = seconds / max(1, len(batches))
+        for i, batch in enumerate(batches):
+            await (self.edges.nemsis(batch) if i % 2 == 0 else self.edges.hl7(batch))
+            if i % 10 == 0:
+                self.calls += await self.edges.calls(i)
+            await asyncio.sleep(pause)
+
+    def source_ids(self, runs) -> set[str]:
+        """The record ids the edges' parsers give the runs (batch i even: NEMSIS, odd: HL7)."""
+        return {wire.nemsis_id(run) if (i // 10) % 2 == 0 else run.pcr_number for i, run in enumerate(runs)}
 
     async def _drain(self, runs, timeout: float = 300.0) -> float:
         """Until every run is detected and every create the outbox holds is held by its recipient."""
-        want = {run.envelope.source_record_id for run in runs}
+        want = self.source_ids(runs)
         deadline, stable = time.monotonic() + timeout, 0
         while time.monotonic() < deadline:
             detected = {self.catalogue["detection"].value.decode(m.value).subject.record_id
@@ -251,6 +275,18 @@ class Campaign:
             store.close()
 
 
+def _bites(directory: Path) -> dict[str, int]:
+    """Evidence that the faults bit: the workers' log lines on an unusable database (the full disk),
+    and the delivery attempts the audit log records as failed, retried or ambiguous (the peers)."""
+    found = {"StorageUnavailable log lines": sum(log.read_text(errors="replace").count("StorageUnavailable")
+                                                 for log in directory.glob("*.log"))}
+    for line in (directory / "dump" / "audit.jsonl").read_text().splitlines():
+        audit = json.loads(line)
+        if audit["kind"] == "delivery-attempt" and audit["outcome"] in ("failure", "retry", "ambiguous"):
+            found[f"delivery attempts {audit['outcome']}"] = found.get(f"delivery attempts {audit['outcome']}", 0) + 1
+    return found
+
+
 def _checker_cli(dump: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tests.chaos.checker", str(dump)], cwd=ROOT, capture_output=True,
                           text=True, timeout=300)
@@ -259,8 +295,10 @@ def _checker_cli(dump: Path) -> subprocess.CompletedProcess:
 async def _campaign(tmp_path: Path, runs: int, faults: int, seed: int) -> None:
     result = await Campaign(tmp_path, runs, faults, seed).run()
     done = _checker_cli(result["dump"])
-    print(f"\ncampaign: {result['runs']} runs, {result['faults']} faults, {result['seconds']:.0f} s in all; "
-          f"drained {result['drained'] - result['calm']:.1f} s after the last fault\n{done.stdout}")
+    print(f"\ncampaign: {result['runs']} EMS runs + {result['calls']} EIDO call versions through the edges, "
+          f"{result['faults']} faults, {result['seconds']:.0f} s in all; drained "
+          f"{result['drained'] - result['calm']:.1f} s after the last fault; disk: {result['disk']}\n"
+          f"edge answers: {result['answers']}\nfault evidence in worker logs: {result['bit']}\n{done.stdout}")
     assert result["exits"] == [None, None]
     report = check(result["dump"])
     assert report.expected > 0 and report.held >= report.expected
@@ -287,3 +325,43 @@ async def test_fault_campaign(tmp_path):
 async def test_fault_campaign_long(tmp_path):
     await _campaign(tmp_path, int(os.environ.get("CHAOS_LONG_RUNS", "100000")),
                     int(os.environ.get("CHAOS_LONG_FAULTS", "100")), seed=int(os.environ.get("SEED", "2828")))
+
+
+# The checker shown to fail on REAL runs: the same campaign with a deliberate break in the workers (the
+# product's own setting for idempotency; test-only patches from tests/chaos/hooks for the rest). Each named
+# count must be non-zero and the checker's command must exit 1. CI runs the two breaks in one small campaign;
+# `make test-long` runs each alone.
+BROKEN = {
+    "idempotency off": (dict(idempotent=False, kinds=("peer-timeout", "peer-reset")),
+                        ("duplicated at a recipient", "delivered without a permitting decision")),
+    "one audit record suppressed": (dict(breaks=("drop-audit",), kinds=("sigkill", "peer-timeout")),
+                                    ("disclosures without an audit record",)),
+}
+
+
+def _count(stdout: str, label: str) -> int:
+    return int(next(line for line in stdout.splitlines() if line.startswith(label + ":")).split(":")[1])
+
+
+async def _broken(tmp_path: Path, options: dict, named: tuple[str, ...], runs: int) -> None:
+    result = await Campaign(tmp_path, runs, len(options["kinds"]), seed=29, **options).run()
+    done = _checker_cli(result["dump"])
+    print(f"\nbroken campaign {options}: {result['runs']} runs, {result['faults']} faults, "
+          f"{result['seconds']:.0f} s\n{done.stdout}")
+    assert done.returncode == 1, done.stdout
+    for label in named:
+        assert _count(done.stdout, label) > 0, f"{label}: {done.stdout}"
+
+
+@pytest.mark.kafka
+async def test_the_checker_fails_on_a_real_run_with_idempotency_off_and_an_audit_record_suppressed(tmp_path):
+    both = dict(idempotent=False, breaks=("drop-audit",), kinds=("peer-timeout", "peer-reset"))
+    await _broken(tmp_path, both, BROKEN["idempotency off"][1] + BROKEN["one audit record suppressed"][1], runs=60)
+
+
+@pytest.mark.long
+@pytest.mark.kafka
+@pytest.mark.parametrize("what", sorted(BROKEN))
+async def test_the_checker_fails_on_each_real_broken_run(tmp_path, what):
+    options, named = BROKEN[what]
+    await _broken(tmp_path, options, named, runs=200)
