@@ -1,5 +1,6 @@
 """The campaign's senders at Handoff's network edges: the HTTP intake (TLS, API key) gets EMS runs
-as NEMSIS XML and the 911 calls as EIDO; the MLLP listener (TLS, client certificate) gets EMS runs
+as NEMSIS XML, the 911 calls as EIDO, Part 2 consents and their revocations (the outreach team's
+key; the registry on the workers' database); the MLLP listener (TLS, client certificate) gets EMS runs
 as HL7 ORU^R01. Both edges run here on 127.0.0.1 on the campaign's broker. A sender resends what
 the edge did not take (an HTTP 503 while the broker is away, an MLLP negative or missing ACK, a
 connection refused), as a real one does; `answers` counts what came back.
@@ -18,8 +19,10 @@ from pydantic import SecretStr
 
 from connectors.cad.samples import ISSUER, crisis_call, traffic_call
 from connectors.edge.tls import client_context
+from pipeline.consent import Registry
 from pipeline.kafka.producer import ProducerSink
 from pipeline.settings import AgencyCredential
+from pipeline.storage import open_store
 from tests.chaos import wire
 from tests.support.edges import KEYS, MllpClient, edge_settings, make_certs, msa, running_intake, running_mllp
 
@@ -28,9 +31,10 @@ RESEND = 60  # attempts per input before the campaign gives up (it then fails: a
 
 
 class Edges:
-    def __init__(self, directory: Path, bootstrap: str, catalogue, runs) -> None:
+    def __init__(self, directory: Path, bootstrap: str, catalogue, runs, db_url: str, extra_agencies=()) -> None:
         self.certs = make_certs(directory / "edge-certs")
-        agencies = sorted({run.agency_id for run in runs} | {SENDER})
+        self.db_url = db_url  # the consent registry's database (the workers' own)
+        agencies = sorted({run.agency_id for run in runs} | {SENDER, *extra_agencies})
         settings = edge_settings(self.certs, catalogue.prefix, max_body_bytes=4 << 20, mllp_max_message_bytes=1 << 20)
         creds = dict(settings.edges.agencies)
         creds[SENDER] = AgencyCredential(kind="ems", api_keys=[SecretStr(KEYS[SENDER])], cert_subjects=[SENDER],
@@ -45,17 +49,21 @@ class Edges:
 
     @contextlib.asynccontextmanager
     async def running(self):
+        store = open_store(self.db_url)
         async with ProducerSink(self.bootstrap) as sink, \
-                running_intake(self.settings, sink, self.catalogue) as (self.base, _), \
+                running_intake(self.settings, sink, self.catalogue, Registry(store)) as (self.base, _), \
                 running_mllp(self.settings, sink, self.catalogue) as (self.mllp_address, _):
             ctx = client_context(self.certs.ca.cert)
             async with httpx.AsyncClient(base_url=self.base, verify=ctx, timeout=30,
                                          headers={"X-API-Key": KEYS[SENDER]}) as self.ems, \
                     httpx.AsyncClient(base_url=self.base, verify=ctx, timeout=30,
-                                      headers={"X-API-Key": KEYS["psap-north"]}) as self.psap:
+                                      headers={"X-API-Key": KEYS["psap-north"]}) as self.psap, \
+                    httpx.AsyncClient(base_url=self.base, verify=ctx, timeout=30,
+                                      headers={"X-API-Key": KEYS["outreach-1"]}) as self.outreach:
                 yield self
+        store.close()
 
-    async def _post(self, http: httpx.AsyncClient, path: str, body: bytes, kind: str) -> dict:
+    async def _post(self, http: httpx.AsyncClient, path: str, body: bytes, kind: str, ok: int = 200) -> dict:
         for _ in range(RESEND):
             try:
                 answer = await http.post(path, content=body, headers={"content-type": kind})
@@ -64,7 +72,7 @@ class Edges:
                 await asyncio.sleep(1.0)
                 continue
             self.answers[f"http {answer.status_code}"] += 1
-            if answer.status_code == 200:
+            if answer.status_code == ok:
                 return answer.json()
             if answer.status_code != 503:
                 raise AssertionError(f"{path}: {answer.status_code} {answer.text[:300]}")
@@ -103,6 +111,14 @@ class Edges:
                 raise AssertionError(f"MLLP: {run.pcr_number} not taken after {RESEND} attempts")
         if client is not None:
             await client.close()
+
+    async def consent(self, resource: dict) -> dict:
+        """A FHIR Consent from the outreach team (201: stored)."""
+        return await self._post(self.outreach, "/v1/consents/", json.dumps(resource).encode(), "application/fhir+json",
+                                ok=201)
+
+    async def revoke(self, consent_id: str) -> dict:
+        return await self._post(self.outreach, f"/v1/consents/{consent_id}/$revoke", b"", "application/json")
 
     async def calls(self, number: int) -> int:
         """911 calls as EIDO from the dispatch centre: a crisis call, its later version and its closing,

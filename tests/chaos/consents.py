@@ -1,0 +1,110 @@
+"""The campaign's consent phase: Part 2 consents and their revocations through the HTTP intake,
+with a revocation landing while a delivery that relies on the consent is still waiting to be sent.
+
+1. EMS runs come in (NEMSIS over HTTP) from a deflection programme that is not in the agency
+   registry: the policy reads it as a Part 2 programme (policy.yaml `default_source`), so each
+   referral waits for a Part 2 consent (a hold).
+2. The MLLP recipient goes away (its listener closed: connection refused, a transient failure,
+   nothing held), and a complete Part 2 consent naming it is posted for each person held for it:
+   the holds are released and the sends fail into the retry tiers.
+3. Once each of those sends has failed, the consent is revoked (`POST /v1/consents/{id}/$revoke`),
+   and REVOKE_LEAD seconds later the recipient comes back. The re-check just before the next send
+   must see the revocation and cancel; the checker flags any message the recipient holds more
+   than its GRACE after the revocation (revocations.jsonl: the edge's answer time).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from pipeline import detect
+from pipeline import records as r
+from pipeline.consent.fhir import to_fhir
+from pipeline.storage import open_store
+from pipeline.vocab import ConsentKind, ConsentStatus, DataCategory, Purpose
+
+DEFLECTION = "deflect-9"  # a deflection programme's agency id, deliberately not in the agency registry
+REVOKE_LEAD = 3.0  # seconds between the revocation and the recipient's return
+
+
+def deflection_runs(runs: list[r.EmsRun], count: int) -> list[r.EmsRun]:
+    """`count` detected runs (they lead to referrals), sent again as the deflection programme's own."""
+    rules = detect.load_rules()
+    picked = [run for run in runs if detect.classify_run(run, rules).categories][:count]
+    out = []
+    for i, run in enumerate(picked):
+        tag = f"p2-{i}"
+        out.append(run.model_copy(update={
+            "agency_id": DEFLECTION, "pcr_number": f"{run.pcr_number}-{tag}", "pcr_uuid": f"{run.pcr_uuid or i}-{tag}",
+            "key": run.key.model_copy(update={"incident_number": f"{run.key.incident_number}-{tag}"}),
+            "envelope": run.envelope.model_copy(update={"source_record_id": f"{run.envelope.source_record_id}-{tag}",
+                                                        "event_id": str(uuid.uuid4())})}))
+    return out
+
+
+def _rows(db_url: str, sql: str, params: dict | None = None) -> list[dict]:
+    store = open_store(db_url)
+    try:
+        with store.transaction() as tx:
+            return tx.fetchall(sql, params or {})
+    except Exception:  # a table not there yet, the database briefly busy: asked again
+        return []
+    finally:
+        store.close()
+
+
+async def _until(what: str, probe, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = await asyncio.to_thread(probe)
+        if found:
+            return found
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"consent phase: {what} not seen within {timeout:.0f} s")
+
+
+def part2_consent(consent_id: str, recipient: str, now: datetime) -> r.ConsentRecord:
+    return r.ConsentRecord(consent_id=consent_id, kind=ConsentKind.PART2, status=ConsentStatus.ACTIVE,
+                           recipients=[recipient], purposes=[Purpose.TREATMENT, Purpose.CARE_COORDINATION],
+                           data_categories=[DataCategory.GENERAL, DataCategory.MENTAL_HEALTH, DataCategory.SUD],
+                           signed_at=now, period_start=now, period_end=now + timedelta(days=365),
+                           artefact_ref="doc:chaos-consent-form", expiry_event="one year from signing",
+                           signer="form:patient")
+
+
+async def revoke_while_pending(campaign, runs: list[r.EmsRun], count: int, timeout: float = 240.0) -> list[dict]:
+    """Run the phase; the revocations (consent id, referral id, epoch s of the edge's answer)."""
+    edges, db, recipient, peer = campaign.edges, campaign.disk.url, campaign.mllp_recipient, campaign.peers.mllp
+    sent = deflection_runs(runs, count)
+    await edges.nemsis(sent)
+    holds = await _until("a hold for the MLLP recipient", lambda: _rows(
+        db, "SELECT referral_id, person_token, key_version FROM consent_hold WHERE status = 'held'"
+            " AND recipient_id = :r", {"r": recipient}), timeout)
+    port = peer.port
+    await peer.stop()  # connection refused from now: a transient failure, nothing held
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    consents = {}
+    for i, hold in enumerate(holds):
+        consent_id = f"chaos-p2-{campaign.seed}-{i}"
+        person = r.PersonKey(person_token=hold["person_token"], key_version=hold["key_version"])
+        answer = await edges.consent(to_fhir(person, part2_consent(consent_id, recipient, now)))
+        assert answer.get("complete"), answer
+        consents[hold["referral_id"]] = consent_id
+    ids = ", ".join(f"'{x}'" for x in consents)  # ids Handoff made (hex): no quoting issue
+    await _until("every released send failed once", lambda: len(_rows(
+        db, f"SELECT referral_id FROM delivery_ledger WHERE referral_id IN ({ids}) AND state = 'retry'"))
+        == len(consents), timeout)
+    revoked = []
+    for referral_id, consent_id in consents.items():
+        await edges.revoke(consent_id)
+        revoked.append({"consent_id": consent_id, "referral_id": referral_id, "at": time.time()})
+    await asyncio.sleep(REVOKE_LEAD)
+    await peer.start(port)
+    return revoked
+
+
+def write(dump, revoked: list[dict]) -> None:
+    (dump / "revocations.jsonl").write_text("".join(json.dumps(x) + "\n" for x in revoked))
