@@ -7,7 +7,7 @@ with a revocation landing while a delivery that relies on the consent is still w
 2. The MLLP recipient goes away (its listener closed: connection refused, a transient failure,
    nothing held), and a complete Part 2 consent naming it is posted for each person held for it:
    the holds are released and the sends fail into the retry tiers.
-3. Once each of those sends has failed, the consent is revoked (`POST /v1/consents/{id}/$revoke`),
+3. As soon as one of those sends has failed, every one of these consents is revoked (`POST /v1/consents/{id}/$revoke`),
    and REVOKE_LEAD seconds later the recipient comes back. The re-check just before the next send
    must see the revocation and cancel; the checker flags any message the recipient holds more
    than its GRACE after the revocation (revocations.jsonl: the edge's answer time).
@@ -80,9 +80,14 @@ async def revoke_while_pending(campaign, runs: list[r.EmsRun], count: int, timeo
     edges, db, recipient, peer = campaign.edges, campaign.disk.url, campaign.mllp_recipient, campaign.peers.mllp
     sent = deflection_runs(runs, count)
     await edges.nemsis(sent)
-    holds = await _until("a hold for the MLLP recipient", lambda: _rows(
-        db, "SELECT referral_id, person_token, key_version FROM consent_hold WHERE status = 'held'"
-            " AND recipient_id = :r", {"r": recipient}), timeout)
+    seen: list[int] = []
+
+    def settled_holds() -> list[dict]:  # the holds for the MLLP recipient, once their number stops growing
+        rows = _rows(db, "SELECT referral_id, person_token, key_version FROM consent_hold WHERE status = 'held'"
+                         " AND recipient_id = :r", {"r": recipient})
+        seen.append(len(rows))
+        return rows if len(seen) >= 6 and rows and len(set(seen[-6:])) == 1 else []
+    holds = await _until("holds for the MLLP recipient", settled_holds, timeout)
     port = peer.port
     await peer.stop()  # connection refused from now: a transient failure, nothing held
     now = datetime.now(timezone.utc).replace(microsecond=0)
@@ -94,13 +99,13 @@ async def revoke_while_pending(campaign, runs: list[r.EmsRun], count: int, timeo
         assert answer.get("complete"), answer
         consents[hold["referral_id"]] = consent_id
     ids = ", ".join(f"'{x}'" for x in consents)  # ids Handoff made (hex): no quoting issue
-    await _until("every released send failed once", lambda: len(_rows(
-        db, f"SELECT referral_id FROM delivery_ledger WHERE referral_id IN ({ids}) AND state = 'retry'"))
-        == len(consents), timeout)
-    revoked = []
+    failed = await _until("a released send failing", lambda: _rows(
+        db, f"SELECT referral_id FROM delivery_ledger WHERE referral_id IN ({ids}) AND state = 'retry'"), timeout)
+    revoked = []  # at once: the retry tiers give a waiting send about 14 s before it is dead-lettered
     for referral_id, consent_id in consents.items():
         await edges.revoke(consent_id)
-        revoked.append({"consent_id": consent_id, "referral_id": referral_id, "at": time.time()})
+        revoked.append({"consent_id": consent_id, "referral_id": referral_id, "at": time.time(),
+                        "waiting": referral_id in {row["referral_id"] for row in failed}})
     await asyncio.sleep(REVOKE_LEAD)
     await peer.start(port)
     return revoked

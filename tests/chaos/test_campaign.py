@@ -99,7 +99,7 @@ def _recipient(path: Path, connection: str) -> str:
 def _env(bootstrap: str, prefix: str, tmp_path: Path, peers, idempotent: bool, disk: Disk, breaks: tuple[str, ...]
          ) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HANDOFF_", "CHAOS_"))}
-    mllp, direct = peers.settings.delivery.mllp, peers.settings.delivery.direct
+    mllp, direct, alerts = peers.settings.delivery.mllp, peers.settings.delivery.direct, peers.settings.alerts
     hooks = (*breaks, *(() if disk.mounted else ("disk-full",)))
     if hooks:  # the test-only patches (never a switch in the product)
         env.update(PYTHONPATH=os.pathsep.join([str(HOOKS), *filter(None, [env.get("PYTHONPATH")])]),
@@ -114,6 +114,8 @@ def _env(bootstrap: str, prefix: str, tmp_path: Path, peers, idempotent: bool, d
                HANDOFF_DELIVERY__DIRECT__SIGNING_CERT=str(direct.signing_cert),
                HANDOFF_DELIVERY__DIRECT__SIGNING_KEY=str(direct.signing_key), HANDOFF_DELIVERY__DIRECT__TIMEOUT="5",
                HANDOFF_DELIVERY__DIRECT__RECIPIENT_CERTS=json.dumps({k: str(v) for k, v in direct.recipient_certs.items()}),
+               HANDOFF_ALERTS__CA_BUNDLE=str(alerts.ca_bundle),  # the co-responder team's webhook (alerts of 911 calls)
+               HANDOFF_ALERTS__WEBHOOK_KEYS=json.dumps({k: v.get_secret_value() for k, v in alerts.webhook_keys.items()}),
                HANDOFF_DELIVERY__LEASE_SECONDS="5", HANDOFF_DELIVERY__FINAL_ATTEMPT="50",
                HANDOFF_DELIVERY__IDEMPOTENT="true" if idempotent else "false",
                # the retry tiers outlast a killed worker's lease (5 s): else a replay meets "in flight
@@ -212,15 +214,17 @@ class Campaign:
                         await asyncio.sleep(self.gap)
                         await self._fault(kind)
                     await feeding
-                    if self.consents:  # the MLLP recipient away while consents come and go (a fault too)
+                    calm = main_calm = time.time()
+                    for worker in self.workers:
+                        await worker.assigned(timeout=STARTUP)
+                    drained = main_drained = await self._drain(runs, timeout=max(300.0, self.n / 4))
+                    if self.consents:  # then the MLLP recipient away while consents come and go (a fault too)
                         at = time.time()
                         self.revoked = await consents.revoke_while_pending(self, runs, self.consents)
-                        self.faults.append({"kind": "peer-down", "target": f"{len(self.revoked)} revoked while "
-                                            "waiting", "at": at, "until": time.time()})
-                calm = time.time()
-                for worker in self.workers:
-                    await worker.assigned(timeout=STARTUP)
-                drained = await self._drain(runs, timeout=max(300.0, self.n / 4))
+                        calm = time.time()
+                        self.faults.append({"kind": "peer-down", "target": f"{len(self.revoked)} consents revoked "
+                                            "while their sends waited", "at": at, "until": calm})
+                        drained = await self._drain(runs)
                 dump = await collect(self.tmp / "dump", self.bootstrap, self.catalogue, self.disk.url,
                                      {self.mllp_recipient: self.peers.mllp, self.direct_recipient: self.peers.smtp},
                                      self.received_at, self.faults)
@@ -232,7 +236,9 @@ class Campaign:
                     worker.stop()
                 await asyncio.to_thread(self.broker.stop)
         return {"dump": dump, "runs": len(runs), "faults": len(self.faults), "calm": calm, "drained": drained,
-                "disk": self.disk.mode, "calls": self.calls, "answers": dict(self.edges.answers),
+                "main_drain": main_drained - main_calm,
+                "disk": self.disk.mode, "calls": self.calls,
+                "alerts": sum(len(w.accepted) for w in self.peers.webhooks.values()), "answers": dict(self.edges.answers),
                 "bit": _bites(self.tmp),
                 "seconds": time.monotonic() - started, "exits": exits}
 
@@ -314,8 +320,9 @@ async def _campaign(tmp_path: Path, runs: int, faults: int, seed: int) -> None:
     result = await Campaign(tmp_path, runs, faults, seed, consent_persons=CONSENT_RUNS).run()
     done = _checker_cli(result["dump"])
     print(f"\ncampaign: {result['runs']} EMS runs + {result['calls']} EIDO call versions through the edges, "
-          f"{result['faults']} faults, {result['seconds']:.0f} s in all; drained "
-          f"{result['drained'] - result['calm']:.1f} s after the last fault; disk: {result['disk']}\n"
+          f"{result['faults']} faults, {result['seconds']:.0f} s in all; {result['alerts']} alerts at the webhook; drained "
+          f"{result['main_drain']:.1f} s after the last fault of the run (settled: every topic committed), "
+          f"{result['drained'] - result['calm']:.1f} s after the consent phase; disk: {result['disk']}\n"
           f"edge answers: {result['answers']}\nfault evidence in worker logs: {result['bit']}\n{done.stdout}")
     assert result["exits"] == [None, None]
     report = check(result["dump"])
