@@ -36,15 +36,17 @@ def held_messages(recipient_id: str, peer, received_at: dict[str, float]) -> lis
     trigger) or a Direct HISP (Message-ID, the Subject's action and referral id)."""
     out = []
     for key, message in peer.held.items():
-        if message.startswith(b"MSH|"):
+        to = recipient_id
+        if message.startswith(b"MSH|"):  # MSH-6, the receiving facility, is the recipient (one receiver, several)
             rf1, msh = _fields(message, "RF1"), _fields(message, "MSH")
             referral, message_id, action = rf1[6].split("^")[0], key, TRIGGER.get(msh[8].split("^")[1], "?")
+            to = msh[5] or recipient_id
         else:
             subject = BytesHeaderParser().parsebytes(message)["Subject"] or ""
             found = re.match(r"(.*) (\S+)$", subject)
             referral, action = (found[2], SUBJECT.get(found[1], "?")) if found else (subject, "?")
             message_id = key.strip("<>").removesuffix("@handoff")
-        out.append({"recipient_id": recipient_id, "referral_id": referral, "message_id": message_id,
+        out.append({"recipient_id": to, "referral_id": referral, "message_id": message_id,
                     "action": action, "at": received_at.get(key, 0.0)})
     return out
 

@@ -26,19 +26,23 @@ from pipeline.consent.fhir import to_fhir
 from pipeline.storage import open_store
 from pipeline.vocab import ConsentKind, ConsentStatus, DataCategory, Purpose
 
+ALSO_OVER_MLLP = "org-harbor-recovery"  # a provider a Part 2 programme's runs are routed to, moved behind the MLLP peer
 DEFLECTION = "deflect-9"  # a deflection programme's agency id, deliberately not in the agency registry
 REVOKE_LEAD = 3.0  # seconds between the revocation and the recipient's return
 
 
 def deflection_runs(runs: list[r.EmsRun], count: int) -> list[r.EmsRun]:
-    """`count` detected runs (they lead to referrals), sent again as the deflection programme's own."""
+    """`count` detected runs (they lead to referrals), sent again as the deflection programme's own, each
+    for a new person (a copy of a known person would be an uncertain match: held for review, not consent)."""
     rules = detect.load_rules()
     picked = [run for run in runs if detect.classify_run(run, rules).categories][:count]
     out = []
     for i, run in enumerate(picked):
         tag = f"p2-{i}"
+        patient = run.patient.model_copy(update={"family": f"Deflect{chr(65 + i % 26)}{chr(65 + i // 26 % 26)}ova",
+                                                 "phone": f"555-02{i % 100:02d}"})
         out.append(run.model_copy(update={
-            "agency_id": DEFLECTION, "pcr_number": f"{run.pcr_number}-{tag}", "pcr_uuid": f"{run.pcr_uuid or i}-{tag}",
+            "agency_id": DEFLECTION, "patient": patient, "pcr_number": f"{run.pcr_number}-{tag}", "pcr_uuid": f"{run.pcr_uuid or i}-{tag}",
             "key": run.key.model_copy(update={"incident_number": f"{run.key.incident_number}-{tag}"}),
             "envelope": run.envelope.model_copy(update={"source_record_id": f"{run.envelope.source_record_id}-{tag}",
                                                         "event_id": str(uuid.uuid4())})}))
@@ -83,8 +87,9 @@ async def revoke_while_pending(campaign, runs: list[r.EmsRun], count: int, timeo
     seen: list[int] = []
 
     def settled_holds() -> list[dict]:  # the holds for the MLLP recipient, once their number stops growing
-        rows = _rows(db, "SELECT referral_id, person_token, key_version FROM consent_hold WHERE status = 'held'"
-                         " AND recipient_id = :r", {"r": recipient})
+        rows = _rows(db, "SELECT referral_id, person_token, key_version, recipient_id FROM consent_hold WHERE status = 'held'"
+                         " AND recipient_id IN (:r, :also) AND reasons LIKE '%needs a valid part2-consent%'",
+                     {"r": recipient, "also": ALSO_OVER_MLLP})
         seen.append(len(rows))
         return rows if len(seen) >= 6 and rows and len(set(seen[-6:])) == 1 else []
     holds = await _until("holds for the MLLP recipient", settled_holds, timeout)
@@ -92,12 +97,14 @@ async def revoke_while_pending(campaign, runs: list[r.EmsRun], count: int, timeo
     await peer.stop()  # connection refused from now: a transient failure, nothing held
     now = datetime.now(timezone.utc).replace(microsecond=0)
     consents = {}
+    recipients = {row["referral_id"]: row["recipient_id"] for row in holds}
     for i, hold in enumerate(holds):
         consent_id = f"chaos-p2-{campaign.seed}-{i}"
         person = r.PersonKey(person_token=hold["person_token"], key_version=hold["key_version"])
-        answer = await edges.consent(to_fhir(person, part2_consent(consent_id, recipient, now)))
-        assert answer.get("complete"), answer
-        consents[hold["referral_id"]] = consent_id
+        answer = await edges.consent(to_fhir(person, part2_consent(consent_id, recipients[hold["referral_id"]], now)))
+        if answer.get("complete"):  # a minor's Part 2 consent, say, needs more than this form: it releases nothing
+            consents[hold["referral_id"]] = consent_id
+    assert consents, "consent phase: no consent was complete"
     ids = ", ".join(f"'{x}'" for x in consents)  # ids Handoff made (hex): no quoting issue
     failed = await _until("a released send failing", lambda: _rows(
         db, f"SELECT referral_id FROM delivery_ledger WHERE referral_id IN ({ids}) AND state = 'retry'"), timeout)

@@ -36,7 +36,7 @@ from pipeline.settings import Settings
 from pipeline.storage import open_store
 from pipeline.topics import Catalogue, create_topics
 from tests.chaos.checker import check
-from tests.chaos.collect import collect
+from tests.chaos.collect import collect, held_messages
 from tests.chaos import consents, wire
 from tests.chaos.disk import Disk
 from tests.chaos.edges import Edges
@@ -87,6 +87,19 @@ def campaign_runs(count: int, seed: int) -> list:
                 "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{run.envelope.event_id}/{tag}")),
                 "source_record_id": f"{run.envelope.source_record_id}-{tag}"})}))
     return runs
+
+
+def _also_over_mllp(path: Path, org: str) -> None:
+    """`org` gets the MLLP receiver too (a second recipient behind it; MSH-6 tells them apart): it is one
+    that Part 2 programmes' referrals go to, so the consent phase can keep its sends waiting."""
+    bundle = json.loads(path.read_text())
+    endpoints = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Endpoint"]
+    mllp = next(e for e in endpoints if e["connectionType"]["code"] == "hl7v2-mllp")
+    for endpoint in endpoints:
+        if endpoint["managingOrganization"]["reference"] == f"Organization/{org}":
+            endpoint.update(connectionType=mllp["connectionType"], address=mllp["address"],
+                            payloadType=mllp.get("payloadType", []))
+    path.write_text(json.dumps(bundle))
 
 
 def _recipient(path: Path, connection: str) -> str:
@@ -197,6 +210,7 @@ class Campaign:
             self.peers = await demo_peers.start(Settings(environment="test"), self.tmp / "peers", stack,
                                                 fhir_server=False)
             directory = Path(self.peers.settings.routing.directory)
+            _also_over_mllp(directory, consents.ALSO_OVER_MLLP)
             self.mllp_recipient, self.direct_recipient = _recipient(directory, "hl7v2-mllp"), _recipient(directory, "direct-project")
             self.env = _env(self.bootstrap, self.prefix, self.tmp, self.peers, self.idempotent, self.disk, self.breaks)
             watcher = asyncio.create_task(self._watch_peer())
@@ -270,8 +284,9 @@ class Campaign:
             cancelled = {x["referral_id"] for x in self.revoked}  # the re-check must stop these
             creates = {(d.referral_id, d.recipient_id) for d in outbox if d.action.value == "create"
                        and d.referral_id not in cancelled}
-            held = ({(rf, self.mllp_recipient) for rf in self.peers.mllp.referrals()}
-                    | {(rf, self.direct_recipient) for rf in self.peers.smtp.referrals()} | await asyncio.to_thread(self._inbox))
+            held = {(m["referral_id"], m["recipient_id"]) for m in
+                    held_messages(self.mllp_recipient, self.peers.mllp, {}) + held_messages(
+                        self.direct_recipient, self.peers.smtp, {})} | await asyncio.to_thread(self._inbox)
             if want <= detected and creates and creates <= held:
                 stable += 1
                 if stable >= 3:
@@ -316,8 +331,8 @@ def _checker_cli(dump: Path) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
-async def _campaign(tmp_path: Path, runs: int, faults: int, seed: int) -> None:
-    result = await Campaign(tmp_path, runs, faults, seed, consent_persons=CONSENT_RUNS).run()
+async def _campaign(tmp_path: Path, runs: int, faults: int, seed: int, consent_persons: int = CONSENT_RUNS) -> None:
+    result = await Campaign(tmp_path, runs, faults, seed, consent_persons=consent_persons).run()
     done = _checker_cli(result["dump"])
     print(f"\ncampaign: {result['runs']} EMS runs + {result['calls']} EIDO call versions through the edges, "
           f"{result['faults']} faults, {result['seconds']:.0f} s in all; {result['alerts']} alerts at the webhook; drained "
@@ -349,7 +364,8 @@ async def test_fault_campaign(tmp_path):
 @pytest.mark.kafka
 async def test_fault_campaign_long(tmp_path):
     await _campaign(tmp_path, int(os.environ.get("CHAOS_LONG_RUNS", "100000")),
-                    int(os.environ.get("CHAOS_LONG_FAULTS", "100")), seed=int(os.environ.get("SEED", "2828")))
+                    int(os.environ.get("CHAOS_LONG_FAULTS", "100")), seed=int(os.environ.get("SEED", "2828")),
+                    consent_persons=int(os.environ.get("CHAOS_LONG_CONSENTS", str(CONSENT_RUNS))))
 
 
 # The checker shown to fail on REAL runs: the same campaign with a deliberate break in the workers (the
