@@ -354,12 +354,14 @@ async def _campaign(tmp_path: Path, runs: int, faults: int, seed: int, consent_p
 # open; the checker's verdict is kept, not hidden (non-strict xfail: a pass is reported as XPASS).
 @pytest.mark.xfail(reason="the campaign finds a duplicate delivery under faults in some runs (open defect)",
                    strict=False)
+@pytest.mark.timeout(900)
 @pytest.mark.kafka
 async def test_fault_campaign(tmp_path):
     await _campaign(tmp_path, int(os.environ.get("CHAOS_RUNS", "120")), int(os.environ.get("CHAOS_FAULTS", "8")),
                     seed=28)
 
 
+@pytest.mark.timeout(6 * 3600)
 @pytest.mark.long
 @pytest.mark.kafka
 async def test_fault_campaign_long(tmp_path):
@@ -390,6 +392,7 @@ def _count(stdout: str, label: str) -> int:
     return int(next(line for line in stdout.splitlines() if line.startswith(label + ":")).split(":")[1])
 
 
+@pytest.mark.timeout(600)
 @pytest.mark.kafka
 @pytest.mark.parametrize("what", sorted(BROKEN))
 async def test_the_checker_fails_on_a_real_broken_run(tmp_path, what):
