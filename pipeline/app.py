@@ -28,8 +28,8 @@ from pipeline.audit.emit import (admin_audit, alert_audit, decision_audit, reche
 from pipeline.audit.sink import Sealer, store_audits
 from pipeline.clock import Clock
 from pipeline.config.live import LiveConfig
-from pipeline.consent import (Cancellation, Gate, Recipient, cancelled_status, flagged_in_field, flagged_in_run,
-                              load_policy)
+from pipeline.consent import (Cancellation, Gate, Recipient, Routed, cancelled_status, flagged_in_field,
+                              flagged_in_run, load_policy)
 from pipeline.deliver import Connector, ledger
 from pipeline.deliver.send import AuditNow, Policy, send
 from pipeline.detect import Rules, load_rules
@@ -223,7 +223,8 @@ async def _route_decide_render(deps: Deps, request: r.ReferralRequest, ctx: Cont
         if request.exclude:  # an escalation found no one left to ask: outreach must act
             await asyncio.to_thread(record_exhausted, deps.store, request, now)
     targets = [(Recipient.of(c.provider), c.purpose) for c in candidates]
-    decisions = await asyncio.to_thread(deps.gate.decide, request, targets, now)  # reads the registry, holds
+    decisions = await asyncio.to_thread(deps.gate.decide, request, targets, now,  # reads the registry, holds
+                                        Routed(deps.routing.version, directory.version))
     sources, sent = await _render_inputs(deps, request, decisions)
     for candidate, decision in zip(candidates, decisions):
         recipient = candidate.provider
@@ -253,9 +254,10 @@ async def release_held(deps: Deps, request: r.ReferralRequest, ctx: Context) -> 
     """A held request: make sure it is on the outreach worklist (when the registry was away at
     decision time it is not yet), and release it at once if a consent arrived meanwhile."""
     now = ctx.clock.now()
-    _, _, candidates = _route(deps, request, now)
+    directory, _, candidates = _route(deps, request, now)
     targets = [(Recipient.of(c.provider), c.purpose) for c in candidates]
-    await asyncio.to_thread(deps.gate.record_holds, request, targets, now)
+    await asyncio.to_thread(deps.gate.record_holds, request, targets, now, Routed(deps.routing.version,
+                                                                                   directory.version))
     return await consent_changed(deps, r.ConsentSet(person=request.person, registry_version=0, updated_at=now), ctx)
 
 
