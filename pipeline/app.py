@@ -28,8 +28,8 @@ from pipeline.audit.emit import (admin_audit, alert_audit, decision_audit, reche
 from pipeline.audit.sink import Sealer, store_audits
 from pipeline.clock import Clock
 from pipeline.config.live import LiveConfig
-from pipeline.consent import (Cancellation, Gate, Recipient, cancelled_status, flagged_in_field, flagged_in_run,
-                              load_policy)
+from pipeline.consent import (Cancellation, Gate, Recipient, Routed, cancelled_status, flagged_in_field,
+                              flagged_in_run, load_policy)
 from pipeline.deliver import Connector, ledger
 from pipeline.deliver.send import AuditNow, Policy, send
 from pipeline.detect import Rules, load_rules
@@ -115,7 +115,7 @@ async def classify_run(deps: Deps, run: r.EmsRun, ctx: Context) -> Result:
 
 async def classify_runs(deps: Deps, batch: Sequence[tuple[r.EmsRun, Context]]) -> list[Result]:
     """classify-run's batch form: the runs saved and their incidents read in one transaction."""
-    seen = await asyncio.to_thread(episodes.save_runs, deps.store, [run for run, _ in batch])
+    seen = await asyncio.to_thread(episodes.save_runs, deps.store, [run for run, _ in batch], deps.clock.now())
     return [await _classified(deps, run, runs, incident, ctx) for (run, ctx), (runs, incident) in zip(batch, seen)]
 
 
@@ -145,7 +145,8 @@ async def classify_incident(deps: Deps, incident: r.DispatchIncident, ctx: Conte
     """A CAD incident version: classify it by call type and notes, keep it as its runs' context;
     a live behavioural-health call alerts the on-duty co-responder teams the policy permits
     (pipeline/alerts.py: each team decided like any disclosure; a refusal is audited)."""
-    await asyncio.to_thread(episodes.save_record, deps.store, "dispatch.incident", incident, incident.key)
+    await asyncio.to_thread(episodes.save_record, deps.store, "dispatch.incident", incident, incident.key,
+                            ctx.clock.now())
     detection = detect.classify_incident(incident, deps.rules)
     now = ctx.clock.now()
     sent = await asyncio.to_thread(alerts.alerted, deps.store, incident.key)
@@ -193,7 +194,8 @@ async def send_alert(deps: Deps, alert: r.DispatchAlert, ctx: Context) -> Result
 
 async def field_requests(deps: Deps, referral: r.FieldReferral, ctx: Context) -> Result:
     """A referral made in the field: a request per service it asks for."""
-    await asyncio.to_thread(episodes.save_record, deps.store, "field.referral", referral, referral.incident)
+    await asyncio.to_thread(episodes.save_record, deps.store, "field.referral", referral, referral.incident,
+                            ctx.clock.now())
     requests = episode.field_requests(referral, deps.routing, deps.linkage_keys, deps.agency_role)
     if requests and flagged_in_field(referral):
         await _propose(deps, requests[0].person, f"field.referral:{referral.agency_id}/{referral.referral_id}", ctx)
@@ -207,7 +209,8 @@ async def route_decide_render(deps: Deps, incoming: r.ReferralRequest, ctx: Cont
 
 async def route_decide_renders(deps: Deps, batch: Sequence[tuple[r.ReferralRequest, Context]]) -> list[Result]:
     """route-decide-render's batch form: the batch's requests merged in one transaction, in order."""
-    merged = await asyncio.to_thread(episodes.merge_requests, deps.store, [q for q, _ in batch], deps.episode_window)
+    merged = await asyncio.to_thread(episodes.merge_requests, deps.store, [q for q, _ in batch], deps.episode_window,
+                                     deps.clock.now())
     return [await _route_decide_render(deps, request, ctx) for request, (_, ctx) in zip(merged, batch)]
 
 
@@ -220,7 +223,8 @@ async def _route_decide_render(deps: Deps, request: r.ReferralRequest, ctx: Cont
         if request.exclude:  # an escalation found no one left to ask: outreach must act
             await asyncio.to_thread(record_exhausted, deps.store, request, now)
     targets = [(Recipient.of(c.provider), c.purpose) for c in candidates]
-    decisions = await asyncio.to_thread(deps.gate.decide, request, targets, now)  # reads the registry, holds
+    decisions = await asyncio.to_thread(deps.gate.decide, request, targets, now,  # reads the registry, holds
+                                        Routed(deps.routing.version, directory.version))
     sources, sent = await _render_inputs(deps, request, decisions)
     for candidate, decision in zip(candidates, decisions):
         recipient = candidate.provider
@@ -250,9 +254,10 @@ async def release_held(deps: Deps, request: r.ReferralRequest, ctx: Context) -> 
     """A held request: make sure it is on the outreach worklist (when the registry was away at
     decision time it is not yet), and release it at once if a consent arrived meanwhile."""
     now = ctx.clock.now()
-    _, _, candidates = _route(deps, request, now)
+    directory, _, candidates = _route(deps, request, now)
     targets = [(Recipient.of(c.provider), c.purpose) for c in candidates]
-    await asyncio.to_thread(deps.gate.record_holds, request, targets, now)
+    await asyncio.to_thread(deps.gate.record_holds, request, targets, now, Routed(deps.routing.version,
+                                                                                   directory.version))
     return await consent_changed(deps, r.ConsentSet(person=request.person, registry_version=0, updated_at=now), ctx)
 
 
@@ -295,10 +300,13 @@ async def consent_changed(deps: Deps, consents: r.ConsentSet, ctx: Context) -> R
 async def _referring(deps: Deps, held: ledger.Held) -> Party:
     """The party the cancelled referral named as its sender (so the I14 names the I12's)."""
     request = await asyncio.to_thread(episodes.load_request, deps.store, held.decision.request_id)
-    if request is None:  # purged since: the programme itself
-        return Party("handoff", "Handoff")
-    sources = await asyncio.to_thread(episodes.load_sources, deps.store, request.source_records)
-    return referring_party(request, sources)
+    try:
+        if request is not None:
+            sources = await asyncio.to_thread(episodes.load_sources, deps.store, request.source_records)
+            return referring_party(request, sources)
+    except episodes.MissingSource:
+        pass
+    return Party("handoff", "Handoff")  # purged since: the programme itself
 
 
 def _cancel_delivery(held: ledger.Held, person: r.PersonKey, cancel: Cancellation, directory,

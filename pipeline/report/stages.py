@@ -10,7 +10,7 @@ import orjson
 
 from pipeline import records as r
 from pipeline.episode import state as episodes
-from pipeline.errors import HandoffError, Permanent
+from pipeline.errors import HandoffError
 from pipeline.report import facts, feed
 from pipeline.report import store as facts_store
 from pipeline.stage import Context, Output, Result
@@ -25,11 +25,8 @@ def _secret(deps) -> str:
 
 
 async def report_detection(deps, detection: r.Detection, ctx: Context) -> Result:
-    found = await asyncio.to_thread(episodes.load_sources, deps.store, [detection.subject])
-    if not found:
-        raise Permanent(f"the detection's source record {detection.subject.topic}/{detection.subject.record_id}"
-                        " is not in the episode store (purged, or never saved)")
-    source, settings = found[0], deps.report
+    [source] = await asyncio.to_thread(episodes.load_sources, deps.store, [detection.subject])
+    settings = deps.report
     fire = frozenset(settings.fire_agencies)
     call = facts.call(detection, source, _secret(deps), fire)
     if call is not None:
