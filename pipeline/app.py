@@ -314,11 +314,11 @@ def _cancel_delivery(held: ledger.Held, person: r.PersonKey, cancel: Cancellatio
     """Tell a recipient that holds a referral it is cancelled (REF^I14, Task cancelled), at the
     endpoint that referral went to, even when the recipient has left the directory since."""
     try:
-        recipient = replace(directory.get(held.recipient_id), endpoint=held.endpoint)
+        provider = replace(directory.get(held.recipient_id), endpoint=held.endpoint)
     except KeyError:
-        recipient = _Gone(held.recipient_id, held.recipient_id, held.endpoint)
+        provider = _Gone(held.recipient_id, held.recipient_id, held.endpoint)
     revision = held.revision + 1
-    payload = render_cancel(held.referral_id, person, recipient, cancel.reason, cancel.envelope.occurred_at,
+    payload = render_cancel(held.referral_id, person, provider, cancel.reason, cancel.envelope.occurred_at,
                             referring=referring)
     envelope = cancel.envelope.model_copy(update={
         "event_id": f"delivery:{held.referral_id}:{payload.message_id}", "source_system": "handoff:deliver"})
