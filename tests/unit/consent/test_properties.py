@@ -31,12 +31,7 @@ def test_the_real_gate_over_many_long_timelines():
         FAST, max_examples=20_000, stateful_step_count=40, derandomize=False))
 
 
-# Known gap (15:35): since the dispatch-alert policy change (rule except_recipient, policy .2) the ignores-expiry gate
-# is not caught in these 3000 derandomised examples (the other two are); an expired consent that would be used is
-# drawn too rarely. Non-strict xfail, stated in the closing note: a catch shows as XPASS.
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
-    reason="ignores-expiry not caught in 3000 examples since the policy .2 change (open)", strict=False))
-    if n == "ignores-expiry" else n for n in sorted(BROKEN)])
+@pytest.mark.parametrize("name", sorted(BROKEN))
 def test_each_broken_gate_is_caught(name):
     hunt = settings(FAST, max_examples=3000, phases=[Phase.generate], report_multiple_bugs=False)
     with pytest.raises((AssertionError, Flaky)) as caught:

@@ -5,7 +5,10 @@ shipped policy or its Illinois layer (drawn per timeline). Steps: add a consent 
 proposed, incomplete, expiring or with an expiry event, TPO or not, naming some recipients or a
 class, signed by the person or a representative), revoke one,
 let time pass, make a request (from an organisation of each role, for a person of some age) to a
-recipient for a purpose (held requests are kept), re-run
+recipient for a purpose (held requests are kept), make a request that one stored consent fits
+(its recipient, purpose and categories, a source whose rules take its kind, an adult), jump to
+just past a stored consent's end (so that fitting requests meet expired, otherwise-valid
+consents: drawn freely, they almost never do), re-run
 the held requests after each consent change (the release), and re-check permitted deliveries
 just before "sending" (pipeline.consent.recheck). After every step: no permit without a basis
 valid at that moment, no content beyond the variant, nothing released or sent after a revocation.
@@ -20,7 +23,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from pipeline import records as r
 from pipeline.consent import Recipient, load_policy, recheck
 from pipeline.consent.policy import SAMPLE_POLICY
-from pipeline.vocab import (Category, ConsentKind, ConsentStatus, DataCategory, Match, Outcome, Pathway, Purpose,
+from pipeline.vocab import (Basis, Category, ConsentKind, ConsentStatus, DataCategory, Match, Outcome, Pathway, Purpose,
                             Service, SignerCapacity, SourceRole)
 from tests.unit.consent.oracle import permit_violations
 
@@ -95,6 +98,31 @@ requests = st.fixed_dictionaries(dict(
     age=st.one_of(st.none(), st.integers(min_value=10, max_value=40))))
 
 
+def fitting(policy, consent: r.ConsentRecord):
+    """A strategy of (request spec, recipient, purpose) that this consent could carry: the aim of
+    the hunt for broken gates, since a consent that fits nothing cannot show a gate misreading it."""
+    kinds = {ConsentKind.PART2: Basis.PART2_CONSENT, ConsentKind.HIPAA_AUTHORIZATION: Basis.HIPAA_AUTHORIZATION}
+    named = [x for x in RECIPIENTS if x.id in consent.recipients] or RECIPIENTS
+    purposes = sorted(consent.purposes) or list(Purpose)
+    allowed = set(consent.data_categories) | {DataCategory.GENERAL}
+    services = [s for s in Service if policy.service_category(s) in allowed]
+    categories = [c for c in Category if policy.category_data.get(c, DataCategory.GENERAL) in allowed]
+
+    @st.composite
+    def draw(draw):
+        recipient = draw(st.sampled_from(named))
+        purpose = draw(st.sampled_from(purposes))
+        takes = [s for s in SOURCES if any(grant.basis == kinds[consent.kind]
+                                           for rule in policy.rules_for(s or policy.default_source, recipient.types,
+                                                                        purpose) for grant in rule.grants)]
+        spec = dict(service=draw(st.sampled_from(services or list(Service))),
+                    categories=draw(st.lists(st.sampled_from(categories), unique=True)) if categories else [],
+                    match=Match.EXACT, source=draw(st.sampled_from(takes or SOURCES)),
+                    age=draw(st.one_of(st.none(), st.integers(min_value=18, max_value=40))))
+        return spec, recipient, purpose
+    return draw()
+
+
 def machine_for(gate):
     class Timeline(RuleBasedStateMachine):
         @initialize(policy=st.sampled_from(POLICIES))
@@ -149,6 +177,22 @@ def machine_for(gate):
 
         @rule(spec=requests, recipient=st.sampled_from(RECIPIENTS), purpose=st.sampled_from(list(Purpose)))
         def request(self, spec, recipient, purpose):
+            self._request(spec, recipient, purpose)
+
+        @precondition(lambda self: self.consents)
+        @rule(data=st.data())
+        def request_a_consent_fits(self, data):
+            consent = self.consents[data.draw(st.sampled_from(sorted(self.consents)))]
+            self._request(*data.draw(fitting(self.policy, consent)))
+
+        @precondition(lambda self: any(c.period_end and c.period_end > self.now for c in self.consents.values()))
+        @rule(data=st.data(), after=st.sampled_from([timedelta(0), timedelta(hours=1), timedelta(days=3)]))
+        def expire(self, data, after):
+            """Time runs to just past (or exactly to) the end of a consent still in its period."""
+            ends = sorted({c.period_end for c in self.consents.values() if c.period_end and c.period_end > self.now})
+            self.now = data.draw(st.sampled_from(ends)) + after
+
+        def _request(self, spec, recipient, purpose):
             self.events += 1
             envelope = r.Envelope(event_id=f"e{self.events}", source_system="handoff:episode",
                                   source_record_id=f"s{self.events}", occurred_at=self.now, ingested_at=self.now,
