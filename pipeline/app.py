@@ -115,7 +115,7 @@ async def classify_run(deps: Deps, run: r.EmsRun, ctx: Context) -> Result:
 
 async def classify_runs(deps: Deps, batch: Sequence[tuple[r.EmsRun, Context]]) -> list[Result]:
     """classify-run's batch form: the runs saved and their incidents read in one transaction."""
-    seen = await asyncio.to_thread(episodes.save_runs, deps.store, [run for run, _ in batch])
+    seen = await asyncio.to_thread(episodes.save_runs, deps.store, [run for run, _ in batch], deps.clock.now())
     return [await _classified(deps, run, runs, incident, ctx) for (run, ctx), (runs, incident) in zip(batch, seen)]
 
 
@@ -145,7 +145,8 @@ async def classify_incident(deps: Deps, incident: r.DispatchIncident, ctx: Conte
     """A CAD incident version: classify it by call type and notes, keep it as its runs' context;
     a live behavioural-health call alerts the on-duty co-responder teams the policy permits
     (pipeline/alerts.py: each team decided like any disclosure; a refusal is audited)."""
-    await asyncio.to_thread(episodes.save_record, deps.store, "dispatch.incident", incident, incident.key)
+    await asyncio.to_thread(episodes.save_record, deps.store, "dispatch.incident", incident, incident.key,
+                            ctx.clock.now())
     detection = detect.classify_incident(incident, deps.rules)
     now = ctx.clock.now()
     sent = await asyncio.to_thread(alerts.alerted, deps.store, incident.key)
@@ -193,7 +194,8 @@ async def send_alert(deps: Deps, alert: r.DispatchAlert, ctx: Context) -> Result
 
 async def field_requests(deps: Deps, referral: r.FieldReferral, ctx: Context) -> Result:
     """A referral made in the field: a request per service it asks for."""
-    await asyncio.to_thread(episodes.save_record, deps.store, "field.referral", referral, referral.incident)
+    await asyncio.to_thread(episodes.save_record, deps.store, "field.referral", referral, referral.incident,
+                            ctx.clock.now())
     requests = episode.field_requests(referral, deps.routing, deps.linkage_keys, deps.agency_role)
     if requests and flagged_in_field(referral):
         await _propose(deps, requests[0].person, f"field.referral:{referral.agency_id}/{referral.referral_id}", ctx)
@@ -211,7 +213,8 @@ async def route_decide_renders(deps: Deps, batch: Sequence[tuple[r.ReferralReque
     one at a time would (each request's database work is a savepoint of the batch's transaction)."""
     def run() -> list[Result]:
         with deps.store.batch():
-            return [_route_decide_render(deps, episodes.merge_request(deps.store, q, deps.episode_window), ctx)
+            return [_route_decide_render(deps, episodes.merge_request(deps.store, q, deps.episode_window, ctx.clock.now()),
+                                          ctx)
                     for q, ctx in batch]
     return await asyncio.to_thread(run)
 
@@ -301,10 +304,13 @@ async def consent_changed(deps: Deps, consents: r.ConsentSet, ctx: Context) -> R
 async def _referring(deps: Deps, held: ledger.Held) -> Party:
     """The party the cancelled referral named as its sender (so the I14 names the I12's)."""
     request = await asyncio.to_thread(episodes.load_request, deps.store, held.decision.request_id)
-    if request is None:  # purged since: the programme itself
-        return Party("handoff", "Handoff")
-    sources = await asyncio.to_thread(episodes.load_sources, deps.store, request.source_records)
-    return referring_party(request, sources)
+    try:
+        if request is not None:
+            sources = await asyncio.to_thread(episodes.load_sources, deps.store, request.source_records)
+            return referring_party(request, sources)
+    except episodes.MissingSource:
+        pass
+    return Party("handoff", "Handoff")  # purged since: the programme itself
 
 
 def _cancel_delivery(held: ledger.Held, person: r.PersonKey, cancel: Cancellation, directory,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from urllib.parse import quote
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -31,6 +31,10 @@ from pipeline.consent.registry import ConsentError, Registry
 from pipeline.outreach import capture, worklist as wl
 from pipeline.people import Permission
 from pipeline.vocab import Purpose
+
+
+class Refused(Exception):
+    """An action refused on an open entry: its page says why."""
 
 
 def routes(web: Web) -> list[Route]:
@@ -66,35 +70,38 @@ def routes(web: Web) -> list[Route]:
                         **consentform.FORM, missing=missing, fields=getattr(request.state, "form", None) or {},
                         done=request.query_params.get("done", ""), error=request.query_params.get("error", ""))
 
-    @needs(Permission.HOLDS, web)
-    async def show(request: Request) -> Response:
-        found = await find(request)
-        if found is None:
-            return refuse(request, web, 404, "no open worklist entry of that id")
+    def back(found: wl.Entry, **query: str) -> Response:
+        """To the entry's page, saying what was done or why not."""
+        return RedirectResponse(f"/outreach/{found.subject}?{urlencode(query)}", status_code=303)
+
+    def on_entry(permission: Permission, act):
+        """A handler for one open entry: 404 when the team has none of that id; `act(request, found,
+        fields)` returns a Response, or what was done; a refusal it raises goes back as the error."""
+        @needs(permission, web)
+        async def handler(request: Request) -> Response:
+            found = await find(request)
+            if found is None:
+                return refuse(request, web, 404, "no open worklist entry of that id")
+            try:
+                done = await act(request, found, await form(request))
+            except (Refused, wl.AttemptRefused, ConsentError) as e:
+                return back(found, error=str(e))
+            return done if isinstance(done, Response) else back(found, done=done)
+        return handler
+
+    async def show(request: Request, found: wl.Entry, fields: dict) -> Response:
         await view(request, "outreach entry", found.subject, found.person)
         return await _page(request, found, [], 200)
 
-    @needs(Permission.HOLDS, web)
-    async def attempt(request: Request) -> Response:
-        found, fields = await find(request), await form(request)
-        if found is None:
-            return refuse(request, web, 404, "no open worklist entry of that id")
-        try:
-            await asyncio.to_thread(wl.record_attempt, web.store, found.subject, found.person,
-                                    fields.get("method", ""), fields.get("outcome", ""), fields.get("note", ""),
-                                    request.state.session.account.username, web.clock.now())
-        except wl.AttemptRefused as e:
-            return RedirectResponse(f"/outreach/{found.subject}?error={quote(str(e))}", status_code=303)
-        return RedirectResponse(f"/outreach/{found.subject}?done=attempt", status_code=303)
+    async def attempt(request: Request, found: wl.Entry, fields: dict) -> str:
+        await asyncio.to_thread(wl.record_attempt, web.store, found.subject, found.person,
+                                fields.get("method", ""), fields.get("outcome", ""), fields.get("note", ""),
+                                request.state.session.account.username, web.clock.now())
+        return "attempt"
 
-    @needs(Permission.CONSENTS, web)
-    async def consent(request: Request) -> Response:
-        found, fields = await find(request), await form(request)
-        if found is None:
-            return refuse(request, web, 404, "no open worklist entry of that id")
+    async def consent(request: Request, found: wl.Entry, fields: dict) -> Response | str:
         if found.kind != "consent":
-            return RedirectResponse(f"/outreach/{found.subject}?error={quote('nothing is held for consent here')}",
-                                    status_code=303)
+            raise Refused("nothing is held for consent here")
         user, now = request.state.session.account.username, web.clock.now()
         full = await asyncio.to_thread(wl.entry, web.store, found.subject, replace(team(request), show_provider=True),
                                        now)  # the recipient the consent names, whether or not the team sees it
@@ -102,30 +109,22 @@ def routes(web: Web) -> list[Route]:
         if missing:
             await view(request, "consent capture (incomplete, not stored)", found.subject, found.person)
             return await _page(request, found, missing, 422)
-        try:
-            await consentform.keep(web, registry, found.person, record, artefact, fields, user, now)
-        except ConsentError as e:
-            return RedirectResponse(f"/outreach/{found.subject}?error={quote(str(e))}", status_code=303)
-        return RedirectResponse(f"/outreach/{found.subject}?done=consent", status_code=303)
+        await consentform.keep(web, registry, found.person, record, artefact, fields, user, now)
+        return "consent"
 
-    @needs(Permission.CONSENTS, web)
-    async def revoke(request: Request) -> Response:
-        found, fields = await find(request), await form(request)
-        if found is None:
-            return refuse(request, web, 404, "no open worklist entry of that id")
+    async def revoke(request: Request, found: wl.Entry, fields: dict) -> str:
         consent_id = fields.get("consent_id", "")
         owned = {c.consent_id for c in await asyncio.to_thread(registry.consents, found.person)}
         if consent_id not in owned:
-            return RedirectResponse(f"/outreach/{found.subject}?error={quote('no such consent for this person')}",
-                                    status_code=303)
+            raise Refused("no such consent for this person")
         user = request.state.session.account.username
         now = web.clock.now()
         await asyncio.to_thread(registry.revoke, consent_id, now, f"user:{user}")
         await consentform.published(web, registry, user, "consent-revoked", consent_id, now)
-        return RedirectResponse(f"/outreach/{found.subject}?done=revoked", status_code=303)
+        return "revoked"
 
-    return [Route("/outreach", listing), Route("/outreach/{subject}", show),
-            Route("/outreach/{subject}/attempt", attempt, methods=["POST"]),
-            Route("/outreach/{subject}/consent", consent, methods=["POST"]),
-            Route("/outreach/{subject}/revoke", revoke, methods=["POST"])]
+    return [Route("/outreach", listing), Route("/outreach/{subject}", on_entry(Permission.HOLDS, show)),
+            Route("/outreach/{subject}/attempt", on_entry(Permission.HOLDS, attempt), methods=["POST"]),
+            Route("/outreach/{subject}/consent", on_entry(Permission.CONSENTS, consent), methods=["POST"]),
+            Route("/outreach/{subject}/revoke", on_entry(Permission.CONSENTS, revoke), methods=["POST"])]
 

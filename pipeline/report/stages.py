@@ -10,7 +10,7 @@ import orjson
 
 from pipeline import records as r
 from pipeline.episode import state as episodes
-from pipeline.errors import HandoffError, Permanent
+from pipeline.errors import HandoffError
 from pipeline.report import facts, feed
 from pipeline.report import store as facts_store
 from pipeline.stage import Context, Output, Result
@@ -44,11 +44,8 @@ async def report_detections(deps, batch) -> list[Result]:
 def _kept(deps, detection: r.Detection, ctx: Context) -> r.OverdoseReport | None:
     """Keep a detection's call facts; its overdose report when the policy lets it go to the feed
     (blocking: database work)."""
-    found = episodes.load_sources(deps.store, [detection.subject])
-    if not found:
-        raise Permanent(f"the detection's source record {detection.subject.topic}/{detection.subject.record_id}"
-                        " is not in the episode store (purged, or never saved)")
-    source, settings = found[0], deps.report
+    [source] = episodes.load_sources(deps.store, [detection.subject])  # else MissingSource
+    settings = deps.report
     fire = frozenset(settings.fire_agencies)
     call = facts.call(detection, source, _secret(deps), fire)
     if call is not None:

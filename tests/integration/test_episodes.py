@@ -87,7 +87,7 @@ async def test_the_purge_of_episode_state_is_audited(kafka, catalogue, tmp_path)
     store.migrate()
     from pipeline.episode import state as episodes
     run = unit_run("PCR-OLD", "ems-012")
-    episodes.save_record(store, "ems.run", run, run.key)
+    episodes.save_record(store, "ems.run", run, run.key, T0)
     deps = Deps.build(Settings(environment="test"), catalogue, store, {}, FixedClock(T0 + timedelta(days=120)))
     async with ProducerSink(kafka.bootstrap) as sink:
         await purge_episodes(deps, Writer(catalogue, sink, "episode-purge"))  # retention: 90 days

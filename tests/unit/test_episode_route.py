@@ -137,26 +137,26 @@ def test_an_amendment_and_a_later_unit_update_the_request_instead_of_opening_ano
     store.migrate()
     first = run("PCR-T")
     [request, _] = incident_requests([(first, detected(first, *OPIOID))], RULES, KEYS)
-    created = episodes.merge_request(store, request, DEFAULT_WINDOW)
+    created = episodes.merge_request(store, request, DEFAULT_WINDOW, T0)
     assert created.revision == 1
-    assert episodes.merge_request(store, request, DEFAULT_WINDOW) == created  # a replay changes nothing
+    assert episodes.merge_request(store, request, DEFAULT_WINDOW, T0) == created  # a replay changes nothing
     amended = run("PCR-T", version=2, narrative="amended: pt admits heroin use")
     [again, _] = incident_requests([(amended, detected(amended, *OPIOID, Category.SUBSTANCE_USE))], RULES, KEYS)
-    updated = episodes.merge_request(store, again, DEFAULT_WINDOW)
+    updated = episodes.merge_request(store, again, DEFAULT_WINDOW, T0)
     assert updated.request_id == created.request_id and updated.revision == 2
     assert Category.SUBSTANCE_USE in updated.categories
     # two days later, another incident for the same person: the same episode (72 h window)
     later_key = r.IncidentKey(dispatch_centre="psap-north", incident_number="INC-9")
     later = run("PCR-L", at=T0 + timedelta(days=2)).model_copy(update={"key": later_key})
     [third, _] = incident_requests([(later, detected(later, *OPIOID))], RULES, KEYS)
-    merged = episodes.merge_request(store, third, DEFAULT_WINDOW)
+    merged = episodes.merge_request(store, third, DEFAULT_WINDOW, T0)
     assert merged.request_id == created.request_id and merged.revision == 3
     assert {s.record_id for s in merged.source_records} == {"PCR-T", "PCR-L"}
     # a week later: a new episode, a new request
     week = run("PCR-W", at=T0 + timedelta(days=9)).model_copy(
         update={"key": r.IncidentKey(dispatch_centre="psap-north", incident_number="INC-99")})
     [fourth, _] = incident_requests([(week, detected(week, *OPIOID))], RULES, KEYS)
-    fresh = episodes.merge_request(store, fourth, DEFAULT_WINDOW)
+    fresh = episodes.merge_request(store, fourth, DEFAULT_WINDOW, T0)
     assert fresh.request_id != created.request_id and fresh.revision == 1
     runs, _ = episodes.incident_records(store, KEY)
     assert runs == []  # merge_request keeps requests; source records are saved by the stages
@@ -171,8 +171,8 @@ def test_a_batch_merged_in_one_transaction_ends_as_one_at_a_time_does(tmp_path):
         update={"key": r.IncidentKey(dispatch_centre="psap-north", incident_number="INC-9")})
     batch = [incident_requests([(one, detected(one, *OPIOID))], RULES, KEYS)[0] for one in (first, amended, later)]
     results, tables = [], []
-    for name, merge_all in (("one", lambda s: [episodes.merge_request(s, q, DEFAULT_WINDOW) for q in batch]),
-                            ("batch", lambda s: episodes.merge_requests(s, batch, DEFAULT_WINDOW))):
+    for name, merge_all in (("one", lambda s: [episodes.merge_request(s, q, DEFAULT_WINDOW, T0) for q in batch]),
+                            ("batch", lambda s: episodes.merge_requests(s, batch, DEFAULT_WINDOW, T0))):
         store = open_store(f"sqlite:///{tmp_path / f'{name}.db'}")
         store.migrate()
         results.append(merge_all(store))
@@ -189,7 +189,7 @@ def test_a_batch_of_runs_saved_in_one_transaction_sees_what_one_at_a_time_would(
     store = open_store(f"sqlite:///{tmp_path / 'e.db'}")
     store.migrate()
     a, b = run("PCR-A"), run("PCR-B", agency="fire-3")
-    seen = episodes.save_runs(store, [a, b, a])
+    seen = episodes.save_runs(store, [a, b, a], T0)
     assert [[x.pcr_number for x in runs] for runs, _ in seen] == [["PCR-A"], ["PCR-A", "PCR-B"], ["PCR-A", "PCR-B"]]
     assert episodes.incident_records(store, KEY) == seen[-1]
     store.close()
@@ -367,14 +367,37 @@ def test_episode_state_past_its_retention_is_purged(tmp_path):
     store = open_store(f"sqlite:///{tmp_path / 'p.db'}")
     store.migrate()
     old = run("PCR-OLD")
-    episodes.save_record(store, "ems.run", old, old.key)
+    episodes.save_record(store, "ems.run", old, old.key, T0)
     [request, _] = incident_requests([(old, detected(old, *OPIOID))], RULES, KEYS)
-    episodes.merge_request(store, request, DEFAULT_WINDOW)
+    episodes.merge_request(store, request, DEFAULT_WINDOW, T0)
     assert episodes.purge(store, T0 - timedelta(days=1)) == {
         "episode_record": 0, "person_episode": 0, "episode_request": 0}
     assert episodes.purge(store, T0 + timedelta(days=1)) == {
         "episode_record": 1, "person_episode": 1, "episode_request": 1}
     assert episodes.incident_records(store, KEY) == ([], None)
+    store.close()
+
+
+def test_retention_is_counted_from_when_handoff_stored_the_state_not_from_the_event(tmp_path):
+    """A run from a year ago (a backfill, a replay) is kept its full retention once stored; the
+    purge used to drop it within the hour, and a replayed request then rendered without its
+    sources: other content, a second message to the recipient."""
+    from pipeline.storage import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}")
+    store.migrate()
+    stored = T0 + timedelta(days=365)
+    old = run("PCR-OLD")
+    episodes.save_record(store, "ems.run", old, old.key, stored)
+    [request, _] = incident_requests([(old, detected(old, *OPIOID))], RULES, KEYS)
+    episodes.merge_request(store, request, DEFAULT_WINDOW, stored)
+    nothing = {"episode_record": 0, "person_episode": 0, "episode_request": 0}
+    assert episodes.purge(store, T0 + timedelta(days=1)) == nothing  # event time past the cut: kept
+    assert episodes.load_sources(store, request.source_records) == [old]
+    assert episodes.purge(store, stored + timedelta(days=1)) == {
+        "episode_record": 1, "person_episode": 1, "episode_request": 1}
+    with pytest.raises(episodes.MissingSource, match="ems.run/PCR-OLD not in the episode store"):
+        episodes.load_sources(store, request.source_records)  # never a render without its sources
     store.close()
 
 

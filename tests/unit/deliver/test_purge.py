@@ -12,9 +12,9 @@ from tests.unit.test_episode_route import KEY, KEYS, OPIOID, RULES, T0, detected
 
 def test_an_unsettled_delivery_keeps_its_sources_until_it_settles(migrated):
     old = run("PCR-OLD")
-    episodes.save_record(migrated, "ems.run", old, old.key)
+    episodes.save_record(migrated, "ems.run", old, old.key, T0)
     [request, _] = incident_requests([(old, detected(old, *OPIOID))], RULES, KEYS)
-    episodes.merge_request(migrated, request, DEFAULT_WINDOW)
+    episodes.merge_request(migrated, request, DEFAULT_WINDOW, T0)
     d = delivery("hl7v2-mllp", "mllp://127.0.0.1:1").model_copy(update={"person": request.person})
     ledger.claim(migrated, d, T0, 30)  # sent, not yet settled (a crash, or no ACK yet)
     later = T0 + timedelta(days=1)

@@ -30,7 +30,7 @@ RULES = load_rules()
 async def feed_all(d, chosen, at=START):
     outputs = []
     for case in chosen:
-        episodes.save_record(d.store, "ems.run", case.run, case.run.key)
+        episodes.save_record(d.store, "ems.run", case.run, case.run.key, START)
         result = await report_detection(d, classify_run(case.run, RULES), context(at))
         outputs += result.outputs
     return outputs
@@ -92,7 +92,7 @@ async def test_a_source_the_policy_does_not_cover_is_left_off(migrated, role):
     envelope = case.run.envelope.model_copy(update={"source_role": role and SourceRole(role)})
     run = case.run.model_copy(update={"envelope": envelope})
     d = deps(migrated)
-    episodes.save_record(d.store, "ems.run", run, run.key)
+    episodes.save_record(d.store, "ems.run", run, run.key, START)
     result = await report_detection(d, classify_run(run, RULES), context())
     assert list(result.outputs) == [] and overdoses(migrated) == []
     assert feed.permitted(d.gate.policy, "covered-entity") == ["public-health-reporting"]
