@@ -213,9 +213,8 @@ async def route_decide_renders(deps: Deps, batch: Sequence[tuple[r.ReferralReque
     one at a time would (each request's database work is a savepoint of the batch's transaction)."""
     def run() -> list[Result]:
         with deps.store.batch():
-            return [_route_decide_render(deps, episodes.merge_request(deps.store, q, deps.episode_window, ctx.clock.now()),
-                                          ctx)
-                    for q, ctx in batch]
+            return [_route_decide_render(deps, episodes.merge_request(deps.store, q, deps.episode_window,
+                                                                      ctx.clock.now()), ctx) for q, ctx in batch]
     return await asyncio.to_thread(run)
 
 
