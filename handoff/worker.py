@@ -215,10 +215,8 @@ async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str
     app = make_app(bootstrap, group, **membership(settings), **faust_options(settings.kafka))  # TLS, SASL
     sink = FaustSink(app)
     selected = runners(deps, sink, metrics, RetryPolicy.of(settings.runtime), stage_names) if stage_names else []
-    backpressure = ingest_backpressure(app, selected, settings.runtime.backlog_limit)
     for runner in selected:
-        attach(app, runner, batch_size=settings.runtime.batch_size, within=settings.runtime.batch_within_seconds,
-               admit=backpressure.admit if backpressure is not None and runner.source.ingest else None)
+        attach(app, runner, batch_size=settings.runtime.batch_size, within=settings.runtime.batch_within_seconds)
 
     @app.on_partitions_assigned.connect
     async def _assigned(sender, assigned, **kwargs) -> None:  # noqa: ANN001 - faust's signal signature
@@ -234,18 +232,6 @@ async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str
         writer = Writer(catalogue, sink, task.name, metrics=metrics, outputs=task.outputs)
         stack.callback(asyncio.create_task(run_periodic(task, deps, writer)).cancel)
     return Running(app, deps, metrics, stage_names + [t.name for t in tasks], group)
-
-
-def ingest_backpressure(app, selected, limit: int):
-    """Ingest stages wait while the worker's later stages have more than `limit` records waiting
-    (pipeline/kafka/faust_app.py Backpressure); None when the worker runs no ingest stage, no
-    later stage, or the limit is 0. Retry tiers are not counted: their records wait on purpose."""
-    from pipeline.kafka.faust_app import Backpressure
-
-    later = {r.source.full_name for r in selected
-             if not r.source.ingest and r.stage.source not in r.stage.retry_topics}
-    ingest = any(r.source.ingest for r in selected)
-    return Backpressure(app, later, limit) if limit and ingest and later else None
 
 
 def warm(deps, settings: Settings) -> None:

@@ -46,7 +46,7 @@ PERMITS = (Outcome.PERMIT, Outcome.PERMIT_REDACTED)
 
 @dataclass(frozen=True)
 class Send:
-    recipient: Provider
+    provider: Provider
     content: dict
     decision: r.Decision
 
@@ -110,7 +110,7 @@ def plan(incident: r.DispatchIncident, detection: r.Detection, directory: Direct
     if closed(incident):
         live = plan(incident.model_copy(update={"cleared_at": None, "dispositions": []}), detection, directory,
                     rules, policy, local_now, alerted)
-        return Plan((), tuple(sorted(alerted | {s.recipient.id for s in live.send})))
+        return Plan((), tuple(sorted(alerted | {s.provider.id for s in live.send})))
     question = request(incident, detection, rules)
     sends, refused = [], []
     for candidate in route_dispatch(detection, incident, directory, rules, local_now):
@@ -125,7 +125,7 @@ def plan(incident: r.DispatchIncident, detection: r.Detection, directory: Direct
 
 def records(found: Plan, incident: r.DispatchIncident, directory: Directory, at: datetime) -> list[r.DispatchAlert]:
     """The plan as dispatch.alert records: one per team to alert (or update) or withdraw."""
-    out = [_record(incident, s.recipient, "alert", s.content, at, s.decision) for s in found.send]
+    out = [_record(incident, s.provider, "alert", s.content, at, s.decision) for s in found.send]
     for recipient_id in found.withdraw:
         provider = _provider(directory, recipient_id)
         if provider is not None:  # a team no longer in the directory: nothing to address the withdrawal to

@@ -28,8 +28,8 @@ from pipeline.audit.emit import (admin_audit, alert_audit, decision_audit, reche
 from pipeline.audit.sink import Sealer, store_audits
 from pipeline.clock import Clock
 from pipeline.config.live import LiveConfig
-from pipeline.consent import (Cancellation, Gate, Recipient, cancelled_status, flagged_in_field, flagged_in_run,
-                              load_policy)
+from pipeline.consent import (Cancellation, Gate, Recipient, Routed, cancelled_status, flagged_in_field,
+                              flagged_in_run, load_policy)
 from pipeline.deliver import Connector, ledger
 from pipeline.deliver.send import AuditNow, Policy, send
 from pipeline.detect import Rules, load_rules
@@ -228,7 +228,8 @@ def _route_decide_render(deps: Deps, request: r.ReferralRequest, ctx: Context) -
         if request.exclude:  # an escalation found no one left to ask: outreach must act
             record_exhausted(deps.store, request, now)
     targets = [(Recipient.of(c.provider), c.purpose) for c in candidates]
-    decisions = deps.gate.decide(request, targets, now)  # reads the registry, holds
+    decisions = deps.gate.decide(request, targets, now,  # reads the registry, holds
+                                 Routed(deps.routing.version, directory.version))
     sources, sent = _render_inputs(deps, request, decisions)
     for candidate, decision in zip(candidates, decisions):
         recipient = candidate.provider
@@ -258,9 +259,10 @@ async def release_held(deps: Deps, request: r.ReferralRequest, ctx: Context) -> 
     """A held request: make sure it is on the outreach worklist (when the registry was away at
     decision time it is not yet), and release it at once if a consent arrived meanwhile."""
     now = ctx.clock.now()
-    _, _, candidates = _route(deps, request, now)
+    directory, _, candidates = _route(deps, request, now)
     targets = [(Recipient.of(c.provider), c.purpose) for c in candidates]
-    await asyncio.to_thread(deps.gate.record_holds, request, targets, now)
+    await asyncio.to_thread(deps.gate.record_holds, request, targets, now, Routed(deps.routing.version,
+                                                                                   directory.version))
     return await consent_changed(deps, r.ConsentSet(person=request.person, registry_version=0, updated_at=now), ctx)
 
 
@@ -317,11 +319,11 @@ def _cancel_delivery(held: ledger.Held, person: r.PersonKey, cancel: Cancellatio
     """Tell a recipient that holds a referral it is cancelled (REF^I14, Task cancelled), at the
     endpoint that referral went to, even when the recipient has left the directory since."""
     try:
-        recipient = replace(directory.get(held.recipient_id), endpoint=held.endpoint)
+        provider = replace(directory.get(held.recipient_id), endpoint=held.endpoint)
     except KeyError:
-        recipient = _Gone(held.recipient_id, held.recipient_id, held.endpoint)
+        provider = _Gone(held.recipient_id, held.recipient_id, held.endpoint)
     revision = held.revision + 1
-    payload = render_cancel(held.referral_id, person, recipient, cancel.reason, cancel.envelope.occurred_at,
+    payload = render_cancel(held.referral_id, person, provider, cancel.reason, cancel.envelope.occurred_at,
                             referring=referring)
     envelope = cancel.envelope.model_copy(update={
         "event_id": f"delivery:{held.referral_id}:{payload.message_id}", "source_system": "handoff:deliver"})

@@ -322,6 +322,10 @@ class Decision(Record):
     subject_age: Optional[int] = Field(None, description="the age the consent age rules applied")
     service_category: Optional[DataCategory] = Field(None, description="the data category the service reveals")
     consent_signed_at: Optional[AwareDatetime] = Field(None, description="when the consent relied on was signed")
+    routing_version: str = Field("", description="the routing rules version in force when routing chose this "
+                                 "recipient ('' where no routing chose it)")
+    directory_version: str = Field("", description="the provider directory version routing chose this recipient "
+                                   "from ('' where no routing chose it)")
 
 
 class Endpoint(Record):

@@ -173,9 +173,6 @@ class RuntimeSettings(Section):
     batch_size: int = Field(500, ge=1, description="a stage consumes at most this many records at a time; their "
                                                     "audit records are written first, then their outputs")
     batch_within_seconds: float = Field(0.05, gt=0, description="a batch is closed after this long even if not full")
-    backlog_limit: int = Field(2000, ge=0, description="a worker stops taking ingest records (ems.run, …) while "
-                               "this many records wait on its later stages' partitions, and takes them again below "
-                               "half of it: the later stages keep up with a backlog (0: no limit)")
     stop_grace_seconds: float = Field(30.0, gt=0, description="after SIGTERM the worker stops within this long, "
                                       "else it prints every thread's stack and exits 1 (below k8s' 45 s grace)")
     cache_dir: Path = Field(RUN_DIR / "cache", description="what the worker derives once and reuses on its next "

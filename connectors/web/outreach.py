@@ -42,7 +42,7 @@ def routes(web: Web) -> list[Route]:
     policy = load_policy(web.settings.consent.policy)
 
     def team(request: Request) -> wl.Team:
-        return wl.team_of(web.settings, request.state.session.account.organisation_id, policy)
+        return wl.team_of(web.settings, request.state.session.account, web.store, web.clock.now(), policy)
 
     async def view(request: Request, what: str, subject: str = "", person=None, outcome: str = "success") -> None:
         await web.writer.write([view_audit(request.state.session.account.username, web.clock.now(), "dashboard",

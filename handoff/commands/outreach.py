@@ -22,6 +22,8 @@ USER = typer.Option(None, help="your local account (checked; else HANDOFF_USER)"
 @contextmanager
 def _open(user: str | None) -> Iterator[tuple]:
     """(settings, store, the checked account's name, its team: pipeline.outreach.worklist.Team)."""
+    from datetime import datetime, timezone
+
     from handoff.commands.consent import _registry
     from handoff.commands.users import checked_user
     from pipeline.outreach.worklist import team_of
@@ -31,7 +33,8 @@ def _open(user: str | None) -> Iterator[tuple]:
     settings = Settings()
     with _registry(settings) as registry:
         name = checked_user(registry.store, user, Permission.HOLDS)
-        yield settings, registry.store, name, team_of(settings, load_account(registry.store, name).organisation_id)
+        yield settings, registry.store, name, team_of(settings, load_account(registry.store, name), registry.store,
+                                                      datetime.now(timezone.utc))
 
 
 NEEDS = {"consent": "consent needed", "released": "released by a consent", "unplaced": "no recipient left"}

@@ -29,50 +29,11 @@ cli = typer.Typer(help="Referrals: state, history, deadlines (the closed loop)."
                   add_completion=False)
 
 
-class _Viewer:
-    """Decides, per referral, whether this account may see what the recipient reported."""
+def _viewer(store, settings, username: str, now: datetime):
+    from pipeline.people import Accounts
+    from pipeline.track.visibility import Viewer
 
-    def __init__(self, store, settings, username: str, now: datetime) -> None:
-        from pipeline.consent import Registry, load_policy
-        from pipeline.people import Accounts
-        from pipeline.route.directory import DirectorySource
-        from pipeline.track.visibility import SEES_ALL
-
-        self.account = Accounts(store).get(username)
-        self.agency_role = settings.agency_role(self.account.organisation_id)
-        self.sees_all = bool(self.account.roles & SEES_ALL)
-        self.store, self.now, self.registry = store, now, Registry(store)
-        if not self.sees_all:
-            self.policy = load_policy(settings.consent.policy)
-            self.directory = DirectorySource(settings.routing.directory).current()
-
-    def allowed(self, row: dict) -> bool:
-        from pipeline.consent import Recipient
-        from pipeline.episode.state import load_request
-        from pipeline.track.visibility import audience_of, may_see_provider_status
-
-        if self.sees_all:
-            return True
-        request = load_request(self.store, row.get("request_id") or "")
-        try:
-            reporter = Recipient.of(self.directory.get(row.get("recipient_id") or ""))
-        except KeyError:
-            reporter = None
-        consents = self.registry.consents(request.person) if request is not None else None
-        programme = row.get("programme") or (request.envelope.programme_id if request else "")
-        audience = audience_of(self.account.roles, self.account.organisation_id, self.agency_role, programme)
-        return may_see_provider_status(request, reporter, audience, consents, self.policy, self.now)
-
-    def listed(self, row: dict) -> dict:
-        from pipeline.track.visibility import status_view
-        if self.allowed(row):
-            return row
-        seen = status_view(show_referral(self.store, row["referral_id"]), False)["referral"]
-        return {**row, "state": seen["state"], "business_status": seen["business_status"]}
-
-    def shown(self, found: dict) -> dict:
-        from pipeline.track.visibility import status_view
-        return status_view(found, self.allowed(found["referral"]))
+    return Viewer(store, settings, Accounts(store).get(username), now)
 
 
 def _open(settings):
@@ -104,7 +65,7 @@ def list_cmd(state: Optional[str] = typer.Option(None, help="only referrals in t
         query = json.dumps({"state": state, "recipient": recipient, "overdue": overdue})
         name = checked_user(store, user, Permission.REFERRALS)
         record_direct(store, view_audit(name, now, "cli", "referrals", query=query, os_login=os_user()))
-        viewer = _Viewer(store, settings, name, now)
+        viewer = _viewer(store, settings, name, now)
         rows = [viewer.listed(row) for row in list_referrals(store, now, state or "", recipient or "", overdue)]
     finally:
         store.close()
@@ -136,7 +97,7 @@ def show_cmd(referral_id: str = typer.Argument(..., help="the referral id"),
         name = checked_user(store, user, Permission.REFERRALS)
         record_direct(store, view_audit(name, now, "cli", "referral", referral_id=referral_id, os_login=os_user()))
         found = show_referral(store, referral_id)
-        found = _Viewer(store, settings, name, now).shown(found) if found is not None else None
+        found = _viewer(store, settings, name, now).shown(found) if found is not None else None
     finally:
         store.close()
     if found is None:

@@ -82,7 +82,8 @@ def decision_audit(request: r.ReferralRequest, decision: r.Decision, ctx: Contex
         person=request.person, entities=[ctx.source], referral_id=decision.referral_id,
         recipient_id=decision.recipient_id, purpose=decision.purpose, basis=decision.basis,
         variant=decision.variant, consent_id=decision.consent_id,
-        detail={"reasons": "; ".join(decision.reasons), "policy": decision.policy_version})
+        detail={"reasons": "; ".join(decision.reasons), "policy": decision.policy_version,
+                "routing": decision.routing_version, "directory": decision.directory_version})
 
 
 def unrouted_audit(request: r.ReferralRequest, ctx: Context, county: str, directory_version: str) -> r.AuditEvent:

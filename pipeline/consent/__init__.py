@@ -12,11 +12,11 @@ tests as data (`handoff policy test FILE.yaml`, policy-tests.yaml shipped beside
 """
 from pipeline.consent.decide import (Recipient, Subject, consent_problems, consent_scope, decide, may_receive_status,
                                      missing_elements, recheck)
-from pipeline.consent.gate import Cancellation, Gate, Release, cancelled_status
+from pipeline.consent.gate import Cancellation, Gate, Release, Routed, cancelled_status
 from pipeline.consent.policy import Policy, PolicyError, load_policy
 from pipeline.consent.registry import ConsentError, Registry, flagged_in_field, flagged_in_run, publish_pending
 
 __all__ = ["flagged_in_field", "flagged_in_run", "decide", "may_receive_status", "recheck", "Recipient", "Subject",
            "consent_problems", "consent_scope", "missing_elements",
-           "Policy", "PolicyError", "load_policy", "Gate", "Release", "Cancellation", "cancelled_status",
+           "Policy", "PolicyError", "load_policy", "Gate", "Release", "Routed", "Cancellation", "cancelled_status",
            "Registry", "ConsentError", "publish_pending"]

@@ -63,6 +63,20 @@ def _p(person: r.PersonKey) -> dict:
     return {"token": person.person_token, "kv": person.key_version}
 
 
+@dataclass(frozen=True)
+class Routed:
+    """The routing rules and directory versions that chose a decision's recipient (stamped on it)."""
+
+    routing_version: str = ""
+    directory_version: str = ""
+
+    def stamp(self, decision: r.Decision) -> r.Decision:
+        if not (self.routing_version or self.directory_version):
+            return decision
+        return decision.model_copy(update={"routing_version": self.routing_version,
+                                           "directory_version": self.directory_version})
+
+
 class Gate:
     def __init__(self, store: Store, policy: Policy, hold_lifetime: timedelta = HOLD_LIFETIME) -> None:
         self.store = store
@@ -72,29 +86,33 @@ class Gate:
 
     # ------------------------------------------------------------ refer
 
-    def decide(self, request: r.ReferralRequest, targets: Sequence[Target], now: datetime) -> list[r.Decision]:
-        """One decision per target; holds recorded in the same transaction as the registry read.
+    def decide(self, request: r.ReferralRequest, targets: Sequence[Target], now: datetime,
+               routed: Routed = Routed()) -> list[r.Decision]:
+        """One decision per target, stamped with the routing and directory versions that chose the
+        targets; holds recorded (with them) in the same transaction as the registry read.
         The registry unreadable: every target held (fail closed), nothing recorded here (the
         consent.pending consumer records it later)."""
         try:
             with self.store.transaction(immediate=True) as tx:
                 consents = self.registry.consents(request.person, tx)
-                decisions = [decide(request, rec, purpose, consents, self.policy, now) for rec, purpose in targets]
+                decisions = [routed.stamp(decide(request, rec, purpose, consents, self.policy, now))
+                             for rec, purpose in targets]
                 for (rec, _), decision in zip(targets, decisions):
                     if decision.outcome == Outcome.HOLD:
                         self._hold(tx, request, rec, decision, now)
                 return decisions
         except StorageError:
-            return [decide(request, rec, purpose, None, self.policy, now) for rec, purpose in targets]
+            return [routed.stamp(decide(request, rec, purpose, None, self.policy, now)) for rec, purpose in targets]
 
-    def record_holds(self, request: r.ReferralRequest, targets: Sequence[Target], now: datetime) -> int:
+    def record_holds(self, request: r.ReferralRequest, targets: Sequence[Target], now: datetime,
+                     routed: Routed = Routed()) -> int:
         """Make sure each held target of a request on consent.pending is on the worklist; returns
         how many were new. Raises StorageError when the database is away (the stage dead-letters)."""
         with self.store.transaction(immediate=True) as tx:
             consents = self.registry.consents(request.person, tx)
             new = 0
             for rec, purpose in targets:
-                decision = decide(request, rec, purpose, consents, self.policy, now)
+                decision = routed.stamp(decide(request, rec, purpose, consents, self.policy, now))
                 if decision.outcome == Outcome.HOLD:
                     new += self._hold(tx, request, rec, decision, now)
             return new
@@ -107,13 +125,14 @@ class Gate:
                   "purpose": decision.purpose.value,
                   "service": request.service.value, "prog": request.envelope.programme_id,
                   "reasons": "; ".join(decision.reasons)[:1000], "body": request.model_dump_json(),
-                  "at": now.isoformat(), "exp": (now + self.hold_lifetime).isoformat(), "rev": request.revision}
+                  "at": now.isoformat(), "exp": (now + self.hold_lifetime).isoformat(), "rev": request.revision,
+                  "rv": decision.routing_version or None, "dv": decision.directory_version or None}
         inserted = tx.execute(
             "INSERT INTO consent_hold (referral_id, request_id, person_token, key_version, recipient_id,"
             " recipient_kind, recipient_part2, recipient_co_responder, purpose, service, programme_id, reasons,"
-            " request, status, held_at, expires_at)"
+            " request, status, held_at, expires_at, routing_version, directory_version)"
             " VALUES (:id, :req, :token, :kv, :rid, :kind, :p2, :co, :purpose, :service, :prog, :reasons, :body,"
-            " 'held', :at, :exp) ON CONFLICT (referral_id) DO NOTHING", params)
+            " 'held', :at, :exp, :rv, :dv) ON CONFLICT (referral_id) DO NOTHING", params)
         if not inserted:
             row = tx.fetchone("SELECT status, request FROM consent_hold WHERE referral_id = :id", params)
             if row["status"] in ("held", "reviewed") and \
@@ -150,6 +169,7 @@ class Gate:
                     cancelled.append(self._close_hold(tx, row, request, "cancelled", "consent revoked", now, trigger))
                     continue
                 decision = decide(request, held_recipient(row), Purpose(row["purpose"]), consents, self.policy, now)
+                decision = Routed(row.get("routing_version") or "", row.get("directory_version") or "").stamp(decision)
                 if decision.outcome in (Outcome.PERMIT, Outcome.PERMIT_REDACTED):
                     self._close_hold(tx, row, request, "released", f"released: {decision.reasons[0]}", now, trigger)
                     released.append(Release(request, decision))

@@ -16,7 +16,9 @@ Only the team's programme's people, and only those the consent gate lets it be t
 request is decided (pipeline.consent.decide) with purpose `outreach` and the programme as the
 recipient; a deny is not shown. A hold is shown: it waits for the very consent the team is
 there to capture. `show_provider` False (a team led by law enforcement) leaves out the
-recipient and its status.
+recipient and its status. What a provider reported is shown only where the team's viewer
+(pipeline.track.visibility.Viewer: the account's organisation, through the legal model) may be
+told it; else it reads `withheld`, as in `handoff referrals`.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from pipeline.consent.decide import Recipient, decide
 from pipeline.consent.policy import Policy
 from pipeline.consent.registry import Registry
 from pipeline.ids import digest
+from pipeline.track.visibility import Viewer, status_view
 from pipeline.outreach.links import UNCERTAIN
 from pipeline.storage import Store, Transaction
 from pipeline.vocab import Outcome, Purpose
@@ -45,6 +48,10 @@ class Team:
     programme: str
     policy: Policy
     show_provider: bool
+    viewer: Viewer | None = None  # whose eyes a provider's status is shown to (None: not asked, tests only)
+
+    def may_see_status(self, request: r.ReferralRequest, recipient: str, consents: list[r.ConsentRecord]) -> bool:
+        return self.viewer is None or self.viewer.may_see(request, recipient, consents, self.programme)
 
     def admits(self, request: r.ReferralRequest, consents: list[r.ConsentRecord], now: datetime) -> bool:
         """May the team be told of this request at all? The gate with purpose outreach and the
@@ -53,15 +60,16 @@ class Team:
         return decision.outcome != Outcome.DENY
 
 
-def team_of(settings, organisation: str, policy: Policy | None = None) -> Team:
-    """The team of an account of this organisation: the site's programme and policy (loaded from
-    settings unless given); providers hidden when the organisation is a law-enforcement agency
-    (settings edges.agencies)."""
+def team_of(settings, account, store: Store, now: datetime, policy: Policy | None = None) -> Team:
+    """The team of this account: the site's programme and policy (loaded from settings unless given);
+    providers hidden when its organisation is a law-enforcement agency (settings edges.agencies);
+    a provider's status shown as the account may see it."""
     from pipeline.consent.policy import load_policy
 
-    agency = settings.edges.agencies.get(organisation or "")
+    agency = settings.edges.agencies.get(account.organisation_id or "")
     return Team(settings.programme_id, policy or load_policy(settings.consent.policy),
-                show_provider=agency is None or agency.kind != "law-enforcement")
+                show_provider=agency is None or agency.kind != "law-enforcement",
+                viewer=Viewer(store, settings, account, now))
 
 
 @dataclass(frozen=True)
@@ -105,15 +113,22 @@ def _address(a: r.Address | None) -> str:
     return ", ".join(p for p in (a.street, a.city, a.state, a.zip) if p)
 
 
+def _state(tx: Transaction, subject: str, allowed: bool) -> str:
+    """The referral's state as the team may see it ('held' before it has one)."""
+    current = tx.fetchone("SELECT state, business_status FROM referral_state WHERE referral_id = :s", {"s": subject})
+    if current is None:
+        return "held"
+    sources = tx.fetchall("SELECT source FROM referral_status_history WHERE referral_id = :s", {"s": subject})
+    return status_view({"referral": current, "history": sources}, allowed)["referral"]["state"]
+
+
 def _entry(tx: Transaction, kind: str, subject: str, request: r.ReferralRequest, due: str, now: datetime,
-           show_provider: bool, recipient: str = "", reasons: str = "") -> Entry:
+           show_provider: bool, recipient: str = "", reasons: str = "", status_allowed: bool = True) -> Entry:
     who = request.subject or r.Person()
     for row in tx.fetchall("SELECT MIN(due_at) AS due FROM referral_deadline WHERE status = 'open'"
                            " AND (referral_id = :s)", {"s": subject}):
         if row["due"] and (not due or row["due"] < due):
             due = row["due"]
-    state = tx.fetchone("SELECT state FROM referral_state WHERE referral_id = :s", {"s": subject}) if show_provider \
-        else None
     attempts = [Attempt(a["method"], a["outcome"], a["note"] or "", a["made_by"], a["made_at"]) for a in tx.fetchall(
         "SELECT method, outcome, note, made_by, made_at FROM contact_attempt WHERE subject = :s"
         " ORDER BY made_at DESC, attempt_id", {"s": subject})]
@@ -124,7 +139,7 @@ def _entry(tx: Transaction, kind: str, subject: str, request: r.ReferralRequest,
                  occurred_at=request.envelope.occurred_at.isoformat(), service=request.service.value,
                  due_at=due, overdue=bool(due) and datetime.fromisoformat(due) < now,
                  recipient=recipient if show_provider else "",
-                 provider_status=(state["state"] if state else "held") if show_provider and kind != "unplaced" else "",
+                 provider_status=_state(tx, subject, status_allowed) if show_provider and kind != "unplaced" else "",
                  reasons=reasons if show_provider else "", attempts=attempts)
 
 
@@ -166,8 +181,10 @@ def _found(store: Store, tx: Transaction, team: Team, subject: str | None, now: 
     found = _held(tx, team.programme, subject) + _unplaced(tx, team.programme, subject)
     out = []
     for kind, key, request, due, recipient, why in found:
-        if team.admits(request, registry.consents(request.person, tx), now):
-            out.append(_entry(tx, kind, key, request, due, now, team.show_provider, recipient, why))
+        consents = registry.consents(request.person, tx)
+        if team.admits(request, consents, now):
+            out.append(_entry(tx, kind, key, request, due, now, team.show_provider, recipient, why,
+                              team.show_provider and team.may_see_status(request, recipient, consents)))
     return out
 
 

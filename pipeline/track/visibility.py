@@ -8,7 +8,16 @@ their organisation; a law-enforcement organisation never does (no policy rule na
 What Handoff itself did (sent, delivered, cancelled on a revocation, escalated) stays visible;
 the provider's part is replaced by `WITHHELD`.
 
-    view = status_view(found, request, reporter, audience, consents, policy, now)
+Where a status is shown to a person: `handoff referrals list|show` and the outreach worklist and
+entry pages (`handoff outreach` too, via pipeline.outreach.worklist) ask `Viewer`. The provider
+inbox shows a provider only its own referrals, so what it sees is its own report; the operations
+page shows counts by state, never one referral; the link-review page shows no status.
+
+    viewer = Viewer(store, settings, account, now)   # one account's view (CLI and web pages alike)
+    row = viewer.listed(row)                          # a track.list_referrals row
+    found = viewer.shown(found)                       # track.show_referral's shape
+    viewer.may_see(request, recipient_id, consents)   # what a page that has the request asks
+    view = status_view(found, allowed)
 """
 from __future__ import annotations
 
@@ -42,6 +51,60 @@ def may_see_provider_status(request: r.ReferralRequest | None, reporter: Recipie
         return False
     decision = may_receive_status(request, reporter, audience, consents, policy, now)
     return decision.outcome in (Outcome.PERMIT, Outcome.PERMIT_REDACTED)
+
+
+class Viewer:
+    """Decides, per referral, whether one account may see what the recipient reported: every page and
+    command that shows a provider's status to a person asks it."""
+
+    def __init__(self, store, settings, account, now: datetime) -> None:
+        from pipeline.consent import Registry, load_policy
+        from pipeline.route.directory import DirectorySource
+
+        self.account, self.store, self.now, self.registry = account, store, now, Registry(store)
+        self.agency_role = settings.agency_role(account.organisation_id)
+        self.sees_all = bool(account.roles & SEES_ALL)
+        if not self.sees_all:
+            self.policy = load_policy(settings.consent.policy)
+            self.directory = DirectorySource(settings.routing.directory).current()
+
+    def may_see(self, request: r.ReferralRequest | None, recipient_id: str,
+                consents: Sequence[r.ConsentRecord] | None = None, programme: str = "") -> bool:
+        """May this account be told what `recipient_id` reported about `request`? (consents: the
+        person's, read here when not given)."""
+        if self.sees_all:
+            return True
+        try:
+            reporter = Recipient.of(self.directory.get(recipient_id or ""))
+        except KeyError:
+            reporter = None
+        if consents is None and request is not None:
+            consents = self.registry.consents(request.person)
+        audience = audience_of(self.account.roles, self.account.organisation_id, self.agency_role,
+                               programme or (request.envelope.programme_id if request else ""))
+        return may_see_provider_status(request, reporter, audience, consents, self.policy, self.now)
+
+    def allowed(self, row: dict) -> bool:
+        """For a referral_state row (request_id, recipient_id, programme)."""
+        from pipeline.episode.state import load_request
+
+        if self.sees_all:
+            return True
+        return self.may_see(load_request(self.store, row.get("request_id") or ""), row.get("recipient_id") or "",
+                            programme=row.get("programme") or "")
+
+    def listed(self, row: dict) -> dict:
+        """A track.list_referrals row as this account may see it."""
+        from pipeline.track import show_referral
+
+        if self.allowed(row):
+            return row
+        seen = status_view(show_referral(self.store, row["referral_id"]), False)["referral"]
+        return {**row, "state": seen["state"], "business_status": seen["business_status"]}
+
+    def shown(self, found: dict) -> dict:
+        """A track.show_referral result as this account may see it."""
+        return status_view(found, self.allowed(found["referral"]))
 
 
 def status_view(found: dict, allowed: bool) -> dict:

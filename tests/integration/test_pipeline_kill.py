@@ -22,6 +22,7 @@ from pipeline.vocab import AuditKind
 
 pytestmark = pytest.mark.kafka
 OUTPUTS = ("detection", "referral.request", "delivery", "referral.status")  # what the stages produce
+LONG = [pytest.mark.long, pytest.mark.timeout(1800)]  # 20 starts, kills and takeovers: ~10 min
 
 
 # Found by this test: the hourly episode purge (it runs once at every start) counted retention from
@@ -29,7 +30,7 @@ OUTPUTS = ("detection", "referral.request", "delivery", "referral.status")  # wh
 # without its sources, new content, and reached the inbox as a second message (5 of ~90 referrals,
 # 3 runs of 3). Retention now counts from when Handoff stored the state (migration 0019), and a
 # render whose sources are gone is refused (episode.state.MissingSource), never degraded.
-@pytest.mark.parametrize("kills, runs", [(3, 150), pytest.param(20, 600, marks=pytest.mark.long)])
+@pytest.mark.parametrize("kills, runs", [(3, 150), pytest.param(20, 600, marks=LONG)])
 async def test_every_output_is_audited_and_no_referral_is_delivered_twice_after_sigkills(kafka, catalogue, tmp_path,
                                                                                         kills, runs):
     rng = random.Random(14)

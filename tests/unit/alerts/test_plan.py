@@ -41,7 +41,7 @@ def directory(*changed) -> Directory:
 
 
 def recipients(found) -> list[str]:
-    return [s.recipient.id for s in found.send]
+    return [s.provider.id for s in found.send]
 
 
 def planned(incident=INCIDENT, detection=CRISIS, team=None, alerted=frozenset(), policy=POLICY):

@@ -162,3 +162,51 @@ def test_a_split_relinks_the_request_as_a_person_of_its_own(gate):
     with gate.store.transaction() as tx:
         row = tx.fetchone("SELECT status FROM consent_hold WHERE referral_id = :id", {"id": held.referral_id})
     assert row["status"] == "cancelled"
+
+
+def test_a_part2_programmes_status_on_the_worklist_goes_through_the_legal_model(gate):
+    """The page and `handoff outreach` show a provider's status as `handoff referrals` does
+    (pipeline.track.visibility.Viewer): a Part 2 programme's acceptance is withheld from the outreach
+    team without a Part 2 consent naming it, shown to the privacy officer, and shown to the team once
+    such a consent exists; Handoff's own 'held' and 'requested' stay visible."""
+    from pipeline import records as r
+    from pipeline.people import Account, Role
+    from pipeline.settings import Settings
+    from pipeline.track import apply_status
+    from pipeline.vocab import ConsentStatus, DataCategory, ReferralState, StatusSource
+
+    harbor = Recipient("org-harbor-recovery", "health-care-provider", True)  # the sample directory's Part 2 programme
+    request = ems_request().model_copy(update={"source_role": SourceRole.PART2_PROGRAMME})
+    request = request.model_copy(update={"envelope": request.envelope.model_copy(update={"programme_id": "team-a"})})
+    [held] = gate.decide(request, [(harbor, Purpose.TREATMENT)], c.T0)
+    rid, at = held.referral_id, c.T0 + timedelta(hours=1)
+    settings = Settings(programme_id="team-a")
+    outreach = Account("out-1", "", frozenset({Role.OUTREACH}), "", False, False)
+    officer = Account("po-1", "", frozenset({Role.PRIVACY_OFFICER}), "", False, False)
+
+    def seen(account, when=at) -> str:
+        return wl.entry(gate.store, rid, wl.team_of(settings, account, gate.store, when), when).provider_status
+
+    def consent(cid: str, names: str, purpose: Purpose) -> r.ConsentRecord:
+        return r.ConsentRecord(consent_id=cid, kind=ConsentKind.PART2, status=ConsentStatus.ACTIVE, recipients=[names],
+                               purposes=[purpose], data_categories=list(DataCategory), signed_at=c.T0,
+                               artefact_ref="doc:" + cid, period_end=c.T0 + timedelta(days=365),
+                               signed_by=["patient"], expiry_event="")
+
+    assert seen(outreach) == "held"
+    gate.registry.put(c.PERSON, consent("c-harbor", harbor.id, Purpose.TREATMENT), at, "user:ana")
+    released, _ = gate.on_consent_change(c.PERSON, at, "consent:0@1")
+    assert [x.decision.referral_id for x in released] == [rid]
+    for n, (state, source) in enumerate([(ReferralState.REQUESTED, StatusSource.DELIVERY),
+                                         (ReferralState.ACCEPTED, StatusSource.PROVIDER)]):
+        env = r.Envelope(event_id=f"status:{rid}:{n}", source_system="test", source_record_id=rid,
+                         occurred_at=at + timedelta(minutes=n), ingested_at=at, correlation_id="c")
+        apply_status(gate.store, r.ReferralStatus(envelope=env, referral_id=rid, state=state, source=source,
+                                                  reported_by=harbor.id, recipient_id=harbor.id, person=c.PERSON,
+                                                  request_id=request.request_id), None, at, programme="team-a")
+        if n == 0:
+            assert seen(outreach) == "requested"  # Handoff's own step: always visible
+    assert seen(outreach) == "withheld"
+    assert seen(officer) == "accepted"
+    gate.registry.put(c.PERSON, consent("c-team", "team-a", Purpose.CARE_COORDINATION), at, "user:ana")
+    assert seen(outreach) == "accepted"
