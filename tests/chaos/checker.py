@@ -15,6 +15,9 @@ by hand, or doctored on purpose):
   audit.jsonl        {"audit_id", "kind", "outcome", "referral_id", "recipient_id", "message_id"}:
                      the audit sink's stored records (delivery results and views carry the ids)
   views.jsonl        {"view_id", "user", "referral_id"}: person-level views served (optional)
+  revocations.jsonl  {"consent_id", "at"}: consents the campaign revoked, and when the edge accepted
+                     the revocation (epoch s; optional). A decision names the consent it relies on
+                     ("basis", "consent_id" in decisions.jsonl)
   status.jsonl       {"referral_id", "state", "at"}: referral states (optional: reported only)
   deadletters.jsonl  {"topic", "stage", "reason"}
   faults.jsonl       {"kind", "target", "at", "until"}: what the schedule did, and when (epoch s)
@@ -22,7 +25,8 @@ by hand, or doctored on purpose):
 Violations (each makes the exit code 1): an expected referral not held by its recipient (lost);
 more than one create (or the same update twice) held for one referral at one recipient
 (duplicated); a held message without a permitting decision for that message id, or one that a
-re-check denied (delivered without a permit); a held message without a delivery-result audit
+re-check denied, or one held more than GRACE seconds after the consent its permit relies on was
+revoked (delivered without a permit); a held message without a delivery-result audit
 record for its message id (a disclosure without an audit record); a view without its view
 audit record. Reported: dead letters by reason, states, and the drain time, from the end of
 the last fault to the last delivery.
@@ -36,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PERMITS = {"permit", "permit-redacted"}
+GRACE = 2.0  # a send already past its re-check when the revocation came (s)
 DISCLOSED = {"delivered", "duplicate"}
 
 
@@ -103,15 +108,21 @@ def check(directory: Path) -> Report:
         if len(creates) > 1 or any(n > 1 for n in by_action.values()):
             report.duplicated.append((referral, recipient, f"{len(messages)} messages, {len(creates)} creates"))
 
-    permitted, denied = set(), set()
+    permitted, denied, relies = set(), set(), {}
     for d in read(directory, "decisions"):
-        (permitted if d["outcome"] in PERMITS else denied).add((d["referral_id"], d["recipient_id"], d["message_id"]))
+        key = (d["referral_id"], d["recipient_id"], d["message_id"])
+        (permitted if d["outcome"] in PERMITS else denied).add(key)
+        if d.get("consent_id") and d["outcome"] in PERMITS:
+            relies[key] = d["consent_id"]
+    revoked = {x["consent_id"]: x["at"] for x in read(directory, "revocations")}
     audited = {(a["referral_id"], a["recipient_id"], a["message_id"]) for a in read(directory, "audit")
                if a["kind"] == "delivery-result" and a["outcome"] in DISCLOSED}
     for m in delivered:
         key = (m["referral_id"], m["recipient_id"], m["message_id"])
         if key not in permitted or key in denied:
             report.unpermitted.append(m["message_id"])
+        elif relies.get(key) in revoked and m["at"] > revoked[relies[key]] + GRACE:
+            report.unpermitted.append(f"{m['message_id']} (after consent {relies[key]} was revoked)")
         if key not in audited:
             report.unaudited.append(m["message_id"])
 

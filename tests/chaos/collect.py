@@ -4,7 +4,9 @@ write them as a dump for tests/chaos/checker.py."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
+from email.parser import BytesHeaderParser
 from pathlib import Path
 
 from pipeline.audit.sink import audit_codec
@@ -15,6 +17,7 @@ from pipeline.topics import Catalogue
 DLQ = ("ems.run.dlq", "dispatch.incident.dlq", "field.referral.dlq", "referral.request.dlq", "consent.pending.dlq",
        "delivery.dlq", "referral.status.dlq", "detection.dlq", "audit.dlq")
 TRIGGER = {"I12": "create", "I13": "update", "I14": "cancel"}
+SUBJECT = {"New referral": "create", "Updated referral": "update", "Referral cancelled": "cancel"}
 
 
 def _fields(message: bytes, segment: str) -> list[str]:
@@ -28,9 +31,30 @@ def _when(text: str | None) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if text else 0.0
 
 
-async def collect(out: Path, bootstrap: str, catalogue: Catalogue, db_url: str, mllp_peer, mllp_recipient: str,
+def held_messages(recipient_id: str, peer, received_at: dict[str, float]) -> list[dict]:
+    """What a peer holds, read from the messages themselves: an MLLP receiver (MSH-10, RF1-6, the
+    trigger) or a Direct HISP (Message-ID, the Subject's action and referral id)."""
+    out = []
+    for key, message in peer.held.items():
+        to = recipient_id
+        if message.startswith(b"MSH|"):  # MSH-6, the receiving facility, is the recipient (one receiver, several)
+            rf1, msh = _fields(message, "RF1"), _fields(message, "MSH")
+            referral, message_id, action = rf1[6].split("^")[0], key, TRIGGER.get(msh[8].split("^")[1], "?")
+            to = msh[5] or recipient_id
+        else:
+            subject = BytesHeaderParser().parsebytes(message)["Subject"] or ""
+            found = re.match(r"(.*) (\S+)$", subject)
+            referral, action = (found[2], SUBJECT.get(found[1], "?")) if found else (subject, "?")
+            message_id = key.strip("<>").removesuffix("@handoff")
+        out.append({"recipient_id": to, "referral_id": referral, "message_id": message_id,
+                    "action": action, "at": received_at.get(key, 0.0)})
+    return out
+
+
+async def collect(out: Path, bootstrap: str, catalogue: Catalogue, db_url: str, peers: dict,
                   received_at: dict[str, float], faults: list[dict]) -> Path:
-    """Write the dump; `received_at`: MSH-10 → when the MLLP peer first held it (epoch s)."""
+    """Write the dump; `peers`: recipient id → its peer (MLLP, SMTP); `received_at`: the peer's
+    message key → when the campaign first saw it held (epoch s)."""
     out.mkdir(parents=True, exist_ok=True)
     rows: dict[str, list[dict]] = {name: [] for name in ("expected", "delivered", "decisions", "audit", "status",
                                                           "deadletters")}
@@ -38,16 +62,10 @@ async def collect(out: Path, bootstrap: str, catalogue: Catalogue, db_url: str, 
     outbox = [delivery.value.decode(m.value) for m in await read_topic(bootstrap, delivery.full_name)]
     for d in outbox:
         rows["decisions"].append({"referral_id": d.referral_id, "recipient_id": d.recipient_id,
-                                  "message_id": d.message_id, "outcome": d.decision.outcome.value})
-    # expected: every (referral, recipient) Handoff permitted a create for (the inputs' oracle is upstream:
-    # every fed run must have been detected, checked by the campaign itself)
-    rows["expected"] = [{"referral_id": r, "recipient_id": p} for r, p in
-                        sorted({(d.referral_id, d.recipient_id) for d in outbox if d.action.value == "create"})]
-    for control_id, message in mllp_peer.held.items():
-        rf1, msh = _fields(message, "RF1"), _fields(message, "MSH")
-        rows["delivered"].append({"recipient_id": mllp_recipient, "referral_id": rf1[6].split("^")[0],
-                                  "message_id": control_id, "action": TRIGGER.get(msh[8].split("^")[1], "?"),
-                                  "at": received_at.get(control_id, 0.0)})
+                                  "message_id": d.message_id, "outcome": d.decision.outcome.value,
+                                  "basis": d.decision.basis.value, "consent_id": d.decision.consent_id})
+    for recipient_id, peer in peers.items():
+        rows["delivered"] += held_messages(recipient_id, peer, received_at)
     store = open_store(db_url)
     try:
         with store.transaction() as tx:
@@ -72,6 +90,12 @@ async def collect(out: Path, bootstrap: str, catalogue: Catalogue, db_url: str, 
         if a.kind.value == "decision" and a.outcome == "deny" and a.detail.get("message_id"):
             rows["decisions"].append({"referral_id": a.referral_id, "recipient_id": a.recipient_id,
                                       "message_id": a.detail["message_id"], "outcome": "deny"})
+    # expected: every (referral, recipient) Handoff permitted a create for, less those a re-check just before
+    # the send denied (a consent revoked meanwhile). The inputs' oracle is upstream: every run fed must have been
+    # detected (the campaign checks it), and tests/chaos/test_wire.py ties each run sent to its detection.
+    denied = {(d["referral_id"], d["recipient_id"]) for d in rows["decisions"] if d["outcome"] == "deny"}
+    rows["expected"] = [{"referral_id": r, "recipient_id": p} for r, p in
+                        sorted({(d.referral_id, d.recipient_id) for d in outbox if d.action.value == "create"} - denied)]
     rows["status"] = [{"referral_id": s["referral_id"], "state": s["to_state"], "at": s["recorded_at"]} for s in states]
     for name in DLQ:
         topic = catalogue[name]

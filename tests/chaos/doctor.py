@@ -19,10 +19,13 @@ def _write(directory: Path, name: str, rows: list[dict]) -> None:
 
 
 def delete_one_audit_record(dump: Path, out: Path) -> Path:
-    """The audit sink lost (or a stage skipped) one disclosure's record."""
+    """The audit sink lost (or a stage skipped) one disclosure's record (of a message a recipient holds:
+    an alert's delivery result, say, names no referral message)."""
     copy = _copy(dump, out)
     rows = read(copy, "audit")
-    first = next(i for i, a in enumerate(rows) if a["kind"] == "delivery-result" and a["outcome"] == "delivered")
+    held = {(m["referral_id"], m["recipient_id"], m["message_id"]) for m in read(copy, "delivered")}
+    first = next(i for i, a in enumerate(rows) if a["kind"] == "delivery-result" and a["outcome"] == "delivered"
+                 and (a["referral_id"], a["recipient_id"], a["message_id"]) in held)
     _write(copy, "audit", rows[:first] + rows[first + 1:])
     return copy
 

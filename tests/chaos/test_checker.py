@@ -1,6 +1,7 @@
 """The checker passes a consistent dump and fails each doctored one (through its command line too)."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -73,3 +74,18 @@ def test_lost_referral_and_unaudited_view_and_a_recheck_deny_fail(dump, tmp_path
 
 def test_usage_error_is_exit_2(tmp_path):
     assert run_cli(tmp_path / "absent").returncode == 2
+
+
+def test_a_delivery_after_its_consent_was_revoked_fails_and_one_before_passes(dump):
+    decisions = [{"referral_id": r, "recipient_id": "org-a", "message_id": m, "outcome": "permit", "basis": "consent",
+                  "consent_id": c} for r, m, c in (("ref-1", "m-1", "c-1"), ("ref-2", "m-2", "c-2"))]
+    rows = [x for x in map(json.loads, (dump / "decisions.jsonl").read_text().splitlines())
+            if x["referral_id"] not in ("ref-1", "ref-2")]
+    _write(dump, "decisions", rows + decisions)
+    # m-1 held at 100.0, m-2 at 101.0: c-1 revoked at 99.5 (inside the grace: a send already past its
+    # re-check), c-2 at 95.0 (6 s before m-2 was held: the re-check should have stopped it)
+    _write(dump, "revocations", [{"consent_id": "c-1", "at": 99.5}, {"consent_id": "c-2", "at": 95.0}])
+    report = check(dump)
+    assert report.unpermitted == ["m-2 (after consent c-2 was revoked)"] and report.violations == 1
+    done = run_cli(dump)
+    assert done.returncode == 1 and "delivered without a permitting decision: 1" in done.stdout, done.stdout
