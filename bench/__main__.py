@@ -33,6 +33,7 @@ def _load() -> str:
 
 
 def _show(row: dict) -> None:
+    row.setdefault("load_1m", round(os.getloadavg()[0], 1))  # the machine's load when the row ended
     print("  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
 
 

@@ -260,6 +260,11 @@ async def stages_alone(bootstrap: str, runs: list[r.EmsRun], tmp: Path) -> list[
             seconds = await settled(bootstrap, f"g-{cat.prefix}.{name}", [topic.full_name], timeout=3600,
                                     workers=[worker]) - began
             rss = worker.peak_rss_mib()
+        except RuntimeError as e:  # the worker exited: say so in the row, go on with the others
+            rows.append({"name": f"stage {name} alone", "records": count, "seconds": 0.0, "records_per_s": 0.0,
+                         "error": str(e).splitlines()[0]})
+            print("\n".join(worker.tail[-15:]), file=sys.stderr)
+            continue
         finally:
             await worker.stop()
         row = make_row(f"stage {name} alone ({what}), its {topic.name} backlog", count, seconds, [])

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pipeline import records as r
-from pipeline.consent import Recipient, decide
+from pipeline.consent import Recipient, Routed, decide
 from pipeline.consent.policy import Policy
 from pipeline.route import RoutingRules, route_dispatch
 from pipeline.route.directory import Directory, Provider
@@ -111,11 +111,11 @@ def plan(incident: r.DispatchIncident, detection: r.Detection, directory: Direct
         live = plan(incident.model_copy(update={"cleared_at": None, "dispositions": []}), detection, directory,
                     rules, policy, local_now, alerted)
         return Plan((), tuple(sorted(alerted | {s.provider.id for s in live.send})))
-    question = request(incident, detection, rules)
+    question, routed = request(incident, detection, rules), Routed(rules.version, directory.version)
     sends, refused = [], []
     for candidate in route_dispatch(detection, incident, directory, rules, local_now):
-        decision = decide(question, Recipient.of(candidate.provider), Purpose.EMERGENCY_RESPONSE, [], policy,
-                          local_now)
+        decision = routed.stamp(decide(question, Recipient.of(candidate.provider), Purpose.EMERGENCY_RESPONSE, [],
+                                       policy, local_now))
         if decision.outcome in PERMITS:
             sends.append(Send(candidate.provider, content(incident, detection, policy, decision.variant), decision))
         else:

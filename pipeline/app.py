@@ -39,7 +39,7 @@ from pipeline.errors import HandoffError, Permanent, Transient
 from pipeline.metrics import Metrics
 from pipeline.render import Party, Redaction, referring_party, render, render_cancel
 from pipeline.route import DirectorySource, RoutingRules, load_routing_rules, place_of, route
-from pipeline.report.stages import report_detection, report_request
+from pipeline.report.stages import report_detection, report_detections, report_request, report_requests
 from pipeline.settings import ReportSettings, Settings
 from pipeline.stage import Context, OnError, Output, Result, RetryPolicy, Sink, Stage, StageRunner, Writer
 from pipeline.storage import Store
@@ -208,24 +208,29 @@ async def route_decide_render(deps: Deps, incoming: r.ReferralRequest, ctx: Cont
 
 
 async def route_decide_renders(deps: Deps, batch: Sequence[tuple[r.ReferralRequest, Context]]) -> list[Result]:
-    """route-decide-render's batch form: the batch's requests merged in one transaction, in order."""
-    merged = await asyncio.to_thread(episodes.merge_requests, deps.store, [q for q, _ in batch], deps.episode_window,
-                                     deps.clock.now())
-    return [await _route_decide_render(deps, request, ctx) for request, (_, ctx) in zip(merged, batch)]
+    """route-decide-render's batch form: the whole batch in one thread hand-off and one transaction
+    (`store.batch`); each request in order merged into its episode, routed, decided, rendered, as
+    one at a time would (each request's database work is a savepoint of the batch's transaction)."""
+    def run() -> list[Result]:
+        with deps.store.batch():
+            return [_route_decide_render(deps, episodes.merge_request(deps.store, q, deps.episode_window,
+                                                                      ctx.clock.now()), ctx) for q, ctx in batch]
+    return await asyncio.to_thread(run)
 
 
-async def _route_decide_render(deps: Deps, request: r.ReferralRequest, ctx: Context) -> Result:
+def _route_decide_render(deps: Deps, request: r.ReferralRequest, ctx: Context) -> Result:
+    """One merged request: route, decide, render (blocking: run in the batch's thread)."""
     now = ctx.clock.now()
     directory, place, candidates = _route(deps, request, now)
     outputs, audits, held = [], [], 0
     if not candidates:  # nobody to ask: on record, so that a programme can see the gap
         audits.append(unrouted_audit(request, ctx, place.county or place.zip, directory.version))
         if request.exclude:  # an escalation found no one left to ask: outreach must act
-            await asyncio.to_thread(record_exhausted, deps.store, request, now)
+            record_exhausted(deps.store, request, now)
     targets = [(Recipient.of(c.provider), c.purpose) for c in candidates]
-    decisions = await asyncio.to_thread(deps.gate.decide, request, targets, now,  # reads the registry, holds
-                                        Routed(deps.routing.version, directory.version))
-    sources, sent = await _render_inputs(deps, request, decisions)
+    decisions = deps.gate.decide(request, targets, now,  # reads the registry, holds
+                                 Routed(deps.routing.version, directory.version))
+    sources, sent = _render_inputs(deps, request, decisions)
     for candidate, decision in zip(candidates, decisions):
         recipient = candidate.provider
         if decision.outcome in (Outcome.PERMIT, Outcome.PERMIT_REDACTED):
@@ -279,7 +284,7 @@ async def consent_changed(deps: Deps, consents: r.ConsentSet, ctx: Context) -> R
             cancelled.append(Cancellation(item.decision.referral_id, item.request.envelope,
                                           "recipient no longer in the directory", sent=False))
             continue
-        sources, sent = await _render_inputs(deps, item.request, [item.decision])
+        sources, sent = await asyncio.to_thread(_render_inputs, deps, item.request, [item.decision])
         delivery = _delivery(deps, item.request, sources, sent, item.decision, recipient, ctx)
         if delivery is not None:
             outputs.append(Output("delivery", r.DeliveryKey(referral_id=item.decision.referral_id,
@@ -340,15 +345,14 @@ class _Gone:
     endpoint: r.Endpoint
 
 
-async def _render_inputs(deps: Deps, request: r.ReferralRequest, decisions: list[r.Decision]):
+def _render_inputs(deps: Deps, request: r.ReferralRequest, decisions: list[r.Decision]):
     """What rendering reads first (a mapping does no I/O): the request's source records, and what
     each recipient already holds of its referral (the ledger: then the message is an update, or
-    nothing at all when its content is what the recipient holds)."""
+    nothing at all when its content is what the recipient holds). Blocking (database reads)."""
     if not any(d.outcome in (Outcome.PERMIT, Outcome.PERMIT_REDACTED) for d in decisions):
         return [], {}
-    sources = await asyncio.to_thread(episodes.load_sources, deps.store, request.source_records)
-    held = await asyncio.to_thread(ledger.holdings, deps.store, [d.referral_id for d in decisions])
-    return sources, held
+    return (episodes.load_sources(deps.store, request.source_records),
+            ledger.holdings(deps.store, [d.referral_id for d in decisions]))
 
 
 def _delivery(deps: Deps, request: r.ReferralRequest, sources, held: dict[str, ledger.Held], decision: r.Decision,
@@ -396,14 +400,27 @@ async def deliver(deps: Deps, delivery: r.Delivery, ctx: Context) -> Result:
 
 
 async def track(deps: Deps, status: r.ReferralStatus, ctx: Context) -> Result:
+    return (await tracks(deps, [(status, ctx)]))[0]
+
+
+async def tracks(deps: Deps, batch: Sequence[tuple[r.ReferralStatus, Context]]) -> list[Result]:
+    """track's batch form: the batch's reports applied in order, in one thread hand-off and one
+    transaction (`store.batch`)."""
+    def run() -> list[Result]:
+        with deps.store.batch():
+            return [_track(deps, status, ctx) for status, ctx in batch]
+    return await asyncio.to_thread(run)
+
+
+def _track(deps: Deps, status: r.ReferralStatus, ctx: Context) -> Result:
     """The state machine: apply (or refuse) the report; a decline or a missed deadline asks the
     next recipient through a request revision that excludes this one (route and decide again)."""
     now = ctx.clock.now()
-    applied = await asyncio.to_thread(apply_status, deps.store, status, deps.deadlines, now)
+    applied = apply_status(deps.store, status, deps.deadlines, now)
     outputs = []
     if applied.verdict.escalate and applied.request_id and applied.recipient_id:
-        request = await asyncio.to_thread(escalation_request, deps.store, applied.request_id, applied.recipient_id,
-                                          status.reason or status.state.value, now)
+        request = escalation_request(deps.store, applied.request_id, applied.recipient_id,
+                                     status.reason or status.state.value, now)
         if request is not None:
             outputs.append(Output("referral.request", request.person, request, AuditKind.REFERRAL_REQUEST))
     return Result(outputs=outputs, audits=[status_audit(status, ctx, applied.verdict)])
@@ -417,11 +434,13 @@ async def sink_audits(deps: Deps, batch: Sequence[tuple[r.AuditEvent, Context]])
     """The audit sink's batch form: the batch's records appended in one transaction."""
     codec = deps.catalogue["audit"].value
     rows = [(event, codec.encode(event), ctx.partition, ctx.offset) for event, ctx in batch]
-    appended = await asyncio.to_thread(store_audits, deps.store, rows)
-    if deps.audit_sealer is not None:
-        for (_, _, partition, _), new in zip(rows, appended):
-            if new:
-                await asyncio.to_thread(deps.audit_sealer.appended, deps.store, deps.clock.now(), partition)
+    def run() -> None:
+        appended = store_audits(deps.store, rows)
+        if deps.audit_sealer is not None:
+            for (_, _, partition, _), new in zip(rows, appended):
+                if new:
+                    deps.audit_sealer.appended(deps.store, deps.clock.now(), partition)
+    await asyncio.to_thread(run)  # one thread hand-off per batch
     return [Result() for _ in batch]
 
 
@@ -510,12 +529,13 @@ STAGES: tuple[Stage, ...] = (
         ("referral.status", *RETRY[i + 1:i + 2]), OnError.RETRY_TOPICS, RETRY,
         "the same, once the record's not_before is due") for i, tier in enumerate(RETRY)),
     S("track", "referral.status", track, AuditKind.STATUS_CHANGE, ("referral.request",),
-      doc="the referral state machine (referral_state); a decline or missed deadline asks the next recipient"),
+      doc="the referral state machine (referral_state); a decline or missed deadline asks the next recipient",
+      batch_fn=tracks),
     S("report-detection", "detection", report_detection, AuditKind.DECISION, ("surveillance.overdose",),
       doc="keep a recognised call's de-identified facts; an overdose to the surveillance feed (policy-gated),"
-          " an area over its 24-hour threshold raises a spike alert"),
+          " an area over its 24-hour threshold raises a spike alert", batch_fn=report_detections),
     S("report-request", "referral.request", report_request, AuditKind.ADMIN, (),
-      doc="keep a referral request's pathway and area for the programme reports"),
+      doc="keep a referral request's pathway and area for the programme reports", batch_fn=report_requests),
     S("audit-sink", "audit", sink_audit, AuditKind.ADMIN, (),
       doc="one hash chain per partition into storage (audit_record), signed segments", batch_fn=sink_audits),
 )

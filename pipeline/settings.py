@@ -75,7 +75,8 @@ class RoutingSettings(Section):
     episode_window_hours: float = 72.0
     timezone: str = Field("UTC", description="the site's IANA time zone: the directory's opening hours are local")
     episode_retention_days: float = Field(
-        90.0, gt=0, description="source records and episodes older than this are purged (PHI at rest)")
+        90.0, gt=0, description="source records, episodes and requests that Handoff last stored longer ago than this are"
+                    " purged (PHI at rest; counted from storage, not from the event)")
 
 
 class ConsentSettings(Section):

@@ -25,37 +25,53 @@ def _secret(deps) -> str:
 
 
 async def report_detection(deps, detection: r.Detection, ctx: Context) -> Result:
-    [source] = await asyncio.to_thread(episodes.load_sources, deps.store, [detection.subject])
+    return (await report_detections(deps, [(detection, ctx)]))[0]
+
+
+async def report_detections(deps, batch) -> list[Result]:
+    """report-detection's batch form: the batch's facts kept in one thread hand-off and one
+    transaction (`store.batch`), then a spike raised meanwhile told to the webhook."""
+    def run() -> list[r.OverdoseReport | None]:
+        with deps.store.batch():
+            return [_kept(deps, detection, ctx) for detection, ctx in batch]
+    reports = await asyncio.to_thread(run)
+    if any(reports):
+        await notify_spikes(deps, batch[0][1].clock.now())
+    return [Result(outputs=[Output("surveillance.overdose", r.SurveillanceKey(area=report.area), report,
+                                   AuditKind.DECISION)]) if report is not None else Result() for report in reports]
+
+
+def _kept(deps, detection: r.Detection, ctx: Context) -> r.OverdoseReport | None:
+    """Keep a detection's call facts; its overdose report when the policy lets it go to the feed
+    (blocking: database work)."""
+    [source] = episodes.load_sources(deps.store, [detection.subject])  # else MissingSource
     settings = deps.report
     fire = frozenset(settings.fire_agencies)
     call = facts.call(detection, source, _secret(deps), fire)
     if call is not None:
-        await asyncio.to_thread(facts_store.save_call, deps.store, call)
+        facts_store.save_call(deps.store, call)
     policy = deps.gate.policy
     report = facts.overdose(detection, source, _secret(deps), settings.grid_degrees, fire, policy.version)
     if report is None:
-        return Result()
+        return None
     role = detection.envelope.source_role.value if detection.envelope.source_role else None
     rules = feed.permitted(policy, role)
     if not rules:
         log.info("surveillance: %s withheld: no policy rule lets %s disclose to public health",
                  report.report_id, role or f"an unknown source ({policy.default_source})")
-        return Result()
-    await asyncio.to_thread(facts_store.save_overdose, deps.store, report)
-    await _watch(deps, report.area, report.occurred_at, ctx)
-    return Result(outputs=[Output("surveillance.overdose", r.SurveillanceKey(area=report.area), report,
-                                  AuditKind.DECISION)])
+        return None
+    facts_store.save_overdose(deps.store, report)
+    _watch(deps, report.area, report.occurred_at, ctx)
+    return report
 
 
-async def _watch(deps, area: str, at, ctx: Context) -> None:
-    """An area over its threshold raises a spike (once a day per area) and tells the webhook."""
+def _watch(deps, area: str, at, ctx: Context) -> None:
+    """An area over its threshold raises a spike (once a day per area; the webhook is told after)."""
     settings = deps.report
-    count = await asyncio.to_thread(facts_store.count_since, deps.store, area, at - feed.WINDOW, at)
+    count = facts_store.count_since(deps.store, area, at - feed.WINDOW, at)
     found = feed.spike(area, count, at, settings.spike_threshold, settings.spike_thresholds)
     if found is not None:
-        await asyncio.to_thread(facts_store.raise_spike, deps.store, area, at, count, found.threshold,
-                                ctx.clock.now())
-    await notify_spikes(deps, ctx.clock.now())
+        facts_store.raise_spike(deps.store, area, at, count, found.threshold, ctx.clock.now())
 
 
 async def notify_spikes(deps, now) -> int:
@@ -85,8 +101,17 @@ def _at(text: str):
 
 
 async def report_request(deps, request: r.ReferralRequest, ctx: Context) -> Result:
-    place = request.location
-    pathway = facts.request_pathway(request, frozenset(deps.report.fire_agencies))
-    await asyncio.to_thread(facts_store.save_request, deps.store, request.request_id,
-                            request.envelope.occurred_at.strftime("%Y-%m"), facts.area_of(place), pathway)
-    return Result()
+    return (await report_requests(deps, [(request, ctx)]))[0]
+
+
+async def report_requests(deps, batch) -> list[Result]:
+    """report-request's batch form: each request's pathway and area kept, in one transaction."""
+    fire = frozenset(deps.report.fire_agencies)
+
+    def run() -> None:
+        with deps.store.batch():
+            for request, _ in batch:
+                facts_store.save_request(deps.store, request.request_id, request.envelope.occurred_at.strftime("%Y-%m"),
+                                         facts.area_of(request.location), facts.request_pathway(request, fire))
+    await asyncio.to_thread(run)
+    return [Result() for _ in batch]

@@ -7,9 +7,12 @@
         row = tx.fetchone("SELECT v FROM t WHERE k = :k", {"k": k})   # a dict, or None
 
 A transaction commits when its block ends normally and rolls back when it raises.
-Transactions do not nest (one per thread at a time). Async callers wrap a whole unit of
-work in `await asyncio.to_thread(fn)`. Driver exceptions come out as the errors in
-errors.py, from either backend.
+Transactions do not nest (one per thread at a time), except inside `store.batch()`: there
+every transaction the thread opens is a savepoint of the batch's one transaction (released
+at its end, rolled back to when it raises), and the batch commits once, at its end. A stage
+runs a batch's units of work so (one commit, one write lock, one thread hand-off per batch
+instead of per record). Async callers wrap a whole unit of work in `await asyncio.to_thread(fn)`.
+Driver exceptions come out as the errors in errors.py, from either backend.
 """
 from __future__ import annotations
 
@@ -170,6 +173,11 @@ class Store:
         """A transaction. `immediate=True` takes the write lock at once (SQLite: BEGIN
         IMMEDIATE; PostgreSQL: an advisory lock shared by immediate transactions only):
         use it for read-modify-write sequences."""
+        outer = getattr(self._local, "batch", None)
+        if outer is not None:
+            with self._savepoint(outer) as tx:
+                yield tx
+            return
         if getattr(self._local, "active", False):
             raise StorageError("transactions do not nest: finish the open one first")
         backend = self._backend
@@ -191,6 +199,29 @@ class Store:
         finally:
             self._local.active = False
             self._pool.release(conn)
+
+    @contextmanager
+    def batch(self) -> Iterator[Transaction]:
+        """One write-locked transaction for a batch of units of work (see the module's docstring)."""
+        with self.transaction(immediate=True) as tx:
+            self._local.batch, self._local.savepoints = tx, 0
+            try:
+                yield tx
+            finally:
+                self._local.batch = None
+
+    @contextmanager
+    def _savepoint(self, tx: Transaction) -> Iterator[Transaction]:
+        self._local.savepoints += 1
+        name = f"unit_{self._local.savepoints}"
+        tx.execute(f"SAVEPOINT {name}")
+        try:
+            yield tx
+        except BaseException:
+            tx.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            tx.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        tx.execute(f"RELEASE SAVEPOINT {name}")
 
     def migrate(self, directory: Path | None = None) -> list[int]:
         """Apply the pending migrations in order; returns the versions applied (empty when up to date)."""

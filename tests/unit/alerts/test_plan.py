@@ -56,6 +56,7 @@ def test_a_suicide_risk_call_alerts_the_on_duty_co_responder_under_the_dispatch_
         (Outcome.PERMIT_REDACTED, Basis.EMERGENCY_DISPATCH, Variant.NO_SUD)
     assert any("dispatch-alert" in reason for reason in decision.reasons)
     assert any("withheld: sud" in reason for reason in decision.reasons)
+    assert (decision.routing_version, decision.directory_version) == (RULES.version, directory().version)
     again = planned(at_version(INCIDENT, 2), alerted=frozenset({"org-mobile-crisis"}))
     assert recipients(again) == ["org-mobile-crisis"] and again.send[0].content["version"] == 2
 
