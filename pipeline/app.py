@@ -230,11 +230,11 @@ def _route_decide_render(deps: Deps, request: r.ReferralRequest, ctx: Context) -
     targets = [(Recipient.of(c.provider), c.purpose) for c in candidates]
     decisions = deps.gate.decide(request, targets, now,  # reads the registry, holds
                                  Routed(deps.routing.version, directory.version))
-    sources, sent = _render_inputs(deps, request, decisions)
+    sources, sent, first = _render_inputs(deps, request, decisions)
     for candidate, decision in zip(candidates, decisions):
         recipient = candidate.provider
         if decision.outcome in (Outcome.PERMIT, Outcome.PERMIT_REDACTED):
-            delivery = _delivery(deps, request, sources, sent, decision, recipient, ctx)
+            delivery = _delivery(deps, request, sources, sent, first, decision, recipient, ctx)
             if delivery is not None:  # None: the recipient holds this content already
                 outputs.append(Output("delivery", r.DeliveryKey(referral_id=decision.referral_id,
                                                                 recipient_id=recipient.id), delivery))
@@ -243,6 +243,7 @@ def _route_decide_render(deps: Deps, request: r.ReferralRequest, ctx: Context) -
         if decision.outcome == Outcome.HOLD:
             outputs.append(Output("consent.pending", request.person, request, AuditKind.REFERRAL_REQUEST))
             held += 1
+    ledger.rendered(deps.store, _first_contents(outputs), now)
     return Result(outputs=outputs, audits=audits, held=held)
 
 
@@ -284,11 +285,12 @@ async def consent_changed(deps: Deps, consents: r.ConsentSet, ctx: Context) -> R
             cancelled.append(Cancellation(item.decision.referral_id, item.request.envelope,
                                           "recipient no longer in the directory", sent=False))
             continue
-        sources, sent = await asyncio.to_thread(_render_inputs, deps, item.request, [item.decision])
-        delivery = _delivery(deps, item.request, sources, sent, item.decision, recipient, ctx)
+        sources, sent, first = await asyncio.to_thread(_render_inputs, deps, item.request, [item.decision])
+        delivery = _delivery(deps, item.request, sources, sent, first, item.decision, recipient, ctx)
         if delivery is not None:
             outputs.append(Output("delivery", r.DeliveryKey(referral_id=item.decision.referral_id,
                                                             recipient_id=recipient.id), delivery))
+            await asyncio.to_thread(ledger.rendered, deps.store, _first_contents(outputs[-1:]), ctx.clock.now())
     outputs += [Output("referral.status", r.ReferralKey(referral_id=c.referral_id), cancelled_status(c),
                        AuditKind.STATUS_CHANGE) for c in cancelled]
     told = await asyncio.to_thread(ledger.holdings, deps.store, [c.referral_id for c in cancelled if c.sent])
@@ -346,26 +348,35 @@ class _Gone:
 
 
 def _render_inputs(deps: Deps, request: r.ReferralRequest, decisions: list[r.Decision]):
-    """What rendering reads first (a mapping does no I/O): the request's source records, and what
-    each recipient already holds of its referral (the ledger: then the message is an update, or
-    nothing at all when its content is what the recipient holds). Blocking (database reads)."""
+    """What rendering reads first (a mapping does no I/O): the request's source records, what each
+    recipient already holds of its referral (the ledger: then the message is an update, or nothing
+    at all when its content is what the recipient holds), and the content each referral was first
+    rendered with (any other content is an update, even before the create has settled). Blocking."""
     if not any(d.outcome in (Outcome.PERMIT, Outcome.PERMIT_REDACTED) for d in decisions):
-        return [], {}
-    return (episodes.load_sources(deps.store, request.source_records),
-            ledger.holdings(deps.store, [d.referral_id for d in decisions]))
+        return [], {}, {}
+    referrals = [d.referral_id for d in decisions]
+    return (episodes.load_sources(deps.store, request.source_records), ledger.holdings(deps.store, referrals),
+            ledger.first_renders(deps.store, referrals))
 
 
-def _delivery(deps: Deps, request: r.ReferralRequest, sources, held: dict[str, ledger.Held], decision: r.Decision,
-              recipient, ctx: Context) -> r.Delivery | None:
-    """The outbox record for one permitted recipient, or None when it holds this content already."""
+def _first_contents(outputs: list[Output]) -> dict[str, str]:
+    """The content digest of each rendered delivery, by referral (the ledger keeps the first)."""
+    return {o.value.referral_id: o.value.content_digest for o in outputs if o.topic == "delivery"}
+
+
+def _delivery(deps: Deps, request: r.ReferralRequest, sources, held: dict[str, ledger.Held], first: dict[str, str],
+              decision: r.Decision, recipient, ctx: Context) -> r.Delivery | None:
+    """The outbox record for one permitted recipient, or None when it holds this content already.
+    The first content rendered for a referral is its create; any other content an update."""
     has = held.get(decision.referral_id)
     redaction = Redaction.of(deps.gate.policy)
     payload = render(request, sources, decision, recipient, action=Action.CREATE, redaction=redaction)
     digest = payload.content_digest  # of the content as a create: an update of the same content has the same
-    action = Action.UPDATE if has is not None else Action.CREATE
-    if has is not None:
-        if has.action != "cancel" and has.digest == digest:
-            return None  # nothing new for nothing new
+    created = first.get(decision.referral_id)
+    action = Action.UPDATE if has is not None or created not in (None, digest) else Action.CREATE
+    if has is not None and has.action != "cancel" and has.digest == digest:
+        return None  # nothing new for nothing new
+    if action == Action.UPDATE:
         payload = render(request, sources, decision, recipient, action=action, redaction=redaction)
     envelope = request.envelope.model_copy(update={
         "event_id": f"delivery:{decision.referral_id}:{payload.message_id}", "source_system": "handoff:render"})

@@ -1,6 +1,8 @@
 """The delivery ledger (table `delivery_ledger`, migration 0007): one row per referral.
 
-    claim = claim(store, delivery, now, lease)     # before a send: Send | Unchanged | Busy
+    first = first_renders(store, referral_ids)      # before rendering: the content each referral was created with
+    rendered(store, {referral_id: digest}, now)     # after it: the first content of a new referral
+    claim = claim(store, delivery, now, lease)     # before a send: Send | Unchanged | Busy | Waiting
     settle(store, delivery, "sent", now)            # after it: what the recipient now holds
     held = holdings(store, referral_ids)            # what each recipient holds (digest, endpoint)
 
@@ -9,6 +11,10 @@ second worker finds it busy until the lease ends (a crashed worker's lease simpl
 the next claim resends the same message, which every connector makes idempotent). A message
 whose content digest equals what the recipient already holds is not sent again (nothing new
 for nothing new), and nor is an older revision than the one it holds.
+
+A referral's create is the first content rendered for it (table `referral_first_render`); other
+content is an update, and an update waits until its referral's create has settled, so that it
+never overtakes it (a create in a retry tier, an unanswered send).
 """
 from __future__ import annotations
 
@@ -18,15 +24,16 @@ from datetime import datetime, timedelta
 from pipeline import records as r
 from pipeline.storage import Store
 
-SEND, UNCHANGED, STALE, BUSY = "send", "unchanged", "stale", "busy"
+SEND, UNCHANGED, STALE, BUSY, WAITING = "send", "unchanged", "stale", "busy", "waiting"
 OPEN_STATES = ("in-flight", "ambiguous", "retry")  # a message that has not settled yet
 
 
 @dataclass(frozen=True)
 class Claim:
-    outcome: str  # send | unchanged | stale | busy
+    outcome: str  # send | unchanged | stale | busy | waiting
     attempts: int = 0  # sends of this message so far, this one included
     resend: str = ""  # why this send repeats an unsettled one ('' for a first send)
+    this_message: bool = False  # unchanged: the recipient holds this very message (a replay of its send)
 
 
 @dataclass(frozen=True)
@@ -51,11 +58,14 @@ def claim(store: Store, delivery: r.Delivery, now: datetime, lease_seconds: floa
         if row is not None:
             if row["sent_digest"] is not None and row["sent_digest"] == digest and row["sent_action"] == \
                     _kind(delivery) and row["state"] == "sent":
-                return Claim(UNCHANGED, row["attempts"])
+                return Claim(UNCHANGED, row["attempts"], this_message=row["sent_message_id"] == delivery.message_id)
             if row["sent_digest"] is not None and delivery.revision < row["revision"] and row["state"] == "sent":
                 return Claim(STALE, row["attempts"])
             if row["state"] == "in-flight" and row["lease_until"] and row["lease_until"] > now.isoformat():
                 return Claim(BUSY, row["attempts"])
+            if delivery.action.value == "update" and row["sent_message_id"] is None and row["state"] in OPEN_STATES \
+                    and row["message_id"] != delivery.message_id:
+                return Claim(WAITING, row["attempts"])  # the create has not settled: the update must not overtake it
         resend = ""
         if row is not None and row["message_id"] == delivery.message_id and row["state"] in OPEN_STATES:
             resend = {"in-flight": "resent: an earlier send did not settle (crash before commit)",
@@ -74,6 +84,25 @@ def claim(store: Store, delivery: r.Delivery, now: datetime, lease_seconds: floa
                    " lease_until = :lease, attempts = :attempts, updated_at = :at WHERE referral_id = :id",
                    params | {"attempts": attempts})
         return Claim(SEND, attempts, resend)
+
+
+def first_renders(store: Store, referral_ids: list[str]) -> dict[str, str]:
+    """The content digest each of these referrals was first rendered with (its create)."""
+    with store.transaction() as tx:
+        rows = [tx.fetchone("SELECT content_digest FROM referral_first_render WHERE referral_id = :id", {"id": rid})
+                for rid in dict.fromkeys(referral_ids)]
+    return {rid: row["content_digest"] for rid, row in zip(dict.fromkeys(referral_ids), rows) if row is not None}
+
+
+def rendered(store: Store, digests: dict[str, str], now: datetime) -> None:
+    """Keep the first content rendered for each referral (a later or replayed render changes nothing)."""
+    if not digests:
+        return
+    with store.transaction(immediate=True) as tx:
+        for rid, digest in digests.items():
+            tx.execute("INSERT INTO referral_first_render (referral_id, content_digest, rendered_at)"
+                       " VALUES (:id, :digest, :at) ON CONFLICT (referral_id) DO NOTHING",
+                       {"id": rid, "digest": digest, "at": now.isoformat()})
 
 
 def settle(store: Store, delivery: r.Delivery, state: str, now: datetime, detail: str = "") -> None:

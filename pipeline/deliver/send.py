@@ -16,7 +16,9 @@ each failed send by connector and outcome (retry, ambiguous, failed).
 
 A crash between 3's send and its settling leaves the slot in flight; when the lease ends, the
 replayed delivery is sent again with the same message id (PUT on the same ids, the same MSH-10,
-the same Message-ID), so the recipient still holds one referral.
+the same Message-ID), so the recipient still holds one referral. A crash after the settling, before
+the stage wrote its result, replays a delivery the recipient holds: nothing is sent, and its
+disclosure record and status are produced again (the same ids: the sink and track keep one).
 """
 from __future__ import annotations
 
@@ -59,10 +61,14 @@ async def send(store: Store, connector: Connector, delivery: r.Delivery, ctx: "C
                audit_now: AuditNow, metrics: "Metrics | None" = None) -> Outcome:
     now = ctx.clock.now()
     slot = await asyncio.to_thread(ledger.claim, store, delivery, now, policy.lease_seconds)
+    if slot.this_message:  # a replay after its send settled: its result may not have been written (a crash)
+        return Outcome(slot.outcome, _sent_status(delivery), [disclosure_audit(delivery, ctx, False)])
     if slot.outcome in (ledger.UNCHANGED, ledger.STALE):
         return Outcome(slot.outcome)
     if slot.outcome == ledger.BUSY:
         raise Transient(f"a send of {delivery.referral_id} is in flight elsewhere")
+    if slot.outcome == ledger.WAITING:
+        raise Transient(f"an update of {delivery.referral_id} waits for the referral's create to settle")
     tried = delivery.model_copy(update={"attempt": slot.attempts})
     attempt = delivery_attempt_audit(tried, ctx, "attempt")
     if slot.resend:
@@ -90,8 +96,11 @@ async def send(store: Store, connector: Connector, delivery: r.Delivery, ctx: "C
     disclosure = disclosure_audit(delivery, ctx, receipt.duplicate)
     if slot.resend:
         disclosure.detail["resend"] = slot.resend
-    status = None if delivery.action.value == "cancel" else sent_status(delivery, receipt.duplicate)
-    return Outcome("sent", status, [disclosure], slot.resend)
+    return Outcome("sent", _sent_status(delivery, receipt.duplicate), [disclosure], slot.resend)
+
+
+def _sent_status(delivery: r.Delivery, duplicate: bool = False) -> r.ReferralStatus | None:
+    return None if delivery.action.value == "cancel" else sent_status(delivery, duplicate)
 
 
 async def _failed(store: Store, delivery: r.Delivery, tried: r.Delivery, ctx: "Context", reason: str,

@@ -108,7 +108,7 @@ async def test_hold_release_revoke_and_a_revocation_before_sending(kafka, catalo
             assert decision.outcome == Outcome.PERMIT and decision.consent_id == "c-2"
             provider = deps.directory.current().get(recipient)
             ctx = Context("test", r.SourceRef(topic="test", record_id="x"), deps.clock, "")
-            late = _delivery(deps, third, [], {}, decision, provider, ctx)
+            late = _delivery(deps, third, [], {}, {}, decision, provider, ctx)
             gate.registry.revoke("c-2", NOW, "user:outreach")
             await writer.write([], [_out("delivery", r.DeliveryKey(referral_id=late.referral_id,
                                                                     recipient_id=recipient), late)], [])

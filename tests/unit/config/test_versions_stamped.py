@@ -15,7 +15,7 @@ from pipeline.consent import Gate, load_policy
 from pipeline.detect import load_rules
 from pipeline.route import SAMPLE_DIRECTORY, DirectorySource, load_routing_rules
 from pipeline.stage import Context
-from pipeline.vocab import ConsentKind, ConsentStatus, DataCategory, Outcome, Purpose, SourceRole
+from pipeline.vocab import Action, ConsentKind, ConsentStatus, DataCategory, Outcome, Purpose, SourceRole
 from tests.support.factory import T0
 from tests.unit.test_episode_route import sangamon_request
 
@@ -68,3 +68,23 @@ def test_deliveries_and_decision_audits_name_the_routing_and_directory_versions(
     assert (delivery.decision.routing_version, delivery.decision.directory_version) == (routing.version, directory)
     [audit] = [a for a in released.audits if a.recipient_id == recipient]
     assert audit.detail["routing"] == routing.version  # the versions that chose it, not those of the release
+
+
+def test_the_first_content_of_a_referral_is_its_create_any_other_an_update_even_before_it_settled(migrated):
+    """Two requests of one episode rendered seconds apart, before the first message is sent (in
+    the deliver stage's queue, or unanswered): the second is an update of the same referral, not a
+    second create (the fault campaign found 13 referrals created twice). A replay of either renders
+    the message it rendered before."""
+    deps = _deps(migrated, load_routing_rules())
+    request = _request(SourceRole.COVERED_ENTITY, "q-1")
+    first = asyncio.run(app.route_decide_render(deps, request, _ctx("route-decide-render", "referral.request")))
+    creates = {o.value.referral_id: o.value for o in first.outputs if o.topic == "delivery"}
+    assert creates and {d.action for d in creates.values()} == {Action.CREATE}
+    amended = request.model_copy(update={"subject": request.subject.model_copy(update={"phone": "217-555-0100"})})
+    second = asyncio.run(app.route_decide_render(deps, amended, _ctx("route-decide-render", "referral.request", 1)))
+    updates = {o.value.referral_id: o.value for o in second.outputs if o.topic == "delivery"}
+    assert updates.keys() == creates.keys() and {d.action for d in updates.values()} == {Action.UPDATE}
+    assert all(updates[k].message_id != creates[k].message_id for k in creates)
+    replay = asyncio.run(app.route_decide_render(deps, amended, _ctx("route-decide-render", "referral.request", 1)))
+    assert {o.value.message_id for o in replay.outputs if o.topic == "delivery"} == {
+        d.message_id for d in updates.values()}

@@ -36,8 +36,12 @@ async def test_sent_once_then_unchanged_and_audited_before_and_after(migrated, p
     assert first.state == "sent" and first.status.state == ReferralState.REQUESTED
     assert [a.kind for a in audits.written] == [AuditKind.DELIVERY_ATTEMPT]  # written before the send
     assert [a.kind for a in first.audits] == [AuditKind.DELIVERY_RESULT] and first.audits[0].outcome == "delivered"
-    again = await send(migrated, mllp(), d, context(offset=1), POLICY, audits)
-    assert again.state == "unchanged" and again.status is None and len(peer.received) == 1
+    again = await send(migrated, mllp(), d, context(offset=1), POLICY, audits)  # a replay after the send settled
+    assert again.state == "unchanged" and len(peer.received) == 1  # nothing sent; its result produced again,
+    assert again.status.envelope.event_id == first.status.envelope.event_id  # under the same ids (a crash may
+    assert [a.audit_id for a in again.audits] == [a.audit_id for a in first.audits]  # have lost the first)
+    other = d.model_copy(update={"message_id": "ANOTHER", "delivery_id": "x:ANOTHER"})  # same content, other message
+    assert (await send(migrated, mllp(), other, context(offset=2), POLICY, audits)).audits == []
     held = ledger.holdings(migrated, [d.referral_id])[d.referral_id]
     assert (held.message_id, held.digest, held.endpoint) == (d.message_id, d.content_digest, d.endpoint)
 
@@ -53,6 +57,31 @@ async def test_an_update_with_new_content_goes_out_an_older_revision_does_not(mi
     stale = first.model_copy(update={"content_digest": "an older body", "revision": 1})
     assert (await send(migrated, mllp(), stale, context(), POLICY, Audits())).state == "stale"
     assert peer.referrals() == {first.referral_id: ["I12", "I13"]}
+
+
+async def test_an_update_waits_until_its_create_has_settled(migrated, peer):
+    """A create without an answer (ambiguous, resent later) is not overtaken by the update rendered
+    meanwhile: the recipient gets I12 then I13, never the update first or two creates."""
+    create = delivery("hl7v2-mllp", peer.address)
+    changed = c.ems_request(revision=2).model_copy(update={"subject": c.patient().model_copy(
+        update={"phone": "217-555-0100"})})
+    update = delivery("hl7v2-mllp", peer.address, revision=2, action=Action.UPDATE, request=changed)
+    clock = FixedClock(c.T0)
+    peer.script = ["silent"]  # kept, never acknowledged
+    with pytest.raises(Ambiguous):
+        await send(migrated, mllp(timeout=0.3), create, context(clock), POLICY, Audits())
+    with pytest.raises(Transient, match="waits for the referral's create"):
+        await send(migrated, mllp(), update, context(clock), POLICY, Audits())
+    assert (await send(migrated, mllp(), create, context(clock), POLICY, Audits())).state == "sent"
+    assert (await send(migrated, mllp(), update, context(clock), POLICY, Audits())).state == "sent"
+    assert peer.referrals() == {create.referral_id: ["I12", "I13"]}
+
+
+def test_the_first_content_rendered_is_the_create_and_is_kept(migrated):
+    assert ledger.first_renders(migrated, ["ref-a"]) == {}
+    ledger.rendered(migrated, {"ref-a": "digest-1"}, c.T0)
+    ledger.rendered(migrated, {"ref-a": "digest-2"}, c.T0)  # later content (or a replay) changes nothing
+    assert ledger.first_renders(migrated, ["ref-a", "ref-b"]) == {"ref-a": "digest-1"}
 
 
 async def test_one_send_in_flight_per_referral(migrated, peer):
