@@ -38,7 +38,7 @@ from pipeline.episode import state as episodes
 from pipeline.errors import HandoffError, Permanent, Transient
 from pipeline.metrics import Metrics
 from pipeline.render import Party, Redaction, referring_party, render, render_cancel
-from pipeline.route import DirectorySource, RoutingRules, load_routing_rules, place_of, route
+from pipeline.route import DirectorySource, Provider, RoutingRules, load_routing_rules, place_of, route
 from pipeline.report.stages import report_detection, report_detections, report_request, report_requests
 from pipeline.settings import ReportSettings, Settings
 from pipeline.stage import Context, OnError, Output, Result, RetryPolicy, Sink, Stage, StageRunner, Writer
@@ -232,12 +232,12 @@ def _route_decide_render(deps: Deps, request: r.ReferralRequest, ctx: Context) -
                                  Routed(deps.routing.version, directory.version))
     sources, sent, first = _render_inputs(deps, request, decisions)
     for candidate, decision in zip(candidates, decisions):
-        recipient = candidate.provider
+        provider = candidate.provider
         if decision.outcome in (Outcome.PERMIT, Outcome.PERMIT_REDACTED):
-            delivery = _delivery(deps, request, sources, sent, first, decision, recipient, ctx)
+            delivery = _delivery(deps, request, sources, sent, first, decision, provider, ctx)
             if delivery is not None:  # None: the recipient holds this content already
                 outputs.append(Output("delivery", r.DeliveryKey(referral_id=decision.referral_id,
-                                                                recipient_id=recipient.id), delivery))
+                                                                recipient_id=provider.id), delivery))
             continue
         audits.append(decision_audit(request, decision, ctx))
         if decision.outcome == Outcome.HOLD:
@@ -280,16 +280,16 @@ async def consent_changed(deps: Deps, consents: r.ConsentSet, ctx: Context) -> R
     for item in released:
         audits.append(decision_audit(item.request, item.decision, ctx))
         try:
-            recipient = directory.get(item.decision.recipient_id)
+            provider = directory.get(item.decision.recipient_id)
         except KeyError:  # the recipient left the directory while the request was held
             cancelled.append(Cancellation(item.decision.referral_id, item.request.envelope,
                                           "recipient no longer in the directory", sent=False))
             continue
         sources, sent, first = await asyncio.to_thread(_render_inputs, deps, item.request, [item.decision])
-        delivery = _delivery(deps, item.request, sources, sent, first, item.decision, recipient, ctx)
+        delivery = _delivery(deps, item.request, sources, sent, first, item.decision, provider, ctx)
         if delivery is not None:
             outputs.append(Output("delivery", r.DeliveryKey(referral_id=item.decision.referral_id,
-                                                            recipient_id=recipient.id), delivery))
+                                                            recipient_id=provider.id), delivery))
             await asyncio.to_thread(ledger.rendered, deps.store, _first_contents(outputs[-1:]), ctx.clock.now())
     outputs += [Output("referral.status", r.ReferralKey(referral_id=c.referral_id), cancelled_status(c),
                        AuditKind.STATUS_CHANGE) for c in cancelled]
@@ -365,23 +365,23 @@ def _first_contents(outputs: list[Output]) -> dict[str, str]:
 
 
 def _delivery(deps: Deps, request: r.ReferralRequest, sources, held: dict[str, ledger.Held], first: dict[str, str],
-              decision: r.Decision, recipient, ctx: Context) -> r.Delivery | None:
+              decision: r.Decision, provider: Provider, ctx: Context) -> r.Delivery | None:
     """The outbox record for one permitted recipient, or None when it holds this content already.
     The first content rendered for a referral is its create; any other content an update."""
     has = held.get(decision.referral_id)
     redaction = Redaction.of(deps.gate.policy)
-    payload = render(request, sources, decision, recipient, action=Action.CREATE, redaction=redaction)
+    payload = render(request, sources, decision, provider, action=Action.CREATE, redaction=redaction)
     digest = payload.content_digest  # of the content as a create: an update of the same content has the same
     created = first.get(decision.referral_id)
     action = Action.UPDATE if has is not None or created not in (None, digest) else Action.CREATE
     if has is not None and has.action != "cancel" and has.digest == digest:
         return None  # nothing new for nothing new
     if action == Action.UPDATE:
-        payload = render(request, sources, decision, recipient, action=action, redaction=redaction)
+        payload = render(request, sources, decision, provider, action=action, redaction=redaction)
     envelope = request.envelope.model_copy(update={
         "event_id": f"delivery:{decision.referral_id}:{payload.message_id}", "source_system": "handoff:render"})
     return r.Delivery(envelope=envelope, delivery_id=f"{decision.referral_id}:{payload.message_id}",
-                      referral_id=decision.referral_id, recipient_id=recipient.id, endpoint=recipient.endpoint,
+                      referral_id=decision.referral_id, recipient_id=provider.id, endpoint=provider.endpoint,
                       format=payload.format, action=action, revision=request.revision, message_id=payload.message_id,
                       content_type=payload.content_type, payload=payload.body, decision=decision,
                       person=request.person, content_digest=digest)
