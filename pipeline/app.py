@@ -38,7 +38,7 @@ from pipeline.episode import state as episodes
 from pipeline.errors import HandoffError, Permanent, Transient
 from pipeline.metrics import Metrics
 from pipeline.render import Party, Redaction, referring_party, render, render_cancel
-from pipeline.route import DirectorySource, RoutingRules, load_routing_rules, place_of, route
+from pipeline.route import DirectorySource, Provider, RoutingRules, load_routing_rules, place_of, route
 from pipeline.report.stages import report_detection, report_detections, report_request, report_requests
 from pipeline.settings import ReportSettings, Settings
 from pipeline.stage import Context, OnError, Output, Result, RetryPolicy, Sink, Stage, StageRunner, Writer
@@ -232,12 +232,12 @@ def _route_decide_render(deps: Deps, request: r.ReferralRequest, ctx: Context) -
                                  Routed(deps.routing.version, directory.version))
     sources, sent = _render_inputs(deps, request, decisions)
     for candidate, decision in zip(candidates, decisions):
-        recipient = candidate.provider
+        provider = candidate.provider
         if decision.outcome in (Outcome.PERMIT, Outcome.PERMIT_REDACTED):
-            delivery = _delivery(deps, request, sources, sent, decision, recipient, ctx)
+            delivery = _delivery(deps, request, sources, sent, decision, provider, ctx)
             if delivery is not None:  # None: the recipient holds this content already
                 outputs.append(Output("delivery", r.DeliveryKey(referral_id=decision.referral_id,
-                                                                recipient_id=recipient.id), delivery))
+                                                                recipient_id=provider.id), delivery))
             continue
         audits.append(decision_audit(request, decision, ctx))
         if decision.outcome == Outcome.HOLD:
@@ -279,16 +279,16 @@ async def consent_changed(deps: Deps, consents: r.ConsentSet, ctx: Context) -> R
     for item in released:
         audits.append(decision_audit(item.request, item.decision, ctx))
         try:
-            recipient = directory.get(item.decision.recipient_id)
+            provider = directory.get(item.decision.recipient_id)
         except KeyError:  # the recipient left the directory while the request was held
             cancelled.append(Cancellation(item.decision.referral_id, item.request.envelope,
                                           "recipient no longer in the directory", sent=False))
             continue
         sources, sent = await asyncio.to_thread(_render_inputs, deps, item.request, [item.decision])
-        delivery = _delivery(deps, item.request, sources, sent, item.decision, recipient, ctx)
+        delivery = _delivery(deps, item.request, sources, sent, item.decision, provider, ctx)
         if delivery is not None:
             outputs.append(Output("delivery", r.DeliveryKey(referral_id=item.decision.referral_id,
-                                                            recipient_id=recipient.id), delivery))
+                                                            recipient_id=provider.id), delivery))
     outputs += [Output("referral.status", r.ReferralKey(referral_id=c.referral_id), cancelled_status(c),
                        AuditKind.STATUS_CHANGE) for c in cancelled]
     told = await asyncio.to_thread(ledger.holdings, deps.store, [c.referral_id for c in cancelled if c.sent])
@@ -356,21 +356,21 @@ def _render_inputs(deps: Deps, request: r.ReferralRequest, decisions: list[r.Dec
 
 
 def _delivery(deps: Deps, request: r.ReferralRequest, sources, held: dict[str, ledger.Held], decision: r.Decision,
-              recipient, ctx: Context) -> r.Delivery | None:
+              provider: Provider, ctx: Context) -> r.Delivery | None:
     """The outbox record for one permitted recipient, or None when it holds this content already."""
     has = held.get(decision.referral_id)
     redaction = Redaction.of(deps.gate.policy)
-    payload = render(request, sources, decision, recipient, action=Action.CREATE, redaction=redaction)
+    payload = render(request, sources, decision, provider, action=Action.CREATE, redaction=redaction)
     digest = payload.content_digest  # of the content as a create: an update of the same content has the same
     action = Action.UPDATE if has is not None else Action.CREATE
     if has is not None:
         if has.action != "cancel" and has.digest == digest:
             return None  # nothing new for nothing new
-        payload = render(request, sources, decision, recipient, action=action, redaction=redaction)
+        payload = render(request, sources, decision, provider, action=action, redaction=redaction)
     envelope = request.envelope.model_copy(update={
         "event_id": f"delivery:{decision.referral_id}:{payload.message_id}", "source_system": "handoff:render"})
     return r.Delivery(envelope=envelope, delivery_id=f"{decision.referral_id}:{payload.message_id}",
-                      referral_id=decision.referral_id, recipient_id=recipient.id, endpoint=recipient.endpoint,
+                      referral_id=decision.referral_id, recipient_id=provider.id, endpoint=provider.endpoint,
                       format=payload.format, action=action, revision=request.revision, message_id=payload.message_id,
                       content_type=payload.content_type, payload=payload.body, decision=decision,
                       person=request.person, content_digest=digest)
