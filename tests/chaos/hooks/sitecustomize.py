@@ -2,7 +2,8 @@
 puts this directory on the worker's PYTHONPATH and names breaks in CHAOS_BREAK (comma-separated); Python imports
 this module at start-up (site), and it patches one function when its module is first imported.
 
-  drop-audit    the audit sink leaves out ONE delivery-result record ("delivered"): the first one
+  drop-audit    the audit sink leaves out ONE delivery-result record ("delivered") of a referral message
+                (one naming its message id; an alert's is not one): the first one
                 any worker sees (claimed across processes with a marker file, CHAOS_BREAK_STATE),
                 and the same record again whenever a replay brings it back
   skip-recheck  the consent re-check just before sending always answers "send"
@@ -27,7 +28,7 @@ def _drop_audit(module) -> None:
     original = module._append
 
     def _append(tx, event, body, partition, offset):
-        if event.kind.value == "delivery-result" and event.outcome == "delivered":
+        if event.kind.value == "delivery-result" and event.outcome == "delivered" and event.detail.get("message_id"):
             try:
                 fd = os.open(state, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # the first one, across processes
             except FileExistsError:
