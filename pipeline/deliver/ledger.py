@@ -88,10 +88,13 @@ def claim(store: Store, delivery: r.Delivery, now: datetime, lease_seconds: floa
 
 def first_renders(store: Store, referral_ids: list[str]) -> dict[str, str]:
     """The content digest each of these referrals was first rendered with (its create)."""
+    out: dict[str, str] = {}
     with store.transaction() as tx:
-        rows = [tx.fetchone("SELECT content_digest FROM referral_first_render WHERE referral_id = :id", {"id": rid})
-                for rid in dict.fromkeys(referral_ids)]
-    return {rid: row["content_digest"] for rid, row in zip(dict.fromkeys(referral_ids), rows) if row is not None}
+        for rid in dict.fromkeys(referral_ids):
+            row = tx.fetchone("SELECT content_digest FROM referral_first_render WHERE referral_id = :id", {"id": rid})
+            if row is not None:
+                out[rid] = row["content_digest"]
+    return out
 
 
 def rendered(store: Store, digests: dict[str, str], now: datetime) -> None:

@@ -1,6 +1,6 @@
 """The episode stage's state in the database (migration 0003_episode): source records by
 incident, persons' episodes, merged requests. Each function is one transaction (the batch
-forms `save_runs` and `merge_requests`: one per batch); the merge reads and writes under the
+form `save_runs`: one per batch; route-decide-render merges inside `Store.batch()`); the merge reads and writes under the
 write lock, so two workers cannot both open revision 2.
 
 Every row carries `stored_at`, when Handoff last wrote it (the stage's clock, `now`): retention is
@@ -105,13 +105,6 @@ def merge_request(store: Store, incoming: r.ReferralRequest, window: timedelta, 
     """Place a request in the person's episode and fold it into what is there; returns the merged request."""
     with store.transaction(immediate=True) as tx:
         return _merge(tx, incoming, window, now)
-
-
-def merge_requests(store: Store, incoming: list[r.ReferralRequest], window: timedelta,
-                   now: datetime) -> list[r.ReferralRequest]:
-    """A batch of requests merged in order, in one transaction."""
-    with store.transaction(immediate=True) as tx:
-        return [_merge(tx, request, window, now) for request in incoming]
 
 
 def _merge(tx, incoming: r.ReferralRequest, window: timedelta, now: datetime) -> r.ReferralRequest:

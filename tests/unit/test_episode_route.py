@@ -163,6 +163,12 @@ def test_an_amendment_and_a_later_unit_update_the_request_instead_of_opening_ano
     store.close()
 
 
+def _merged_in_one_batch(store, batch):
+    """As route-decide-render merges: every request of the batch in one `Store.batch()` transaction."""
+    with store.batch():
+        return [episodes.merge_request(store, q, DEFAULT_WINDOW, T0) for q in batch]
+
+
 def test_a_batch_merged_in_one_transaction_ends_as_one_at_a_time_does(tmp_path):
     from pipeline.storage import open_store
 
@@ -172,7 +178,7 @@ def test_a_batch_merged_in_one_transaction_ends_as_one_at_a_time_does(tmp_path):
     batch = [incident_requests([(one, detected(one, *OPIOID))], RULES, KEYS)[0] for one in (first, amended, later)]
     results, tables = [], []
     for name, merge_all in (("one", lambda s: [episodes.merge_request(s, q, DEFAULT_WINDOW, T0) for q in batch]),
-                            ("batch", lambda s: episodes.merge_requests(s, batch, DEFAULT_WINDOW, T0))):
+                            ("batch", lambda s: _merged_in_one_batch(s, batch))):
         store = open_store(f"sqlite:///{tmp_path / f'{name}.db'}")
         store.migrate()
         results.append(merge_all(store))
