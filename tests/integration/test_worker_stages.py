@@ -68,10 +68,12 @@ BACKLOG = 1000  # runs preloaded: about 10 s of classify-run alone here, several
 
 
 async def test_split_deployment_routes_while_ems_runs_are_backlogged(kafka, catalogue, tmp_path):
-    """The split deployment (`--stages referrals` and `--stages ingest`, README "Performance"): with
-    a backlog on ems.run, route-decide-render handles referral requests before the ingest group has
-    taken the backlog. One worker of every stage does not: its one consumer and event loop feed
-    classify-run first (measured: 19 of ~1,700 requests routed while 3,000 runs were taken)."""
+    """The split deployment (`--stages referrals` and `--stages ingest`, README "Performance") runs
+    the whole pipeline in two groups, and with a backlog on ems.run route-decide-render handles
+    referral requests before the ingest group has taken the backlog (here ~400 of 1,000 runs' requests).
+    This backlog is below faust's stream buffer (4,096), where one worker of every stage keeps up as
+    well (checked by hand: 326); the starvation of one worker appears beyond it, and is measured by
+    `make bench` (README), not here: a CI test cannot afford 20,000 runs."""
     from bench.hops import distinct, preload
     from handoff.demo import sample_runs
 
