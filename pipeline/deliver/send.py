@@ -5,8 +5,8 @@
 
 A batch goes in rounds (`plan`): a round holds at most one delivery of a referral (the next one
 comes in a later round, once this one settled), at most `policy.concurrency` sends per connector
-and, at an endpoint whose connector takes one message at a time (`per_endpoint`, MLLP), at most
-that many, in batch order. Each round:
+and at most one per endpoint, in batch order (unless its connector says more: `per_endpoint`; the
+inbox, `deliver_many`, takes a round in one call). Each round:
 
 1. claims every referral's slot in the ledger, in one transaction (a savepoint each), once `vet` (the
    consent re-read) found no reason not to send (else the outcome is `refused`, nothing sent): nothing
@@ -132,17 +132,17 @@ def plan(deliveries: Sequence[r.Delivery], lanes: Callable[[r.Delivery], list[La
 
 
 def lanes_of(connectors: dict[str, Connector], policy: Policy) -> Callable[[r.Delivery], list[Lane]]:
-    """What a delivery shares with others in a round: its connector's concurrency (unless it takes a
-    round in one call) and, for a connector that says so (`per_endpoint`), its endpoint."""
+    """What a delivery shares with others in a round: its connector's concurrency and its endpoint,
+    which takes one message at a time, in order, unless the connector says otherwise (`per_endpoint`:
+    a FHIR server's transactions PUT shared resources, an MLLP receiver may want one connection). A
+    connector that takes a round in one call (`deliver_many`) shares nothing."""
     def lanes(d: r.Delivery) -> list[Lane]:
         connector = connectors.get(d.endpoint.kind)
-        out: list[Lane] = []
-        if not hasattr(connector, "deliver_many"):
-            out.append((("connector", d.endpoint.kind), max(1, policy.concurrency), False))
-        per_endpoint = getattr(connector, "per_endpoint", None)
-        if per_endpoint:
-            out.append((("endpoint", d.endpoint.kind, d.endpoint.address), per_endpoint, per_endpoint == 1))
-        return out
+        if hasattr(connector, "deliver_many"):
+            return []
+        per_endpoint = getattr(connector, "per_endpoint", 1)
+        return [(("connector", d.endpoint.kind), max(1, policy.concurrency), False),
+                (("endpoint", d.endpoint.kind, d.endpoint.address), per_endpoint, per_endpoint == 1)]
     return lanes
 
 
@@ -185,7 +185,7 @@ async def _round(store: Store, connectors: dict[str, Connector], items: list[tup
         for i, _, _ in sending:
             done[i] = e
         return done  # type: ignore[return-value]
-    receipts = await _transmit(connectors, [tried for _, tried, _ in sending], policy.concurrency)
+    receipts = await _transmit(connectors, [items[i][0] for i, _, _ in sending], policy.concurrency)
     settled = await _settle(store, items, sending, receipts, policy, metrics, on_sent)
     failures = [audit for _, audit in settled.values() if audit is not None]
     if failures:  # a transient failure's result is on record before the stage hands the delivery on

@@ -56,9 +56,13 @@ def test_the_plan_keeps_a_referral_and_an_ordered_endpoint_in_order_and_the_conc
     batch = [fake("a", "hl7v2-mllp", "e1"), fake("a", "hl7v2-mllp", "e1"), fake("b", "hl7v2-mllp", "e1"),
              fake("c", "inbox"), fake("d", "hl7v2-mllp", "e2"), fake("e", "inbox"), fake("f", "hl7v2-mllp", "e1")]
     assert plan(batch, lanes) == [[0, 3, 4, 5], [1], [2], [6]]  # e1: a, a again, b, f; the inbox in one round
-    fhir = [fake(f"r{i}", "fhir-rest") for i in range(5)]
+    fhir = [fake(f"r{i}", "fhir-rest", f"server-{i}") for i in range(5)]
     assert plan(fhir, lanes) == [[0, 1], [2, 3], [4]]  # at most `concurrency` sends per connector at once
-    assert plan([fake("x", "fhir-rest"), fake("x", "fhir-rest"), fake("y", "fhir-rest")], lanes) == [[0, 2], [1]]
+    assert plan([fake("x", "fhir-rest", "s1"), fake("x", "fhir-rest", "s1"), fake("y", "fhir-rest", "s2")],
+                lanes) == [[0, 2], [1]]
+    assert plan([fake("x", "fhir-rest"), fake("y", "fhir-rest")], lanes) == [[0], [1]]  # one server: one at a time
+    parallel = lanes_of({"hl7v2-mllp": SimpleNamespace(per_endpoint=3)}, Policy(concurrency=8))
+    assert plan([fake(f"m{i}", "hl7v2-mllp") for i in range(4)], parallel) == [[0, 1, 2], [3]]
 
 
 async def test_a_batch_with_one_permanent_failure_delivers_the_others(migrated, peer):
