@@ -140,7 +140,7 @@ def lanes_of(connectors: dict[str, Connector], policy: Policy) -> Callable[[r.De
         connector = connectors.get(d.endpoint.kind)
         if hasattr(connector, "deliver_many"):
             return []
-        per_endpoint = getattr(connector, "per_endpoint", 1)
+        per_endpoint = getattr(connector, "per_endpoint", None) or 1
         return [(("connector", d.endpoint.kind), max(1, policy.concurrency), False),
                 (("endpoint", d.endpoint.kind, d.endpoint.address), per_endpoint, per_endpoint == 1)]
     return lanes
