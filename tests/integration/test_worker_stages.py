@@ -1,6 +1,7 @@
 """`handoff worker --stages` through the installed console script on the real broker: a worker whose
 set overlaps a running worker's set is refused in one line (exit 4) before it joins anything; a
-disjoint set runs beside it."""
+disjoint set runs beside it; several sets start beside each other (each checks the others' groups
+before and after it joins)."""
 from __future__ import annotations
 
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_worker import Worker, worker_env
+from tests.integration.test_worker import Worker, _seen, worker_env
 
 pytestmark = pytest.mark.kafka
 HANDOFF = str(Path(sys.executable).parent / "handoff")
@@ -35,8 +36,28 @@ async def test_overlapping_stage_sets_are_refused_and_disjoint_ones_run(kafka, c
 
         disjoint = Worker("disjoint", env, tmp_path, "--stages", "track,audit-sink")
         workers.append(disjoint)
-        await disjoint.assigned()
+        await _seen(disjoint, "worker started")  # past its second overlap check, made once it joined
         assert first.proc.poll() is None and disjoint.proc.poll() is None
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+async def test_stage_sets_start_while_other_sets_groups_exist(kafka, catalogue, tmp_path):
+    """Three disjoint sets started one after another: the second sees two groups of the deployment
+    once it joined, the third sees three. aiokafka 0.14 decodes a DescribeGroups v3 answer with the
+    v2 schema, so describing two groups in one request failed and the worker exited 3 "the broker
+    is unavailable: … Connection … closed" (pipeline/kafka/groups.py)."""
+    env = worker_env(kafka, catalogue, tmp_path)
+    workers = []
+    try:
+        for name, stages in (("ingest", "classify-run"), ("routing", "route-decide-render"),
+                             ("sink", "audit-sink")):
+            worker = Worker(name, env, tmp_path, "--stages", stages)
+            workers.append(worker)
+            await _seen(worker, "worker started")
+        assert [w.proc.poll() for w in workers] == [None, None, None], [w.text() for w in workers]
+        assert not any("broker is unavailable" in w.text() for w in workers)
     finally:
         for worker in workers:
             worker.stop()
