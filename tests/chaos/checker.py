@@ -14,11 +14,21 @@ by hand, or doctored on purpose):
                      the re-check before sending)
   audit.jsonl        {"audit_id", "kind", "outcome", "referral_id", "recipient_id", "message_id"}:
                      the audit sink's stored records (delivery results and views carry the ids)
-  views.jsonl        {"view_id", "user", "referral_id"}: person-level views served (optional)
+  views.jsonl        {"view_id", "user", "referral_id", "query"}: person-level views served (optional);
+                     audited when a view audit record has that id, or is by that user ("user:" actor)
+                     about that referral with that query (path), one record per view
+  replies.jsonl      {"referral_id", "recipient_id", "action", "state", "channel", "at"}: provider answers
+                     the reply edges took (optional); the referral must end in its last answer's state
+  alerts.jsonl       {"team", "message_id", "action", "incident_number", "version", "at", "body"}: what the
+                     co-responder teams' webhooks accepted (optional)
+  expected_alerts.jsonl  {"incident_number", "alert", "closed"}: the 911 calls sent and whether each must
+                     raise an alert (and, closed, its withdrawal) or none
+  states.jsonl       {"referral_id", "state", "recipient_id"}: the closed loop's current states
   revocations.jsonl  {"consent_id", "at"}: consents the campaign revoked, and when the edge accepted
                      the revocation (epoch s; optional). A decision names the consent it relies on
                      ("basis", "consent_id" in decisions.jsonl)
-  status.jsonl       {"referral_id", "state", "at"}: referral states (optional: reported only)
+  status.jsonl       {"referral_id", "state", "at", "source"}: the status history (reported: the last
+                     state of each referral, and how many a missed deadline cancelled)
   deadletters.jsonl  {"topic", "stage", "reason"}
   faults.jsonl       {"kind", "target", "at", "until"}: what the schedule did, and when (epoch s)
 
@@ -28,7 +38,9 @@ more than one create (or the same update twice) held for one referral at one rec
 re-check denied, or one held more than GRACE seconds after the consent its permit relies on was
 revoked (delivered without a permit); a held message without a delivery-result audit
 record for its message id (a disclosure without an audit record); a view without its view
-audit record. Reported: dead letters by reason, states, and the drain time, from the end of
+audit record; a referral a provider answered that does not end in the state of its last answer
+(answers lost); a 911 call that must raise an alert without exactly one (or, closed, without its
+withdrawal), or one that must raise none with any (alerts wrong). Reported: dead letters by reason, states, and the drain time, from the end of
 the last fault to the last delivery.
 """
 from __future__ import annotations
@@ -60,15 +72,22 @@ class Report:
     unpermitted: list[str] = field(default_factory=list)
     unaudited: list[str] = field(default_factory=list)
     unaudited_views: list[str] = field(default_factory=list)
+    unanswered: list[str] = field(default_factory=list)
+    alerts_wrong: list[str] = field(default_factory=list)
+    alerts: Counter = field(default_factory=Counter)
+    replies: Counter = field(default_factory=Counter)
+    swept: int = 0
     dead_letters: Counter = field(default_factory=Counter)
     states: Counter = field(default_factory=Counter)
     faults: Counter = field(default_factory=Counter)
     drain_seconds: float | None = None
+    views: int = 0
 
     @property
     def violations(self) -> int:
         return (len(self.lost) + len(self.duplicated) + len(self.unpermitted) + len(self.unaudited)
-                + len(self.unaudited_views))
+                + len(self.unaudited_views) + len(self.unanswered)
+                + len(self.alerts_wrong))
 
     def lines(self) -> list[str]:
         drain = "n/a (no delivery after the last fault)" if self.drain_seconds is None else f"{self.drain_seconds:.1f} s"
@@ -78,13 +97,19 @@ class Report:
                f"duplicated at a recipient: {len(self.duplicated)}",
                f"delivered without a permitting decision: {len(self.unpermitted)}",
                f"disclosures without an audit record: {len(self.unaudited)}",
-               f"person-level views without an audit record: {len(self.unaudited_views)}",
+               f"person-level views without an audit record: {len(self.unaudited_views)} (of {self.views})",
+               f"dispatch alerts wrong: {len(self.alerts_wrong)} (held: "
+               f"{', '.join(f'{k} {v}' for k, v in sorted(self.alerts.items())) or 'none'})",
+               f"provider answers not in the final state: {len(self.unanswered)} "
+               f"(answers: {', '.join(f'{k} {v}' for k, v in sorted(self.replies.items())) or 'none'})",
                f"dead letters: {sum(self.dead_letters.values())}"]
         out += [f"  {n:6d}  {reason}" for reason, n in self.dead_letters.most_common(20)]
         out += [f"referral states: {', '.join(f'{k} {v}' for k, v in sorted(self.states.items())) or 'none'}",
+                f"cancelled by a missed deadline (the sweep): {self.swept}",
                 f"drain time after the last fault: {drain}"]
         for label, items in (("lost", self.lost), ("duplicated", self.duplicated), ("unpermitted", self.unpermitted),
-                             ("unaudited", self.unaudited), ("unaudited view", self.unaudited_views)):
+                             ("unaudited", self.unaudited), ("unaudited view", self.unaudited_views),
+                             ("answer lost", self.unanswered), ("alert", self.alerts_wrong)):
             out += [f"  {label}: {item}" for item in items[:10]]
         out.append(f"violations: {self.violations}")
         return out
@@ -126,14 +151,16 @@ def check(directory: Path) -> Report:
         if key not in audited:
             report.unaudited.append(m["message_id"])
 
-    viewed = {a["audit_id"] for a in read(directory, "audit") if a["kind"] == "view"}
-    report.unaudited_views = [v["view_id"] for v in read(directory, "views") if v["view_id"] not in viewed]
+    report.unaudited_views, report.views = _unaudited_views(directory)
+    report.unanswered, report.replies = _answers_lost(directory)
+    report.alerts_wrong, report.alerts = _alerts_wrong(directory)
     report.dead_letters = Counter(f"{x['topic']}: {x['reason']}" for x in read(directory, "deadletters"))
     last_state: dict[str, dict] = {}
     for s in read(directory, "status"):
         if s["referral_id"] not in last_state or s["at"] >= last_state[s["referral_id"]]["at"]:
             last_state[s["referral_id"]] = s
     report.states = Counter(s["state"] for s in last_state.values())
+    report.swept = sum(1 for s in read(directory, "status") if s["state"] == "cancelled" and s.get("source") == "track")
     faults = read(directory, "faults")
     report.faults = Counter(f["kind"] for f in faults)
     if faults and delivered:
@@ -141,6 +168,52 @@ def check(directory: Path) -> Report:
         last = max(m["at"] for m in delivered)
         report.drain_seconds = max(0.0, last - calm) if last >= calm else None
     return report
+
+
+def _unaudited_views(directory: Path) -> tuple[list[str], int]:
+    audits = [a for a in read(directory, "audit") if a["kind"] == "view" and a["outcome"] == "success"]
+    ids = {a["audit_id"] for a in audits}
+    left = Counter((a.get("actor", ""), a["referral_id"], a.get("query", "")) for a in audits)
+    missing, views = [], read(directory, "views")
+    for v in views:
+        key = (f"user:{v['user']}", v["referral_id"], v.get("query", ""))
+        if v["view_id"] in ids:
+            continue
+        if left[key] > 0:
+            left[key] -= 1
+        else:
+            missing.append(v["view_id"])
+    return missing, len(views)
+
+
+def _answers_lost(directory: Path) -> tuple[list[str], Counter]:
+    """Referrals whose current state is not the state of the last answer a provider's edge took."""
+    replies = read(directory, "replies")
+    last: dict[str, dict] = {}
+    for x in sorted(replies, key=lambda x: x["at"]):
+        last[x["referral_id"]] = x
+    current = {s["referral_id"]: s["state"] for s in read(directory, "states")}
+    lost = [f"{rid} answered {x['action']} ({x['channel']}), is {current.get(rid, 'unknown')}"
+            for rid, x in sorted(last.items()) if current.get(rid) != x["state"]]
+    return lost, Counter(f"{x['channel']} {x['action']}" for x in replies)
+
+
+def _alerts_wrong(directory: Path) -> tuple[list[str], Counter]:
+    held = read(directory, "alerts")
+    by_call: dict[str, set[tuple[str, str]]] = defaultdict(set)  # one message id is one alert (a resend is not two)
+    for a in held:
+        by_call[a["incident_number"]].add((a["action"], a["message_id"]))
+    wrong = []
+    for call in read(directory, "expected_alerts"):
+        got = by_call.get(call["incident_number"], set())
+        raised = sum(1 for action, _ in got if action == "alert")
+        if call["alert"] and raised != 1:
+            wrong.append(f"{call['incident_number']}: {raised} alerts raised, want 1")
+        if call["alert"] and call["closed"] and not any(action == "withdraw" for action, _ in got):
+            wrong.append(f"{call['incident_number']}: closed, its alert not withdrawn")
+        if not call["alert"] and got:
+            wrong.append(f"{call['incident_number']}: {len(got)} alert messages for a call that must raise none")
+    return wrong, Counter(a["action"] for a in held)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -71,7 +71,10 @@ async def collect(out: Path, bootstrap: str, catalogue: Catalogue, db_url: str, 
         with store.transaction() as tx:
             inbox = tx.fetchall("SELECT recipient_id, referral_id, message_id, received_at FROM inbox_item")
             audits = tx.fetchall("SELECT body FROM audit_record")
-            states = tx.fetchall("SELECT referral_id, to_state, recorded_at FROM referral_status_history")
+            states = tx.fetchall("SELECT referral_id, to_state, recorded_at, occurred_at, source"
+                                 " FROM referral_status_history")
+            current = tx.fetchall("SELECT referral_id, state, recipient_id FROM referral_state")
+            deadlines = tx.fetchall("SELECT referral_id, name, started_at, due_at, status FROM referral_deadline")
     finally:
         store.close()
     creates: set[tuple[str, str]] = set()
@@ -86,7 +89,8 @@ async def collect(out: Path, bootstrap: str, catalogue: Catalogue, db_url: str, 
         a = codec.decode(bytes(row["body"]))
         rows["audit"].append({"audit_id": a.audit_id, "kind": a.kind.value, "outcome": a.outcome,
                               "referral_id": a.referral_id or "", "recipient_id": a.recipient_id or "",
-                              "message_id": a.detail.get("message_id", "")})
+                              "message_id": a.detail.get("message_id", ""), "actor": a.actor or "",
+                              "query": a.detail.get("query", "")})
         if a.kind.value == "decision" and a.outcome == "deny" and a.detail.get("message_id"):
             rows["decisions"].append({"referral_id": a.referral_id, "recipient_id": a.recipient_id,
                                       "message_id": a.detail["message_id"], "outcome": "deny"})
@@ -96,7 +100,10 @@ async def collect(out: Path, bootstrap: str, catalogue: Catalogue, db_url: str, 
     denied = {(d["referral_id"], d["recipient_id"]) for d in rows["decisions"] if d["outcome"] == "deny"}
     rows["expected"] = [{"referral_id": r, "recipient_id": p} for r, p in
                         sorted({(d.referral_id, d.recipient_id) for d in outbox if d.action.value == "create"} - denied)]
-    rows["status"] = [{"referral_id": s["referral_id"], "state": s["to_state"], "at": s["recorded_at"]} for s in states]
+    rows["status"] = [{"referral_id": s["referral_id"], "state": s["to_state"], "at": s["recorded_at"],
+                       "occurred_at": s["occurred_at"], "source": s["source"]} for s in states]
+    rows["deadlines"] = [dict(d) for d in deadlines]
+    rows["states"] = [dict(s) for s in current]
     for name in DLQ:
         topic = catalogue[name]
         for m in await read_topic(bootstrap, topic.full_name):

@@ -24,6 +24,9 @@ from pipeline.kafka.producer import ProducerSink
 from pipeline.settings import AgencyCredential
 from pipeline.storage import open_store
 from tests.chaos import wire
+from tests.unit.connectors import cad_gen
+from connectors.edge.certs import issue
+from tests.integration.test_edge_replies import running_replies
 from tests.support.edges import KEYS, MllpClient, edge_settings, make_certs, msa, running_intake, running_mllp
 
 SENDER = "ems-012"  # one EMS credential that may send for every agency of the sample (NEMSIS by key, HL7 by cert)
@@ -31,14 +34,19 @@ RESEND = 60  # attempts per input before the campaign gives up (it then fails: a
 
 
 class Edges:
-    def __init__(self, directory: Path, bootstrap: str, catalogue, runs, db_url: str, extra_agencies=()) -> None:
+    def __init__(self, directory: Path, bootstrap: str, catalogue, runs, db_url: str, extra_agencies=(),
+                 providers=()) -> None:
         self.certs = make_certs(directory / "edge-certs")
+        for org in providers:  # the MLLP recipients answer over TLS with their own client certificate
+            self.certs.clients[org] = issue(self.certs.ca, directory / "edge-certs" / "clients", org)
         self.db_url = db_url  # the consent registry's database (the workers' own)
         agencies = sorted({run.agency_id for run in runs} | {SENDER, *extra_agencies})
         settings = edge_settings(self.certs, catalogue.prefix, max_body_bytes=4 << 20, mllp_max_message_bytes=1 << 20)
         creds = dict(settings.edges.agencies)
         creds[SENDER] = AgencyCredential(kind="ems", api_keys=[SecretStr(KEYS[SENDER])], cert_subjects=[SENDER],
                                          agency_ids=agencies)
+        for org in providers:
+            creds[org] = AgencyCredential(kind="provider", may_send=["status"], cert_subjects=[org])
         centres = {run.agency_id: run.key.dispatch_centre for run in runs} | {ISSUER: "psap-north"}
         self.settings = settings.model_copy(update={
             "edges": settings.edges.model_copy(update={"agencies": creds}),
@@ -46,20 +54,24 @@ class Edges:
         self.bootstrap, self.catalogue = bootstrap, catalogue
         self.answers: Counter = Counter()
         self.control = 0
+        self.expected_alerts: list[dict] = []  # {"incident_number", "alert": bool}: what each 911 call must raise
 
     @contextlib.asynccontextmanager
     async def running(self):
         store = open_store(self.db_url)
         async with ProducerSink(self.bootstrap) as sink, \
                 running_intake(self.settings, sink, self.catalogue, Registry(store)) as (self.base, _), \
-                running_mllp(self.settings, sink, self.catalogue) as (self.mllp_address, _):
+                running_mllp(self.settings, sink, self.catalogue) as (self.mllp_address, _), \
+                running_replies(self.settings, sink, self.catalogue) as (self.replies_address, _):
             ctx = client_context(self.certs.ca.cert)
             async with httpx.AsyncClient(base_url=self.base, verify=ctx, timeout=30,
                                          headers={"X-API-Key": KEYS[SENDER]}) as self.ems, \
                     httpx.AsyncClient(base_url=self.base, verify=ctx, timeout=30,
                                       headers={"X-API-Key": KEYS["psap-north"]}) as self.psap, \
                     httpx.AsyncClient(base_url=self.base, verify=ctx, timeout=30,
-                                      headers={"X-API-Key": KEYS["outreach-1"]}) as self.outreach:
+                                      headers={"X-API-Key": KEYS["outreach-1"]}) as self.outreach, \
+                    httpx.AsyncClient(base_url=self.base, verify=ctx, timeout=30,
+                                      headers={"X-API-Key": KEYS["pd-7"]}) as self.police:
                 yield self
         store.close()
 
@@ -112,6 +124,54 @@ class Edges:
         if client is not None:
             await client.close()
 
+    async def cad(self, number: int, count: int = 5) -> int:
+        """A CAD export (CSV) from the dispatch centre: `count` calls received now; those closed as
+        "referred to partner agency" (disposition 15) with a crisis call type are field referrals too."""
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        rows = cad_gen.rows(count, seed=number)
+        for i, row in enumerate(rows):
+            row.update({"Incident Number": f"24-{60000 + number * count + i}",
+                        "Received At": (now - timedelta(minutes=i)).isoformat()})
+        done = await self._post(self.psap, "/v1/cad", cad_gen.to_csv(rows), "text/csv")
+        assert not done.get("refused"), done["refused"][:3]
+        return len(rows)
+
+    async def field(self, number: int, count: int = 2) -> int:
+        """Officers' direct referrals (the police department's field referral JSON): a person who agreed
+        to a call, the services the officer ticked, the consent status the officer recorded."""
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        services = (["peer-recovery"], ["sud-treatment", "peer-recovery"], ["mh-crisis-followup"], ["housing-social"])
+        items = [{"referral_id": f"FR-{number}-{i}", "referred_at": (now - timedelta(minutes=i)).isoformat(),
+                  "pathway": ("officer-prevention", "officer-intervention", "naloxone-plus")[(number + i) % 3],
+                  "referrer": {"role": "officer", "id": f"badge-{number % 50}"},
+                  "person": {"given": f"Field{number}", "family": f"Person{i}", "phone": f"555-01{number % 100:02d}",
+                             "address": {"county": "Sangamon", "state": "IL"}},
+                  "services": services[(number + i) % len(services)],
+                  "consent_status": ("verbal", "signed", "none")[(number + i) % 3],
+                  "note": "agreed to a call"} for i in range(count)]
+        done = await self._post(self.police, "/v1/field-referrals", json.dumps(items).encode(), "application/json")
+        assert done.get("received") == count and not done.get("refused"), done
+        return count
+
+    async def reply(self, org: str, referral_id: str, code: str, control: str) -> str:
+        """An RRI^I12 from `org` (RF1-1 `code`, RF1-6 the referral); the edge's MSA-1 ("none": no answer;
+        an AR saying "resend later" counts as none: the broker was away)."""
+        message = "\r".join([
+            f"MSH|^~\\&|EHR|{org}|HANDOFF|HANDOFF|{datetime.now(timezone.utc):%Y%m%d%H%M%S}||RRI^I12^RRI_I12|{control}|P|2.5.1",
+            "MSA|AA|HANDOFF", f"RF1|{code}|||||{referral_id}"]).encode() + b"\r"
+        try:
+            client = await MllpClient.connect(self.replies_address, self.certs, org)
+            try:
+                ack = await client.call(message)
+            finally:
+                await client.close()
+        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError) as e:
+            self.answers[f"rri {type(e).__name__}"] += 1
+            return "none"
+        answer = msa(ack)[1] if ack else "none"
+        self.answers[f"rri {answer}"] += 1
+        return "none" if answer == "AR" and "resend" in msa(ack)[-1] else answer
+
     async def consent(self, resource: dict) -> dict:
         """A FHIR Consent from the outreach team (201: stored)."""
         return await self._post(self.outreach, "/v1/consents/", json.dumps(resource).encode(), "application/fhir+json",
@@ -130,4 +190,6 @@ class Edges:
         for doc in docs:
             done = await self._post(self.psap, "/v1/eido", json.dumps(doc).encode(), "application/json")
             assert not done.get("refused"), done["refused"][:3]
+        self.expected_alerts += [{"incident_number": incident, "alert": True, "closed": True},
+                                 {"incident_number": f"24-{95000 + number}", "alert": False, "closed": False}]
         return len(docs)

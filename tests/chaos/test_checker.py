@@ -89,3 +89,49 @@ def test_a_delivery_after_its_consent_was_revoked_fails_and_one_before_passes(du
     assert report.unpermitted == ["m-2 (after consent c-2 was revoked)"] and report.violations == 1
     done = run_cli(dump)
     assert done.returncode == 1 and "delivered without a permitting decision: 1" in done.stdout, done.stdout
+
+
+def test_views_join_by_user_referral_and_path_one_record_each(dump):
+    with open(dump / "audit.jsonl", "a") as fh:
+        fh.write(json.dumps({"audit_id": "v-9", "kind": "view", "outcome": "success", "referral_id": "ref-2",
+                             "recipient_id": "", "message_id": "", "actor": "user:prov", "query": "/api/v1/referrals/ref-2"})
+                 + "\n")
+    view = {"user": "prov", "referral_id": "ref-2", "query": "/api/v1/referrals/ref-2"}
+    _write(dump, "views", [{"view_id": "x-1", **view}])
+    assert check(dump).unaudited_views == [] and check(dump).views == 1
+    _write(dump, "views", [{"view_id": "x-1", **view}, {"view_id": "x-2", **view}])  # two views, one record
+    assert check(dump).unaudited_views == ["x-2"]
+    _write(dump, "views", [{"view_id": "x-3", **view, "user": "someone-else"}])
+    assert check(dump).unaudited_views == ["x-3"]
+
+
+def test_an_answer_the_referral_does_not_show_fails(dump):
+    _write(dump, "replies", [{"referral_id": "ref-1", "recipient_id": "org-a", "action": "accept", "state": "accepted",
+                              "channel": "inbox", "at": 1.0},
+                             {"referral_id": "ref-3", "recipient_id": "org-b", "action": "accept", "state": "accepted",
+                              "channel": "mllp", "at": 2.0},
+                             {"referral_id": "ref-1", "recipient_id": "org-a", "action": "complete",
+                              "state": "completed", "channel": "inbox", "at": 3.0}])
+    _write(dump, "states", [{"referral_id": "ref-1", "state": "completed"}, {"referral_id": "ref-3", "state": "accepted"}])
+    assert check(dump).violations == 0
+    _write(dump, "states", [{"referral_id": "ref-1", "state": "accepted"}, {"referral_id": "ref-3", "state": "requested"}])
+    report = check(dump)
+    assert len(report.unanswered) == 2 and report.violations == 2
+    done = run_cli(dump)
+    assert done.returncode == 1 and "provider answers not in the final state: 2" in done.stdout, done.stdout
+
+
+def test_alerts_each_raised_once_withdrawn_when_closed_and_none_where_none_is_due(dump):
+    _write(dump, "expected_alerts", [{"incident_number": "24-1", "alert": True, "closed": True},
+                                     {"incident_number": "24-2", "alert": False, "closed": False}])
+    alert = {"team": "org-t", "incident_number": "24-1", "version": 1, "at": 1.0, "body": {}}
+    good = [{**alert, "action": "alert", "message_id": "a1:v1:alert"},
+            {**alert, "action": "alert", "message_id": "a1:v1:alert"},  # a resend of the same message: one alert
+            {**alert, "action": "withdraw", "message_id": "a1:v3:withdraw", "version": 3}]
+    _write(dump, "alerts", good)
+    assert check(dump).violations == 0
+    _write(dump, "alerts", good[:1] + [{**alert, "action": "alert", "message_id": "a1:v2:alert", "version": 2}])
+    assert sorted(check(dump).alerts_wrong) == ["24-1: 2 alerts raised, want 1", "24-1: closed, its alert not withdrawn"]
+    _write(dump, "alerts", good + [{**alert, "incident_number": "24-2", "action": "alert", "message_id": "a2:v1:alert"}])
+    report = check(dump)
+    assert report.alerts_wrong == ["24-2: 1 alert messages for a call that must raise none"] and report.violations == 1
