@@ -31,7 +31,7 @@ from pipeline.config.live import LiveConfig
 from pipeline.consent import (Cancellation, Gate, Recipient, Routed, cancelled_status, flagged_in_field,
                               flagged_in_run, load_policy)
 from pipeline.deliver import Connector, ledger
-from pipeline.deliver.send import AuditNow, Policy, send
+from pipeline.deliver.send import REFUSED, AuditNow, Policy, send_batch
 from pipeline.detect import Rules, load_rules
 from pipeline.episode import DEFAULT_WINDOW
 from pipeline.episode import state as episodes
@@ -388,24 +388,52 @@ def _delivery(deps: Deps, request: r.ReferralRequest, sources, held: dict[str, l
 
 
 async def deliver(deps: Deps, delivery: r.Delivery, ctx: Context) -> Result:
-    """Re-read the consent (not for a cancellation: it discloses nothing new), then send under the
-    delivery policy (pipeline/deliver/send.py): attempt audit first, the result after."""
+    """One delivery (the retry tiers' form): `delivers` of one, a failure raised."""
+    [done] = await delivers(deps, [(delivery, ctx)])
+    if isinstance(done, BaseException):
+        raise done
+    return done
+
+
+async def delivers(deps: Deps, batch: Sequence[tuple[r.Delivery, Context]]) -> list[Result | BaseException]:
+    """deliver's batch form: re-read the consent just before each claim (not for a cancellation: it
+    discloses nothing new), then send under the delivery policy (pipeline/deliver/send.py: claims
+    in one transaction, every attempt audit first, sends at once, settlings and consent uses in one
+    transaction). One result each, or the error the stage's retries and dead letters take."""
+    connectors = deps.connectors
+    done: list[Result | BaseException | None] = [None] * len(batch)
+    todo = []
+    for i, (delivery, _) in enumerate(batch):
+        if delivery.endpoint.kind in connectors:
+            todo.append(i)
+            continue
+        if deps.metrics is not None:  # a deployment without the recipient's kind of connector: a dead letter to replay
+            deps.metrics.delivery_failures.labels(delivery.endpoint.kind, "unconfigured").inc()
+        done[i] = Permanent(f"no delivery connector for endpoint kind {delivery.endpoint.kind}: configure it, replay")
+    outcomes = await send_batch(deps.store, connectors, [batch[i] for i in todo], deps.delivery,
+                                deps.audit_now or _no_audit_writer, deps.metrics, on_sent=partial(_used, deps),
+                                vet=partial(_recheck, deps))
+    for i, outcome in zip(todo, outcomes):
+        done[i] = outcome if isinstance(outcome, BaseException) else _delivered(batch[i][0], batch[i][1], outcome)
+    return done  # type: ignore[return-value]
+
+
+def _recheck(deps: Deps, delivery: r.Delivery, now) -> list[str]:
+    return [] if delivery.action == Action.CANCEL else deps.gate.recheck(delivery, now)
+
+
+def _used(deps: Deps, delivery: r.Delivery, now) -> None:
+    if delivery.action != Action.CANCEL:
+        deps.gate.record_use(delivery, now)
+
+
+def _delivered(delivery: r.Delivery, ctx: Context, outcome) -> Result:
     key = r.ReferralKey(referral_id=delivery.referral_id)
-    cancelling = delivery.action == Action.CANCEL
-    problems = [] if cancelling else await asyncio.to_thread(deps.gate.recheck, delivery, ctx.clock.now())
-    if problems:  # the consent changed since the decision: do not send; cancel
+    if outcome.state == REFUSED:  # the consent changed since the decision: nothing sent; cancel
+        problems = list(outcome.problems)
         cancel = Cancellation(delivery.referral_id, delivery.envelope, "; ".join(problems), sent=False)
         return Result(outputs=[Output("referral.status", key, cancelled_status(cancel), AuditKind.STATUS_CHANGE)],
                       audits=[recheck_audit(delivery, ctx, problems)])
-    connector = deps.connectors.get(delivery.endpoint.kind)
-    if connector is None:  # a deployment without the recipient's kind of connector: a dead letter to replay
-        if deps.metrics is not None:
-            deps.metrics.delivery_failures.labels(delivery.endpoint.kind, "unconfigured").inc()
-        raise Permanent(f"no delivery connector for endpoint kind {delivery.endpoint.kind}: configure it, replay")
-    outcome = await send(deps.store, connector, delivery, ctx, deps.delivery, deps.audit_now or _no_audit_writer,
-                         deps.metrics)
-    if outcome.state == "sent" and not cancelling:
-        await asyncio.to_thread(deps.gate.record_use, delivery, ctx.clock.now())
     outputs = [Output("referral.status", key, outcome.status, AuditKind.STATUS_CHANGE)] if outcome.status else []
     return Result(outputs=outputs, audits=outcome.audits)
 
@@ -535,7 +563,7 @@ STAGES: tuple[Stage, ...] = (
     S("consent-changed", "consent", consent_changed, AuditKind.DECISION, ("delivery", "referral.status"),
       doc="release holds a new consent allows; cancel what a revocation or expiry ends"),
     S("deliver", "delivery", deliver, AuditKind.DELIVERY_RESULT, ("referral.status", RETRY[0]), OnError.RETRY_TOPICS,
-      RETRY, "re-read consent, send through the recipient's connector"),
+      RETRY, "re-read consent, send through the recipient's connector", batch_fn=delivers),
     *(S(f"deliver-{tier.rsplit('.', 1)[1]}", tier, deliver, AuditKind.DELIVERY_RESULT,
         ("referral.status", *RETRY[i + 1:i + 2]), OnError.RETRY_TOPICS, RETRY,
         "the same, once the record's not_before is due") for i, tier in enumerate(RETRY)),

@@ -243,6 +243,8 @@ class MllpDelivery(Section):
 
     ack_timeout: float = Field(30.0, gt=0, description="seconds to wait for the ACK; none is an ambiguous send")
     connect_timeout: float = Field(10.0, gt=0)
+    connections: int = Field(1, ge=1, description="connections at once to one receiver; 1: its messages go one at "
+                                                  "a time, in order")
     ca_bundle: Path | None = None
     client_cert: Path | None = None
     client_key: Path | None = None
@@ -266,6 +268,8 @@ class DeliverySettings(Section):
     final_attempt: int = Field(6, ge=1, description="a transient failure of this many sends of one message is final:"
                                                    " the referral is failed")
     idempotent: bool = Field(True, description="false only in the test that shows what idempotency prevents")
+    concurrency: int = Field(16, ge=1, description="sends in flight at once per connector in the deliver stage's "
+                                                   "batch (one per referral; MLLP: mllp.connections per endpoint)")
     fhir: FhirRestDelivery = FhirRestDelivery()
     mllp: MllpDelivery = MllpDelivery()
     direct: DirectDelivery = DirectDelivery()

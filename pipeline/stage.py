@@ -86,8 +86,9 @@ class Result:
 
 
 StageFn = Callable[[r.Record, "Context"], Union[Result, Awaitable[Result]]]
-# A stage's batch form (optional): the records of a batch at once, e.g. in one transaction; one result each.
-BatchFn = Callable[[Sequence[tuple[r.Record, "Context"]]], Awaitable[Sequence[Result]]]
+# A stage's batch form (optional): the records of a batch at once, e.g. in one transaction; one result each,
+# or the error of that record alone (the others' results stand; it is retried or dead-lettered on its own).
+BatchFn = Callable[[Sequence[tuple[r.Record, "Context"]]], Awaitable[Sequence[Union[Result, BaseException]]]]
 Probe = Callable[[], Awaitable[bool]]  # does a dependency answer right now?
 
 
@@ -310,9 +311,12 @@ class StageRunner:
             values = [self.source.value.decode(msg.value) for msg in batch]
             contexts = [self._context(msg, value) for msg, value in zip(batch, values)]
             results = await self.stage.batch_fn(list(zip(values, contexts)))
-            for msg, ctx, result in zip(batch, contexts, results, strict=True):
+            for msg, value, ctx, result in zip(batch, values, contexts, results, strict=True):
                 self.writer.tag = msg
-                await self._write(msg, ctx, result)
+                if isinstance(result, BaseException):
+                    await self._failed_in_batch(msg, value, result)
+                else:
+                    await self._write(msg, ctx, result)
         except Exception as e:
             log.info("stage %s: batch of %d failed (%s); one record at a time", self.stage.name, len(batch),
                      classify(e).cause_type)
@@ -320,6 +324,17 @@ class StageRunner:
         self.metrics.consumed.labels(self.stage.name).inc(len(batch))
         self.metrics.seconds.labels(self.stage.name).observe(time.perf_counter() - started)
         return True
+
+    async def _failed_in_batch(self, msg: Incoming, value: r.Record, exc: BaseException) -> None:
+        """A record the batch form returned an error for, handled as `handle` would its first failure:
+        a permanent one dead-lettered, a peer's on to the next retry topic, any other retried in place."""
+        error = classify(exc)
+        if not error.transient:
+            await self._dead_letter(msg, error, retryable=False)
+        elif self.stage.retry_topics and error.dependency not in SHARED_DEPENDENCIES:
+            await self._give_up(msg, value, error)
+        else:
+            await self.handle(msg)
 
     async def handle(self, msg: Incoming) -> None:
         """Process one message, retrying transient failures; never raises for a failure of the

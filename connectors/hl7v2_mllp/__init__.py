@@ -1,7 +1,9 @@
 """HL7 v2 outbound (endpoint kind hl7v2-mllp): REF^I12/I13/I14 over MLLP, TLS for `mllps://host:port`,
 plain for `mllp://host:port`.
 
-One connection per message: connect, write the frame, read the ACK within `ack_timeout`.
+One connection per message: connect, write the frame, read the ACK within `ack_timeout`; at most
+`connections` at once to one receiver (`per_endpoint`: the deliver stage sends one endpoint's messages
+one at a time, in order, by default).
 
     nothing written yet (refused, TLS failure, connect timeout)  Transient: try later
     AA / CA                                                     delivered
@@ -53,6 +55,7 @@ class MllpConnector:
         self.settings = settings  # pipeline.settings.MllpDelivery
         self.idempotent = idempotent
         self._tls: ssl.SSLContext | None = None
+        self.per_endpoint = settings.connections
 
     def tls(self) -> ssl.SSLContext:
         if self._tls is None:

@@ -1,10 +1,12 @@
 """Delivery: send what the outbox holds through the recipient's connector, report the result.
 
 Connectors are registered by endpoint kind (pipeline/deliver/registry.py, STYLE.md §8):
-`deliver(delivery) -> Receipt` and `aclose()`; they raise the error tree (pipeline/errors.py):
+`deliver(delivery) -> Receipt` and `aclose()`, optionally `deliver_many(deliveries) -> [Receipt]` (a
+round of a batch in one call: all or none) and `per_endpoint` (sends at once to one endpoint; by
+default 1: one at a time, in order); they raise the error tree (pipeline/errors.py):
 `Transient` (try again later), `Ambiguous` (sent, no answer: resend the same message id later,
 flagged) or `Permanent`. The policy around a send (one in flight per referral, nothing new for
-nothing new, audits before and after, failed or requested status) is `send()` in send.py.
+nothing new, audits before and after, failed or requested status) is `send_batch()` in send.py.
 """
 from __future__ import annotations
 

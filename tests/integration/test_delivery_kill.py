@@ -1,18 +1,22 @@
-"""Kill the deliver stage's process between send and commit, then restart it: each recipient
-(the real HAPI FHIR server, an MLLP receiver, a Direct HISP) ends with exactly one referral per
-identity. With idempotency switched off the same loop leaves duplicates, so the check can fail.
-A few trials here; 50 under `make test-long`."""
+"""Kill the deliver stage's process mid-batch, between its last send and the batch's settling, then
+restart it: each recipient (the real HAPI FHIR server, an MLLP receiver taking two referrals one at
+a time, a Direct HISP, the inbox) ends with exactly one referral per identity, and every message
+the MLLP receiver got was audited as an attempt before it left. With idempotency switched off the
+same loop leaves duplicates, so the check can fail. A few trials here; 50 under `make test-long`."""
 from __future__ import annotations
 
 import asyncio
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from connectors.hl7v2_mllp import control_id
 from connectors.peers.mllp import MllpPeer
 from connectors.peers.smtp import SmtpPeer, direct_certs
+from pipeline.storage import open_store
 from pipeline.topics import Catalogue
 from tests.support.delivery import delivery, fhir_settings, tasks
 
@@ -37,7 +41,8 @@ async def recipients(fhir_server, tmp_path):
 
 async def child(tmp_path: Path, db: str, files: list[str], section: dict, kill: bool) -> int:
     config = tmp_path / "child.json"
-    config.write_text(json.dumps({"db": db, "deliveries": files, "delivery": section, "kill": kill}))
+    config.write_text(json.dumps({"db": db, "deliveries": files, "delivery": section, "kill": kill,
+                                  "audits": str(tmp_path / "audits.jsonl")}))
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "tests.support.deliver_child", str(config),
                                                 cwd=ROOT, stderr=asyncio.subprocess.PIPE)
     _, err = await asyncio.wait_for(proc.communicate(), 120)
@@ -47,8 +52,6 @@ async def child(tmp_path: Path, db: str, files: list[str], section: dict, kill: 
 
 async def trials(count: int, tmp_path, fhir_server, recipients, idempotent: bool) -> dict[str, list[int]]:
     """Per connector, how many referrals each identity's recipient holds after kill + restart."""
-    from pipeline.storage import open_store
-
     mllp, smtp, section = recipients
     section = {**section, "idempotent": idempotent}
     db = f"sqlite:///{tmp_path / 'kill.db'}"
@@ -56,36 +59,59 @@ async def trials(count: int, tmp_path, fhir_server, recipients, idempotent: bool
     store.migrate()
     store.close()
     codec = Catalogue("kill")["delivery"].value
-    held: dict[str, list[int]] = {"fhir-rest": [], "hl7v2-mllp": [], "direct": []}
+    held: dict[str, list[int]] = {"fhir-rest": [], "hl7v2-mllp": [], "direct": [], "inbox": []}
     for n in range(count):
         tag = f"{'i' if idempotent else 'x'}{n}"
         sent = {"fhir-rest": delivery("fhir-rest", fhir_server.server.base, pid=f"org-kill-{tag}-f"),
                 "hl7v2-mllp": delivery("hl7v2-mllp", mllp.address, pid=f"org-kill-{tag}-m"),
                 "direct": delivery("direct", TO, pid=f"org-kill-{tag}-d")}
+        if idempotent:  # a second MLLP referral goes in a second round (one at a time): killed after it, the
+            sent |= {"hl7v2-mllp-2": delivery("hl7v2-mllp", mllp.address, pid=f"org-kill-{tag}-m2"),  # first
+                     "inbox": delivery("inbox", "x", pid=f"org-kill-{tag}-i"),  # round has settled, the second not
+                     "inbox-2": delivery("inbox", "x", pid=f"org-kill-{tag}-i2")}
         files = []
         for kind, d in sent.items():
             (tmp_path / f"{tag}-{kind}.avro").write_bytes(codec.encode(d))
             files.append(str(tmp_path / f"{tag}-{kind}.avro"))
-        assert await child(tmp_path, db, files, section, kill=True) == -9  # SIGKILL after every send
+        assert await child(tmp_path, db, files, section, kill=True) == -9  # SIGKILL after the batch's last send
         await asyncio.sleep(0.3)  # its leases run out
         assert await child(tmp_path, db, files, section, kill=False) == 0  # the restart resends
         held["fhir-rest"].append(len(await tasks(fhir_server, sent["fhir-rest"].referral_id)))
-        held["hl7v2-mllp"].append(len(mllp.referrals().get(sent["hl7v2-mllp"].referral_id, [])))
+        for kind in ("hl7v2-mllp", "hl7v2-mllp-2")[:1 + idempotent]:
+            held["hl7v2-mllp"].append(len(mllp.referrals().get(sent[kind].referral_id, [])))
         held["direct"].append(len(smtp.referrals().get(sent["direct"].referral_id, [])))
+        store = open_store(db)
+        with store.transaction() as tx:
+            for kind in ("inbox", "inbox-2")[:2 * idempotent]:
+                held["inbox"].append(tx.fetchone("SELECT COUNT(*) AS n FROM inbox_item WHERE referral_id = :r",
+                                                 {"r": sent[kind].referral_id})["n"])
+        store.close()
+    if idempotent:  # (without, the MLLP control ids are made up at the send and name no audited message)
+        every_send_audited(tmp_path / "audits.jsonl", mllp)
     return held
+
+
+def every_send_audited(path: Path, mllp: MllpPeer) -> None:
+    audits = [json.loads(line) for line in path.read_text().splitlines()]
+    attempts = Counter(a["detail"]["message_id"] for a in audits if a["kind"] == "delivery-attempt"
+                       and a["outcome"] == "attempt")
+    frames = Counter(control_id(m) for m in mllp.received)
+    assert frames and all(attempts[m] >= k for m, k in frames.items()), (frames, attempts)  # every send audited first
+    results = {a["detail"]["message_id"] for a in audits if a["kind"] == "delivery-result"}
+    assert results >= set(frames)  # and its result after the restart
 
 
 async def test_kill_between_send_and_commit_leaves_one_referral_per_identity(tmp_path, fhir_server, recipients):
     held = await trials(2, tmp_path, fhir_server, recipients, idempotent=True)
-    assert held == {"fhir-rest": [1, 1], "hl7v2-mllp": [1, 1], "direct": [1, 1]}
+    assert held == {"fhir-rest": [1, 1], "hl7v2-mllp": [1] * 4, "direct": [1, 1], "inbox": [1] * 4}
 
 
 async def test_without_idempotency_the_same_loop_shows_duplicates(tmp_path, fhir_server, recipients):
     held = await trials(1, tmp_path, fhir_server, recipients, idempotent=False)
-    assert held == {"fhir-rest": [2], "hl7v2-mllp": [2], "direct": [2]}
+    assert held == {"fhir-rest": [2], "hl7v2-mllp": [2], "direct": [2], "inbox": []}
 
 
 @pytest.mark.long
 async def test_kill_between_send_and_commit_fifty_times(tmp_path, fhir_server, recipients):
     held = await trials(50, tmp_path, fhir_server, recipients, idempotent=True)
-    assert all(counts == [1] * 50 for counts in held.values()), held
+    assert all(set(counts) == {1} for counts in held.values()), held
