@@ -2,9 +2,11 @@
 
 Sizes (environment): BENCH_N runs for the hops (20,000), BENCH_PIPELINE_N for the pipeline end
 to end (20,000), BENCH_LATENCY_N runs offered at 50/s for latency (500), BENCH_WORKERS worker
-processes for the end-to-end row, comma-separated for several rows ("1"), BENCH_STAGE_N runs
+processes for the end-to-end row, or `split` (one `--stages ingest` and one `--stages referrals`
+process), comma-separated for several rows ("1,split"), BENCH_STAGE_N runs
 for the stages-alone rows (5,000; 0 skips them), BENCH_DELIVER_N deliveries for the deliver stage
-alone (bench/deliver.py: 5,000 to the inbox, BENCH_DELIVER_MLLP_N 1,000 to an MLLP receiver; 0 skips). Every Kafka row's `ratio_to_raw` is its
+alone (bench/deliver.py: 5,000 to the inbox, BENCH_DELIVER_MLLP_N 1,000 to an MLLP receiver; 0
+skips). Every Kafka row's `ratio_to_raw` is its
 records per second over the batched raw hop's of this run. The machine's load average is
 printed before and after (a shared machine slows every row alike, not the ratios).
 
@@ -59,8 +61,8 @@ async def compare(bootstrap: str, rate: float = 50.0) -> list[dict]:
         await create_topics(bootstrap, cat)
         rows.append(await hop(bootstrap, cat, n, runs, lat_runs, rate))
         _show(rows[-1])
-    for workers in [int(w) for w in _env("BENCH_WORKERS", "1").split(",")]:
-        rows.append(await end_to_end(bootstrap, workers, runs[:pipeline_n], lat_runs, rate, tmp))
+    for spec in [w.strip() for w in _env("BENCH_WORKERS", "1,split").split(",")]:
+        rows.append(await end_to_end(bootstrap, spec, runs[:pipeline_n], lat_runs, rate, tmp))
         _show(rows[-1])
     if stage_n:
         for row in await stages_alone(bootstrap, runs[:stage_n], tmp):

@@ -2,7 +2,8 @@
 
 - **End to end**: N distinct EMS runs preloaded into `ems.run`; then the worker(s) start
   (BENCH_WORKERS, default 1: one process running every stage; 2: two such processes in one
-  consumer group). The clock starts when the first worker logs its partition assignment
+  consumer group; `split`: the split deployment, one `--stages ingest` and one `--stages
+  referrals` process, each in its own group). The clock starts when the first worker logs its partition assignment
   (process start-up and imports excluded, the group join and everything after included) and
   stops when the group has committed every offset of every stage's topic (committed = end
   offset: nothing in flight anywhere, the audit sink included). faust commits every second,
@@ -10,11 +11,19 @@
   are offered at 50/s on a fixed schedule; latency = broker time of a referral's first
   `referral.status` (the delivery's report) minus that of its run on `ems.run`, matched by
   correlation id.
-  Peak RSS = the worker process's VmHWM (/proc) after both phases.
+  Peak RSS = each worker process's VmHWM (/proc) after both phases; the row shows the largest.
+  Starvation is measured in the same row: when the ingest stage has committed the whole
+  preloaded `ems.run` (`ingest_drained_s`), how many `referral.request` records
+  route-decide-render's group had committed by then (`routed_while_backlogged`, of
+  `requests_by_then` on the topic).
 - **Stages alone**: a fresh topic set and database; `BENCH_STAGE_N` runs preloaded; then
   `handoff worker --stages S` for S = classify-run, route-decide-render, deliver, audit-sink in
   turn, each consuming the backlog the previous one left (its own consumer group, the shared
   database), timed as above.
+
+Rows are equal work: the closed loop's deadline sweep (and the task poll, on the same period)
+is pinned off (`track.sweep_seconds` = 1 day; its one pass at start finds an empty database),
+so no row cancels and re-requests referrals depending on how long it ran.
 
 Every recipient in the bench's directory is Handoff's inbox (the sample directory with its
 FHIR, MLLP and Direct endpoints pointed at the inbox): the rows measure Handoff, not the
@@ -117,8 +126,12 @@ def worker_env(bootstrap: str, cat: Catalogue, db: Path, directory: Path) -> dic
     env.update(HANDOFF_ENVIRONMENT="test", HANDOFF_KAFKA__BOOTSTRAP=bootstrap, HANDOFF_KAFKA__TOPIC_PREFIX=cat.prefix,
                HANDOFF_KAFKA__CONSUMER_GROUP=f"g-{cat.prefix}", HANDOFF_STORAGE__URL=f"sqlite:///{db}",
                HANDOFF_METRICS__PORT="0", HANDOFF_ROUTING__DIRECTORY=str(directory),
-               HANDOFF_AUDIT__CHECKPOINT_EXPORT=str(db.with_suffix(".checkpoints.jsonl")))
+               HANDOFF_AUDIT__CHECKPOINT_EXPORT=str(db.with_suffix(".checkpoints.jsonl")),
+               HANDOFF_TRACK__SWEEP_SECONDS=str(SWEEP_OFF))  # equal work: see the module's docstring
     return env
+
+
+SWEEP_OFF = 86400
 
 
 async def settled(bootstrap: str, group: str, topics: list[str], timeout: float, every: float = 0.2,
@@ -126,20 +139,30 @@ async def settled(bootstrap: str, group: str, topics: list[str], timeout: float,
     """Until `group` has committed the end offset of every partition of `topics` that has
     messages (checked twice in a row); returns the time of the first of the two checks.
     Raises at once if one of `workers` has exited meanwhile (nothing would progress)."""
+    return await settled_groups(bootstrap, {group: topics}, timeout, every, workers)
+
+
+async def settled_groups(bootstrap: str, groups: dict[str, list[str]], timeout: float, every: float = 0.2,
+                         workers: Sequence["Worker"] = ()) -> float:
+    """`settled` for several groups at once ({group: its topics}): all of them done in the same
+    check, twice in a row (the split deployment's groups feed each other)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     ends_of = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await admin.start()
     await ends_of.start()
     try:
-        partitions = await _partitions(admin, topics)
+        partitions = {group: await _partitions(admin, topics) for group, topics in groups.items()}
         deadline, first = time.monotonic() + timeout, None
         while time.monotonic() < deadline:
             for worker in workers:
                 worker.check_alive()
             now = time.monotonic()
-            ends = await ends_of.end_offsets(partitions)
-            committed = await admin.list_consumer_group_offsets(group)
-            done = all(end == 0 or (tp in committed and committed[tp].offset >= end) for tp, end in ends.items())
+            done = True
+            for group, tps in partitions.items():
+                ends = await ends_of.end_offsets(tps)
+                committed = await admin.list_consumer_group_offsets(group)
+                done = done and all(end == 0 or (tp in committed and committed[tp].offset >= end)
+                                    for tp, end in ends.items())
             if done and first is not None:
                 return first
             first = now if done else None
@@ -147,7 +170,39 @@ async def settled(bootstrap: str, group: str, topics: list[str], timeout: float,
     finally:
         await admin.close()
         await ends_of.stop()
-    raise TimeoutError(f"group {group}: not settled after {timeout:.0f}s")
+    raise TimeoutError(f"groups {', '.join(groups)}: not settled after {timeout:.0f}s")
+
+
+async def committed_total(admin: AIOKafkaAdminClient, group: str, topic: str) -> int:
+    """The offsets `group` has committed on `topic`, summed over its partitions."""
+    return sum(m.offset for tp, m in (await admin.list_consumer_group_offsets(group)).items()
+               if tp.topic == topic and m.offset > 0)
+
+
+async def backlog_progress(bootstrap: str, cat: Catalogue, ingest_group: str, routing_group: str, runs: int,
+                           began: float, every: float = 1.0) -> dict:
+    """Starvation, measured: once the ingest group has committed all `runs` of `ems.run`, how many
+    `referral.request` records route-decide-render's group had committed (and how many there were)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    ends_of = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await admin.start()
+    await ends_of.start()
+    requests = cat["referral.request"].full_name
+    try:
+        request_tps = await _partitions(admin, [requests])
+        samples = []
+        while True:
+            ingested = await committed_total(admin, ingest_group, cat["ems.run"].full_name)
+            routed = await committed_total(admin, routing_group, requests)
+            samples.append((round(time.monotonic() - began, 1), ingested, routed))
+            if ingested >= runs:
+                made = sum((await ends_of.end_offsets(request_tps)).values())
+                return {"ingest_drained_s": samples[-1][0], "routed_while_backlogged": routed,
+                        "requests_by_then": made, "progress": samples[:: max(1, len(samples) // 12)]}
+            await asyncio.sleep(every)
+    finally:
+        await admin.close()
+        await ends_of.stop()
 
 
 async def _partitions(admin: AIOKafkaAdminClient, topics: list[str]) -> list[TopicPartition]:
@@ -207,30 +262,49 @@ async def status_latencies(bootstrap: str, cat: Catalogue, runs: list[r.EmsRun])
     return list(first.values())
 
 
-async def end_to_end(bootstrap: str, workers: int, runs: list[r.EmsRun], lat_runs: list[r.EmsRun], rate: float,
+def deployment(spec: str) -> list[str]:
+    """A BENCH_WORKERS entry as the `--stages` of each worker process: "2" → two of every stage,
+    "split" → the split deployment (handoff/worker.py: stage_sets)."""
+    return ["ingest", "referrals"] if spec == "split" else [""] * int(spec)
+
+
+async def end_to_end(bootstrap: str, spec: str, runs: list[r.EmsRun], lat_runs: list[r.EmsRun], rate: float,
                      tmp: Path) -> dict:
+    from handoff.worker import expand
+
     cat = Catalogue(prefix=f"e{os.urandom(4).hex()}")
     await create_topics(bootstrap, cat)
     db = tmp / f"{cat.prefix}.db"
     env = worker_env(bootstrap, cat, db, inbox_directory(tmp / "directory.json"))
-    group, topics = f"g-{cat.prefix}", _stage_topics(cat)
+    sets = deployment(spec)
+    named = {s: f"g-{cat.prefix}" + (f".{s}" if s else "") for s in dict.fromkeys(sets)}
+    groups = {g: _stage_topics(cat, expand([s]) if s else None) for s, g in named.items()}
+
+    def running(stage: str) -> str:
+        return next(g for s, g in named.items() if not s or stage in expand([s]))
     await preload(bootstrap, cat["ems.run"], runs)
-    started = [await Worker.start(env) for _ in range(workers)]
+    started = [await Worker.start(env, s) for s in sets]
     try:
         began = min(await asyncio.gather(*(w.until_assigned() for w in started)))
-        seconds = await settled(bootstrap, group, topics, timeout=3600, workers=started) - began
+        progress = asyncio.create_task(backlog_progress(bootstrap, cat, running("classify-run"),
+                                                        running("route-decide-render"), len(runs), began))
+        seconds = await settled_groups(bootstrap, groups, timeout=3600, workers=started) - began
+        starvation = await progress
         if lat_runs:
             await paced(bootstrap, cat["ems.run"], lat_runs, rate)
-            await settled(bootstrap, group, topics, timeout=600, workers=started)
+            await settled_groups(bootstrap, groups, timeout=600, workers=started)
         rss = [w.peak_rss_mib() for w in started]
     finally:
         for w in started:
             await w.stop()
     lat = await status_latencies(bootstrap, cat, lat_runs) if lat_runs else []
-    label = "one worker process" if workers == 1 else f"{workers} worker processes"
+    workers = len(started)
+    label = ("split deployment: one --stages ingest and one --stages referrals process" if spec == "split" else
+             "one worker process" if workers == 1 else f"{workers} worker processes")
     row = make_row(f"pipeline end to end, {label} (ems.run → … → inbox, referral.status, audit stored); "
                    f"latency ems.run → first referral.status at {rate:g}/s offered", len(runs), seconds, lat)
-    row.update(workers=workers, peak_rss_mib=round(max(rss)), statuses_timed=len(lat),
+    row.update(workers=workers, deployment=spec, peak_rss_mib=round(max(rss)),
+               peak_rss_each_mib=[round(x) for x in rss], statuses_timed=len(lat), **starvation,
                dead_letters=await message_count(bootstrap, _dead_letter_topics(cat)), **_db_counts(db))
     return row
 

@@ -37,7 +37,8 @@ from pipeline.topics import Catalogue
 log = logging.getLogger("handoff.worker")
 
 
-def cli(stages: str = typer.Option("", help="comma-separated stage names (default: all); see handoff topology")
+def cli(stages: str = typer.Option("", help="comma-separated stage names (default: all; see handoff topology), "
+                                         "or one set: ingest, referrals (the split deployment)")
         ) -> None:
     """Run the stages against the configured broker and database (the production service)."""
     from handoff.errors import EXIT_CONFIG, EXIT_USAGE, CliError
@@ -59,7 +60,27 @@ def _check_names(names: Sequence[str]) -> None:
     from pipeline.app import PERIODIC, STAGES
     from pipeline.topology import select
 
-    select((*STAGES, *PERIODIC), names)
+    select((*STAGES, *PERIODIC), expand(names))
+
+
+# The split deployment (README "Performance"): one faust consumer and one event loop feed every
+# stage of a worker, so a backlog on ems.run starves the later stages of the same worker. These
+# stages take one or more records per EMS run and their lag holds up no person: in a worker of
+# their own (`--stages ingest`), the referral path (`--stages referrals`) keeps its own consumer.
+INGEST = ("classify-run", "report-detection", "report-request", "audit-sink")
+
+
+def stage_sets() -> dict[str, tuple[str, ...]]:
+    """Named sets for `--stages`: `ingest` and `referrals` (every other stage and periodic task)."""
+    from pipeline.app import PERIODIC, STAGES
+
+    return {"ingest": INGEST, "referrals": tuple(r.name for r in (*STAGES, *PERIODIC) if r.name not in INGEST)}
+
+
+def expand(names: Sequence[str]) -> list[str]:
+    """Stage and task names, a set's name replaced by its members (in order, each once)."""
+    sets = stage_sets()
+    return list(dict.fromkeys(n for name in names for n in sets.get(name, (name,))))
 
 
 def _log_to_stderr() -> None:
@@ -202,10 +223,11 @@ async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str
     from pipeline.report.metrics import SurveillanceCollector
     from pipeline.track.metrics import ReferralCollector
 
-    chosen = {row.name for row in select((*STAGES, *PERIODIC), names)}
+    chosen = {row.name for row in select((*STAGES, *PERIODIC), expand(names))}
     stage_names = [s.name for s in STAGES if s.name in chosen]
     tasks = [p for p in PERIODIC if p.name in chosen]
-    group = consumer_group(settings.kafka.consumer_group, stage_names, all_stages=not names)
+    group = consumer_group(settings.kafka.consumer_group, stage_names, all_stages=not names,
+                           set_name=names[0] if len(names) == 1 and names[0] in stage_sets() else "")
     await refuse_overlap(settings, bootstrap, group, [s.name for s in STAGES])
     deps = Deps.build(settings, catalogue, store, registry().build(settings, store), SystemClock(),
                       audit_sealer=Sealer.from_settings(settings))
@@ -249,23 +271,29 @@ def warm(deps, settings: Settings) -> None:
         log.warning("provider directory not loaded yet (%s); the first referral loads it", type(e).__name__)
 
 
-def consumer_group(base: str, stage_names: Sequence[str], all_stages: bool) -> str:
+def consumer_group(base: str, stage_names: Sequence[str], all_stages: bool, set_name: str = "") -> str:
     """All stages share `base`; a worker running some stages (`--stages`) joins a group of its
-    own set, so that workers with the same set share its partitions and different sets never
-    take each other's topics. Sets that overlap would each consume the shared stage's topic,
-    so the worker refuses to run beside one (`refuse_overlap`)."""
-    return base if all_stages else f"{base}.{'+'.join(sorted(stage_names))}"
+    own set (`base.<set name>` for a named set, else `base.<its stages joined by +>`), so that
+    workers with the same set share its partitions and different sets never take each other's
+    topics. Sets that overlap would each consume the shared stage's topic, so the worker refuses
+    to run beside one (`refuse_overlap`)."""
+    if all_stages:
+        return base
+    return f"{base}.{set_name}" if set_name else f"{base}.{'+'.join(sorted(stage_names))}"
 
 
 def overlapping(base: str, ours: str, active: Sequence[str], known: Sequence[str]) -> dict[str, list[str]]:
     """The active groups of this deployment (`base`, `base.<a+b>`) other than `ours` whose stage
     set shares stages with ours: {group: shared stages}. Groups that are not stage sets are ignored."""
+    sets = stage_sets()
+
     def stages(group: str) -> set[str]:
         if group == base:
             return set(known)
         if not group.startswith(f"{base}."):
             return set()
-        named = set(group[len(base) + 1:].split("+"))
+        suffix = group[len(base) + 1:]
+        named = set(sets[suffix]) & set(known) if suffix in sets else set(suffix.split("+"))
         return named if named <= set(known) else set()
 
     mine = stages(ours)

@@ -28,3 +28,12 @@ def test_the_worker_may_read_every_source_and_write_every_output():
 
 def test_the_delivery_principal_covers_the_delivery_stages():
     assert _missing("delivery", [s for s in STAGES if s.name.startswith("deliver")]) == []
+
+
+def test_the_worker_principal_may_join_the_split_deployments_groups():
+    from handoff.worker import stage_sets
+    from pipeline.kafka.secure import Binding
+
+    bound = set(bindings(Catalogue(), group_base="g"))
+    for name in ("g", *(f"g.{s}" for s in stage_sets())):
+        assert Binding("User:handoff-worker", "group", name, "read") in bound, name
