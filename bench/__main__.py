@@ -4,7 +4,9 @@ Sizes (environment): BENCH_N runs for the hops (20,000), BENCH_PIPELINE_N for th
 to end (20,000), BENCH_LATENCY_N runs offered at 50/s for latency (500), BENCH_WORKERS worker
 processes for the end-to-end row, or `split` (one `--stages ingest` and one `--stages referrals`
 process), comma-separated for several rows ("1,split"), BENCH_STAGE_N runs
-for the stages-alone rows (5,000; 0 skips them). Every Kafka row's `ratio_to_raw` is its
+for the stages-alone rows (5,000; 0 skips them), BENCH_DELIVER_N deliveries for the deliver stage
+alone (bench/deliver.py: 5,000 to the inbox, BENCH_DELIVER_MLLP_N 1,000 to an MLLP receiver; 0
+skips). Every Kafka row's `ratio_to_raw` is its
 records per second over the batched raw hop's of this run. The machine's load average is
 printed before and after (a shared machine slows every row alike, not the ratios).
 
@@ -95,6 +97,10 @@ def main() -> None:
         from bench.alerts import run as alerts_run
 
         kafka_rows += asyncio.run(alerts_run(info.bootstrap, int(os.environ.get("BENCH_ALERT_CALLS", "200"))))
+        if int(_env("BENCH_DELIVER_N", "5000")):  # the deliver stage alone (bench/deliver.py), its own raw baseline
+            from bench.deliver import run as deliver_run
+
+            kafka_rows += asyncio.run(deliver_run(info.bootstrap))
     finally:
         broker.stop()
     print()

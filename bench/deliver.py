@@ -1,7 +1,8 @@
 """The deliver stage alone: deliveries/s to Handoff's inbox and to a real MLLP receiver on loopback.
 
 `run(bootstrap)` (a part of `make bench`; alone: `.venv/bin/python -m bench.deliver`) preloads
-BENCH_DELIVER_N distinct deliveries (each its own referral; BENCH_DELIVER_MLLP_N for the MLLP row)
+BENCH_DELIVER_N distinct deliveries (each its own referral; BENCH_DELIVER_MLLP_N for the MLLP rows, one per number of connections in
+BENCH_DELIVER_MLLP_CONNECTIONS, "1,4")
 on a fresh `delivery` topic and database, then runs the real deliver stage (pipeline/app.py:
 `runners(..., names=["deliver"])`, the faust consume loop of a worker, its batch size) in this
 process until every delivery's `referral.status` is acknowledged by the broker. The clock starts
@@ -131,7 +132,8 @@ async def run(bootstrap: str) -> list[dict]:
     rows = [await run_raw(bootstrap, cat, n, [distinct(base[i % len(base)], i) for i in range(n)], [], 50.0)]
     rows[0]["name"] += " (this row's baseline)"
     _show(rows[-1])
-    for kind, count, connections in (("inbox", n, 1), ("hl7v2-mllp", mllp_n, 1), ("hl7v2-mllp", mllp_n, 4)):
+    mllp_rows = [("hl7v2-mllp", mllp_n, int(c)) for c in os.environ.get("BENCH_DELIVER_MLLP_CONNECTIONS", "1,4").split(",")]
+    for kind, count, connections in (("inbox", n, 1), *mllp_rows):
         rows.append(await deliver_alone(bootstrap, kind, count, tmp, connections))
         _show(rows[-1])
     for row in rows:
