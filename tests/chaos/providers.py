@@ -32,6 +32,7 @@ from connectors.edge.tls import client_context
 
 HANDOFF = str(Path(sys.executable).parent / "handoff")
 PASSWORD = "a long chaos test password 28"
+STUCK = 60.0  # an answer taken but not shown this long after: lost (the checker says so); the staff stop waiting
 
 
 def plan(referral_id: str) -> list[str]:
@@ -70,7 +71,8 @@ class InboxStaff:
         self.errors: dict[str, int] = {}
         self.closed: dict[str, str] = {}
         self.owner: dict[str, str] = {}
-        self.tokens: dict[str, str] = {}  # referral id -> the organisation whose inbox holds it  # referrals closed before the planned answers (e.g. cancelled)
+        self.tokens: dict[str, str] = {}
+        self.last_at: dict[str, float] = {}  # referral id -> when the service took its last answer  # referral id -> the organisation whose inbox holds it  # referrals closed before the planned answers (e.g. cancelled)
         self.proc: subprocess.Popen | None = None
 
     def user(self, org: str) -> str:
@@ -160,6 +162,8 @@ class InboxStaff:
             if action not in shown["actions"]:  # track has not recorded the last answer yet, or it is over
                 if shown["state"] in FINAL:
                     self.closed[rid] = shown["state"]
+                elif time.time() - self.last_at.get(rid, time.time()) > STUCK:  # the last answer never showed
+                    self.closed[rid] = f"{shown['state']} {STUCK:.0f} s after the answer was taken"
                 continue
             body = {"action": action, **({"reason": "no capacity this month"} if action == "decline" else {})}
             answered = await http.post(f"{path}/answer", json=body, headers=auth)
@@ -169,6 +173,7 @@ class InboxStaff:
                 self._count(f"answer {answered.status_code}")
                 continue
             self.answers.setdefault(rid, []).append(action)
+            self.last_at[rid] = time.time()
             self.replies.append({"referral_id": rid, "recipient_id": org, "action": action, "state": STATE[action],
                                  "channel": "inbox", "at": time.time()})
             taken += 1
