@@ -193,7 +193,10 @@ def _answers_lost(directory: Path) -> tuple[list[str], Counter]:
     for x in sorted(replies, key=lambda x: x["at"]):
         last[x["referral_id"]] = x
     current = {s["referral_id"]: s["state"] for s in read(directory, "states")}
+    refused = {s["referral_id"]: s.get("reason", "") for s in read(directory, "status")
+               if s.get("outcome") == "refused" and s.get("source") == "provider"}
     lost = [f"{rid} answered {x['action']} ({x['channel']}), is {current.get(rid, 'unknown')}"
+            + (f" (track refused: {refused[rid]})" if refused.get(rid) else "")
             for rid, x in sorted(last.items()) if current.get(rid) != x["state"]]
     return lost, Counter(f"{x['channel']} {x['action']}" for x in replies)
 

@@ -71,7 +71,7 @@ async def collect(out: Path, bootstrap: str, catalogue: Catalogue, db_url: str, 
         with store.transaction() as tx:
             inbox = tx.fetchall("SELECT recipient_id, referral_id, message_id, received_at FROM inbox_item")
             audits = tx.fetchall("SELECT body FROM audit_record")
-            states = tx.fetchall("SELECT referral_id, to_state, recorded_at, occurred_at, source"
+            states = tx.fetchall("SELECT referral_id, to_state, recorded_at, occurred_at, source, outcome, reason"
                                  " FROM referral_status_history")
             current = tx.fetchall("SELECT referral_id, state, recipient_id FROM referral_state")
             deadlines = tx.fetchall("SELECT referral_id, name, started_at, due_at, status FROM referral_deadline")
@@ -101,7 +101,8 @@ async def collect(out: Path, bootstrap: str, catalogue: Catalogue, db_url: str, 
     rows["expected"] = [{"referral_id": r, "recipient_id": p} for r, p in
                         sorted({(d.referral_id, d.recipient_id) for d in outbox if d.action.value == "create"} - denied)]
     rows["status"] = [{"referral_id": s["referral_id"], "state": s["to_state"], "at": s["recorded_at"],
-                       "occurred_at": s["occurred_at"], "source": s["source"]} for s in states]
+                       "occurred_at": s["occurred_at"], "source": s["source"], "outcome": s["outcome"],
+                       "reason": (s["reason"] or "")[:200]} for s in states]
     rows["deadlines"] = [dict(d) for d in deadlines]
     rows["states"] = [dict(s) for s in current]
     for name in DLQ:

@@ -68,7 +68,9 @@ class InboxStaff:
         self.views: list[dict] = []
         self.answers: dict[str, list[str]] = {}  # referral id -> answers the service took, in order
         self.errors: dict[str, int] = {}
-        self.closed: dict[str, str] = {}  # referrals closed before the planned answers (e.g. cancelled)
+        self.closed: dict[str, str] = {}
+        self.owner: dict[str, str] = {}
+        self.tokens: dict[str, str] = {}  # referral id -> the organisation whose inbox holds it  # referrals closed before the planned answers (e.g. cancelled)
         self.proc: subprocess.Popen | None = None
 
     def user(self, org: str) -> str:
@@ -124,18 +126,26 @@ class InboxStaff:
 
     async def _organisation(self, http: httpx.AsyncClient, org: str) -> int:
         user = self.user(org)
-        signed = await http.post("/api/v1/session", json={"username": user, "password": PASSWORD})
-        if signed.status_code != 200:
-            self._count(f"session {signed.status_code}")
-            return 0
-        auth = {"Authorization": f"Bearer {signed.json()['token']}"}
+        if org not in self.tokens:  # signed in once, again when the session is refused
+            signed = await http.post("/api/v1/session", json={"username": user, "password": PASSWORD})
+            if signed.status_code != 200:
+                self._count(f"session {signed.status_code}")
+                return 0
+            self.tokens[org] = signed.json()["token"]
+        auth = {"Authorization": f"Bearer {self.tokens[org]}"}
         listed = await http.get("/api/v1/referrals", headers=auth)
+        if listed.status_code == 401:
+            del self.tokens[org]
         if listed.status_code != 200:
             self._count(f"list {listed.status_code}")
             return 0
         taken = 0
-        for item in listed.json()["referrals"]:
-            rid = item["referral_id"]
+        listed_ids = [item["referral_id"] for item in listed.json()["referrals"]]
+        # the list shows the newest 200: referrals seen before and not done are opened by their id
+        again = [rid for rid, done in self.answers.items() if self.owner.get(rid) == org and rid not in self.closed
+                 and len(done) < len(plan(rid)) and rid not in listed_ids]
+        for rid in listed_ids + again:
+            self.owner[rid] = org
             todo = [a for a in plan(rid)[len(self.answers.get(rid, [])):]]
             if not todo or rid in self.closed:
                 continue

@@ -250,7 +250,8 @@ class Campaign:
                     calm = main_calm = time.time()
                     for worker in self.workers:
                         await worker.assigned(timeout=STARTUP)
-                    drained = main_drained = await self._drain(runs, timeout=max(300.0, self.n / 4))
+                    drained = main_drained = await self._drain(runs, timeout=float(
+                        os.environ.get("CHAOS_DRAIN_TIMEOUT", max(300.0, self.n / 4))))
                     if self.consents:  # then the MLLP recipient away while consents come and go (a fault too)
                         at = time.time()
                         self.revoked = await consents.revoke_while_pending(self, runs, self.consents)
@@ -302,8 +303,12 @@ class Campaign:
     async def _answer(self) -> None:
         """The providers answer what they hold, round after round, while the campaign goes on."""
         while True:
-            await self.staff.round()
-            await self.ehr.round()
+            try:
+                await self.staff.round()
+                await self.ehr.round()
+            except Exception as e:  # noqa: BLE001 (a provider's bad moment is counted, the campaign goes on)
+                self.staff.errors[f"round {type(e).__name__}: {e}"[:120]] = self.staff.errors.get(
+                    f"round {type(e).__name__}: {e}"[:120], 0) + 1
             await asyncio.sleep(1.0)
 
     def source_ids(self, runs) -> set[str]:
