@@ -37,10 +37,13 @@ async def inbox_holds(store, messages: int, limit: float) -> None:
     """Until the inbox holds `messages` messages (a quiet spell alone is not enough on a loaded machine:
     an update waiting for its create sits in a retry tier, and every stage is idle meanwhile)."""
     deadline = asyncio.get_running_loop().time() + limit
-    while asyncio.get_running_loop().time() < deadline:
+    def held() -> int:
         with store.transaction() as tx:
-            if tx.fetchone("SELECT COUNT(*) AS n FROM inbox_item")["n"] >= messages:
-                return
+            return tx.fetchone("SELECT COUNT(*) AS n FROM inbox_item")["n"]
+
+    while asyncio.get_running_loop().time() < deadline:
+        if await asyncio.to_thread(held) >= messages:  # off the loop: the stages' batches wait for the loop
+            return
         await asyncio.sleep(0.25)
     raise TimeoutError(f"the inbox did not hold {messages} messages within {limit:.0f}s")
 
