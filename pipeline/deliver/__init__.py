@@ -11,6 +11,7 @@ nothing new, audits before and after, failed or requested status) is `send_batch
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from pipeline import records as r
@@ -38,10 +39,12 @@ class Connector(Protocol):
     async def aclose(self) -> None: ...
 
 
-def sent_status(delivery: r.Delivery, duplicate: bool) -> r.ReferralStatus:
-    """The status event a successful send produces: the referral is now `requested`."""
+def sent_status(delivery: r.Delivery, duplicate: bool, at: datetime) -> r.ReferralStatus:
+    """The status event a successful send produces: the referral is `requested` since `at`, when
+    the recipient acknowledged it (not the EMS run's time: the closed loop's deadlines count
+    from here, so a report sent a day after the call still gives the provider its full time)."""
     envelope = delivery.envelope.model_copy(update={
-        "event_id": f"status:{delivery.delivery_id}:sent", "source_system": "handoff:deliver"})
+        "event_id": f"status:{delivery.delivery_id}:sent", "source_system": "handoff:deliver", "occurred_at": at})
     return r.ReferralStatus(envelope=envelope, referral_id=delivery.referral_id, state=ReferralState.REQUESTED,
                             business_status="2.0", reported_by=f"connector:{delivery.endpoint.kind}",
                             message_id=delivery.message_id, reason="resent: already there" if duplicate else "",
@@ -49,10 +52,10 @@ def sent_status(delivery: r.Delivery, duplicate: bool) -> r.ReferralStatus:
                             request_id=delivery.decision.request_id)
 
 
-def failed_status(delivery: r.Delivery, reason: str) -> r.ReferralStatus:
-    """A final failure: the referral did not reach its recipient (`failed`, with the reason)."""
+def failed_status(delivery: r.Delivery, reason: str, at: datetime) -> r.ReferralStatus:
+    """A final failure at `at`: the referral did not reach its recipient (`failed`, with the reason)."""
     envelope = delivery.envelope.model_copy(update={
-        "event_id": f"status:{delivery.delivery_id}:failed", "source_system": "handoff:deliver"})
+        "event_id": f"status:{delivery.delivery_id}:failed", "source_system": "handoff:deliver", "occurred_at": at})
     return r.ReferralStatus(envelope=envelope, referral_id=delivery.referral_id, state=ReferralState.FAILED,
                             reported_by=f"connector:{delivery.endpoint.kind}", message_id=delivery.message_id,
                             reason=reason[:500], source=StatusSource.DELIVERY, recipient_id=delivery.recipient_id,

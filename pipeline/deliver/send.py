@@ -163,7 +163,7 @@ async def _round(store: Store, connectors: dict[str, Connector], items: list[tup
         elif isinstance(slot, tuple):
             done[i] = Outcome(REFUSED, problems=slot)
         elif slot.this_message:  # a replay after its send settled: its result may not have been written (a crash)
-            done[i] = Outcome(slot.outcome, _sent_status(delivery), [disclosure_audit(delivery, ctx, False)])
+            done[i] = Outcome(slot.outcome, _sent_status(delivery, now), [disclosure_audit(delivery, ctx, False)])
         elif slot.outcome in (ledger.UNCHANGED, ledger.STALE):
             done[i] = Outcome(slot.outcome)
         elif slot.outcome == ledger.BUSY:
@@ -276,7 +276,7 @@ async def _settle(store: Store, items, sending, receipts, policy: Policy, metric
         elif state == "sent":
             results[i] = (_sent(delivery, ctx, answer, detail, metrics, now), None)
         elif state == "failed":
-            results[i] = (_failed(delivery, tried, ctx, detail, metrics), None)
+            results[i] = (_failed(delivery, tried, ctx, detail, metrics, now), None)
         else:
             if metrics is not None:
                 metrics.delivery_failures.labels(delivery.endpoint.kind, state).inc()
@@ -310,18 +310,19 @@ def _sent(delivery: r.Delivery, ctx: "Context", receipt: Receipt, resend: str, m
     disclosure = disclosure_audit(delivery, ctx, receipt.duplicate)
     if resend:
         disclosure.detail["resend"] = resend
-    return Outcome("sent", _sent_status(delivery, receipt.duplicate), [disclosure], resend)
+    return Outcome("sent", _sent_status(delivery, acknowledged, receipt.duplicate), [disclosure], resend)
 
 
-def _sent_status(delivery: r.Delivery, duplicate: bool = False) -> r.ReferralStatus | None:
-    return None if delivery.action.value == "cancel" else sent_status(delivery, duplicate)
+def _sent_status(delivery: r.Delivery, at: datetime, duplicate: bool = False) -> r.ReferralStatus | None:
+    return None if delivery.action.value == "cancel" else sent_status(delivery, duplicate, at)
 
 
-def _failed(delivery: r.Delivery, tried: r.Delivery, ctx: "Context", reason: str, metrics: "Metrics | None") -> Outcome:
+def _failed(delivery: r.Delivery, tried: r.Delivery, ctx: "Context", reason: str, metrics: "Metrics | None",
+            at: datetime) -> Outcome:
     if metrics is not None:
         metrics.delivery_failures.labels(delivery.endpoint.kind, "failed").inc()
     audit = delivery_attempt_audit(tried, ctx, "failure", reason).model_copy(update={"audit_id": _result_id(tried)})
-    return Outcome("failed", failed_status(delivery, reason), [audit], reason)
+    return Outcome("failed", failed_status(delivery, reason, at), [audit], reason)
 
 
 def _result_id(tried: r.Delivery) -> str:

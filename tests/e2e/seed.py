@@ -47,7 +47,7 @@ def seed(store) -> Seeded:
                                                ("org-b", Service.PEER_RECOVERY, False))):
         delivery = _delivery(c.ems_request(service=service), org, part2)
         asyncio.run(inbox.deliver(delivery))
-        apply_status(store, sent_status(delivery, duplicate=False), None, c.T0)  # as track does
+        apply_status(store, sent_status(delivery, duplicate=False, at=c.T0), None, c.T0)  # as track does
         ctx = Context("deliver", r.SourceRef(topic="delivery", record_id=delivery.delivery_id),
                       FixedClock(c.T0 + timedelta(minutes=2 + n)), "t", 0, n)
         audit = disclosure_audit(delivery, ctx, duplicate=False)

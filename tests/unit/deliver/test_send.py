@@ -156,3 +156,21 @@ async def test_latency_from_ingest_to_acknowledgement_and_failures_by_connector(
         await refusing.stop()
     assert metrics.delivery_failures.labels("hl7v2-mllp", "failed")._value.get() == 1
     assert metrics.delivery_failures.labels("hl7v2-mllp", "retry")._value.get() == 0
+
+
+async def test_the_requested_status_is_dated_at_the_acknowledgement_so_deadlines_count_from_the_send(migrated, peer):
+    """A report sent a month after its call: the provider still gets the accept deadline's 24 h from
+    the send (dated at the call, the sweep cancelled such referrals within a minute)."""
+    from datetime import timedelta
+
+    from pipeline.track import apply_status
+    from pipeline.track.deadlines import load_deadlines
+
+    d, sent_at = delivery("hl7v2-mllp", peer.address), c.T0 + timedelta(days=30)
+    outcome = await send(migrated, mllp(), d, context(FixedClock(sent_at)), POLICY, Audits())
+    assert d.envelope.occurred_at < sent_at and outcome.status.envelope.occurred_at == sent_at
+    apply_status(migrated, outcome.status, load_deadlines(), sent_at)
+    with migrated.transaction() as tx:
+        row = tx.fetchone("SELECT started_at, due_at FROM referral_deadline WHERE referral_id = :id AND name = 'accept'",
+                          {"id": d.referral_id})
+    assert (row["started_at"], row["due_at"]) == (sent_at.isoformat(), (sent_at + timedelta(hours=24)).isoformat())

@@ -23,7 +23,7 @@ def key(d) -> r.DeliveryKey:
 
 
 def status(d) -> Output:
-    return Output("referral.status", r.ReferralKey(referral_id=d.referral_id), sent_status(d, False))
+    return Output("referral.status", r.ReferralKey(referral_id=d.referral_id), sent_status(d, False, d.envelope.occurred_at))
 
 
 class Acks:
