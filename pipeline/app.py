@@ -45,7 +45,7 @@ from pipeline.stage import Context, OnError, Output, Result, RetryPolicy, Sink, 
 from pipeline.storage import Store
 from pipeline.topics import Catalogue
 from pipeline.topology import Periodic, select
-from pipeline.track import apply_status, escalation_request, record_exhausted
+from pipeline.track import apply_status, escalation_request, record_exhausted, unpark
 from pipeline.track.deadlines import Deadlines, load_deadlines
 from pipeline.vocab import Action, AuditKind, Outcome
 
@@ -456,13 +456,20 @@ def _track(deps: Deps, status: r.ReferralStatus, ctx: Context) -> Result:
     next recipient through a request revision that excludes this one (route and decide again)."""
     now = ctx.clock.now()
     applied = apply_status(deps.store, status, deps.deadlines, now)
-    outputs = []
+    if applied.parked:  # a provider's answer ahead of the referral's send status: applied after it
+        return Result(audits=[status_audit(status, ctx, parked=True)])
+    outputs, audits = [], [status_audit(status, ctx, applied.verdict)]
     if applied.verdict.escalate and applied.request_id and applied.recipient_id:
         request = escalation_request(deps.store, applied.request_id, applied.recipient_id,
                                      status.reason or status.state.value, now)
         if request is not None:
             outputs.append(Output("referral.request", request.person, request, AuditKind.REFERRAL_REQUEST))
-    return Result(outputs=outputs, audits=[status_audit(status, ctx, applied.verdict)])
+    if applied.new:  # the referral is known now: the answers that came before its send status
+        for early in unpark(deps.store, status.referral_id):
+            result = _track(deps, early, ctx)
+            outputs += result.outputs
+            audits += result.audits
+    return Result(outputs=outputs, audits=audits)
 
 
 async def sink_audit(deps: Deps, event: r.AuditEvent, ctx: Context) -> Result:

@@ -31,8 +31,8 @@ ANSWERS = {
     "contact": Answer(ReferralState.IN_PROGRESS, "Contact made", "report contact on"),
     "complete": Answer(ReferralState.COMPLETED, "Completed", "complete"),
 }
-# Delivered, but track has not recorded the send yet: the send's status is ahead of any answer
-# on the referral's partition of referral.status, so track sees `requested` first.
+# Delivered, but track has not recorded the send yet (a crash, a full disk or a backlog can delay the
+# deliver stage's status): the answer is taken, and track parks it until it has seen `requested`.
 UNSEEN = ReferralState.REQUESTED
 
 

@@ -151,16 +151,20 @@ def alert_audit(alert: r.DispatchAlert, ctx: Context, outcome: str, error: str =
         basis=decision.basis if decision else None, variant=decision.variant if decision else None, detail=detail)
 
 
-def status_audit(status: r.ReferralStatus, ctx: Context, verdict=None) -> r.AuditEvent:
-    """A status report as track judged it: applied, a repeat, or refused (with why)."""
+def status_audit(status: r.ReferralStatus, ctx: Context, verdict=None, parked: bool = False) -> r.AuditEvent:
+    """A status report as track judged it: applied, a repeat, or refused (with why); or parked, a
+    provider's answer that came before the referral's send status (its verdict is a later record)."""
     detail = {"reported_by": status.reported_by, "source": status.source.value}
     if verdict is not None:
         detail["verdict"] = "applied" if verdict.applied else ("refused" if verdict.refused else "repeat")
         if verdict.refused:
             detail["refused"] = verdict.refused
+    if parked:
+        detail["verdict"] = "parked"
+    outcome = "parked" if parked else "refused" if verdict is not None and verdict.refused else status.state.value
     return r.AuditEvent(
-        audit_id=audit_id("status", status.envelope.event_id), kind=AuditKind.STATUS_CHANGE, stage=ctx.stage,
-        recorded_at=ctx.clock.now(), outcome="refused" if verdict is not None and verdict.refused else status.state.value,
+        audit_id=audit_id("status-parked" if parked else "status", status.envelope.event_id),
+        kind=AuditKind.STATUS_CHANGE, stage=ctx.stage, recorded_at=ctx.clock.now(), outcome=outcome,
         actor=f"stage:{ctx.stage}", correlation_id=status.envelope.correlation_id, trace_id=ctx.trace_id,
         entities=[ctx.source], referral_id=status.referral_id, detail=detail)
 

@@ -7,6 +7,11 @@ the service and the programme). Entering a state arms the deadlines that start t
 (`deadlines.yaml`); reaching a state that meets one closes it. A sweep finds the missed
 ones; the track stage turns a decline or a missed deadline into a request revision that
 excludes the recipient, so routing and the consent gate choose the next one.
+
+A provider's report on a referral track has not seen yet is parked (`referral_status_parked`,
+migration 0030): its answer overtook the deliver stage's `requested` status, which a crash, a
+full disk or a backlog can delay, and the edge has already acknowledged it. `unpark` hands the
+parked reports back once the referral's first status is applied, and the stage applies them.
 """
 from __future__ import annotations
 
@@ -28,6 +33,8 @@ class Applied:
     recipient_id: str = ""
     request_id: str = ""
     duplicate: bool = False  # this very event was applied before (a replay)
+    parked: bool = False  # a provider's report before the referral's first status: kept for later
+    new: bool = False  # this report made the referral known (parked reports may follow it now)
 
 
 def apply_status(store: Store, status: r.ReferralStatus, deadlines: Deadlines | None, now: datetime,
@@ -36,6 +43,12 @@ def apply_status(store: Store, status: r.ReferralStatus, deadlines: Deadlines | 
     with store.transaction(immediate=True) as tx:
         row = tx.fetchone("SELECT state, recipient_id, request_id, service, programme FROM referral_state"
                           " WHERE referral_id = :id", {"id": status.referral_id})
+        if row is None and status.source == StatusSource.PROVIDER:
+            tx.execute("INSERT INTO referral_status_parked (event_id, referral_id, body, parked_at)"
+                       " VALUES (:event, :id, :body, :now) ON CONFLICT DO NOTHING",
+                       {"event": status.envelope.event_id, "id": status.referral_id,
+                        "body": status.model_dump_json(), "now": now.isoformat()})
+            return Applied(Verdict(None, None, applied=False), recipient_id=status.recipient_id, parked=True)
         current = ReferralState(row["state"]) if row else None
         verdict = check(current, status.state, status.source)
         holder = (row or {}).get("recipient_id") or ""
@@ -65,7 +78,16 @@ def apply_status(store: Store, status: r.ReferralStatus, deadlines: Deadlines | 
         if verdict.applied:
             _write_state(tx, status, row is None, recipient, request, service_value, programme, business, now)
             _update_deadlines(tx, deadlines, status, service_value, programme, now)
-        return Applied(verdict, recipient, request)
+        return Applied(verdict, recipient, request, new=row is None and verdict.applied)
+
+
+def unpark(store: Store, referral_id: str) -> list[r.ReferralStatus]:
+    """The provider reports parked for this referral, in the order they came; taken away."""
+    with store.transaction(immediate=True) as tx:
+        rows = tx.fetchall("SELECT body FROM referral_status_parked WHERE referral_id = :id"
+                           " ORDER BY parked_at, event_id", {"id": referral_id})
+        tx.execute("DELETE FROM referral_status_parked WHERE referral_id = :id", {"id": referral_id})
+    return [r.ReferralStatus.model_validate_json(row["body"]) for row in rows]
 
 
 def _request_facts(tx: Transaction, request_id: str, programme: str) -> tuple[str | None, str]:

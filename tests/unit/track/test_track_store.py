@@ -1,6 +1,7 @@
 """Track's store: history, the current row, deadlines armed / met / missed, escalation."""
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime, timedelta, timezone
 
@@ -125,3 +126,30 @@ def test_a_provider_may_report_only_on_referrals_it_received(migrated):
     assert "did not receive" in other.verdict.refused
     own = apply_status(migrated, status(S.ACCEPTED, Src.PROVIDER, T0, n=2, recipient_id="clinic-a"), None, T0)
     assert own.verdict.applied
+
+
+def test_an_answer_before_the_referrals_send_status_is_parked_then_applied_after_it(migrated):
+    """A provider's answer can overtake the deliver stage's `requested` (a crash, a full disk, a
+    backlog delays the latter); the edge already acknowledged it, so it must not be lost."""
+    from types import SimpleNamespace
+
+    from pipeline.app import tracks
+    from pipeline.stage import Context
+    from pipeline.clock import FixedClock
+    from pipeline.track import unpark
+
+    save_request(migrated, request())
+    deps = SimpleNamespace(store=migrated, deadlines=load_deadlines())  # the two Deps fields track reads
+    ctx = Context("track", r.SourceRef(topic="referral.status", record_id="ref-1"), FixedClock(T0), "trace", 0, 0)
+    early = status(S.REJECTED, Src.PROVIDER, T0, n=1, recipient_id="clinic-a", reason="no capacity")
+    sent = status(S.REQUESTED, Src.DELIVERY, T0, recipient_id="clinic-a", request_id="req-1")
+    [parked] = asyncio.run(tracks(deps, [(early, ctx)]))
+    assert [a.outcome for a in parked.audits] == ["parked"] and not parked.outputs
+    assert rows(migrated, "SELECT referral_id FROM referral_state") == []
+    [result] = asyncio.run(tracks(deps, [(sent, ctx)]))
+    assert [a.outcome for a in result.audits] == ["requested", "rejected"]  # the send, then the parked answer
+    assert [o.value.exclude for o in result.outputs] == [["clinic-a"]]  # the decline asks the next recipient
+    [row] = rows(migrated, "SELECT state FROM referral_state")
+    assert row["state"] == "rejected" and unpark(migrated, "ref-1") == []
+    [again] = asyncio.run(tracks(deps, [(early, ctx)]))  # a replay of the answer: a repeat, not parked again
+    assert [a.detail["verdict"] for a in again.audits] == ["repeat"]
