@@ -71,18 +71,33 @@ def attach(app: faust.App, runner: StageRunner, concurrency: int = 1, batch_size
     """Run `runner` as the agent of its source topic, a batch at a time (`take_events`: at most
     `batch_size` messages, or what came within `within` seconds). faust acknowledges a batch's
     events, so their offsets become committable, only after `handle_batch` returns: after the
-    batch's audit records and outputs are acknowledged. Concurrency stays 1: with more,
+    batch's audit records and outputs are acknowledged; a batch a stop cancels is not committed
+    (`_finish`). Concurrency stays 1: with more,
     faust's at-least-once commits can skip an in-flight message (DOMAIN.md §6)."""
     topic = app.topic(runner.source.full_name, key_serializer="raw", value_serializer="raw",
                       partitions=runner.source.partitions)
 
     async def agent(stream):
         async for events in stream.take_events(batch_size, within=within):
-            await runner.handle_batch([Incoming(e.message.topic, e.message.partition, e.message.offset,
-                                                e.message.key, e.message.value, tuple(_headers(e.message.headers)))
-                                       for e in events])
+            await _finish(runner.handle_batch([Incoming(e.message.topic, e.message.partition, e.message.offset,
+                                                        e.message.key, e.message.value,
+                                                        tuple(_headers(e.message.headers))) for e in events]), events)
 
     return app.agent(topic, name=f"handoff.{runner.stage.name}", concurrency=concurrency)(agent)
+
+
+async def _finish(handling: Awaitable[None], events: list) -> None:
+    """Run a batch so that its events become committable only if it ends. faust acknowledges a
+    batch's events as `take_events` resumes or closes, and a stop closes it at once: a batch
+    cancelled mid-way (a send made, its result not yet written) was committed and never replayed.
+    So each message holds one more reference while its batch runs, released only when the batch
+    has returned: faust's own acknowledgement is then the last one (safe to commit), and after a
+    stop or a crash it is not (the next worker replays the batch, as after a SIGKILL)."""
+    for event in events:
+        event.message.incref()
+    await handling
+    for event in events:
+        event.message.decref()
 
 
 def _headers(headers: Any) -> list[tuple[str, bytes]]:
