@@ -1,7 +1,6 @@
 """Sends, with their policy (the connectors only speak their protocol), a batch at a time:
 
     done = await send_batch(store, connectors, [(delivery, ctx), ...], policy, audit_now)
-    outcome = await send(store, connector, delivery, ctx, policy, audit_now)   # one: a failure raised
 
 A batch goes in rounds (`plan`): a round holds at most one delivery of a referral (the next one
 comes in a later round, once this one settled), at most `policy.concurrency` sends per connector
@@ -79,16 +78,6 @@ class Outcome:
 
 
 Done = Outcome | BaseException  # one delivery's outcome, or the error the stage's retries take
-
-
-async def send(store: Store, connector: Connector, delivery: r.Delivery, ctx: "Context", policy: Policy,
-               audit_now: AuditNow, metrics: "Metrics | None" = None) -> Outcome:
-    """One delivery (a batch of one); a failure is raised."""
-    [done] = await send_batch(store, {delivery.endpoint.kind: connector}, [(delivery, ctx)], policy, audit_now,
-                              metrics)
-    if isinstance(done, BaseException):
-        raise done
-    return done
 
 
 async def send_batch(store: Store, connectors: dict[str, Connector], batch: Sequence[tuple[r.Delivery, "Context"]],

@@ -5,6 +5,7 @@ from dataclasses import replace
 
 from pipeline import records as r
 from pipeline.clock import FixedClock
+from pipeline.deliver.send import send_batch
 from pipeline.render import default_redaction, render
 from pipeline.stage import Context
 from pipeline.vocab import Action
@@ -62,3 +63,11 @@ async def tasks(fhir_server, referral: str) -> list[dict]:
         await connector.aclose()
     return [e["resource"] for e in bundle.get("entry", [])
             if any(i.get("value") == referral for i in e["resource"].get("identifier", []))]
+
+
+async def send(store, connector, delivery: r.Delivery, ctx: Context, policy, audit_now, metrics=None):
+    """One delivery through `send_batch` (a batch of one); its failure raised, as the stage's retries see it."""
+    [done] = await send_batch(store, {delivery.endpoint.kind: connector}, [(delivery, ctx)], policy, audit_now, metrics)
+    if isinstance(done, BaseException):
+        raise done
+    return done

@@ -9,11 +9,11 @@ from connectors.hl7v2_mllp import MllpConnector
 from connectors.peers.mllp import MllpPeer
 from pipeline.clock import FixedClock
 from pipeline.deliver import Ambiguous, ledger
-from pipeline.deliver.send import Policy, send
+from pipeline.deliver.send import Policy
 from pipeline.errors import Transient
 from pipeline.settings import MllpDelivery
 from pipeline.vocab import Action, AuditKind, ReferralState
-from tests.support.delivery import Audits, context, delivery
+from tests.support.delivery import Audits, context, delivery, send
 from tests.unit.render import cases as c
 
 POLICY = Policy(lease_seconds=30, final_attempt=2)
