@@ -143,8 +143,10 @@ def _env(bootstrap: str, prefix: str, tmp_path: Path, peers, idempotent: bool, d
                HANDOFF_DELIVERY__LEASE_SECONDS="5", HANDOFF_DELIVERY__FINAL_ATTEMPT="50",
                HANDOFF_DELIVERY__IDEMPOTENT="true" if idempotent else "false",
                # the retry tiers outlast a killed worker's lease (5 s): else a replay meets "in flight
-               # elsewhere" in every tier and is dead-lettered (the production tiers are 1 m, 10 m, 1 h)
-               HANDOFF_RUNTIME__RETRY_TOPIC_DELAYS_SECONDS="[2, 4, 8]", HANDOFF_ROUTING__EPISODE_RETENTION_DAYS="365")
+               # elsewhere" in every tier and is dead-lettered (the production tiers are 1 m, 10 m, 1 h);
+               # the long run sets longer last tiers (CHAOS_RETRY_DELAYS): an update waiting for a create
+               # stuck behind a worker restart (20-60 s at load) outlasted 2+4+8 s and was dead-lettered
+               HANDOFF_RUNTIME__RETRY_TOPIC_DELAYS_SECONDS=os.environ.get("CHAOS_RETRY_DELAYS", "[2, 4, 8]"), HANDOFF_ROUTING__EPISODE_RETENTION_DAYS="365")
     return env
 
 
