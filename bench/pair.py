@@ -3,7 +3,8 @@
 N distinct runs preloaded (and BENCH_LATENCY_N more offered at 50/s, default 250) for each of
 two worker settings, A then B, then A and B again when BENCH_PAIR_TWICE=1; each setting is a
 comma-separated list of HANDOFF_* variables ("-" for none), e.g.
-`python -m bench.pair 3000 1 - HANDOFF_RUNTIME__PRODUCER_LINGER_SECONDS=0.005`. One broker for
+`python -m bench.pair 3000 1 - HANDOFF_RUNTIME__BATCH_WITHIN_SECONDS=0.02`; a code version is
+chosen with PYTHONPATH (a worktree of it: `PYTHONPATH=/path/to/worktree`). One broker for
 all rows; every row is printed with the load average when it ended.
 """
 from __future__ import annotations

@@ -234,8 +234,7 @@ async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str
     metrics.registry.register(ReferralCollector(store, deps.clock))  # the closed loop's counts
     metrics.registry.register(SurveillanceCollector(store, deps.clock))  # overdoses and spikes per area
     await asyncio.to_thread(warm, deps, settings)
-    app = make_app(bootstrap, group, producer_linger=settings.runtime.producer_linger_seconds,
-                   **membership(settings), **faust_options(settings.kafka))  # TLS, SASL
+    app = make_app(bootstrap, group, **membership(settings), **faust_options(settings.kafka))  # TLS, SASL
     sink = FaustSink(app)
     selected = runners(deps, sink, metrics, RetryPolicy.of(settings.runtime), stage_names) if stage_names else []
     for runner in selected:

@@ -174,9 +174,6 @@ class RuntimeSettings(Section):
     batch_size: int = Field(500, ge=1, description="a stage consumes at most this many records at a time; their "
                                                     "audit records are written first, then their outputs")
     batch_within_seconds: float = Field(0.05, gt=0, description="a batch is closed after this long even if not full")
-    producer_linger_seconds: float = Field(0.0, ge=0, le=1.0,
-                                           description="the worker's producer waits this long to fill a request "
-                                                       "(fewer, larger produce requests; adds up to this to each hop)")
     stop_grace_seconds: float = Field(30.0, gt=0, description="after SIGTERM the worker stops within this long, "
                                       "else it prints every thread's stack and exits 1 (below k8s' 45 s grace)")
     cache_dir: Path = Field(RUN_DIR / "cache", description="what the worker derives once and reuses on its next "

@@ -5,8 +5,8 @@ names (the current one or any committed earlier version) and resolved into the c
 reader schema, then validated into the record class: a value outside a vocabulary, a
 missing id, an unknown fingerprint, or truncated bytes is a `CodecError` (a dead letter).
 
-Records are frozen, and decoding is a pure function of the bytes, so each codec keeps the
-last `MEMO` records it decoded by their bytes: in one worker the same bytes are decoded again
+Records are frozen, and decoding is a pure function of the bytes, so the codecs of a record
+class keep the last `MEMO` records they decoded by their bytes: in one worker the same bytes are decoded again
 and again (a referral request by two stages, an EMS run by its stage and then from the episode
 store by detection's report and by rendering), and an EMS run read back from the episode store
 is the one just saved. `encode` of a record that `decode` returned (the same object) gives its
@@ -64,15 +64,13 @@ class Codec(Generic[M]):
         self._writers: dict[bytes, Any] = {self.fingerprint: self._reader}
         for old in history:
             self._writers.setdefault(fingerprint(old), fastavro.parse_schema(old))
-        self._memo: OrderedDict[bytes, M] = OrderedDict()  # bytes -> the record they decode to, oldest first
-        self._bytes_of: dict[int, bytes] = {}  # id of a record in _memo -> its bytes (current schema only)
-        self._lock = threading.Lock()
+        self._memo: _Memo = _MEMOS.setdefault(model, _Memo())  # one per record class: bytes decode alike in all
 
     def encode(self, record: M) -> bytes:
         if not isinstance(record, self.model):
             raise TypeError(f"expected {self.model.__name__}, got {type(record).__name__}")
-        known = self._bytes_of.get(id(record))
-        if known is not None and self._memo.get(known) is record:
+        known = self._memo.bytes_of(record)
+        if known is not None:
             return known
         out = io.BytesIO()
         out.write(MAGIC)
@@ -84,7 +82,7 @@ class Codec(Generic[M]):
         if not data or len(data) < 10 or data[:2] != MAGIC:
             raise CodecError(f"not an Avro single-object message for {self.model.__name__}")
         data = bytes(data)
-        known = self._memo.get(data)
+        known = self._memo.records.get(data)
         if known is not None:
             return known
         writer = self._writers.get(data[2:10])
@@ -104,19 +102,36 @@ class Codec(Generic[M]):
             first = e.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise CodecError(f"invalid {self.model.__name__}: {where}: {first['msg']}") from None
-        self._remember(data, record, current=writer is self._reader)
+        self._memo.keep(data, record, current=writer is self._reader)
         return record
 
-    def _remember(self, data: bytes, record: M, current: bool) -> None:
+
+class _Memo:
+    """The last MEMO records of one class decoded (bytes -> record, oldest first), and the bytes of
+    those read with the current schema (by the record's id, checked against the record itself)."""
+
+    def __init__(self) -> None:
+        self.records: OrderedDict[bytes, Any] = OrderedDict()
+        self._bytes: dict[int, bytes] = {}
+        self._lock = threading.Lock()  # stages decode on the event loop and in database threads
+
+    def bytes_of(self, record: Any) -> bytes | None:
+        known = self._bytes.get(id(record))
+        return known if known is not None and self.records.get(known) is record else None
+
+    def keep(self, data: bytes, record: Any, current: bool) -> None:
         with self._lock:
-            if data in self._memo:  # another thread decoded the same bytes meanwhile
+            if data in self.records:  # another thread decoded the same bytes meanwhile
                 return
-            self._memo[data] = record
+            self.records[data] = record
             if current:
-                self._bytes_of[id(record)] = data
-            while len(self._memo) > MEMO:
-                _, old = self._memo.popitem(last=False)
-                self._bytes_of.pop(id(old), None)
+                self._bytes[id(record)] = data
+            while len(self.records) > MEMO:
+                _, old = self.records.popitem(last=False)
+                self._bytes.pop(id(old), None)
+
+
+_MEMOS: dict[type, _Memo] = {}
 
 
 class Registry:

@@ -79,6 +79,7 @@ def test_decoded_records_are_kept_by_their_bytes_and_encode_back_to_them(monkeyp
     (its bytes are not the current schema's); and the memo keeps at most MEMO records."""
     from pipeline.avro import codec as module
     monkeypatch.setattr(module, "MEMO", 2)
+    monkeypatch.setattr(module, "_MEMOS", {})
     codec = Codec(r.ReferralKey)
     first = codec.encode(r.ReferralKey(referral_id="ref-1"))
     record = codec.decode(first)
@@ -92,13 +93,14 @@ def test_decoded_records_are_kept_by_their_bytes_and_encode_back_to_them(monkeyp
     import fastavro
     body = io.BytesIO()
     fastavro.schemaless_writer(body, fastavro.parse_schema(older), {"referral_id": "ref-2", "legacy": "x"})
+    module._MEMOS.clear()
     migrating = Codec(r.ReferralKey, history=[older])
     old_bytes = MAGIC + fingerprint(older) + body.getvalue()
     read = migrating.decode(old_bytes)
     assert migrating.encode(read) == migrating.encode(r.ReferralKey(referral_id="ref-2")) != old_bytes
     for i in range(3, 6):
         codec.decode(codec.encode(r.ReferralKey(referral_id=f"ref-{i}")))
-    assert len(codec._memo) == 2 and len(codec._bytes_of) == 2
+    assert len(codec._memo.records) == 2 and len(codec._memo._bytes) == 2
     assert codec.decode(first) is not record and codec.decode(first) == record  # evicted: decoded again
 
 
