@@ -72,6 +72,7 @@ class Deps:
     deadlines: Deadlines | None = None  # the closed loop's deadlines (pipeline/track/deadlines.yaml)
     sweep_seconds: float = 60.0  # the consent sweeper's period
     deadline_sweep_seconds: float = 60.0  # how often missed deadlines are looked for
+    parked_for: timedelta = timedelta(hours=72)  # a provider's report with no send status is refused after this
     episode_retention: timedelta = timedelta(days=90)  # episode state older than this is purged
     agency_role: Callable[[str], str] = lambda agency_id: ""  # the agency registry (settings.agencies)
     delivery: Policy = Policy()  # one send in flight per referral (lease), when a transient failure is final
@@ -100,6 +101,7 @@ class Deps:
             consent_flags=frozenset(settings.consent.field_flag_elements),
             timezone=ZoneInfo(settings.routing.timezone), deadlines=load_deadlines(settings.track.deadlines),
             sweep_seconds=settings.consent.sweep_seconds, deadline_sweep_seconds=settings.track.sweep_seconds,
+            parked_for=timedelta(hours=settings.track.parked_hours),
             episode_retention=timedelta(days=settings.routing.episode_retention_days), delivery=Policy.of(settings),
             agency_role=settings.agency_role, report=settings.report,
             live=LiveConfig(store, settings.config.poll_seconds))
@@ -501,7 +503,7 @@ async def sweep_deadlines(deps: Deps, writer: Writer) -> None:
     """Missed closed-loop deadlines become `referral.status` reports (pipeline/track/sweep.py), one pass."""
     from pipeline.track.sweep import sweep_deadlines as sweep
 
-    await sweep(deps.store, writer, deps.clock)
+    await sweep(deps.store, writer, deps.clock, deps.parked_for)
 
 
 async def poll_provider_tasks(deps: Deps, writer: Writer) -> None:

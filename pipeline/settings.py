@@ -92,6 +92,10 @@ class TrackSettings(Section):
     deadlines: Path = Field(ROOT / "pipeline" / "track" / "deadlines.yaml",
                             description="the closed loop's deadlines per programme and service")
     sweep_seconds: float = Field(60.0, gt=0, description="how often missed deadlines are looked for")
+    parked_hours: float = Field(72.0, gt=0, description="a provider's report on a referral with no send status is"
+                                                         " refused after this long parked")
+
+
 class AgencyInfo(Section):
     """One organisation that sends records: its role in law decides which consent rules apply."""
 

@@ -12,6 +12,8 @@ A provider's report on a referral track has not seen yet is parked (`referral_st
 migration 0030): its answer overtook the deliver stage's `requested` status, which a crash, a
 full disk or a backlog can delay, and the edge has already acknowledged it. `unpark` hands the
 parked reports back once the referral's first status is applied, and the stage applies them.
+A report still parked after `track.parked_hours` names a referral Handoff never sent (or whose
+send status is lost): the deadline sweep refuses it (`stale_parked`, `expire_parked`).
 """
 from __future__ import annotations
 
@@ -88,6 +90,35 @@ def unpark(store: Store, referral_id: str) -> list[r.ReferralStatus]:
                            " ORDER BY parked_at, event_id", {"id": referral_id})
         tx.execute("DELETE FROM referral_status_parked WHERE referral_id = :id", {"id": referral_id})
     return [r.ReferralStatus.model_validate_json(row["body"]) for row in rows]
+
+
+def stale_parked(store: Store, before: datetime, limit: int = 500) -> list[r.ReferralStatus]:
+    """Provider reports parked at or before `before`: no send status came for their referral."""
+    with store.transaction() as tx:
+        rows = tx.fetchall("SELECT body FROM referral_status_parked WHERE parked_at <= :before"
+                           " ORDER BY parked_at, event_id LIMIT :limit", {"before": before.isoformat(), "limit": limit})
+    return [r.ReferralStatus.model_validate_json(row["body"]) for row in rows]
+
+
+def expire_parked(store: Store, statuses: list[r.ReferralStatus], reason: str, now: datetime) -> int:
+    """Refuse these parked reports: each one still parked is taken away and its refusal appended
+    to the history (a report that its referral's first status took meanwhile is left alone)."""
+    expired = 0
+    with store.transaction(immediate=True) as tx:
+        for status in statuses:
+            if not tx.execute("DELETE FROM referral_status_parked WHERE event_id = :event",
+                              {"event": status.envelope.event_id}):
+                continue
+            expired += 1
+            tx.execute(
+                "INSERT INTO referral_status_history (referral_id, event_id, occurred_at, recorded_at, from_state,"
+                " to_state, source, reported_by, business_status, reason, outcome) VALUES (:id, :event, :at, :now,"
+                " NULL, :after, :source, :by, :business, :reason, 'refused') ON CONFLICT DO NOTHING",
+                {"id": status.referral_id, "event": status.envelope.event_id,
+                 "at": status.envelope.occurred_at.isoformat(), "now": now.isoformat(), "after": status.state.value,
+                 "source": status.source.value, "by": status.reported_by,
+                 "business": status.business_status or BUSINESS_STATUS[status.state], "reason": reason[:500]})
+    return expired
 
 
 def _request_facts(tx: Transaction, request_id: str, programme: str) -> tuple[str | None, str]:

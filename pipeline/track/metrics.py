@@ -2,6 +2,8 @@
 
 - handoff_referrals{state}: referrals by current state
 - handoff_referrals_overdue: open deadlines past due
+- handoff_referral_reports_parked, handoff_referral_reports_parked_oldest_seconds: provider
+  answers waiting for their referral's send status (refused after `track.parked_hours`)
 - handoff_referral_escalations{status}: escalated / exhausted (no one left to ask)
 - handoff_referral_time_to_accept_seconds, handoff_referral_time_to_contact_seconds:
   histograms from the status history (requested → accepted; requested → in-progress/completed)
@@ -31,7 +33,7 @@ class ReferralCollector:
 
     def collect(self):
         try:
-            states, overdue, escalations, accept, contact = self._read()
+            states, overdue, escalations, accept, contact, parked = self._read()
         except StorageError as e:  # the scrape goes on without these; readiness reports the database
             log.warning("referral metrics unavailable: %s", type(e).__name__)
             return
@@ -40,6 +42,11 @@ class ReferralCollector:
             by_state.add_metric([state.value], states.get(state.value, 0))
         yield by_state
         yield GaugeMetricFamily("handoff_referrals_overdue", "Open referral deadlines past due", value=overdue)
+        yield GaugeMetricFamily("handoff_referral_reports_parked", "Provider answers waiting for their referral's"
+                                " send status", value=parked["n"])
+        oldest = (self.clock.now() - datetime.fromisoformat(parked["oldest"])).total_seconds() if parked["n"] else 0
+        yield GaugeMetricFamily("handoff_referral_reports_parked_oldest_seconds", "Age of the oldest parked provider"
+                                " answer (0: none)", value=oldest)
         esc = GaugeMetricFamily("handoff_referral_escalations", "Escalated requests by status", labels=["status"])
         for status in ("escalated", "exhausted"):
             esc.add_metric([status], escalations.get(status, 0))
@@ -54,6 +61,7 @@ class ReferralCollector:
                       tx.fetchall("SELECT state, COUNT(*) AS n FROM referral_state GROUP BY state")}
             overdue = tx.fetchone("SELECT COUNT(*) AS n FROM referral_deadline WHERE status = 'open'"
                                   " AND due_at <= :now", {"now": now})["n"]
+            parked = tx.fetchone("SELECT COUNT(*) AS n, MIN(parked_at) AS oldest FROM referral_status_parked")
             escalations = {row["status"]: row["n"] for row in
                            tx.fetchall("SELECT status, COUNT(*) AS n FROM referral_escalation GROUP BY status")}
             rows = tx.fetchall(
@@ -73,7 +81,7 @@ class ReferralCollector:
             reached = [seen[s] for s in ("in-progress", "completed") if s in seen]
             if reached:
                 contact.append((min(reached) - sent).total_seconds())
-        return states, overdue, escalations, accept, contact
+        return states, overdue, escalations, accept, contact, parked
 
 
 def _histogram(name: str, doc: str, values: list[float]) -> HistogramMetricFamily:

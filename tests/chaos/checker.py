@@ -155,11 +155,9 @@ def check(directory: Path) -> Report:
     report.unanswered, report.replies = _answers_lost(directory)
     report.alerts_wrong, report.alerts = _alerts_wrong(directory)
     report.dead_letters = Counter(f"{x['topic']}: {x['reason']}" for x in read(directory, "deadletters"))
-    last_state: dict[str, dict] = {}
-    for s in read(directory, "status"):
-        if s["referral_id"] not in last_state or s["at"] >= last_state[s["referral_id"]]["at"]:
-            last_state[s["referral_id"]] = s
-    report.states = Counter(s["state"] for s in last_state.values())
+    # the closed loop's current states (referral_state), not the status history's last row: a refused
+    # report (a repeat, an answer from the wrong state) is a row there but changes nothing
+    report.states = Counter(s["state"] for s in read(directory, "states"))
     report.swept = sum(1 for s in read(directory, "status") if s["state"] == "cancelled" and s.get("source") == "track")
     faults = read(directory, "faults")
     report.faults = Counter(f["kind"] for f in faults)

@@ -46,6 +46,17 @@ def provider_says(referral_id: str, state: ReferralState, n: int, source=StatusS
 
 
 
+def migrated_store(tmp_path):
+    """A migrated SQLite store and a query helper on it."""
+    store = open_store(f"sqlite:///{tmp_path / 'loop.db'}")
+    store.migrate()
+
+    def rows(sql):
+        with store.transaction() as tx:
+            return tx.fetchall(sql)
+    return store, rows
+
+
 async def start(kafka, catalogue, store, clock):
     deps = Deps.build(Settings(environment="test"), catalogue, store, {"inbox": InboxConnector(store)}, clock)
     app = make_app(kafka.bootstrap, f"g-{catalogue.prefix}")
@@ -56,13 +67,8 @@ async def start(kafka, catalogue, store, clock):
 
 
 async def test_decline_reroutes_silence_escalates_and_exhaustion_is_visible(kafka, catalogue, tmp_path):
-    store = open_store(f"sqlite:///{tmp_path / 'loop.db'}")
-    store.migrate()
+    store, rows = migrated_store(tmp_path)
     clock = FixedClock(T0 + timedelta(hours=1))
-
-    def rows(sql):
-        with store.transaction() as tx:
-            return tx.fetchall(sql)
 
     def inbox():
         return rows("SELECT referral_id, recipient_id FROM inbox_item ORDER BY received_at, delivery_id")
@@ -119,4 +125,45 @@ async def test_decline_reroutes_silence_escalates_and_exhaustion_is_visible(kafk
     audits = [codec.decode(bytes(a["body"])) for a in rows("SELECT body FROM audit_record"
                                                             " WHERE kind = 'status-change'")]
     assert any(a.outcome == "refused" and "may not move" in a.detail["refused"] for a in audits)
+    store.close()
+
+
+async def test_a_report_on_a_referral_never_sent_is_parked_then_refused_after_the_parked_hours(kafka, catalogue,
+                                                                                               tmp_path):
+    """A provider's answer may overtake its referral's send status, so track parks it; one whose
+    referral never gets a status (Handoff did not send it) is refused by the sweep, audited."""
+    store, rows = migrated_store(tmp_path)
+    clock = FixedClock(T0 + timedelta(hours=1))
+
+    def parked():
+        return [row["referral_id"] for row in rows("SELECT referral_id FROM referral_status_parked ORDER BY 1")]
+
+    async def report(writer, referral_id):
+        answer = provider_says(referral_id, ReferralState.ACCEPTED, 2)
+        await writer.write([], [Output("referral.status", r.ReferralKey(referral_id=referral_id), answer)], [])
+
+    app = await start(kafka, catalogue, store, clock)
+    try:
+        async with ProducerSink(kafka.bootstrap) as sink:
+            writer = Writer(catalogue, sink, "test")
+            await report(writer, "ref-never-sent")
+            await until(lambda: parked() == ["ref-never-sent"])
+            clock.advance(hours=70)
+            await report(writer, "ref-late-send")  # parked 3 h when the sweep runs: it stays
+            await until(lambda: len(parked()) == 2)
+            clock.advance(hours=3)
+            sweeper = Writer(catalogue, sink, "deadline-sweep")
+            assert await sweep_deadlines(store, sweeper, clock, timedelta(hours=72)) == 1
+            assert parked() == ["ref-late-send"]
+            assert await sweep_deadlines(store, sweeper, clock, timedelta(hours=72)) == 0
+            await until(lambda: len(rows("SELECT 1 AS x FROM audit_record WHERE kind = 'status-change'")) == 3)
+    finally:
+        await app.stop()
+    [history] = rows("SELECT referral_id, to_state, outcome, reason FROM referral_status_history")
+    assert history["referral_id"] == "ref-never-sent" and history["outcome"] == "refused"
+    assert "after 72 h parked" in history["reason"]
+    codec = Codec(r.AuditEvent)
+    audits = {(a.referral_id, a.outcome) for a in (codec.decode(bytes(x["body"])) for x in
+                                                   rows("SELECT body FROM audit_record WHERE kind = 'status-change'"))}
+    assert audits == {("ref-never-sent", "parked"), ("ref-late-send", "parked"), ("ref-never-sent", "refused")}
     store.close()

@@ -19,11 +19,13 @@ import typer
 import yaml
 
 from pipeline.metrics import Metrics
+from tests.support.deploy import assert_split
 
 ROOT = Path(__file__).resolve().parents[3]
 SPEC = Path("/usr/lib/python3/dist-packages/compose/config/compose_spec.json")
-HANDOFF_SERVICES = {"topics", "migrate", "worker", "intake", "mllp", "web", "monitor"}
-LONG_RUNNING = {"kafka", "postgres", "worker", "intake", "mllp", "web", "prometheus", "grafana"}
+WORKERS = {"worker-referrals", "worker-ingest"}  # the split deployment
+HANDOFF_SERVICES = {"topics", "migrate", *WORKERS, "intake", "mllp", "web", "monitor"}
+LONG_RUNNING = {"kafka", "postgres", *WORKERS, "intake", "mllp", "web", "prometheus", "grafana"}
 REAL_KEYS = '{"1":"Zm9vYmFyLWJheg-0123456789abcdef","2":"second}key{with-braces-0123456789"}'
 
 
@@ -66,7 +68,7 @@ def test_the_compose_file_and_its_resolved_form_follow_the_compose_specification
         errors = sorted(jsonschema.Draft201909Validator(schema).iter_errors(document), key=str)
         assert not errors, [f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors[:5]]
     # and the schema is not a pushover: an unknown service key is refused
-    bad = {"services": {"worker": {"image": "x", "replica": 3}}}
+    bad = {"services": {"worker-ingest": {"image": "x", "replica": 3}}}
     assert list(jsonschema.Draft201909Validator(schema).iter_errors(bad))
 
 
@@ -87,16 +89,20 @@ def test_the_stack_runs_the_production_service_with_probes_volumes_and_pinned_im
     services = config["services"]
     raw = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     assert set(services) == HANDOFF_SERVICES | {"kafka", "postgres", "prometheus", "grafana"}
-    assert services["worker"]["command"] == ["worker"] and services["worker"]["deploy"]["replicas"] >= 2
+    referrals, ingest = services["worker-referrals"], services["worker-ingest"]
+    assert referrals["command"] == ["worker", "--stages", "referrals"] and referrals["deploy"]["replicas"] >= 2
+    assert ingest["command"] == ["worker", "--stages", "ingest"] and ingest["deploy"]["replicas"] >= 1
+    assert "outside" in referrals["networks"] and "outside" not in ingest["networks"]  # only delivery goes out
+    assert_split([services[name]["command"] for name in WORKERS])
     for name in HANDOFF_SERVICES:
         service = services[name]
-        assert service["image"] == services["worker"]["image"] and "run" not in service["command"], name
+        assert service["image"] == referrals["image"] and "run" not in service["command"], name
         assert service.get("read_only") is True, name
         assert raw[name]["env_file"] == [".env"] and service["environment"]["HANDOFF_ENVIRONMENT"] == "production"
     for name in LONG_RUNNING:
         assert services[name]["healthcheck"]["test"], name
-    probes = " ".join(" ".join(services[n]["healthcheck"]["test"]) for n in ("worker", "intake", "mllp"))
-    assert probes.count("/readyz") == 3 and "/healthz" in probes
+    probes = " ".join(" ".join(services[n]["healthcheck"]["test"]) for n in (*sorted(WORKERS), "intake", "mllp"))
+    assert probes.count("/readyz") == 4 and "/healthz" in probes
     for name, service in services.items():
         image = service["image"]
         assert re.fullmatch(r"[\w./-]+:v?\d+(\.\d+)+[\w.-]*", image), f"{name}: {image} is not pinned by exact tag"
@@ -104,13 +110,16 @@ def test_the_stack_runs_the_production_service_with_probes_volumes_and_pinned_im
     assert kafka["environment"]["KAFKA_LOG_DIRS"] == _mounts(kafka)["kafka-data"]
     assert kafka["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert _mounts(services["postgres"])["pg-data"] == "/var/lib/postgresql/data"
-    assert _mounts(services["worker"])["handoff-data"] == "/var/lib/handoff"
+    for name in WORKERS:
+        assert _mounts(services[name])["handoff-data"] == "/var/lib/handoff", name
     assert config["networks"]["backend"]["internal"] is True
 
 
 def _missing(command: list[str]) -> bool:
     group = typer.main.get_command(__import__("handoff.cli", fromlist=["app"]).app)
     for word in command:
+        if word.startswith("-"):  # options are checked by running the command (test_systemd, the worker tests)
+            break
         if word not in getattr(group, "commands", {}):
             return True
         group = group.commands[word]

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from pipeline.topics import Catalogue
+from tests.support.deploy import assert_split
 
 ROOT = Path(__file__).resolve().parents[3]
 K8S = ROOT / "deploy" / "k8s"
@@ -43,36 +44,47 @@ def test_core_kinds_are_valid_kubernetes_and_keda_kinds_match_the_hand_written_s
 @pytest.mark.parametrize("field, value", [("replica", 2), ("minReplicaCount", "two")])
 def test_the_keda_schema_refuses_mistakes(field, value):
     keda = jsonschema.Draft202012Validator(json.loads((K8S / "schemas" / "keda.schema.json").read_text()))
-    scaled = _by_kind("ScaledObject")["handoff-worker"]
+    scaled = _by_kind("ScaledObject")["handoff-worker-referrals"]
     broken = {**scaled, "spec": {**scaled["spec"], field: value}}
     assert list(keda.iter_errors(broken))
     trigger = {**scaled["spec"]["triggers"][0], "metadata": {"bootstrapServers": "x", "consumerGroup": "g",
                                                              "lagTreshold": "5"}}
     assert list(keda.iter_errors({**scaled, "spec": {**scaled["spec"], "triggers": [trigger]}}))
     with pytest.raises(kubernetes_validate.ValidationError):  # and strict core validation is not a pushover
-        worker = _by_kind("Deployment")["handoff-worker"]
+        worker = _by_kind("Deployment")["handoff-worker-ingest"]
         kubernetes_validate.validate({**worker, "spec": {**worker["spec"], "replica": 2}}, VERSION, strict=True)
 
 
-def test_workers_scale_on_lag_within_the_partitions_and_probe_health_and_readiness():
-    worker = _by_kind("Deployment")["handoff-worker"]
+@pytest.mark.parametrize("stage_set, least", [("referrals", 2), ("ingest", 1)])
+def test_each_stage_set_scales_on_its_own_lag_within_the_partitions_and_probes_health(stage_set, least):
+    name = f"handoff-worker-{stage_set}"
+    worker = _by_kind("Deployment")[name]
     pod = worker["spec"]["template"]
     container = pod["spec"]["containers"][0]
-    assert container["args"] == ["worker"]
+    assert container["args"] == ["worker", "--stages", stage_set]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["resources"]["requests"]["cpu"] and container["resources"]["requests"]["memory"]
     assert container["securityContext"]["readOnlyRootFilesystem"] and pod["spec"]["securityContext"]["runAsNonRoot"]
-    scaled = _by_kind("ScaledObject")["handoff-worker"]["spec"]
-    assert scaled["scaleTargetRef"]["name"] == "handoff-worker"
+    scaled = _by_kind("ScaledObject")[name]["spec"]
+    assert scaled["scaleTargetRef"]["name"] == name
     kafka = scaled["triggers"][0]
-    assert kafka["type"] == "kafka" and kafka["metadata"]["consumerGroup"] == "handoff"
+    assert kafka["type"] == "kafka" and kafka["metadata"]["consumerGroup"] == f"handoff.{stage_set}"  # the set's group
     partitions = min(t.partitions for t in Catalogue() if not t.name.endswith(".dlq"))
-    assert 2 <= scaled["minReplicaCount"] <= scaled["maxReplicaCount"] <= partitions
+    assert least == scaled["minReplicaCount"] <= worker["spec"]["replicas"] <= scaled["maxReplicaCount"] <= partitions
     assert _by_kind("TriggerAuthentication")[kafka["authenticationRef"]["name"]]
-    budget = _by_kind("PodDisruptionBudget")["handoff-worker"]["spec"]
+    budget = _by_kind("PodDisruptionBudget")[name]["spec"]
     assert budget["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
-    assert budget["maxUnavailable"] == 1 < scaled["minReplicaCount"]
+    assert budget["maxUnavailable"] == 1
+
+
+def test_the_workers_are_the_split_deployment_and_only_the_referral_set_delivers():
+    workers = {n: d for n, d in _by_kind("Deployment").items() if d["metadata"]["labels"]["app.kubernetes.io/component"]
+               == "worker"}
+    assert_split([d["spec"]["template"]["spec"]["containers"][0]["args"] for d in workers.values()])
+    deliveries = _by_kind("NetworkPolicy")["worker-deliveries"]["spec"]["podSelector"]["matchLabels"]
+    reached = [n for n, d in workers.items() if deliveries.items() <= d["spec"]["template"]["metadata"]["labels"].items()]
+    assert reached == ["handoff-worker-referrals"]
 
 
 def test_services_policies_and_secrets_fit_the_pods():

@@ -9,27 +9,33 @@ from pathlib import Path
 
 import pytest
 
+from handoff.worker import stage_sets
+from tests.support.deploy import assert_split
+
 ROOT = Path(__file__).resolve().parents[3]
 UNITS = ROOT / "deploy" / "systemd"
 INSTALLED = "/opt/handoff/bin/handoff"
 
 
-def test_units_verify_and_run_the_worker_and_the_audit_seal(tmp_path):
+def test_units_verify_and_run_the_split_worker_and_the_audit_seal(tmp_path):
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze is not installed (Debian: systemd)")
     handoff = Path(sys.executable).parent / "handoff"
     commands = {}
     for unit in UNITS.iterdir():
-        text = unit.read_text()
-        for line in text.splitlines():
-            if line.startswith("ExecStart="):
-                commands[unit.name] = line.split("=", 1)[1].replace(INSTALLED + " ", "").split()
-        (tmp_path / unit.name).write_text(text.replace(INSTALLED, str(handoff)))
-    assert commands == {"handoff-worker.service": ["worker"], "handoff-audit-seal.service": ["audit", "seal", "--all"]}
+        text = unit.read_text().replace(INSTALLED, str(handoff))
+        names = [unit.name.replace("@.", f"@{s}.") for s in stage_sets()] if "@." in unit.name else [unit.name]
+        for name in names:  # a template is verified as the instances the README enables
+            instance = name.split("@")[1].split(".")[0] if "@" in name else ""
+            (tmp_path / name).write_text(text)
+            line = next((x for x in text.splitlines() if x.startswith("ExecStart=")), None)
+            if line:
+                commands[name] = line.split("=", 1)[1].replace(f"{handoff} ", "").replace("%i", instance).split()
+    assert commands == {"handoff-worker@ingest.service": ["worker", "--stages", "ingest"],
+                        "handoff-worker@referrals.service": ["worker", "--stages", "referrals"],
+                        "handoff-audit-seal.service": ["audit", "seal", "--all"]}
+    assert_split(list(commands.values()))
     for command in commands.values():  # the commands exist and parse their options
-        if command == ["worker"] and subprocess.run([handoff, "--help"], capture_output=True, text=True).stdout.find(
-                " worker ") < 0:
-            continue  # `handoff worker` lands with the runtime issue; compose's test waits for it too
         done = subprocess.run([handoff, *command, "--help"], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
     done = subprocess.run(["systemd-analyze", "verify", *sorted(str(p) for p in tmp_path.iterdir())],

@@ -70,3 +70,6 @@ def test_the_it_dashboard_and_its_provisioning_fit_together():
     assert scrape["rule_files"] == ["/etc/prometheus/rules/*.yml"] and not list(MON.glob("rules/*test*"))
     monitor = [j for j in scrape["scrape_configs"] if j["job_name"] == "handoff-monitor"]
     assert monitor[0]["static_configs"][0]["targets"] == ["monitor:9467"] and "monitor" in compose
+    workers = [j for j in scrape["scrape_configs"] if j["job_name"] == "handoff-worker"][0]["dns_sd_configs"][0]
+    assert set(workers["names"]) == {n for n, s in compose.items() if s.get("command", [None])[0] == "worker"} \
+        and workers["port"] == 9464  # every worker service of the split deployment is scraped

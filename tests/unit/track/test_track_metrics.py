@@ -44,3 +44,15 @@ def test_an_unanswered_referral_is_overdue(migrated):
     registry = CollectorRegistry()
     registry.register(ReferralCollector(migrated, FixedClock(T0 + timedelta(hours=25))))
     assert "handoff_referrals_overdue 1.0" in generate_latest(registry).decode()
+
+
+def test_parked_answers_are_counted_with_the_oldest_age(migrated):
+    registry = CollectorRegistry()
+    registry.register(ReferralCollector(migrated, FixedClock(T0 + timedelta(hours=5))))
+    text = generate_latest(registry).decode()
+    assert "handoff_referral_reports_parked 0.0" in text and "handoff_referral_reports_parked_oldest_seconds 0.0" in text
+    apply_status(migrated, status(S.ACCEPTED, Src.PROVIDER, T0, n=1), load_deadlines(), T0)  # before its send status
+    apply_status(migrated, status(S.REJECTED, Src.PROVIDER, T0, n=2), load_deadlines(), T0 + timedelta(hours=2))
+    text = generate_latest(registry).decode()
+    assert "handoff_referral_reports_parked 2.0" in text
+    assert "handoff_referral_reports_parked_oldest_seconds 18000.0" in text  # parked at T0, read at T0 + 5 h
