@@ -269,13 +269,13 @@ def deployment(spec: str) -> list[str]:
 
 
 async def end_to_end(bootstrap: str, spec: str, runs: list[r.EmsRun], lat_runs: list[r.EmsRun], rate: float,
-                     tmp: Path) -> dict:
+                     tmp: Path, settings: dict[str, str] | None = None) -> dict:
     from handoff.worker import expand
 
     cat = Catalogue(prefix=f"e{os.urandom(4).hex()}")
     await create_topics(bootstrap, cat)
     db = tmp / f"{cat.prefix}.db"
-    env = worker_env(bootstrap, cat, db, inbox_directory(tmp / "directory.json"))
+    env = worker_env(bootstrap, cat, db, inbox_directory(tmp / "directory.json")) | (settings or {})
     sets = deployment(spec)
     named = {s: f"g-{cat.prefix}" + (f".{s}" if s else "") for s in dict.fromkeys(sets)}
     groups = {g: _stage_topics(cat, expand([s]) if s else None) for s, g in named.items()}

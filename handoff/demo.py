@@ -136,7 +136,7 @@ async def main(settings: Settings, once: bool, sample: int, bootstrap: str | Non
         if once:
             return summary
         say("serving; Ctrl-C stops")
-        await asyncio.Event().wait()
+        await running.until_crashed()
         return summary
 
 

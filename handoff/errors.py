@@ -1,7 +1,8 @@
 """The command line's exit codes and the one-line error every command raises.
 
   0 done
-  1 a check failed (an audit chain is broken, a schema is stale or incompatible)
+  1 a check failed (an audit chain is broken, a schema is stale or incompatible), or a worker's stage
+    crashed (its batch uncommitted: a restart replays it)
   2 bad usage (an unknown command or option, a missing argument, a file that is not there)
   3 a dependency is unavailable (the broker, the database, a directory server)
   4 a configuration error (a `HANDOFF_*` variable that does not parse, or is unknown in production)

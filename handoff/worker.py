@@ -23,8 +23,10 @@ import os
 import signal
 import threading
 import time
+import traceback
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Awaitable, Callable, Sequence
 
 import typer
@@ -141,7 +143,7 @@ async def serve(settings: Settings, bootstrap: str, names: Sequence[str] = ()) -
         await wait_for_database(store, metrics)
         running = await start_stages(stack, settings, bootstrap, catalogue, store, metrics, names)
         log.info("worker started: %d stage(s) and task(s) in group %s", len(running.names), running.group)
-        await asyncio.Event().wait()
+        await running.until_crashed()
 
 
 READY_REQUIRES = ("broker", "database", "consumer-group")
@@ -207,6 +209,13 @@ class Running:
     metrics: Metrics
     names: list[str]
     group: str
+    crashed: asyncio.Future  # raises CliError once a stage's batch raised (`until_crashed`)
+
+    async def until_crashed(self) -> None:
+        """Serve until a stage's batch raises (a bug, or a broker refusing even the dead letters):
+        then a one-line error and exit 1, so that the restart replays the batch at once rather than
+        the worker going on with its partitions' commits held back behind it."""
+        await self.crashed
 
 
 async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str, catalogue: Catalogue, store,
@@ -237,8 +246,19 @@ async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str
     app = make_app(bootstrap, group, **membership(settings), **faust_options(settings.kafka))  # TLS, SASL
     sink = FaustSink(app)
     selected = runners(deps, sink, metrics, RetryPolicy.of(settings.runtime), stage_names) if stage_names else []
+    crashed = asyncio.get_running_loop().create_future()
+
+    def on_crash(stage: str, error: BaseException) -> None:
+        from handoff.errors import EXIT_CHECK_FAILED, CliError
+
+        frames = traceback.extract_tb(error.__traceback__)  # where, not what: a message may quote a record
+        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        if not crashed.done():
+            crashed.set_exception(CliError(f"stage {stage} crashed ({type(error).__name__}{where}); its batch was not"
+                                           f" committed: restart the worker to replay it", EXIT_CHECK_FAILED))
     for runner in selected:
-        attach(app, runner, batch_size=settings.runtime.batch_size, within=settings.runtime.batch_within_seconds)
+        attach(app, runner, batch_size=settings.runtime.batch_size, within=settings.runtime.batch_within_seconds,
+               on_crash=on_crash)
 
     @app.on_partitions_assigned.connect
     async def _assigned(sender, assigned, **kwargs) -> None:  # noqa: ANN001 - faust's signal signature
@@ -253,7 +273,7 @@ async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str
     for task in tasks:
         writer = Writer(catalogue, sink, task.name, metrics=metrics, outputs=task.outputs)
         stack.callback(asyncio.create_task(run_periodic(task, deps, writer)).cancel)
-    return Running(app, deps, metrics, stage_names + [t.name for t in tasks], group)
+    return Running(app, deps, metrics, stage_names + [t.name for t in tasks], group, crashed)
 
 
 def warm(deps, settings: Settings) -> None:

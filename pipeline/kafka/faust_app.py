@@ -7,7 +7,7 @@ pipeline/stage.py), so `SafeProducer` sets both for every producer the app creat
 """
 from __future__ import annotations
 
-from typing import Any, Awaitable, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -67,21 +67,31 @@ class FaustSink:
 
 
 def attach(app: faust.App, runner: StageRunner, concurrency: int = 1, batch_size: int = 500,
-           within: float = 0.05) -> Any:
+           within: float = 0.05, on_crash: Callable[[str, BaseException], None] | None = None) -> Any:
     """Run `runner` as the agent of its source topic, a batch at a time (`take_events`: at most
     `batch_size` messages, or what came within `within` seconds). faust acknowledges a batch's
     events, so their offsets become committable, only after `handle_batch` returns: after the
     batch's audit records and outputs are acknowledged; a batch a stop cancels is not committed
     (`_finish`). Concurrency stays 1: with more,
-    faust's at-least-once commits can skip an in-flight message (DOMAIN.md §6)."""
+    faust's at-least-once commits can skip an in-flight message (DOMAIN.md §6).
+
+    `handle_batch` raises only for a bug or a broker that refuses even the dead letters: faust would
+    restart the agent and go on with later batches while the failed batch, never acknowledged, held
+    back its partitions' commits. `on_crash(stage, error)` is told instead (the worker stops on it,
+    so its restart replays the batch at once)."""
     topic = app.topic(runner.source.full_name, key_serializer="raw", value_serializer="raw",
                       partitions=runner.source.partitions)
 
     async def agent(stream):
         async for events in stream.take_events(batch_size, within=within):
-            await _finish(runner.handle_batch([Incoming(e.message.topic, e.message.partition, e.message.offset,
-                                                        e.message.key, e.message.value,
-                                                        tuple(_headers(e.message.headers))) for e in events]), events)
+            batch = [Incoming(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value,
+                              tuple(_headers(e.message.headers))) for e in events]
+            try:
+                await _finish(runner.handle_batch(batch), events)
+            except Exception as error:
+                if on_crash is not None:
+                    on_crash(runner.stage.name, error)
+                raise
 
     return app.agent(topic, name=f"handoff.{runner.stage.name}", concurrency=concurrency)(agent)
 

@@ -46,6 +46,17 @@ def provider_says(referral_id: str, state: ReferralState, n: int, source=StatusS
 
 
 
+def migrated_store(tmp_path):
+    """A migrated SQLite store and a query helper on it."""
+    store = open_store(f"sqlite:///{tmp_path / 'loop.db'}")
+    store.migrate()
+
+    def rows(sql):
+        with store.transaction() as tx:
+            return tx.fetchall(sql)
+    return store, rows
+
+
 async def start(kafka, catalogue, store, clock):
     deps = Deps.build(Settings(environment="test"), catalogue, store, {"inbox": InboxConnector(store)}, clock)
     app = make_app(kafka.bootstrap, f"g-{catalogue.prefix}")
@@ -56,13 +67,8 @@ async def start(kafka, catalogue, store, clock):
 
 
 async def test_decline_reroutes_silence_escalates_and_exhaustion_is_visible(kafka, catalogue, tmp_path):
-    store = open_store(f"sqlite:///{tmp_path / 'loop.db'}")
-    store.migrate()
+    store, rows = migrated_store(tmp_path)
     clock = FixedClock(T0 + timedelta(hours=1))
-
-    def rows(sql):
-        with store.transaction() as tx:
-            return tx.fetchall(sql)
 
     def inbox():
         return rows("SELECT referral_id, recipient_id FROM inbox_item ORDER BY received_at, delivery_id")
@@ -126,13 +132,8 @@ async def test_a_report_on_a_referral_never_sent_is_parked_then_refused_after_th
                                                                                                tmp_path):
     """A provider's answer may overtake its referral's send status, so track parks it; one whose
     referral never gets a status (Handoff did not send it) is refused by the sweep, audited."""
-    store = open_store(f"sqlite:///{tmp_path / 'parked.db'}")
-    store.migrate()
+    store, rows = migrated_store(tmp_path)
     clock = FixedClock(T0 + timedelta(hours=1))
-
-    def rows(sql):
-        with store.transaction() as tx:
-            return tx.fetchall(sql)
 
     def parked():
         return [row["referral_id"] for row in rows("SELECT referral_id FROM referral_status_parked ORDER BY 1")]

@@ -69,3 +69,41 @@ async def test_a_batch_cancelled_by_a_stop_is_not_committed_and_is_replayed(kafk
     await run_until(group, kafka.bootstrap, topic, again, all_handled)
     offsets = await committed(kafka.bootstrap, group, topic.full_name, topic.partitions)
     assert sorted(again.handled) == sorted({(p, o) for p, o in again.handled}) and sum(offsets.values()) == 6
+
+
+class CrashingRunner(HeldRunner):
+    """A stage whose batch raises: a bug, or a broker refusing even the dead letters."""
+
+    async def handle_batch(self, batch) -> None:
+        self.started.set()
+        raise RuntimeError("a bug in the stage")
+
+
+async def test_a_batch_that_raises_is_reported_not_committed_and_replayed(kafka, catalogue):
+    topic = catalogue["ems.run"]
+    await produce(kafka.bootstrap, topic, [(f"k{i}".encode(), b"v") for i in range(4)])
+    group = f"g-{catalogue.prefix}-crash"
+    crashes: list[tuple[str, str]] = []
+    crashing = CrashingRunner(topic)
+    app = make_app(kafka.bootstrap, group)
+    attach(app, crashing, on_crash=lambda stage, error: crashes.append((stage, str(error))))
+    await app.start()
+    try:
+        async def told():
+            while not crashes:
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(2.5)  # faust commits every second: nothing may be
+        await asyncio.wait_for(told(), 60)
+    finally:
+        await asyncio.wait_for(app.stop(), 60)
+    assert crashes[0] == ("held", "a bug in the stage")  # the worker is told (and stops: handoff/worker.py)
+    assert await committed(kafka.bootstrap, group, topic.full_name, topic.partitions) == {0: 0, 1: 0}
+
+    again = HeldRunner(topic)  # the restarted worker replays the batch
+    again.release.set()
+    async def all_handled():
+        while len(again.handled) < 4:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(2.5)
+    await run_until(group, kafka.bootstrap, topic, again, all_handled)
+    assert sum((await committed(kafka.bootstrap, group, topic.full_name, topic.partitions)).values()) == 4
