@@ -197,16 +197,22 @@ class Writer:
 
     async def flush(self, batch: Sequence["Pending"]) -> list[tuple[object, Exception]]:
         """Write a batch: every audit record of it, acknowledged, then every output, then return.
-        Sends are issued in order without awaiting each (the sink's `enqueue`, when it has one)
-        and their acknowledgements gathered. Returns the (tag, error) of entries that failed
-        permanently (e.g. a record too large); their outputs are not written. Each entry's `then`
-        runs once its writes are acknowledged."""
+        Sends are issued in order without awaiting each (the sink's `enqueue`, when it has one:
+        no task per record) and their acknowledgements gathered. Returns the (tag, error) of
+        entries that failed permanently (e.g. a record too large); their outputs are not written.
+        Each entry's `then` runs once its writes are acknowledged."""
         failed: list[tuple[object, Exception]] = []
         for part in ("audits", "outputs"):
             live = [p for p in batch if p.tag not in {t for t, _ in failed}]
-            waits = [[self._enqueue(t, k, v, p.headers) for t, k, v in getattr(p, part)] for p in live]
-            for entry, futures in zip(live, waits):
-                for result in await asyncio.gather(*futures, return_exceptions=True):
+            issued = [[(record, await self._issue(*record, p.headers)) for record in getattr(p, part)] for p in live]
+            for entry, acks in zip(live, issued):
+                results = await asyncio.gather(*(ack for _, ack in acks), return_exceptions=True)
+                for ((topic, key, value), _), result in zip(acks, results):
+                    if isinstance(result, Exception) and classify(result).transient:
+                        try:  # the broker was away: again, with backoff
+                            result = await self.send(topic, key, value, entry.headers)
+                        except Exception as e:
+                            result = e
                     if isinstance(result, Exception):
                         failed.append((entry.tag, result))
                         break
@@ -216,19 +222,17 @@ class Writer:
                 entry.then()
         return failed
 
-    def _enqueue(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> Awaitable[None]:
+    async def _issue(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> Awaitable[None]:
+        """Hand one record to the sink; returns its acknowledgement (or the error of handing it over)."""
         enqueue = getattr(self.sink, "enqueue", None)
         if enqueue is None:
             return asyncio.ensure_future(self.send(topic, key, value, headers))
-
-        async def acknowledged() -> None:
-            try:
-                await (await enqueue(topic, key, value, headers))
-            except Exception as e:
-                if not classify(e).transient:
-                    raise
-                await self.send(topic, key, value, headers)  # the broker was away: again, with backoff
-        return asyncio.ensure_future(acknowledged())
+        try:
+            return await enqueue(topic, key, value, headers)
+        except Exception as e:
+            failed = asyncio.get_running_loop().create_future()
+            failed.set_exception(e)
+            return failed
 
     async def send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> None:
         backoff, away_since = iter(self.backoff), None

@@ -15,6 +15,10 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from pipeline.stage import Headers, Incoming, StageRunner
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024  # a dead letter wraps a whole input record
+# A stage writes a batch's records at once (pipeline/stage.py Writer.flush): up to thousands of audit
+# records per partition. aiokafka's default (16 KiB) made a producer batch of ~30 of them, and the
+# writer waited for each full one to drain before adding the next.
+MAX_BATCH_BYTES = 1024 * 1024
 
 
 class SafeProducer(faust_aiokafka.Producer):
@@ -44,6 +48,7 @@ def make_app(bootstrap: str, group: str, **overrides: Any) -> HandoffApp:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_max_request_size=MAX_REQUEST_BYTES,
+        producer_max_batch_size=MAX_BATCH_BYTES,
         producer_linger=0.0,
         broker_commit_interval=1.0,
         stream_wait_empty=False,
