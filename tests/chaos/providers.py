@@ -69,10 +69,11 @@ class InboxStaff:
         self.views: list[dict] = []
         self.answers: dict[str, list[str]] = {}  # referral id -> answers the service took, in order
         self.errors: dict[str, int] = {}
-        self.closed: dict[str, str] = {}
-        self.owner: dict[str, str] = {}
+        self.closed: dict[str, str] = {}  # referrals closed before the planned answers (e.g. cancelled)
+        self.owner: dict[str, str] = {}  # referral id -> the organisation whose inbox holds it
         self.tokens: dict[str, str] = {}
-        self.last_at: dict[str, float] = {}  # referral id -> when the service took its last answer  # referral id -> the organisation whose inbox holds it  # referrals closed before the planned answers (e.g. cancelled)
+        self.waiting: dict[str, float] = {}  # referral id -> since when its next answer is not offered
+        self.last_at: dict[str, float] = {}  # referral id -> when the service took its last answer
         self.proc: subprocess.Popen | None = None
 
     def user(self, org: str) -> str:
@@ -159,10 +160,16 @@ class InboxStaff:
             self.views.append({"view_id": f"{user}:{rid}:{len(self.views)}", "user": user, "referral_id": rid,
                                "query": path, "at": time.time()})
             action, shown = todo[0], page.json()
+            if action not in shown["actions"] and shown["state"] == STATE[action]:
+                # the service took this answer but its response was lost (a reset, a timeout): it is in
+                # the state now, so it was taken (the drain waited its whole limit for these before)
+                self._taken(rid, org, action, "the answer's response was lost; the state shows it")
+                continue
             if action not in shown["actions"]:  # track has not recorded the last answer yet, or it is over
+                waiting = self.waiting.setdefault(rid, time.time())
                 if shown["state"] in FINAL:
                     self.closed[rid] = shown["state"]
-                elif time.time() - self.last_at.get(rid, time.time()) > STUCK:  # the last answer never showed
+                elif time.time() - self.last_at.get(rid, waiting) > STUCK:  # the last answer never showed
                     self.closed[rid] = f"{shown['state']} {STUCK:.0f} s after the answer was taken"
                 continue
             body = {"action": action, **({"reason": "no capacity this month"} if action == "decline" else {})}
@@ -172,12 +179,16 @@ class InboxStaff:
             if answered.status_code != 202:
                 self._count(f"answer {answered.status_code}")
                 continue
-            self.answers.setdefault(rid, []).append(action)
-            self.last_at[rid] = time.time()
-            self.replies.append({"referral_id": rid, "recipient_id": org, "action": action, "state": STATE[action],
-                                 "channel": "inbox", "at": time.time()})
+            self._taken(rid, org, action)
             taken += 1
         return taken
+
+    def _taken(self, rid: str, org: str, action: str, note: str = "") -> None:
+        self.answers.setdefault(rid, []).append(action)
+        self.last_at[rid] = time.time()
+        self.waiting.pop(rid, None)
+        self.replies.append({"referral_id": rid, "recipient_id": org, "action": action, "state": STATE[action],
+                             "channel": "inbox", "at": time.time(), **({"note": note} if note else {})})
 
     def pending(self, held: set[tuple[str, str]]) -> int:
         """Referrals held in an inbox whose planned answers are not all taken yet."""
