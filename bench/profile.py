@@ -3,8 +3,8 @@
 One broker, `runs` distinct EMS runs preloaded (default 5,000), the deployment `spec` (as
 BENCH_WORKERS: "1" or "split") started as `bench.pipeline.end_to_end` starts it, and py-spy
 recording each worker process for `seconds` (default 40) once it has its partitions; the
-folded stacks go to .run/profile/<pid>.txt, and a summary of the samples not waiting (the
-share of each of our own functions, inclusive) is printed. The run then drains and its time
+folded stacks go to .run/profile/<pid>.txt, and the samples not waiting are printed by part
+(each stage, Avro, the producer and consumer, faust; `PARTS`). The run then drains and its time
 is printed too (slowed by py-spy's sampling; compare only profiles with each other).
 py-spy must be installed (`pip install py-spy`); it is not a dependency of the project.
 """
@@ -15,7 +15,6 @@ import collections
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
 
 from bench.hops import distinct, preload
@@ -23,38 +22,33 @@ from bench.pipeline import (ROOT, Worker, _stage_topics, deployment, inbox_direc
                             worker_env)
 from pipeline.topics import Catalogue, create_topics
 
-IDLE = ("select (selectors.py", "epoll", "_run_once", "wait (threading.py", "_worker (concurrent/futures")
+IDLE = (".select (selectors", "wait (threading")  # a leaf frame that is waiting, not working
+# Where a busy sample goes: the first of these (a substring of a frame) found anywhere in its stack.
+PARTS = (("classify_runs", "stage classify-run"), ("route_decide_renders", "stage route-decide-render"),
+         ("delivers", "stage deliver"), ("send_batch", "stage deliver"), ("tracks", "stage track"),
+         ("report_detections", "stage report-detection"), ("report_requests", "stage report-request"),
+         ("sink_audits", "stage audit-sink"), ("store_audits", "stage audit-sink"),
+         ("Codec.decode", "Avro decode of a stage's input"), ("Writer.write", "Avro encode of audits and outputs"),
+         ("Writer.flush", "producing a batch (writer)"), ("Writer._issue", "producing a batch (writer)"),
+         ("StageRunner._write", "building audit records"), ("aiokafka/producer", "producer (aiokafka)"),
+         ("faust/transport/producer", "producer (faust)"), ("aiokafka/consumer", "consumer (aiokafka)"),
+         ("faust/transport/consumer", "consumer (faust)"), ("faust/", "faust, other"), ("aiokafka/", "aiokafka, other"),
+         ("storage/", "database, other"))
 
 
-def summary(folded: Path, top: int = 30) -> list[tuple[str, float]]:
-    """Inclusive share of each function of the project (and a few libraries) over busy samples."""
+def summary(folded: Path) -> list[tuple[str, float]]:
+    """The busy samples (not waiting) by part (PARTS), as shares; the rest under its leaf function.
+    A stage's share includes its database work (in a thread) only when the thread's stack names it."""
     counts: collections.Counter = collections.Counter()
     busy = 0
     for line in folded.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
-        frames = stack.split(";")
-        if not frames or any(frames[-1].startswith(i) for i in IDLE) or "select" in frames[-1] and "selectors" in frames[-1]:
+        if any(i in stack.split(";")[-1] for i in IDLE):
             continue
         busy += int(n)
-        seen = set()
-        for frame in frames:
-            name = frame.split(" (")[0] + " (" + frame.split(" (")[-1].split(":")[0] if " (" in frame else frame
-            if name not in seen and any(p in name for p in ("pipeline/", "connectors/", "handoff/", "fastavro",
-                                                             "pydantic", "aiokafka/", "faust/", "sqlite")):
-                seen.add(name)
-                counts[name] += int(n)
-    return [(name, 100.0 * c / busy) for name, c in counts.most_common(top)] if busy else []
-
-
-def main(n: int, seconds: int, spec: str) -> None:
-    from pipeline.kafka.broker import EmbeddedBroker
-
-    broker = EmbeddedBroker(ROOT / ".run" / f"profile-broker-{os.getpid()}")
-    info = broker.start()
-    try:
-        asyncio.run(profile(info.bootstrap, n, seconds, spec))
-    finally:
-        broker.stop()
+        part = next((name for key, name in PARTS if key in stack), None)
+        counts[part or "other: " + stack.split(";")[-1].split(" (")[0]] += int(n)
+    return [(name, 100.0 * c / busy) for name, c in counts.most_common(25)] if busy else []
 
 
 async def per_run(bootstrap: str, cat: Catalogue, n: int) -> None:
