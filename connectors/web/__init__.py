@@ -11,6 +11,7 @@ no-store caching; HSTS when served over TLS. Sessions and roles: pipeline/people
 """
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,8 +30,11 @@ from pipeline.clock import Clock, SystemClock
 from pipeline.people import Accounts, Lockout, Passwords, Permission, Sessions
 from pipeline.settings import Settings
 from pipeline.stage import Writer
+from pipeline.storage import StorageError
 
+log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
+RETRY_AFTER_SECONDS = 5
 HEADERS = {
     "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self';"
                                " frame-ancestors 'none'; base-uri 'none'",
@@ -59,18 +63,29 @@ class _Guard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         request = Request(scope)
-        await auth.load_session(request, self.web)
-        scope.setdefault("state", {}).update(session=request.state.session, bearer=request.state.bearer)
         extra = list(HEADERS.items()) + ([("strict-transport-security", "max-age=31536000")] if self.tls else [])
+        started = False
 
         async def with_headers(message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 names = {k.lower() for k, _ in message.get("headers", [])}
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [(k.encode(), v.encode()) for k, v in extra
                                                                  if k.encode() not in names]
             await send(message)
-        await self.app(scope, receive, with_headers)
+        try:
+            await auth.load_session(request, self.web)
+            scope.setdefault("state", {}).update(session=request.state.session, bearer=request.state.bearer)
+            await self.app(scope, receive, with_headers)
+        except StorageError as e:  # the database locked by a long write, or away: try again, not a 500
+            if not e.transient or started:
+                raise
+            log.warning("web: %s %s answered 503: database %s", request.method, request.url.path, type(e).__name__)
+            busy = auth.refuse(request, self.web, 503, "The database is busy: try again in a few seconds.")
+            busy.headers["retry-after"] = str(RETRY_AFTER_SECONDS)
+            await busy(scope, receive, with_headers)
 
 
 def build_app(web: Web, gate=None) -> Starlette:

@@ -101,7 +101,7 @@ class Site:
     process: subprocess.Popen
 
     def http(self, **kw) -> httpx.Client:
-        return httpx.Client(base_url=self.base, verify=client_context(self.ca), timeout=15, **kw)
+        return httpx.Client(base_url=self.base, verify=client_context(self.ca), **{"timeout": 15, **kw})
 
     def handoff(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
         return subprocess.run([HANDOFF, *args], input=stdin, env=self.env, capture_output=True, text=True,
