@@ -1,10 +1,10 @@
 """The provider inbox: pages and the JSON API over `inbox_item` (what the inbox connector delivered).
 
-    GET  /inbox                          the organisation's referrals, newest first
+    GET  /inbox[?page=N]                 the organisation's referrals, newest first, PAGE_SIZE a page
     GET  /inbox/{referral_id}            one referral, read from exactly the delivered bytes
     GET  /inbox/{referral_id}/delivered/{delivery_id}   the delivered bytes themselves
     POST /inbox/{referral_id}/answer     accept | decline (reason) | contact | complete
-    GET  /api/v1/referrals               the same as JSON
+    GET  /api/v1/referrals[?page=N]      the same as JSON (with next_page: null on the last page)
     GET  /api/v1/referrals/{referral_id}
     POST /api/v1/referrals/{referral_id}/answer   {"action": "...", "reason": "..."}
 
@@ -31,18 +31,42 @@ from pipeline.audit.emit import answer_audit, view_audit
 from pipeline.people import Permission
 from pipeline.stage import Output
 
-LIST_LIMIT = 200
+PAGE_SIZE = 100  # referrals a list page shows
+ITEMS = ("SELECT i.delivery_id, i.referral_id, i.message_id, i.content_type, i.payload, i.received_at, s.state"
+         " FROM inbox_item i LEFT JOIN referral_state s ON s.referral_id = i.referral_id")
+NEWEST_FIRST = " ORDER BY i.received_at DESC, i.delivery_id DESC"
 
 
-def _items(store, organisation: str, referral_id: str | None = None) -> list[dict]:
-    where, params = "i.recipient_id = :org", {"org": organisation, "n": LIST_LIMIT}
-    if referral_id is not None:
-        where, params["rid"] = where + " AND i.referral_id = :rid", referral_id
+def _items(store, organisation: str, referral_id: str) -> list[dict]:
+    """Every message delivered to the organisation for one referral, newest first."""
     with store.transaction() as tx:
-        return tx.fetchall(
-            "SELECT i.delivery_id, i.referral_id, i.message_id, i.content_type, i.payload, i.received_at,"
-            f" s.state FROM inbox_item i LEFT JOIN referral_state s ON s.referral_id = i.referral_id WHERE {where}"
-            " ORDER BY i.received_at DESC, i.delivery_id DESC LIMIT :n", params)
+        return tx.fetchall(f"{ITEMS} WHERE i.recipient_id = :org AND i.referral_id = :rid{NEWEST_FIRST}",
+                           {"org": organisation, "rid": referral_id})
+
+
+def _page(store, organisation: str, page: int) -> tuple[list[dict], bool]:
+    """The messages of one page of the organisation's referrals (newest message first), and
+    whether an older page follows."""
+    with store.transaction() as tx:
+        ids = [row["referral_id"] for row in tx.fetchall(
+            "SELECT referral_id, MAX(received_at) AS newest FROM inbox_item WHERE recipient_id = :org"
+            " GROUP BY referral_id ORDER BY newest DESC, referral_id DESC LIMIT :n OFFSET :skip",
+            {"org": organisation, "n": PAGE_SIZE + 1, "skip": (page - 1) * PAGE_SIZE})]
+        shown = ids[:PAGE_SIZE]
+        if not shown:
+            return [], False
+        marks = ", ".join(f":r{i}" for i in range(len(shown)))
+        rows = tx.fetchall(f"{ITEMS} WHERE i.recipient_id = :org AND i.referral_id IN ({marks}){NEWEST_FIRST}",
+                           {"org": organisation, **{f"r{i}": rid for i, rid in enumerate(shown)}})
+    return rows, len(ids) > PAGE_SIZE
+
+
+def _page_number(request: Request) -> int | None:
+    try:
+        page = int(request.query_params.get("page", "1"))
+    except ValueError:
+        return None
+    return page if 1 <= page <= 1_000_000 else None
 
 
 def _summary(item: dict):
@@ -73,16 +97,20 @@ def routes(web: Web) -> list[Route]:
 
     @needs(Permission.INBOX, web)
     async def inbox(request: Request) -> Response:
-        org = request.state.session.account.organisation_id
-        await view(request, "inbox list" + (" (api)" if wants_json(request) else ""))
-        referrals = _referrals(await asyncio.to_thread(_items, web.store, org))
+        org, page = request.state.session.account.organisation_id, _page_number(request)
+        if page is None:
+            return refuse(request, web, 400, "page must be a whole number from 1")
+        await view(request, "inbox list" + (" (api)" if wants_json(request) else "") + (f" page {page}" if page > 1
+                                                                                           else ""))
+        rows, more = await asyncio.to_thread(_page, web.store, org, page)
+        referrals, next_page = _referrals(rows), page + 1 if more else None
         if wants_json(request):
-            return JSONResponse({"organisation": org, "referrals": [
+            return JSONResponse({"organisation": org, "page": page, "next_page": next_page, "referrals": [
                 {"referral_id": e["row"]["referral_id"], "state": e["row"]["state"] or "requested",
                  "received_at": e["row"]["received_at"], "messages": e["messages"],
                  "service": e["summary"].service if e["summary"] else "",
                  "event": e["summary"].event if e["summary"] else ""} for e in referrals]})
-        return web.page(request, "inbox.html", referrals=referrals, organisation=org)
+        return web.page(request, "inbox.html", referrals=referrals, organisation=org, page=page, next_page=next_page)
 
     @needs(Permission.INBOX, web)
     async def referral(request: Request) -> Response:
