@@ -70,11 +70,12 @@ BACKLOG = 1000  # runs preloaded: about 10 s of classify-run alone here, several
 async def test_split_deployment_routes_while_ems_runs_are_backlogged(kafka, catalogue, tmp_path):
     """The split deployment (`--stages referrals` and `--stages ingest`, README "Performance") runs
     the whole pipeline in two groups, and with a backlog on ems.run route-decide-render handles
-    referral requests before the ingest group has taken the backlog (here ~400 of 1,000 runs' requests).
+    referral requests before the ingest group has taken the backlog, and routes them all.
     This backlog is below faust's stream buffer (4,096), where one worker of every stage keeps up as
     well (checked by hand: 326); the starvation of one worker appears beyond it, and is measured by
     `make bench` (README), not here: a CI test cannot afford 20,000 runs."""
     from bench.hops import distinct, preload
+    from bench.pipeline import message_count, settled
     from handoff.demo import sample_runs
 
     base = sample_runs(200)
@@ -85,9 +86,15 @@ async def test_split_deployment_routes_while_ems_runs_are_backlogged(kafka, cata
         for name in ("referrals", "ingest"):  # the referral path first: it waits for requests
             workers.append(Worker(name, env, tmp_path, "--stages", name))
             await _seen(workers[-1], "worker started")
-        ingested, routed = await _until_ingested(kafka.bootstrap, catalogue, f"g-{catalogue.prefix}")
+        group = f"g-{catalogue.prefix}"
+        ingested, routed = await _until_ingested(kafka.bootstrap, catalogue, group)
         print(f"\nroute-decide-render committed {routed} referral requests before ingest took all {BACKLOG} runs")
-        assert routed >= 50, (ingested, routed)
+        # while the backlog lasted the referral path was already routing: how many depends on how fast
+        # the ingest set took 1,000 runs (17 on a quiet machine, ~400 at load 8), so only "some" is asserted
+        assert routed >= 1, (ingested, routed)
+        # then every request the backlog made is routed: the referral group commits the topic's end offsets
+        await settled(kafka.bootstrap, f"{group}.referrals", [catalogue["referral.request"].full_name], 120)
+        assert await message_count(kafka.bootstrap, [catalogue["referral.request"].full_name]) >= 100
         assert all(w.proc.poll() is None for w in workers), [w.text() for w in workers]
     finally:
         for worker in workers:
