@@ -466,7 +466,8 @@ async def test_fault_campaign_long(tmp_path):
 BROKEN = {
     # a resend after the withheld ACK / the reset goes out under a new MSH-10: a second create at the recipient
     # (and every message under an id no decision names: without a permit and without an audit record)
-    "idempotency off": (dict(idempotent=False, kinds=("peer-timeout", "peer-reset")),
+    # (four faults, not two: with two, a clean CI run once saw no resend land during a fault, and 0 duplicates)
+    "idempotency off": (dict(idempotent=False, kinds=("peer-timeout", "peer-reset") * 2),
                         {"duplicated at a recipient": lambda n: n > 0,
                          "delivered without a permitting decision": lambda n: n > 0}),
     # exactly one delivery-result record left out of the audit sink: exactly one disclosure without one
