@@ -59,15 +59,7 @@ def apply_status(store: Store, status: r.ReferralStatus, deadlines: Deadlines | 
                               refused=f"{status.recipient_id} reported on a referral it did not receive")
         outcome = "applied" if verdict.applied else ("refused" if verdict.refused else "repeat")
         business = status.business_status or BUSINESS_STATUS[status.state]
-        recorded = tx.execute(
-            "INSERT INTO referral_status_history (referral_id, event_id, occurred_at, recorded_at, from_state,"
-            " to_state, source, reported_by, business_status, reason, outcome) VALUES (:id, :event, :at, :now,"
-            " :before, :after, :source, :by, :business, :reason, :outcome) ON CONFLICT DO NOTHING",
-            {"id": status.referral_id, "event": status.envelope.event_id,
-             "at": status.envelope.occurred_at.isoformat(), "now": now.isoformat(),
-             "before": current.value if current else None, "after": status.state.value,
-             "source": status.source.value, "by": status.reported_by, "business": business,
-             "reason": (verdict.refused or status.reason)[:500], "outcome": outcome})
+        recorded = _history(tx, status, current, outcome, verdict.refused or status.reason, now)
         if not recorded:  # the same event again (an at-least-once replay): nothing new
             return Applied(Verdict(current, current, applied=False), duplicate=True,
                            recipient_id=(row or {}).get("recipient_id") or "")
@@ -110,15 +102,22 @@ def expire_parked(store: Store, statuses: list[r.ReferralStatus], reason: str, n
                               {"event": status.envelope.event_id}):
                 continue
             expired += 1
-            tx.execute(
-                "INSERT INTO referral_status_history (referral_id, event_id, occurred_at, recorded_at, from_state,"
-                " to_state, source, reported_by, business_status, reason, outcome) VALUES (:id, :event, :at, :now,"
-                " NULL, :after, :source, :by, :business, :reason, 'refused') ON CONFLICT DO NOTHING",
-                {"id": status.referral_id, "event": status.envelope.event_id,
-                 "at": status.envelope.occurred_at.isoformat(), "now": now.isoformat(), "after": status.state.value,
-                 "source": status.source.value, "by": status.reported_by,
-                 "business": status.business_status or BUSINESS_STATUS[status.state], "reason": reason[:500]})
+            _history(tx, status, None, "refused", reason, now)
     return expired
+
+
+def _history(tx: Transaction, status: r.ReferralStatus, before: ReferralState | None, outcome: str, reason: str,
+             now: datetime) -> int:
+    """Append one report to the history (applied | repeat | refused); 0 when this event is there already."""
+    return tx.execute(
+        "INSERT INTO referral_status_history (referral_id, event_id, occurred_at, recorded_at, from_state,"
+        " to_state, source, reported_by, business_status, reason, outcome) VALUES (:id, :event, :at, :now,"
+        " :before, :after, :source, :by, :business, :reason, :outcome) ON CONFLICT DO NOTHING",
+        {"id": status.referral_id, "event": status.envelope.event_id, "at": status.envelope.occurred_at.isoformat(),
+         "now": now.isoformat(), "before": before.value if before else None, "after": status.state.value,
+         "source": status.source.value, "by": status.reported_by,
+         "business": status.business_status or BUSINESS_STATUS[status.state], "reason": reason[:500],
+         "outcome": outcome})
 
 
 def _request_facts(tx: Transaction, request_id: str, programme: str) -> tuple[str | None, str]:
