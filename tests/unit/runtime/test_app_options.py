@@ -15,6 +15,6 @@ def test_memory_bounds_and_membership_reach_the_app(monkeypatch) -> None:
     assert conf.broker_session_timeout == 12
 
 
-def test_defaults_are_fausts_own() -> None:
+def test_defaults_bound_memory_below_fausts_own() -> None:
     conf = make_app("127.0.0.1:9", "g-defaults", **membership(Settings(environment="test"))).conf
-    assert (conf.stream_buffer_maxsize, conf.consumer_max_fetch_size) == (4096, 1024 * 1024)
+    assert (conf.stream_buffer_maxsize, conf.consumer_max_fetch_size) == (512, 256 * 1024)  # faust: 4,096, 1 MiB
