@@ -74,6 +74,7 @@ class InboxStaff:
         self.tokens: dict[str, str] = {}
         self.waiting: dict[str, float] = {}  # referral id -> since when its next answer is not offered
         self.last_at: dict[str, float] = {}  # referral id -> when the service took its last answer
+        self.newest: dict[str, str] = {}  # organisation -> the newest message its list showed last round
         self.proc: subprocess.Popen | None = None
 
     def user(self, org: str) -> str:
@@ -136,17 +137,14 @@ class InboxStaff:
                 return 0
             self.tokens[org] = signed.json()["token"]
         auth = {"Authorization": f"Bearer {self.tokens[org]}"}
-        listed = await http.get("/api/v1/referrals", headers=auth)
-        if listed.status_code == 401:
-            del self.tokens[org]
-        if listed.status_code != 200:
-            self._count(f"list {listed.status_code}")
+        listed_ids = await self._list(http, org, auth)
+        if listed_ids is None:
             return 0
         taken = 0
-        listed_ids = [item["referral_id"] for item in listed.json()["referrals"]]
-        # the list shows the newest 200: referrals seen before and not done are opened by their id
-        again = [rid for rid, done in self.answers.items() if self.owner.get(rid) == org and rid not in self.closed
-                 and len(done) < len(plan(rid)) and rid not in listed_ids]
+        # the list shows the newest first, a page at a time: referrals seen before and not done are opened by their id
+        listed = set(listed_ids)  # (seen before: also one whose view or answer failed before its first answer)
+        again = [rid for rid, owner in self.owner.items() if owner == org and rid not in self.closed
+                 and len(self.answers.get(rid, [])) < len(plan(rid)) and rid not in listed]
         for rid in listed_ids + again:
             self.owner[rid] = org
             todo = [a for a in plan(rid)[len(self.answers.get(rid, [])):]]
@@ -183,6 +181,25 @@ class InboxStaff:
             taken += 1
         return taken
 
+    async def _list(self, http: httpx.AsyncClient, org: str, auth: dict) -> list[str] | None:
+        """The referral ids of the inbox's list, newest first: its next pages too while they hold referrals
+        that came or changed since the last round's newest (more than a page of them between two rounds)."""
+        ids, page, mark = [], 1, self.newest.get(org, "")
+        while page:
+            listed = await http.get("/api/v1/referrals", params={"page": page} if page > 1 else None, headers=auth)
+            if listed.status_code == 401:
+                del self.tokens[org]
+            if listed.status_code != 200:
+                self._count(f"list {listed.status_code}")
+                return ids or None
+            items = listed.json()["referrals"]
+            if page == 1 and items:
+                self.newest[org] = max(item["received_at"] or "" for item in items)
+            ids += [item["referral_id"] for item in items]
+            more = items and mark and min(item["received_at"] or "" for item in items) >= mark
+            page = listed.json()["next_page"] if more else None
+        return ids
+
     def _taken(self, rid: str, org: str, action: str, note: str = "") -> None:
         self.answers.setdefault(rid, []).append(action)
         self.last_at[rid] = time.time()
@@ -209,11 +226,12 @@ class MllpStaff:
         self.edges, self.peer, self.organisations, self.received_at = edges, peer, organisations, received_at
         self.replies: list[dict] = []
         self.answers: dict[str, list[str]] = {}
+        self.memo: dict = {}  # the held messages read so far (a long run's receiver holds tens of thousands)
 
     async def round(self) -> int:
         from tests.chaos.collect import held_messages
         taken = 0
-        for m in held_messages("", self.peer, self.received_at):
+        for m in held_messages("", self.peer, self.received_at, self.memo):
             rid, org = m["referral_id"], m["recipient_id"]
             if m["action"] != "create" or org not in self.organisations or not 0 < m["at"] < time.time() - LAG:
                 continue

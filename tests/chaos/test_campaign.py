@@ -31,13 +31,12 @@ from bench.pipeline import settled
 from handoff.demo import sample_runs
 from pipeline.app import STAGES
 from pipeline.kafka.broker import EmbeddedBroker
-from pipeline.kafka.read import read_topic
 from pipeline.settings import Settings
 from pipeline.storage import open_store
 from pipeline.topics import Catalogue, create_topics
 from tests.chaos.checker import check
-from tests.chaos.collect import collect, held_messages
-from tests.chaos import consents, providers, wire
+from tests.chaos.collect import Tail, collect, held_messages
+from tests.chaos import consents, feed, providers
 from tests.chaos.disk import Disk
 from tests.chaos.edges import Edges
 from tests.chaos.doctor import DOCTORS
@@ -67,9 +66,22 @@ def _compressed(value, newest: datetime, now: datetime, scale: float):
 SPAN_HOURS = float(os.environ.get("CHAOS_SPAN_HOURS", "12"))  # the runs' times fall in the last SPAN hours
 
 
-def campaign_runs(count: int, seed: int) -> list:
+def _letters(n: int) -> str:
+    """n in letters (a name's part: person tokens keep only a name's letters)."""
+    out = ""
+    while True:
+        n, digit = divmod(n, 26)
+        out = chr(ord("a") + digit) + out
+        if not n:
+            return out
+
+
+def campaign_runs(count: int, seed: int, distinct: float = 0.0) -> list:
     """`count` EMS runs: the demo's fixed-seed sample, then copies of it under new PCR and incident
     numbers (new event ids), so that a long campaign has as many distinct inputs as it asks for.
+    The copies are of the sample's people, so most become updates of their referrals; `distinct`
+    (CHAOS_DISTINCT, 0-1) is the share of the copies (whole copies of the sample, spread evenly) whose
+    people are others (the family name marked with the copy's number): referrals grow with runs.
     The sample is dated 2025 over 6.5 months; its times are moved into the last SPAN_HOURS (12 h), the
     newest now, as if the edges had just received a day shift's runs. Spread over months, every referral
     would reach its recipient long past its 24 h accept deadline (counted from the run's time: the sent
@@ -86,6 +98,11 @@ def campaign_runs(count: int, seed: int) -> list:
     for i in range(len(base), count):
         run = base[i % len(base)]
         tag = f"c{i}"
+        generation = i // len(base)
+        if distinct and int((generation + 1) * distinct) > int(generation * distinct) and run.patient.family:
+            # this copy of the sample is of other people: the same recurrences among them, new referrals
+            run = run.model_copy(update={"patient": run.patient.model_copy(update={
+                "family": f"{run.patient.family}x{_letters(generation)}"})})
         runs.append(run.model_copy(update={
             "pcr_number": f"{run.pcr_number}-{tag}", "pcr_uuid": f"{run.pcr_uuid}-{tag}" if run.pcr_uuid else "",
             "key": run.key.model_copy(update={"incident_number": f"{run.key.incident_number}-{tag}"}),
@@ -167,6 +184,7 @@ class Campaign:
         self.received_at: dict[str, float] = {}
         self.workers: list[Worker] = []
         self.spawned: list[Worker] = []
+        self.parsed: dict = {}  # the held messages read so far (held_messages' memo)
 
     def _worker(self, name: str) -> Worker:
         worker = Worker(name, self.env, self.tmp)
@@ -242,7 +260,8 @@ class Campaign:
                 for worker in self.workers:
                     await worker.assigned(timeout=STARTUP)
                 mark("peers and workers")
-                runs = campaign_runs(self.n, self.seed)
+                runs = campaign_runs(self.n, self.seed, float(os.environ.get("CHAOS_DISTINCT", "0")))
+                self.batches = feed.plan(runs, feed.per_document())
                 kinds = [self.kinds[i % len(self.kinds)] for i in range(self.fault_count)]
                 self.rng.shuffle(kinds)
                 mllp_orgs = _recipients(directory, "hl7v2-mllp")
@@ -259,7 +278,8 @@ class Campaign:
                     if self.answering:
                         self.ehr = providers.MllpStaff(self.edges, self.peers.mllp, mllp_orgs, self.received_at)
                     answering = asyncio.create_task(self._answer())
-                    feeding = asyncio.create_task(self._feed(runs, self.fault_count * self.gap))
+                    feeding = asyncio.create_task(feed.paced(self.batches, self.fault_count * self.gap, feed.senders(),
+                                                             self._send))
                     for kind in kinds:  # while the inputs come in and the workers work
                         await asyncio.sleep(self.gap)
                         await self._fault(kind)
@@ -268,7 +288,7 @@ class Campaign:
                     calm = main_calm = time.time()
                     for worker in self.workers:
                         await worker.assigned(timeout=STARTUP)
-                    drained = main_drained = await self._drain(runs, timeout=float(
+                    drained = main_drained = await self._drain(timeout=float(
                         os.environ.get("CHAOS_DRAIN_TIMEOUT", max(300.0, self.n / 4))))
                     mark("drain")
                     if self.consents:  # then the MLLP recipient away while consents come and go (a fault too)
@@ -277,7 +297,7 @@ class Campaign:
                         calm = time.time()
                         self.faults.append({"kind": "peer-down", "target": f"{len(self.revoked)} consents revoked "
                                             "while their sends waited", "at": at, "until": calm})
-                        drained = await self._drain(runs)
+                        drained = await self._drain()
                         mark("consent phase")
                     answering.cancel()
                 dump = await collect(self.tmp / "dump", self.bootstrap, self.catalogue, self.disk.url,
@@ -303,21 +323,18 @@ class Campaign:
                 "bit": _bites(self.tmp),
                 "seconds": time.monotonic() - started, "phases": phases, "exits": exits}
 
-    async def _feed(self, runs, seconds: float) -> None:
-        """The runs through the edges over about `seconds`: batches of ten, NEMSIS XML over HTTP and
-        HL7 over MLLP in turn, and a 911 call's EIDO versions now and then."""
-        batches = [runs[i:i + 10] for i in range(0, len(runs), 10)]
-        pause = seconds / max(1, len(batches))
-        for i, batch in enumerate(batches):
-            await (self.edges.nemsis(batch) if i % 2 == 0 else self.edges.hl7(batch))
-            self._count("EMS runs (NEMSIS/HTTP)" if i % 2 == 0 else "EMS runs (HL7/MLLP)", len(batch))
-            if i % 10 == 0:
-                self.calls += await self.edges.calls(i)
+    async def _send(self, batch: feed.Batch) -> None:
+        """One batch of the plan through its edge; a 911 call's EIDO versions at every tenth chunk, a CAD
+        export and officers' field referrals at every tenth from the fifth."""
+        await (self.edges.nemsis(batch.runs) if batch.kind == "nemsis" else self.edges.hl7(batch.runs))
+        self._count("EMS runs (NEMSIS/HTTP)" if batch.kind == "nemsis" else "EMS runs (HL7/MLLP)", len(batch.runs))
+        for j in batch.chunks:
+            if j % 10 == 0:
+                self.calls += await self.edges.calls(j)
                 self._count("EIDO call versions", 4)
-            if i % 10 == 5:
-                self._count("CAD CSV rows", await self.edges.cad(i))
-                self._count("field referrals (police)", await self.edges.field(i))
-            await asyncio.sleep(pause)
+            if j % 10 == 5:
+                self._count("CAD CSV rows", await self.edges.cad(j))
+                self._count("field referrals (police)", await self.edges.field(j))
 
     def _count(self, what: str, n: int) -> None:
         self.inputs[what] = self.inputs.get(what, 0) + n
@@ -333,40 +350,36 @@ class Campaign:
                     f"round {type(e).__name__}: {e}"[:120], 0) + 1
             await asyncio.sleep(1.0)
 
-    def source_ids(self, runs) -> set[str]:
-        """The record ids the edges' parsers give the runs (batch i even: NEMSIS, odd: HL7)."""
-        return {wire.nemsis_id(run) if (i // 10) % 2 == 0 else run.pcr_number for i, run in enumerate(runs)}
-
-    async def _drain(self, runs, timeout: float = 300.0) -> float:
+    async def _drain(self, timeout: float = 300.0) -> float:
         """Until every run is detected, every create the outbox holds is held by its recipient, and the
-        workers' group has committed the end of every topic a stage reads (nothing left in flight)."""
-        want = self.source_ids(runs)
+        workers' group has committed the end of every topic a stage reads (nothing left in flight). The
+        topics are read on from where the last check left them (a long run's outbox holds tens of thousands)."""
+        want, detected, creates = feed.source_ids(self.batches), set(), set()
         deadline, stable = time.monotonic() + timeout, 0
-        while time.monotonic() < deadline:
-            detected = {self.catalogue["detection"].value.decode(m.value).subject.record_id
-                        for m in await read_topic(self.bootstrap, self.catalogue["detection"].full_name)}
-            outbox = [self.catalogue["delivery"].value.decode(m.value)
-                      for m in await read_topic(self.bootstrap, self.catalogue["delivery"].full_name)]
-            cancelled = {x["referral_id"] for x in self.revoked}  # the re-check must stop these
-            creates = {(d.referral_id, d.recipient_id) for d in outbox if d.action.value == "create"
-                       and d.referral_id not in cancelled}
-            held = {(m["referral_id"], m["recipient_id"]) for m in
-                    held_messages(self.mllp_recipient, self.peers.mllp, {}) + held_messages(
-                        self.direct_recipient, self.peers.smtp, {})} | await asyncio.to_thread(self._inbox)
-            answering = self.staff.pending(held) + self.ehr.pending(held)
-            if want <= detected and creates and creates <= held and not answering:
-                stable += 1
-                if stable >= 3:
-                    topics = sorted({self.catalogue[s.source].full_name for s in STAGES})
-                    try:
-                        first = await settled(self.bootstrap, f"g-{self.prefix}", topics,
-                                              timeout=max(1.0, deadline - time.monotonic()))
-                        return time.time() - (time.monotonic() - first)  # settled's clock is monotonic
-                    except TimeoutError:
-                        return time.time()
-            else:
-                stable = 0
-            await asyncio.sleep(2.0)
+        async with Tail(self.bootstrap, self.catalogue["detection"]) as detections, \
+                Tail(self.bootstrap, self.catalogue["delivery"]) as deliveries:
+            while time.monotonic() < deadline:
+                detected |= {d.subject.record_id for d in await detections.read()}
+                creates |= {(d.referral_id, d.recipient_id) for d in await deliveries.read() if d.action.value == "create"}
+                cancelled = {x["referral_id"] for x in self.revoked}  # the re-check must stop these
+                held = {(m["referral_id"], m["recipient_id"]) for m in
+                        held_messages(self.mllp_recipient, self.peers.mllp, {}, self.parsed) + held_messages(
+                            self.direct_recipient, self.peers.smtp, {}, self.parsed)} | await asyncio.to_thread(self._inbox)
+                answering = self.staff.pending(held) + self.ehr.pending(held)
+                live = {c for c in creates if c[0] not in cancelled}
+                if want <= detected and live and live <= held and not answering:
+                    stable += 1
+                    if stable >= 3:
+                        topics = sorted({self.catalogue[s.source].full_name for s in STAGES})
+                        try:
+                            first = await settled(self.bootstrap, f"g-{self.prefix}", topics,
+                                                  timeout=max(1.0, deadline - time.monotonic()))
+                            return time.time() - (time.monotonic() - first)  # settled's clock is monotonic
+                        except TimeoutError:
+                            return time.time()
+                else:
+                    stable = 0
+                await asyncio.sleep(2.0)
         return time.time()
 
     def _inbox(self) -> set[tuple[str, str]]:
