@@ -100,9 +100,10 @@ class Tail:
 
 
 async def collect(out: Path, bootstrap: str, catalogue: Catalogue, db_url: str, peers: dict,
-                  received_at: dict[str, float], faults: list[dict]) -> Path:
+                  received_at: dict[str, float], faults: list[dict], fhir=None) -> Path:
     """Write the dump; `peers`: recipient id → its peer (MLLP, SMTP); `received_at`: the peer's
-    message key → when the campaign first saw it held (epoch s)."""
+    message key → when the campaign first saw it held (epoch s); `fhir`: the FHIR server's client
+    (tests/chaos/fhirpeer.py), when the campaign has one."""
     out.mkdir(parents=True, exist_ok=True)
     rows: dict[str, list[dict]] = {name: [] for name in ("expected", "delivered", "decisions", "audit", "status",
                                                           "deadletters")}
@@ -114,6 +115,10 @@ async def collect(out: Path, bootstrap: str, catalogue: Catalogue, db_url: str, 
                                   "basis": d.decision.basis.value, "consent_id": d.decision.consent_id})
     for recipient_id, peer in peers.items():
         rows["delivered"] += held_messages(recipient_id, peer, received_at)
+    if fhir is not None:
+        from tests.chaos import fhirpeer
+
+        rows["delivered"] += fhirpeer.messages(fhir.recipient_id, await fhir.search("Provenance"), *fhirpeer.index(outbox))
     store = open_store(db_url)
     try:
         with store.transaction() as tx:

@@ -36,7 +36,7 @@ from pipeline.storage import open_store
 from pipeline.topics import Catalogue, create_topics
 from tests.chaos.checker import check
 from tests.chaos.collect import Tail, collect, held_messages
-from tests.chaos import consents, feed, providers
+from tests.chaos import consents, feed, fhirpeer, providers
 from tests.chaos.disk import Disk
 from tests.chaos.edges import Edges
 from tests.chaos.doctor import DOCTORS
@@ -141,6 +141,10 @@ def _env(bootstrap: str, prefix: str, tmp_path: Path, peers, idempotent: bool, d
          ) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HANDOFF_", "CHAOS_"))}
     mllp, direct, alerts = peers.settings.delivery.mllp, peers.settings.delivery.direct, peers.settings.alerts
+    fhir = peers.settings.delivery.fhir
+    if peers.fhir is not None:  # the HAPI FHIR server (CHAOS_FHIR): the workers' SMART client; its Tasks read back
+        env.update(HANDOFF_DELIVERY__FHIR__CLIENT_ID=fhir.client_id, HANDOFF_DELIVERY__FHIR__TOKEN_URL=fhir.token_url,
+                   HANDOFF_DELIVERY__FHIR__PRIVATE_KEY=str(fhir.private_key), HANDOFF_TRACK__SWEEP_SECONDS="5")
     hooks = (*breaks, *(() if disk.mounted else ("disk-full",)))
     if hooks:  # the test-only patches (never a switch in the product)
         env.update(PYTHONPATH=os.pathsep.join([str(HOOKS), *filter(None, [env.get("PYTHONPATH")])]),
@@ -170,9 +174,9 @@ def _env(bootstrap: str, prefix: str, tmp_path: Path, peers, idempotent: bool, d
 class Campaign:
     def __init__(self, tmp_path: Path, runs: int, faults: int, seed: int, idempotent: bool = True,
                  breaks: tuple[str, ...] = (), kinds: tuple[str, ...] = FAULTS, consent_persons: int = 0,
-                 answering: bool = True, broker=None, gap: float | None = None) -> None:
+                 answering: bool = True, broker=None, gap: float | None = None, fhir: bool = False) -> None:
         self.tmp, self.n, self.fault_count, self.rng, self.idempotent = tmp_path, runs, faults, random.Random(seed), idempotent
-        self.seed, self.breaks, self.kinds, self.answering = seed, breaks, kinds, answering
+        self.seed, self.breaks, self.kinds, self.answering, self.fhir = seed, breaks, kinds, answering, fhir
         self.gap = gap or float(os.environ.get("CHAOS_FAULT_GAP", "6"))  # seconds between faults
         self.calls, self.consents, self.revoked = 0, consent_persons, []
         self.inputs: dict[str, int] = {}
@@ -249,8 +253,13 @@ class Campaign:
         async with AsyncExitStack() as stack:
             stack.callback(self.disk.close)
             self.peers = await demo_peers.start(Settings(environment="test"), self.tmp / "peers", stack,
-                                                fhir_server=False)
+                                                fhir_server=self.fhir)
+            assert not self.fhir or self.peers.fhir is not None, self.peers.lines  # asked for: it must run
             directory = Path(self.peers.settings.routing.directory)
+            self.fhir_peer = None
+            if self.peers.fhir is not None:
+                self.fhir_peer = await stack.enter_async_context(fhirpeer.FhirPeer(
+                    self.peers.settings.delivery.fhir, self.peers.fhir.base, _recipient(directory, "hl7-fhir-rest")))
             _also_over_mllp(directory, consents.ALSO_OVER_MLLP)
             self.mllp_recipient, self.direct_recipient = _recipient(directory, "hl7v2-mllp"), _recipient(directory, "direct-project")
             self.env = _env(self.bootstrap, self.prefix, self.tmp, self.peers, self.idempotent, self.disk, self.breaks)
@@ -275,8 +284,11 @@ class Campaign:
                 mark("runs and web service")
                 async with self.edges.running():
                     self.ehr = providers.Silent()
+                    self.fhir_staff = providers.Silent()
                     if self.answering:
                         self.ehr = providers.MllpStaff(self.edges, self.peers.mllp, mllp_orgs, self.received_at)
+                        if self.fhir_peer is not None:
+                            self.fhir_staff = fhirpeer.FhirStaff(self.fhir_peer, self.disk.url)
                     answering = asyncio.create_task(self._answer())
                     feeding = asyncio.create_task(feed.paced(self.batches, self.fault_count * self.gap, feed.senders(),
                                                              self._send))
@@ -302,9 +314,9 @@ class Campaign:
                     answering.cancel()
                 dump = await collect(self.tmp / "dump", self.bootstrap, self.catalogue, self.disk.url,
                                      {self.mllp_recipient: self.peers.mllp, self.direct_recipient: self.peers.smtp},
-                                     self.received_at, self.faults)
+                                     self.received_at, self.faults, self.fhir_peer)
                 consents.write(dump, self.revoked)
-                providers.write(dump, self.staff, self.ehr)
+                providers.write(dump, self.staff, self.ehr, self.fhir_staff)
                 _write_alerts(dump, self.peers.webhooks, self.edges.expected_alerts)
                 mark("dump")
                 exits = [w.proc.poll() for w in self.workers]
@@ -318,8 +330,10 @@ class Campaign:
                 "main_drain": main_drained - main_calm,
                 "disk": self.disk.mode, "calls": self.calls,
                 "alerts": sum(len(w.accepted) for w in self.peers.webhooks.values()), "answers": dict(self.edges.answers),
-                "inputs": dict(self.inputs), "replies": len(self.staff.replies) + len(self.ehr.replies),
-                "views": len(self.staff.views), "web errors": dict(self.staff.errors),
+                "inputs": dict(self.inputs),
+                "replies": len(self.staff.replies) + len(self.ehr.replies) + len(self.fhir_staff.replies),
+                "views": len(self.staff.views), "web errors": dict(self.staff.errors) | {
+                    f"fhir {k}": v for k, v in self.fhir_staff.errors.items()},
                 "bit": _bites(self.tmp),
                 "seconds": time.monotonic() - started, "phases": phases, "exits": exits}
 
@@ -341,10 +355,14 @@ class Campaign:
 
     async def _answer(self) -> None:
         """The providers answer what they hold, round after round, while the campaign goes on."""
+        rounds = 0
         while True:
             try:
                 await self.staff.round()
                 await self.ehr.round()
+                if rounds % 5 == 0:  # its every Task in one search: not every second
+                    await self.fhir_staff.round()
+                rounds += 1
             except Exception as e:  # noqa: BLE001 (a provider's bad moment is counted, the campaign goes on)
                 self.staff.errors[f"round {type(e).__name__}: {e}"[:120]] = self.staff.errors.get(
                     f"round {type(e).__name__}: {e}"[:120], 0) + 1
@@ -365,7 +383,9 @@ class Campaign:
                 held = {(m["referral_id"], m["recipient_id"]) for m in
                         held_messages(self.mllp_recipient, self.peers.mllp, {}, self.parsed) + held_messages(
                             self.direct_recipient, self.peers.smtp, {}, self.parsed)} | await asyncio.to_thread(self._inbox)
-                answering = self.staff.pending(held) + self.ehr.pending(held)
+                if self.fhir_peer is not None:
+                    held |= {(rid, self.fhir_peer.recipient_id) for rid in await self.fhir_peer.tasks()}
+                answering = self.staff.pending(held) + self.ehr.pending(held) + self.fhir_staff.pending(held)
                 live = {c for c in creates if c[0] not in cancelled}
                 if want <= detected and live and live <= held and not answering:
                     stable += 1
@@ -425,8 +445,9 @@ def _checker_cli(dump: Path) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
-async def _campaign(tmp_path: Path, runs: int, faults: int, seed: int, consent_persons: int = CONSENT_RUNS) -> None:
-    result = await Campaign(tmp_path, runs, faults, seed, consent_persons=consent_persons).run()
+async def _campaign(tmp_path: Path, runs: int, faults: int, seed: int, consent_persons: int = CONSENT_RUNS,
+                    fhir: bool = False) -> None:
+    result = await Campaign(tmp_path, runs, faults, seed, consent_persons=consent_persons, fhir=fhir).run()
     done = _checker_cli(result["dump"])
     events = sum(result["inputs"].values()) + result["replies"]
     print(f"\ncampaign: {events} events through the edges ({result['inputs']}, {result['replies']} provider answers), "
@@ -441,7 +462,8 @@ async def _campaign(tmp_path: Path, runs: int, faults: int, seed: int, consent_p
     assert report.expected > 0 and report.held >= report.expected
     # the closed loop ran: providers answered through both reply edges, people viewed referrals, and no
     # deadline passed (the runs span 12 h, the first deadline is 24 h): nothing the sweep had to cancel
-    assert {k.split()[0] for k in report.replies} == {"inbox", "mllp"} and report.views > 0, done.stdout
+    assert {k.split()[0] for k in report.replies} == {"inbox", "mllp", *(("fhir",) if fhir else ())} \
+        and report.views > 0, done.stdout
     assert report.swept == 0, done.stdout
     assert report.violations == 0, done.stdout
     for what, doctor in DOCTORS.items():  # the same real dump, broken three ways: the checker must fail
@@ -470,7 +492,8 @@ async def test_fault_campaign(tmp_path):
 async def test_fault_campaign_long(tmp_path):
     await _campaign(tmp_path, int(os.environ.get("CHAOS_LONG_RUNS", "100000")),
                     int(os.environ.get("CHAOS_LONG_FAULTS", "100")), seed=int(os.environ.get("SEED", "2828")),
-                    consent_persons=int(os.environ.get("CHAOS_LONG_CONSENTS", str(CONSENT_RUNS))))
+                    consent_persons=int(os.environ.get("CHAOS_LONG_CONSENTS", str(CONSENT_RUNS))),
+                    fhir=os.environ.get("CHAOS_FHIR", "0") == "1")
 
 
 # The checker shown to fail on REAL runs: the same campaign with a deliberate break in the workers (the
