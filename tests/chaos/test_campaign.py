@@ -24,6 +24,7 @@ from contextlib import AsyncExitStack
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import httpx
 import pytest
 
 from connectors.peers import demo as demo_peers
@@ -384,7 +385,12 @@ class Campaign:
                         held_messages(self.mllp_recipient, self.peers.mllp, {}, self.parsed) + held_messages(
                             self.direct_recipient, self.peers.smtp, {}, self.parsed)} | await asyncio.to_thread(self._inbox)
                 if self.fhir_peer is not None:
-                    held |= {(rid, self.fhir_peer.recipient_id) for rid in await self.fhir_peer.tasks()}
+                    try:
+                        held |= {(rid, self.fhir_peer.recipient_id) for rid in await self.fhir_peer.tasks()}
+                    except httpx.HTTPError:  # the server's bad moment: the next check
+                        stable = 0
+                        await asyncio.sleep(2.0)
+                        continue
                 answering = self.staff.pending(held) + self.ehr.pending(held) + self.fhir_staff.pending(held)
                 live = {c for c in creates if c[0] not in cancelled}
                 if want <= detected and live and live <= held and not answering:
