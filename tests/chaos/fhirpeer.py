@@ -26,6 +26,7 @@ from pipeline.storage import open_store
 from tests.chaos.providers import FINAL, STATE, STUCK, plan
 
 ACTIONS = {"CREATE": "create", "UPDATE": "update", "CANCEL": "cancel"}
+SEARCH = 100_000  # resources a search asks for at once
 TASK = {"accept": "accepted", "decline": "rejected", "contact": "in-progress", "complete": "completed"}
 
 
@@ -79,12 +80,15 @@ class FhirPeer:
         return response.json()
 
     async def search(self, kind: str) -> list[dict]:
-        """Every resource of this type the server holds (each page of the search)."""
-        out, url, params = [], f"{self.base}/{kind}", {"_count": 1000}
+        """Every resource of this type the server holds (each page of the search; the test server has no
+        paging, so it answers all at once: a full page of the size asked is refused, not taken as all)."""
+        out, url, params = [], f"{self.base}/{kind}", {"_count": SEARCH}
         while url:
             bundle = await self._get(url, **params)
-            out += [e["resource"] for e in bundle.get("entry", [])]
+            page = [e["resource"] for e in bundle.get("entry", [])]
+            out += page
             url, params = next((link["url"] for link in bundle.get("link", []) if link.get("relation") == "next"), ""), {}
+            assert url or len(page) < SEARCH, f"{kind}: a full page of {SEARCH} and no next link"
         return out
 
     async def tasks(self) -> dict[str, dict]:
