@@ -112,6 +112,7 @@ class FhirStaff:
         self.answers: dict[str, list[str]] = {}
         self.closed: dict[str, str] = {}
         self.last_at: dict[str, float] = {}
+        self.seen_at: dict[str, float] = {}  # referral id -> when its Task was first seen unanswerable
         self.errors: dict[str, int] = {}
 
     def _states(self) -> dict[str, str]:
@@ -145,7 +146,9 @@ class FhirStaff:
                 if time.time() - self.last_at[rid] > STUCK:
                     self.closed[rid] = f"{state or 'no state'} {STUCK:.0f} s after the answer was taken"
                 continue
-            if not done and state != "requested":  # not sent yet as Handoff sees it
+            if not done and state != "requested":  # not sent yet as Handoff sees it (or in a state no answer fits)
+                if time.time() - self.seen_at.setdefault(rid, time.time()) > 2 * STUCK:
+                    self.closed[rid] = f"{state or 'no state'} {2 * STUCK:.0f} s after its Task was seen"
                 continue
             if task.get("status") == TASK[todo[0]]:  # written before, its response lost: the server holds it
                 code = 200
