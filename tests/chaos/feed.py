@@ -10,6 +10,10 @@ NEMSIS XML over HTTP and HL7 over MLLP), sent by several concurrent senders and 
 - Pacing: batch b is not sent before its chunk's place in the schedule (`seconds` spread over the
   chunks: the fault schedule's length, so the faults meet the inputs); a sender behind the schedule
   does not sleep at all.
+- `CHAOS_MAX_LAG` (default 0: off): no batch is sent while the workers' group is more than this many
+  EMS runs behind on `ems.run` (the edges outrun the pipeline under faults: 2,000 runs went in in 86 s
+  and took the workers ~160 s); `CHAOS_INPUT_SECONDS` (default 0: off): feeding stops taking batches
+  after this long (a long run sends as many as fit in its time; the rest are not sent and not expected).
 """
 from __future__ import annotations
 
@@ -60,9 +64,18 @@ def source_ids(batches: list[Batch]) -> set[str]:
     return {wire.nemsis_id(run) if b.kind == "nemsis" else run.pcr_number for b in batches for run in b.runs}
 
 
-async def paced(batches: list[Batch], seconds: float, workers: int, send: Callable[[Batch], Awaitable[None]]) -> None:
-    """`send` each batch, `workers` at a time, none before its place in `seconds`; the first failure
-    stops the others and is raised."""
+def budget() -> float | None:
+    """CHAOS_INPUT_SECONDS: no batch is taken after this many seconds of feeding (a long run sends as
+    many as fit; what was sent is what the drain and the checker expect)."""
+    value = float(os.environ.get("CHAOS_INPUT_SECONDS", "0"))
+    return value or None
+
+
+async def paced(batches: list[Batch], seconds: float, workers: int, send: Callable[[Batch], Awaitable[None]],
+                gate: Callable[[], Awaitable[None]] | None = None, within: float | None = None) -> None:
+    """`send` each batch, `workers` at a time, none before its place in `seconds` nor before `gate` lets it
+    (the campaign's backpressure), none taken after `within` seconds; the first failure stops the others
+    and is raised."""
     chunks = max(1, batches[-1].chunks.stop) if batches else 1
     start, queue = time.monotonic(), iter(batches)
 
@@ -71,6 +84,10 @@ async def paced(batches: list[Batch], seconds: float, workers: int, send: Callab
             ahead = start + batch.chunks.start * seconds / chunks - time.monotonic()
             if ahead > 0:
                 await asyncio.sleep(ahead)
+            if gate is not None:
+                await gate()
+            if within is not None and time.monotonic() - start > within:
+                return
             await send(batch)
 
     try:

@@ -183,21 +183,22 @@ class InboxStaff:
 
     async def _list(self, http: httpx.AsyncClient, org: str, auth: dict) -> list[str] | None:
         """The referral ids of the inbox's list, newest first: its next pages too while they hold referrals
-        that came or changed since the last round's newest (more than a page of them between two rounds)."""
-        ids, page, mark = [], 1, self.newest.get(org, "")
+        that came or changed since the newest the last complete walk saw (more than a page of them between two
+        rounds), every page until a first walk saw one."""
+        ids, page, mark, newest = [], 1, self.newest.get(org, ""), ""
         while page:
             listed = await http.get("/api/v1/referrals", params={"page": page} if page > 1 else None, headers=auth)
             if listed.status_code == 401:
                 del self.tokens[org]
-            if listed.status_code != 200:
+            if listed.status_code != 200:  # (the mark stays: the next round walks these pages again)
                 self._count(f"list {listed.status_code}")
                 return ids or None
             items = listed.json()["referrals"]
-            if page == 1 and items:
-                self.newest[org] = max(item["received_at"] or "" for item in items)
+            newest = newest or max((item["received_at"] or "" for item in items), default="")
             ids += [item["referral_id"] for item in items]
-            more = items and mark and min(item["received_at"] or "" for item in items) >= mark
+            more = items and (not mark or min(item["received_at"] or "" for item in items) >= mark)
             page = listed.json()["next_page"] if more else None
+        self.newest[org] = newest or mark  # the walk got every page that changed since the last mark
         return ids
 
     def _taken(self, rid: str, org: str, action: str, note: str = "") -> None:

@@ -13,6 +13,7 @@ CI: CHAOS_RUNS (default 120) runs and CHAOS_FAULTS (default 6) faults, a few min
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -190,6 +191,8 @@ class Campaign:
         self.workers: list[Worker] = []
         self.spawned: list[Worker] = []
         self.parsed: dict = {}  # the held messages read so far (held_messages' memo)
+        self.sent: list[feed.Batch] = []  # the batches the senders took
+        self.lag, self.max_lag = 0, int(os.environ.get("CHAOS_MAX_LAG", "0"))
 
     def _worker(self, name: str) -> Worker:
         worker = Worker(name, self.env, self.tmp)
@@ -291,12 +294,14 @@ class Campaign:
                         if self.fhir_peer is not None:
                             self.fhir_staff = fhirpeer.FhirStaff(self.fhir_peer, self.disk.url)
                     answering = asyncio.create_task(self._answer())
+                    lag = asyncio.create_task(self._watch_lag())
                     feeding = asyncio.create_task(feed.paced(self.batches, self.fault_count * self.gap, feed.senders(),
-                                                             self._send))
+                                                             self._send, self._gate, feed.budget()))
                     for kind in kinds:  # while the inputs come in and the workers work
                         await asyncio.sleep(self.gap)
                         await self._fault(kind)
                     await feeding
+                    lag.cancel()
                     mark("inputs and faults")
                     calm = main_calm = time.time()
                     for worker in self.workers:
@@ -341,6 +346,7 @@ class Campaign:
     async def _send(self, batch: feed.Batch) -> None:
         """One batch of the plan through its edge; a 911 call's EIDO versions at every tenth chunk, a CAD
         export and officers' field referrals at every tenth from the fifth."""
+        self.sent.append(batch)  # expected from here on (a batch half taken when a failure stops the run is too)
         await (self.edges.nemsis(batch.runs) if batch.kind == "nemsis" else self.edges.hl7(batch.runs))
         self._count("EMS runs (NEMSIS/HTTP)" if batch.kind == "nemsis" else "EMS runs (HL7/MLLP)", len(batch.runs))
         for j in batch.chunks:
@@ -350,6 +356,40 @@ class Campaign:
             if j % 10 == 5:
                 self._count("CAD CSV rows", await self.edges.cad(j))
                 self._count("field referrals (police)", await self.edges.field(j))
+
+    async def _gate(self) -> None:
+        """Backpressure (CHAOS_MAX_LAG): wait while the workers are that many EMS runs behind."""
+        while self.max_lag and self.lag > self.max_lag:
+            await asyncio.sleep(0.5)
+
+    async def _watch_lag(self) -> None:
+        """How far the workers' group is behind on ems.run, every second (kept as it was while the broker is away)."""
+        if not self.max_lag:
+            return
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        topic, group = self.catalogue["ems.run"].full_name, f"g-{self.prefix}"
+        tps = [TopicPartition(topic, p) for p in range(self.catalogue["ems.run"].partitions)]
+        while True:
+            admin, ends = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap), AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap, group_id=None)
+            try:
+                await admin.start()
+                await ends.start()
+                while True:
+                    end = await ends.end_offsets(tps)
+                    done = await admin.list_consumer_group_offsets(group)
+                    self.lag = sum(end[tp] - (done[tp].offset if tp in done and done[tp].offset >= 0 else 0)
+                                   for tp in tps)
+                    await asyncio.sleep(1.0)
+            except Exception:  # noqa: BLE001 (the broker restarting: a new client in a moment)
+                await asyncio.sleep(2.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await admin.close()
+                with contextlib.suppress(Exception):
+                    await ends.stop()
 
     def _count(self, what: str, n: int) -> None:
         self.inputs[what] = self.inputs.get(what, 0) + n
@@ -373,7 +413,7 @@ class Campaign:
         """Until every run is detected, every create the outbox holds is held by its recipient, and the
         workers' group has committed the end of every topic a stage reads (nothing left in flight). The
         topics are read on from where the last check left them (a long run's outbox holds tens of thousands)."""
-        want, detected, creates = feed.source_ids(self.batches), set(), set()
+        want, detected, creates = feed.source_ids(self.sent), set(), set()
         deadline, stable = time.monotonic() + timeout, 0
         async with Tail(self.bootstrap, self.catalogue["detection"]) as detections, \
                 Tail(self.bootstrap, self.catalogue["delivery"]) as deliveries:

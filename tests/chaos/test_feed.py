@@ -101,3 +101,21 @@ def test_distinct_copies_are_other_people_with_the_same_recurrences():
     families = lambda rs: {r.patient.family for r in rs if r.patient.family}  # noqa: E731
     assert len(families(first)) == len(families(base)) and not families(first) & families(base)
     assert campaign_runs(1200, seed=28)[1000:][0].patient == base[0].patient  # the default: the sample's people
+
+
+async def test_the_gate_holds_the_senders_and_the_budget_stops_them():
+    batches, sent, opened = feed.plan(_runs(2000)), [], asyncio.Event()
+
+    async def gate():
+        await opened.wait()
+
+    async def send(batch):
+        sent.append(batch.chunks.start)
+        await asyncio.sleep(0.01)
+
+    feeding = asyncio.create_task(feed.paced(batches, 0.0, 2, send, gate, within=0.5))
+    await asyncio.sleep(0.2)
+    assert sent == []  # held by the gate
+    opened.set()
+    await asyncio.wait_for(feeding, timeout=20)
+    assert sent == sorted(sent) and 0 < len(sent) < 200  # some sent, then no batch taken after 0.5 s
