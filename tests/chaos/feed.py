@@ -10,9 +10,9 @@ NEMSIS XML over HTTP and HL7 over MLLP), sent by several concurrent senders and 
 - Pacing: batch b is not sent before its chunk's place in the schedule (`seconds` spread over the
   chunks: the fault schedule's length, so the faults meet the inputs); a sender behind the schedule
   does not sleep at all.
-- `CHAOS_MAX_LAG` (default 0: off): no batch is sent while the workers' group is more than this many
-  EMS runs behind on `ems.run` (the edges outrun the pipeline under faults: 2,000 runs went in in 86 s
-  and took the workers ~160 s); `CHAOS_INPUT_SECONDS` (default 0: off): feeding stops taking batches
+- `CHAOS_MAX_LAG` (default 0: off): no batch is sent while the workers' group has more than this many
+  messages to read on the topics its stages read (the edges outrun the pipeline under faults: 2,000
+  runs went in in 86 s and took the workers ~160 s); `CHAOS_INPUT_SECONDS` (default 0: off): feeding stops taking batches
   after this long (a long run sends as many as fit in its time; the rest are not sent and not expected).
 """
 from __future__ import annotations

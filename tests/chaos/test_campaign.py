@@ -358,19 +358,20 @@ class Campaign:
                 self._count("field referrals (police)", await self.edges.field(j))
 
     async def _gate(self) -> None:
-        """Backpressure (CHAOS_MAX_LAG): wait while the workers are that many EMS runs behind."""
+        """Backpressure (CHAOS_MAX_LAG): wait while the workers' group has that many messages to read."""
         while self.max_lag and self.lag > self.max_lag:
             await asyncio.sleep(0.5)
 
     async def _watch_lag(self) -> None:
-        """How far the workers' group is behind on ems.run, every second (kept as it was while the broker is away)."""
+        """How many messages the workers' group has still to read on the topics its stages read, every second
+        (kept as it was while the broker is away)."""
         if not self.max_lag:
             return
         from aiokafka import AIOKafkaConsumer, TopicPartition
         from aiokafka.admin import AIOKafkaAdminClient
 
-        topic, group = self.catalogue["ems.run"].full_name, f"g-{self.prefix}"
-        tps = [TopicPartition(topic, p) for p in range(self.catalogue["ems.run"].partitions)]
+        group, topics = f"g-{self.prefix}", sorted({s.source for s in STAGES})
+        tps = [TopicPartition(self.catalogue[t].full_name, p) for t in topics for p in range(self.catalogue[t].partitions)]
         while True:
             admin, ends = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap), AIOKafkaConsumer(
                 bootstrap_servers=self.bootstrap, group_id=None)
