@@ -21,6 +21,9 @@
   turn, each consuming the backlog the previous one left (its own consumer group, the shared
   database), timed as above.
 
+Each row has its own empty database: SQLite by default, or PostgreSQL with BENCH_POSTGRES (a server's
+URL; a database is created per row), as a multi-process deployment would run.
+
 Rows are equal work: the closed loop's deadline sweep (and the task poll, on the same period)
 is pinned off (`track.sweep_seconds` = 1 day; its one pass at start finds an empty database),
 so no row cancels and re-requests referrals depending on how long it ran.
@@ -121,10 +124,24 @@ class Worker:
         await self.reader
 
 
+def database_url(db: Path) -> str:
+    """The row's own empty database: the SQLite file `db`, or, with BENCH_POSTGRES set to a PostgreSQL
+    server's URL (deploy/ci/postgres.sh prints one), a new database on that server named after the file."""
+    server = os.environ.get("BENCH_POSTGRES")
+    if not server:
+        return f"sqlite:///{db}"
+    import psycopg
+
+    name = "bench_" + db.stem.replace("-", "_")
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return server.rsplit("/", 1)[0] + "/" + name
+
+
 def worker_env(bootstrap: str, cat: Catalogue, db: Path, directory: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
     env.update(HANDOFF_ENVIRONMENT="test", HANDOFF_KAFKA__BOOTSTRAP=bootstrap, HANDOFF_KAFKA__TOPIC_PREFIX=cat.prefix,
-               HANDOFF_KAFKA__CONSUMER_GROUP=f"g-{cat.prefix}", HANDOFF_STORAGE__URL=f"sqlite:///{db}",
+               HANDOFF_KAFKA__CONSUMER_GROUP=f"g-{cat.prefix}", HANDOFF_STORAGE__URL=database_url(db),
                HANDOFF_METRICS__PORT="0", HANDOFF_ROUTING__DIRECTORY=str(directory),
                HANDOFF_AUDIT__CHECKPOINT_EXPORT=str(db.with_suffix(".checkpoints.jsonl")),
                HANDOFF_TRACK__SWEEP_SECONDS=str(SWEEP_OFF))  # equal work: see the module's docstring
@@ -235,10 +252,10 @@ def _dead_letter_topics(cat: Catalogue) -> list[str]:
     return sorted({t.full_name for t in cat if t.name.endswith(".dlq")})
 
 
-def _db_counts(db: Path) -> dict[str, int]:
+def _db_counts(url: str) -> dict[str, int]:
     from pipeline.storage import open_store
 
-    store = open_store(f"sqlite:///{db}")
+    store = open_store(url)
     try:
         with store.transaction() as tx:
             return {"inbox_items": tx.fetchone("SELECT count(*) AS n FROM inbox_item")["n"],
@@ -305,7 +322,8 @@ async def end_to_end(bootstrap: str, spec: str, runs: list[r.EmsRun], lat_runs: 
                    f"latency ems.run → first referral.status at {rate:g}/s offered", len(runs), seconds, lat)
     row.update(workers=workers, deployment=spec, peak_rss_mib=round(max(rss)),
                peak_rss_each_mib=[round(x) for x in rss], statuses_timed=len(lat), **starvation,
-               dead_letters=await message_count(bootstrap, _dead_letter_topics(cat)), **_db_counts(db))
+               dead_letters=await message_count(bootstrap, _dead_letter_topics(cat)),
+               **_db_counts(env["HANDOFF_STORAGE__URL"]))
     return row
 
 

@@ -104,6 +104,17 @@ async def profile(bootstrap: str, n: int, seconds: int, spec: str) -> None:
             print(f"{share:6.1f} %  {name}")
 
 
+def main(n: int, seconds: int, spec: str) -> None:
+    from pipeline.kafka.broker import EmbeddedBroker
+
+    broker = EmbeddedBroker(ROOT / ".run" / f"profile-broker-{os.getpid()}")
+    info = broker.start()
+    try:
+        asyncio.run(profile(info.bootstrap, n, seconds, spec))
+    finally:
+        broker.stop()
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
     main(int(args[0]) if args else 5000, int(args[1]) if len(args) > 1 else 40, args[2] if len(args) > 2 else "1")

@@ -338,7 +338,10 @@ async def refuse_overlap(settings: Settings, bootstrap: str, group: str, known: 
 
 
 def membership(settings: Settings) -> dict:
-    """Dynamic membership with a short session (see the module's docstring)."""
+    """The consumer side of the app: dynamic membership with a short session (see the module's docstring),
+    and how much a stage may hold ahead of its batches (runtime.buffer_records, fetch_bytes_per_partition)."""
     k = settings.kafka
     return dict(broker_session_timeout=k.session_timeout_seconds, broker_heartbeat_interval=k.heartbeat_seconds,
-                broker_rebalance_timeout=k.rebalance_timeout_seconds)
+                broker_rebalance_timeout=k.rebalance_timeout_seconds,
+                stream_buffer_maxsize=settings.runtime.buffer_records,
+                consumer_max_fetch_size=settings.runtime.fetch_bytes_per_partition)

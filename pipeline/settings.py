@@ -178,6 +178,11 @@ class RuntimeSettings(Section):
     batch_size: int = Field(500, ge=1, description="a stage consumes at most this many records at a time; their "
                                                     "audit records are written first, then their outputs")
     batch_within_seconds: float = Field(0.05, gt=0, description="a batch is closed after this long even if not full")
+    buffer_records: int = Field(512, ge=1, description="records a stage's stream holds ahead of its batches "
+                                                     "(faust's stream_buffer_maxsize): memory under a backlog")
+    fetch_bytes_per_partition: int = Field(256 * 1024, ge=64 * 1024,
+                                           description="most bytes one fetch reads from a partition (faust's "
+                                                       "consumer_max_fetch_size): memory under a backlog")
     stop_grace_seconds: float = Field(30.0, gt=0, description="after SIGTERM the worker stops within this long, "
                                       "else it prints every thread's stack and exits 1 (below k8s' 45 s grace)")
     cache_dir: Path = Field(RUN_DIR / "cache", description="what the worker derives once and reuses on its next "

@@ -82,8 +82,9 @@ def attach(app: faust.App, runner: StageRunner, concurrency: int = 1, batch_size
 
     `handle_batch` raises only for a bug or a broker that refuses even the dead letters: faust would
     restart the agent and go on with later batches while the failed batch, never acknowledged, held
-    back its partitions' commits. `on_crash(stage, error)` is told instead (the worker stops on it,
-    so its restart replays the batch at once)."""
+    back its partitions' commits. `on_crash(stage, error)` is told instead and the agent ends (the
+    worker stops on it, so its restart replays the batch at once; faust is not given the error, whose
+    message it would log with its traceback)."""
     topic = app.topic(runner.source.full_name, key_serializer="raw", value_serializer="raw",
                       partitions=runner.source.partitions)
 
@@ -94,9 +95,10 @@ def attach(app: faust.App, runner: StageRunner, concurrency: int = 1, batch_size
             try:
                 await _finish(runner.handle_batch(batch), events)
             except Exception as error:
-                if on_crash is not None:
-                    on_crash(runner.stage.name, error)
-                raise
+                if on_crash is None:
+                    raise
+                on_crash(runner.stage.name, error)  # the worker stops on it
+                return  # not raised on: faust would log the error's message, which may quote a record
 
     return app.agent(topic, name=f"handoff.{runner.stage.name}", concurrency=concurrency)(agent)
 
