@@ -35,6 +35,20 @@ PASSWORD = "a long chaos test password 28"
 STUCK = 60.0  # an answer taken but not shown this long after: lost (the checker says so); the staff stop waiting
 
 
+WALK = 60.0  # the staff read every page of their list this often (a message committed late sorts below newer ones)
+LATE = 30.0  # seconds a message may be committed after a later-dated one (a slow batch): the mark is moved back
+
+
+def _earlier(stamp: str, seconds: float) -> str:
+    """An ISO time `seconds` earlier (the list's received_at), in the same form."""
+    from datetime import datetime, timedelta
+
+    try:
+        return (datetime.fromisoformat(stamp) - timedelta(seconds=seconds)).isoformat()
+    except ValueError:
+        return ""
+
+
 def plan(referral_id: str) -> list[str]:
     """What the provider answers to a referral (fixed by its id): mostly accept; a third are also
     reached and completed; one in seven declined."""
@@ -74,7 +88,8 @@ class InboxStaff:
         self.tokens: dict[str, str] = {}
         self.waiting: dict[str, float] = {}  # referral id -> since when its next answer is not offered
         self.last_at: dict[str, float] = {}  # referral id -> when the service took its last answer
-        self.newest: dict[str, str] = {}  # organisation -> the newest message its list showed last round
+        self.newest: dict[str, str] = {}  # organisation -> the newest message its list showed last round, less LATE
+        self.walked: dict[str, float] = {}  # organisation -> when the staff last read every page of its list
         self.proc: subprocess.Popen | None = None
 
     def user(self, org: str) -> str:
@@ -185,7 +200,9 @@ class InboxStaff:
         """The referral ids of the inbox's list, newest first: its next pages too while they hold referrals
         that came or changed since the newest the last complete walk saw (more than a page of them between two
         rounds), every page until a first walk saw one."""
-        ids, page, mark, newest = [], 1, self.newest.get(org, ""), ""
+        ids, page, newest = [], 1, ""
+        full = time.time() - self.walked.get(org, 0.0) > WALK  # now and then every page (a late commit missed)
+        mark = "" if full else self.newest.get(org, "")
         while page:
             listed = await http.get("/api/v1/referrals", params={"page": page} if page > 1 else None, headers=auth)
             if listed.status_code == 401:
@@ -198,7 +215,10 @@ class InboxStaff:
             ids += [item["referral_id"] for item in items]
             more = items and (not mark or min(item["received_at"] or "" for item in items) >= mark)
             page = listed.json()["next_page"] if more else None
-        self.newest[org] = newest or mark  # the walk got every page that changed since the last mark
+        if full or newest:  # the walk got every page that changed since the last mark (less a late commit's margin)
+            self.newest[org] = _earlier(newest, LATE) if newest else self.newest.get(org, "")
+        if full:
+            self.walked[org] = time.time()
         return ids
 
     def _taken(self, rid: str, org: str, action: str, note: str = "") -> None:
