@@ -47,29 +47,65 @@ def store_audit(store: Store, event: r.AuditEvent, body: bytes, partition: int, 
 
 def store_audits(store: Store, batch: Sequence[tuple[r.AuditEvent, bytes, int, int | None]]) -> list[bool]:
     """Append a batch of audit records (event, body, partition, offset), in order, in one
-    transaction; per record, False when it was already there (a replay)."""
+    transaction; per record, False when it was already there (a replay). The batch's ids are
+    looked up at once, each chain's head is read once, and the new links are inserted at once:
+    a few statements per batch, not three per record (a round trip each on PostgreSQL)."""
     with store.transaction(immediate=True) as tx:
-        return [_append(tx, event, body, partition, offset) for event, body, partition, offset in batch]
+        chains = _Chains(tx, [event.audit_id for event, *_ in batch])
+        appended = [_append(chains, event, body, partition, offset) for event, body, partition, offset in batch]
+        chains.insert()
+        return appended
 
 
-def _append(tx: Transaction, event: r.AuditEvent, body: bytes, partition: int, offset: int | None) -> bool:
-    if tx.fetchone("SELECT 1 AS x FROM audit_record WHERE audit_id = :id", {"id": event.audit_id}):
+class _Chains:
+    """One transaction's appends: the ids already stored, each chain's head as the batch moves it,
+    and the rows to insert."""
+
+    LOOKUP = 500  # ids per lookup statement
+
+    def __init__(self, tx: Transaction, audit_ids: Sequence[str]) -> None:
+        self.tx = tx
+        self.stored: set[str] = set()
+        ids = list(dict.fromkeys(audit_ids))
+        for i in range(0, len(ids), self.LOOKUP):
+            part = ids[i:i + self.LOOKUP]
+            names = {f"id{n}": audit_id for n, audit_id in enumerate(part)}
+            rows = tx.fetchall(f"SELECT audit_id FROM audit_record WHERE audit_id IN "
+                               f"({', '.join(':' + name for name in names)})", names)
+            self.stored.update(row["audit_id"] for row in rows)
+        self.heads: dict[int, dict] = {}
+        self.rows: list[dict] = []
+
+    def head(self, partition: int) -> dict:
+        if partition not in self.heads:
+            head = self.tx.fetchone("SELECT chain_seq, record_hash FROM audit_record WHERE kafka_partition = :p"
+                                    " AND chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1", {"p": partition})
+            self.heads[partition] = head if head is not None else _anchor(self.tx, partition)
+        return self.heads[partition]
+
+    def insert(self) -> None:
+        if self.rows:
+            self.tx.executemany(
+                "INSERT INTO audit_record (audit_id, kafka_partition, kafka_offset, kind, recorded_at, person_token,"
+                " referral_id, body, chain_seq, prev_hash, record_hash) VALUES (:audit_id, :partition, :offset, :kind,"
+                " :recorded_at, :person_token, :referral_id, :body, :seq, :prev, :hash)", self.rows)
+
+
+def _append(chains: _Chains, event: r.AuditEvent, body: bytes, partition: int, offset: int | None) -> bool:
+    """Link one record onto its partition's chain (inserted with the batch); False when already stored."""
+    if event.audit_id in chains.stored:
         return False
-    head = tx.fetchone("SELECT chain_seq, record_hash FROM audit_record WHERE kafka_partition = :p"
-                       " AND chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1", {"p": partition})
-    if head is None:
-        head = _anchor(tx, partition)
+    head = chains.head(partition)
     seq = head["chain_seq"] + 1
     digest = link_hash(partition, seq, head["record_hash"], body)
-    tx.execute(
-        "INSERT INTO audit_record (audit_id, kafka_partition, kafka_offset, kind, recorded_at, person_token,"
-        " referral_id, body, chain_seq, prev_hash, record_hash) VALUES (:audit_id, :partition, :offset, :kind,"
-        " :recorded_at, :person_token, :referral_id, :body, :seq, :prev, :hash)",
+    chains.rows.append(
         {"audit_id": event.audit_id, "partition": partition, "offset": offset, "kind": event.kind.value,
          "recorded_at": event.recorded_at.isoformat(),
          "person_token": event.person.person_token if event.person else None,
          "referral_id": event.referral_id or None, "body": body, "seq": seq,
          "prev": head["record_hash"], "hash": digest})
+    chains.heads[partition] = {"chain_seq": seq, "record_hash": digest}
+    chains.stored.add(event.audit_id)
     return True
 
 

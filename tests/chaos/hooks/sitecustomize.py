@@ -27,7 +27,7 @@ def _drop_audit(module) -> None:
     state = os.environ["CHAOS_BREAK_STATE"]
     original = module._append
 
-    def _append(tx, event, body, partition, offset):
+    def _append(chains, event, body, partition, offset):
         if event.kind.value == "delivery-result" and event.outcome == "delivered" and event.detail.get("message_id"):
             try:
                 fd = os.open(state, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # the first one, across processes
@@ -39,7 +39,7 @@ def _drop_audit(module) -> None:
             with open(state) as f:
                 if f.read().strip() == event.audit_id:
                     return True  # "stored": the record is suppressed
-        return original(tx, event, body, partition, offset)
+        return original(chains, event, body, partition, offset)
 
     module._append = _append
 
