@@ -9,6 +9,9 @@ from datetime import datetime
 from email.parser import BytesHeaderParser
 from pathlib import Path
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
 from pipeline.audit.sink import audit_codec
 from pipeline.kafka.read import read_topic
 from pipeline.storage import open_store
@@ -31,30 +34,76 @@ def _when(text: str | None) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if text else 0.0
 
 
-def held_messages(recipient_id: str, peer, received_at: dict[str, float]) -> list[dict]:
-    """What a peer holds, read from the messages themselves: an MLLP receiver (MSH-10, RF1-6, the
-    trigger) or a Direct HISP (Message-ID, the Subject's action and referral id)."""
+def held_message(recipient_id: str, key: str, message: bytes, received_at: dict[str, float]) -> dict:
+    """One message a peer holds, read from the message itself: an MLLP receiver's (MSH-10, RF1-6, the
+    trigger; MSH-6, the receiving facility, is the recipient: one receiver, several) or a Direct HISP's
+    (Message-ID, the Subject's action and referral id)."""
+    to = recipient_id
+    if message.startswith(b"MSH|"):
+        rf1, msh = _fields(message, "RF1"), _fields(message, "MSH")
+        referral, message_id, action = rf1[6].split("^")[0], key, TRIGGER.get(msh[8].split("^")[1], "?")
+        to = msh[5] or recipient_id
+    else:
+        subject = BytesHeaderParser().parsebytes(message)["Subject"] or ""
+        found = re.match(r"(.*) (\S+)$", subject)
+        referral, action = (found[2], SUBJECT.get(found[1], "?")) if found else (subject, "?")
+        message_id = key.strip("<>").removesuffix("@handoff")
+    return {"recipient_id": to, "referral_id": referral, "message_id": message_id, "action": action,
+            "at": received_at.get(key, 0.0)}
+
+
+def held_messages(recipient_id: str, peer, received_at: dict[str, float], memo: dict | None = None) -> list[dict]:
+    """What a peer holds (`held_message` of each); `memo`, kept by the caller across calls, spares reading
+    a message again (a long run's peers hold tens of thousands, read every second or two)."""
+    if memo is None:
+        return [held_message(recipient_id, key, message, received_at) for key, message in peer.held.items()]
     out = []
-    for key, message in peer.held.items():
-        to = recipient_id
-        if message.startswith(b"MSH|"):  # MSH-6, the receiving facility, is the recipient (one receiver, several)
-            rf1, msh = _fields(message, "RF1"), _fields(message, "MSH")
-            referral, message_id, action = rf1[6].split("^")[0], key, TRIGGER.get(msh[8].split("^")[1], "?")
-            to = msh[5] or recipient_id
-        else:
-            subject = BytesHeaderParser().parsebytes(message)["Subject"] or ""
-            found = re.match(r"(.*) (\S+)$", subject)
-            referral, action = (found[2], SUBJECT.get(found[1], "?")) if found else (subject, "?")
-            message_id = key.strip("<>").removesuffix("@handoff")
-        out.append({"recipient_id": to, "referral_id": referral, "message_id": message_id,
-                    "action": action, "at": received_at.get(key, 0.0)})
+    for key, message in list(peer.held.items()):
+        seen = memo.get((recipient_id, key))
+        if seen is None or seen[0] is not message:
+            seen = memo[(recipient_id, key)] = (message, held_message(recipient_id, key, message, {}))
+        out.append({**seen[1], "at": received_at.get(key, 0.0)})
     return out
 
 
+class Tail:
+    """A topic read on: each `read` returns the records (decoded) added since the last one."""
+
+    def __init__(self, bootstrap: str, topic) -> None:
+        self.bootstrap, self.topic = bootstrap, topic
+
+    async def __aenter__(self) -> "Tail":
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            [described] = await admin.describe_topics([self.topic.full_name])
+        finally:
+            await admin.close()
+        self.partitions = [TopicPartition(self.topic.full_name, p["partition"]) for p in described["partitions"]]
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
+                                         auto_offset_reset="earliest")
+        await self.consumer.start()
+        self.consumer.assign(self.partitions)
+        await self.consumer.seek_to_beginning(*self.partitions)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.consumer.stop()
+
+    async def read(self) -> list:
+        ends = await self.consumer.end_offsets(self.partitions)
+        out = []
+        while left := [tp for tp in self.partitions if await self.consumer.position(tp) < ends[tp]]:
+            for tp, messages in (await self.consumer.getmany(*left, timeout_ms=500)).items():
+                out += [self.topic.value.decode(m.value) for m in messages]  # past the end too: read once
+        return out
+
+
 async def collect(out: Path, bootstrap: str, catalogue: Catalogue, db_url: str, peers: dict,
-                  received_at: dict[str, float], faults: list[dict]) -> Path:
+                  received_at: dict[str, float], faults: list[dict], fhir=None) -> Path:
     """Write the dump; `peers`: recipient id → its peer (MLLP, SMTP); `received_at`: the peer's
-    message key → when the campaign first saw it held (epoch s)."""
+    message key → when the campaign first saw it held (epoch s); `fhir`: the FHIR server's client
+    (tests/chaos/fhirpeer.py), when the campaign has one."""
     out.mkdir(parents=True, exist_ok=True)
     rows: dict[str, list[dict]] = {name: [] for name in ("expected", "delivered", "decisions", "audit", "status",
                                                           "deadletters")}
@@ -66,6 +115,10 @@ async def collect(out: Path, bootstrap: str, catalogue: Catalogue, db_url: str, 
                                   "basis": d.decision.basis.value, "consent_id": d.decision.consent_id})
     for recipient_id, peer in peers.items():
         rows["delivered"] += held_messages(recipient_id, peer, received_at)
+    if fhir is not None:
+        from tests.chaos import fhirpeer
+
+        rows["delivered"] += fhirpeer.messages(fhir.recipient_id, await fhir.search("Provenance"), *fhirpeer.index(outbox))
     store = open_store(db_url)
     try:
         with store.transaction() as tx:

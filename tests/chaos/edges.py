@@ -184,12 +184,13 @@ class Edges:
         """911 calls as EIDO from the dispatch centre: a crisis call, its later version and its closing,
         and a traffic call (the co-responder team's alert webhook gets create, update, withdraw)."""
         now = datetime.now(timezone.utc).replace(microsecond=0)
-        incident = f"24-{91000 + number}"
+        # the traffic calls numbered apart (as 24-{95000 + n} they met the crisis calls from n = 4,000 on)
+        incident, traffic = f"24-{91000 + number}", f"23-{95000 + number}"
         docs = [crisis_call(incident, now), crisis_call(incident, now + timedelta(seconds=1), units=("MCT1",)),
-                crisis_call(incident, now + timedelta(seconds=2), closed=True), traffic_call(f"24-{95000 + number}", now)]
+                crisis_call(incident, now + timedelta(seconds=2), closed=True), traffic_call(traffic, now)]
         for doc in docs:
             done = await self._post(self.psap, "/v1/eido", json.dumps(doc).encode(), "application/json")
             assert not done.get("refused"), done["refused"][:3]
         self.expected_alerts += [{"incident_number": incident, "alert": True, "closed": True},
-                                 {"incident_number": f"24-{95000 + number}", "alert": False, "closed": False}]
+                                 {"incident_number": traffic, "alert": False, "closed": False}]
         return len(docs)

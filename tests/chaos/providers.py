@@ -35,6 +35,20 @@ PASSWORD = "a long chaos test password 28"
 STUCK = 60.0  # an answer taken but not shown this long after: lost (the checker says so); the staff stop waiting
 
 
+WALK = 60.0  # the staff read every page of their list this often (a message committed late sorts below newer ones)
+LATE = 30.0  # seconds a message may be committed after a later-dated one (a slow batch): the mark is moved back
+
+
+def _earlier(stamp: str, seconds: float) -> str:
+    """An ISO time `seconds` earlier (the list's received_at), in the same form."""
+    from datetime import datetime, timedelta
+
+    try:
+        return (datetime.fromisoformat(stamp) - timedelta(seconds=seconds)).isoformat()
+    except ValueError:
+        return ""
+
+
 def plan(referral_id: str) -> list[str]:
     """What the provider answers to a referral (fixed by its id): mostly accept; a third are also
     reached and completed; one in seven declined."""
@@ -74,6 +88,8 @@ class InboxStaff:
         self.tokens: dict[str, str] = {}
         self.waiting: dict[str, float] = {}  # referral id -> since when its next answer is not offered
         self.last_at: dict[str, float] = {}  # referral id -> when the service took its last answer
+        self.newest: dict[str, str] = {}  # organisation -> the newest message its list showed last round, less LATE
+        self.walked: dict[str, float] = {}  # organisation -> when the staff last read every page of its list
         self.proc: subprocess.Popen | None = None
 
     def user(self, org: str) -> str:
@@ -136,17 +152,14 @@ class InboxStaff:
                 return 0
             self.tokens[org] = signed.json()["token"]
         auth = {"Authorization": f"Bearer {self.tokens[org]}"}
-        listed = await http.get("/api/v1/referrals", headers=auth)
-        if listed.status_code == 401:
-            del self.tokens[org]
-        if listed.status_code != 200:
-            self._count(f"list {listed.status_code}")
+        listed_ids = await self._list(http, org, auth)
+        if listed_ids is None:
             return 0
         taken = 0
-        listed_ids = [item["referral_id"] for item in listed.json()["referrals"]]
-        # the list shows the newest 200: referrals seen before and not done are opened by their id
-        again = [rid for rid, done in self.answers.items() if self.owner.get(rid) == org and rid not in self.closed
-                 and len(done) < len(plan(rid)) and rid not in listed_ids]
+        # the list shows the newest first, a page at a time: referrals seen before and not done are opened by their id
+        listed = set(listed_ids)  # (seen before: also one whose view or answer failed before its first answer)
+        again = [rid for rid, owner in self.owner.items() if owner == org and rid not in self.closed
+                 and len(self.answers.get(rid, [])) < len(plan(rid)) and rid not in listed]
         for rid in listed_ids + again:
             self.owner[rid] = org
             todo = [a for a in plan(rid)[len(self.answers.get(rid, [])):]]
@@ -183,6 +196,31 @@ class InboxStaff:
             taken += 1
         return taken
 
+    async def _list(self, http: httpx.AsyncClient, org: str, auth: dict) -> list[str] | None:
+        """The referral ids of the inbox's list, newest first: its next pages too while they hold referrals
+        that came or changed since the newest the last complete walk saw (more than a page of them between two
+        rounds), every page until a first walk saw one."""
+        ids, page, newest = [], 1, ""
+        full = time.time() - self.walked.get(org, 0.0) > WALK  # now and then every page (a late commit missed)
+        mark = "" if full else self.newest.get(org, "")
+        while page:
+            listed = await http.get("/api/v1/referrals", params={"page": page} if page > 1 else None, headers=auth)
+            if listed.status_code == 401:
+                del self.tokens[org]
+            if listed.status_code != 200:  # (the mark stays: the next round walks these pages again)
+                self._count(f"list {listed.status_code}")
+                return ids or None
+            items = listed.json()["referrals"]
+            newest = newest or max((item["received_at"] or "" for item in items), default="")
+            ids += [item["referral_id"] for item in items]
+            more = items and (not mark or min(item["received_at"] or "" for item in items) >= mark)
+            page = listed.json()["next_page"] if more else None
+        if full or newest:  # the walk got every page that changed since the last mark (less a late commit's margin)
+            self.newest[org] = _earlier(newest, LATE) if newest else self.newest.get(org, "")
+        if full:
+            self.walked[org] = time.time()
+        return ids
+
     def _taken(self, rid: str, org: str, action: str, note: str = "") -> None:
         self.answers.setdefault(rid, []).append(action)
         self.last_at[rid] = time.time()
@@ -209,11 +247,12 @@ class MllpStaff:
         self.edges, self.peer, self.organisations, self.received_at = edges, peer, organisations, received_at
         self.replies: list[dict] = []
         self.answers: dict[str, list[str]] = {}
+        self.memo: dict = {}  # the held messages read so far (a long run's receiver holds tens of thousands)
 
     async def round(self) -> int:
         from tests.chaos.collect import held_messages
         taken = 0
-        for m in held_messages("", self.peer, self.received_at):
+        for m in held_messages("", self.peer, self.received_at, self.memo):
             rid, org = m["referral_id"], m["recipient_id"]
             if m["action"] != "create" or org not in self.organisations or not 0 < m["at"] < time.time() - LAG:
                 continue

@@ -13,6 +13,7 @@ CI: CHAOS_RUNS (default 120) runs and CHAOS_FAULTS (default 6) faults, a few min
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -24,6 +25,7 @@ from contextlib import AsyncExitStack
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import httpx
 import pytest
 
 from connectors.peers import demo as demo_peers
@@ -31,13 +33,12 @@ from bench.pipeline import settled
 from handoff.demo import sample_runs
 from pipeline.app import STAGES
 from pipeline.kafka.broker import EmbeddedBroker
-from pipeline.kafka.read import read_topic
 from pipeline.settings import Settings
 from pipeline.storage import open_store
 from pipeline.topics import Catalogue, create_topics
 from tests.chaos.checker import check
-from tests.chaos.collect import collect, held_messages
-from tests.chaos import consents, providers, wire
+from tests.chaos.collect import Tail, collect, held_messages
+from tests.chaos import consents, feed, fhirpeer, providers
 from tests.chaos.disk import Disk
 from tests.chaos.edges import Edges
 from tests.chaos.doctor import DOCTORS
@@ -67,9 +68,22 @@ def _compressed(value, newest: datetime, now: datetime, scale: float):
 SPAN_HOURS = float(os.environ.get("CHAOS_SPAN_HOURS", "12"))  # the runs' times fall in the last SPAN hours
 
 
-def campaign_runs(count: int, seed: int) -> list:
+def _letters(n: int) -> str:
+    """n in letters (a name's part: person tokens keep only a name's letters)."""
+    out = ""
+    while True:
+        n, digit = divmod(n, 26)
+        out = chr(ord("a") + digit) + out
+        if not n:
+            return out
+
+
+def campaign_runs(count: int, seed: int, distinct: float = 0.0) -> list:
     """`count` EMS runs: the demo's fixed-seed sample, then copies of it under new PCR and incident
     numbers (new event ids), so that a long campaign has as many distinct inputs as it asks for.
+    The copies are of the sample's people, so most become updates of their referrals; `distinct`
+    (CHAOS_DISTINCT, 0-1) is the share of the copies (whole copies of the sample, spread evenly) whose
+    people are others (the family name marked with the copy's number): referrals grow with runs.
     The sample is dated 2025 over 6.5 months; its times are moved into the last SPAN_HOURS (12 h), the
     newest now, as if the edges had just received a day shift's runs. Spread over months, every referral
     would reach its recipient long past its 24 h accept deadline (counted from the run's time: the sent
@@ -86,6 +100,11 @@ def campaign_runs(count: int, seed: int) -> list:
     for i in range(len(base), count):
         run = base[i % len(base)]
         tag = f"c{i}"
+        generation = i // len(base)
+        if distinct and int((generation + 1) * distinct) > int(generation * distinct) and run.patient.family:
+            # this copy of the sample is of other people: the same recurrences among them, new referrals
+            run = run.model_copy(update={"patient": run.patient.model_copy(update={
+                "family": f"{run.patient.family}x{_letters(generation)}"})})
         runs.append(run.model_copy(update={
             "pcr_number": f"{run.pcr_number}-{tag}", "pcr_uuid": f"{run.pcr_uuid}-{tag}" if run.pcr_uuid else "",
             "key": run.key.model_copy(update={"incident_number": f"{run.key.incident_number}-{tag}"}),
@@ -124,6 +143,10 @@ def _env(bootstrap: str, prefix: str, tmp_path: Path, peers, idempotent: bool, d
          ) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HANDOFF_", "CHAOS_"))}
     mllp, direct, alerts = peers.settings.delivery.mllp, peers.settings.delivery.direct, peers.settings.alerts
+    fhir = peers.settings.delivery.fhir
+    if peers.fhir is not None:  # the HAPI FHIR server (CHAOS_FHIR): the workers' SMART client; its Tasks read back
+        env.update(HANDOFF_DELIVERY__FHIR__CLIENT_ID=fhir.client_id, HANDOFF_DELIVERY__FHIR__TOKEN_URL=fhir.token_url,
+                   HANDOFF_DELIVERY__FHIR__PRIVATE_KEY=str(fhir.private_key), HANDOFF_TRACK__SWEEP_SECONDS="5")
     hooks = (*breaks, *(() if disk.mounted else ("disk-full",)))
     if hooks:  # the test-only patches (never a switch in the product)
         env.update(PYTHONPATH=os.pathsep.join([str(HOOKS), *filter(None, [env.get("PYTHONPATH")])]),
@@ -153,9 +176,9 @@ def _env(bootstrap: str, prefix: str, tmp_path: Path, peers, idempotent: bool, d
 class Campaign:
     def __init__(self, tmp_path: Path, runs: int, faults: int, seed: int, idempotent: bool = True,
                  breaks: tuple[str, ...] = (), kinds: tuple[str, ...] = FAULTS, consent_persons: int = 0,
-                 answering: bool = True, broker=None, gap: float | None = None) -> None:
+                 answering: bool = True, broker=None, gap: float | None = None, fhir: bool = False) -> None:
         self.tmp, self.n, self.fault_count, self.rng, self.idempotent = tmp_path, runs, faults, random.Random(seed), idempotent
-        self.seed, self.breaks, self.kinds, self.answering = seed, breaks, kinds, answering
+        self.seed, self.breaks, self.kinds, self.answering, self.fhir = seed, breaks, kinds, answering, fhir
         self.gap = gap or float(os.environ.get("CHAOS_FAULT_GAP", "6"))  # seconds between faults
         self.calls, self.consents, self.revoked = 0, consent_persons, []
         self.inputs: dict[str, int] = {}
@@ -167,6 +190,9 @@ class Campaign:
         self.received_at: dict[str, float] = {}
         self.workers: list[Worker] = []
         self.spawned: list[Worker] = []
+        self.parsed: dict = {}  # the held messages read so far (held_messages' memo)
+        self.sent: list[feed.Batch] = []  # the batches the senders took
+        self.lag, self.max_lag = 0, int(os.environ.get("CHAOS_MAX_LAG", "0"))
 
     def _worker(self, name: str) -> Worker:
         worker = Worker(name, self.env, self.tmp)
@@ -231,8 +257,13 @@ class Campaign:
         async with AsyncExitStack() as stack:
             stack.callback(self.disk.close)
             self.peers = await demo_peers.start(Settings(environment="test"), self.tmp / "peers", stack,
-                                                fhir_server=False)
+                                                fhir_server=self.fhir)
+            assert not self.fhir or self.peers.fhir is not None, self.peers.lines  # asked for: it must run
             directory = Path(self.peers.settings.routing.directory)
+            self.fhir_peer = None
+            if self.peers.fhir is not None:
+                self.fhir_peer = await stack.enter_async_context(fhirpeer.FhirPeer(
+                    self.peers.settings.delivery.fhir, self.peers.fhir.base, _recipient(directory, "hl7-fhir-rest")))
             _also_over_mllp(directory, consents.ALSO_OVER_MLLP)
             self.mllp_recipient, self.direct_recipient = _recipient(directory, "hl7v2-mllp"), _recipient(directory, "direct-project")
             self.env = _env(self.bootstrap, self.prefix, self.tmp, self.peers, self.idempotent, self.disk, self.breaks)
@@ -242,7 +273,8 @@ class Campaign:
                 for worker in self.workers:
                     await worker.assigned(timeout=STARTUP)
                 mark("peers and workers")
-                runs = campaign_runs(self.n, self.seed)
+                runs = campaign_runs(self.n, self.seed, float(os.environ.get("CHAOS_DISTINCT", "0")))
+                self.batches = feed.plan(runs, feed.per_document())
                 kinds = [self.kinds[i % len(self.kinds)] for i in range(self.fault_count)]
                 self.rng.shuffle(kinds)
                 mllp_orgs = _recipients(directory, "hl7v2-mllp")
@@ -256,19 +288,25 @@ class Campaign:
                 mark("runs and web service")
                 async with self.edges.running():
                     self.ehr = providers.Silent()
+                    self.fhir_staff = providers.Silent()
                     if self.answering:
                         self.ehr = providers.MllpStaff(self.edges, self.peers.mllp, mllp_orgs, self.received_at)
+                        if self.fhir_peer is not None:
+                            self.fhir_staff = fhirpeer.FhirStaff(self.fhir_peer, self.disk.url)
                     answering = asyncio.create_task(self._answer())
-                    feeding = asyncio.create_task(self._feed(runs, self.fault_count * self.gap))
+                    lag = asyncio.create_task(self._watch_lag())
+                    feeding = asyncio.create_task(feed.paced(self.batches, self.fault_count * self.gap, feed.senders(),
+                                                             self._send, self._gate, feed.budget()))
                     for kind in kinds:  # while the inputs come in and the workers work
                         await asyncio.sleep(self.gap)
                         await self._fault(kind)
                     await feeding
+                    lag.cancel()
                     mark("inputs and faults")
                     calm = main_calm = time.time()
                     for worker in self.workers:
                         await worker.assigned(timeout=STARTUP)
-                    drained = main_drained = await self._drain(runs, timeout=float(
+                    drained = main_drained = await self._drain(timeout=float(
                         os.environ.get("CHAOS_DRAIN_TIMEOUT", max(300.0, self.n / 4))))
                     mark("drain")
                     if self.consents:  # then the MLLP recipient away while consents come and go (a fault too)
@@ -277,14 +315,14 @@ class Campaign:
                         calm = time.time()
                         self.faults.append({"kind": "peer-down", "target": f"{len(self.revoked)} consents revoked "
                                             "while their sends waited", "at": at, "until": calm})
-                        drained = await self._drain(runs)
+                        drained = await self._drain()
                         mark("consent phase")
                     answering.cancel()
                 dump = await collect(self.tmp / "dump", self.bootstrap, self.catalogue, self.disk.url,
                                      {self.mllp_recipient: self.peers.mllp, self.direct_recipient: self.peers.smtp},
-                                     self.received_at, self.faults)
+                                     self.received_at, self.faults, self.fhir_peer)
                 consents.write(dump, self.revoked)
-                providers.write(dump, self.staff, self.ehr)
+                providers.write(dump, self.staff, self.ehr, self.fhir_staff)
                 _write_alerts(dump, self.peers.webhooks, self.edges.expected_alerts)
                 mark("dump")
                 exits = [w.proc.poll() for w in self.workers]
@@ -298,75 +336,117 @@ class Campaign:
                 "main_drain": main_drained - main_calm,
                 "disk": self.disk.mode, "calls": self.calls,
                 "alerts": sum(len(w.accepted) for w in self.peers.webhooks.values()), "answers": dict(self.edges.answers),
-                "inputs": dict(self.inputs), "replies": len(self.staff.replies) + len(self.ehr.replies),
-                "views": len(self.staff.views), "web errors": dict(self.staff.errors),
+                "inputs": dict(self.inputs),
+                "replies": len(self.staff.replies) + len(self.ehr.replies) + len(self.fhir_staff.replies),
+                "views": len(self.staff.views), "web errors": dict(self.staff.errors) | {
+                    f"fhir {k}": v for k, v in self.fhir_staff.errors.items()},
                 "bit": _bites(self.tmp),
                 "seconds": time.monotonic() - started, "phases": phases, "exits": exits}
 
-    async def _feed(self, runs, seconds: float) -> None:
-        """The runs through the edges over about `seconds`: batches of ten, NEMSIS XML over HTTP and
-        HL7 over MLLP in turn, and a 911 call's EIDO versions now and then."""
-        batches = [runs[i:i + 10] for i in range(0, len(runs), 10)]
-        pause = seconds / max(1, len(batches))
-        for i, batch in enumerate(batches):
-            await (self.edges.nemsis(batch) if i % 2 == 0 else self.edges.hl7(batch))
-            self._count("EMS runs (NEMSIS/HTTP)" if i % 2 == 0 else "EMS runs (HL7/MLLP)", len(batch))
-            if i % 10 == 0:
-                self.calls += await self.edges.calls(i)
+    async def _send(self, batch: feed.Batch) -> None:
+        """One batch of the plan through its edge; a 911 call's EIDO versions at every tenth chunk, a CAD
+        export and officers' field referrals at every tenth from the fifth."""
+        self.sent.append(batch)  # expected from here on (a batch half taken when a failure stops the run is too)
+        await (self.edges.nemsis(batch.runs) if batch.kind == "nemsis" else self.edges.hl7(batch.runs))
+        self._count("EMS runs (NEMSIS/HTTP)" if batch.kind == "nemsis" else "EMS runs (HL7/MLLP)", len(batch.runs))
+        for j in batch.chunks:
+            if j % 10 == 0:
+                self.calls += await self.edges.calls(j)
                 self._count("EIDO call versions", 4)
-            if i % 10 == 5:
-                self._count("CAD CSV rows", await self.edges.cad(i))
-                self._count("field referrals (police)", await self.edges.field(i))
-            await asyncio.sleep(pause)
+            if j % 10 == 5:
+                self._count("CAD CSV rows", await self.edges.cad(j))
+                self._count("field referrals (police)", await self.edges.field(j))
+
+    async def _gate(self) -> None:
+        """Backpressure (CHAOS_MAX_LAG): wait while the workers' group has that many messages to read."""
+        while self.max_lag and self.lag > self.max_lag:
+            await asyncio.sleep(0.5)
+
+    async def _watch_lag(self) -> None:
+        """How many messages the workers' group has still to read on the topics its stages read, every second
+        (kept as it was while the broker is away)."""
+        if not self.max_lag:
+            return
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        group, topics = f"g-{self.prefix}", sorted({s.source for s in STAGES})
+        tps = [TopicPartition(self.catalogue[t].full_name, p) for t in topics for p in range(self.catalogue[t].partitions)]
+        while True:
+            admin, ends = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap), AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap, group_id=None)
+            try:
+                await admin.start()
+                await ends.start()
+                while True:
+                    end = await ends.end_offsets(tps)
+                    done = await admin.list_consumer_group_offsets(group)
+                    self.lag = sum(end[tp] - (done[tp].offset if tp in done and done[tp].offset >= 0 else 0)
+                                   for tp in tps)
+                    await asyncio.sleep(1.0)
+            except Exception:  # noqa: BLE001 (the broker restarting: a new client in a moment)
+                await asyncio.sleep(2.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await admin.close()
+                with contextlib.suppress(Exception):
+                    await ends.stop()
 
     def _count(self, what: str, n: int) -> None:
         self.inputs[what] = self.inputs.get(what, 0) + n
 
     async def _answer(self) -> None:
         """The providers answer what they hold, round after round, while the campaign goes on."""
+        rounds = 0
         while True:
             try:
                 await self.staff.round()
                 await self.ehr.round()
+                if rounds % 5 == 0:  # its every Task in one search: not every second
+                    await self.fhir_staff.round()
+                rounds += 1
             except Exception as e:  # noqa: BLE001 (a provider's bad moment is counted, the campaign goes on)
                 self.staff.errors[f"round {type(e).__name__}: {e}"[:120]] = self.staff.errors.get(
                     f"round {type(e).__name__}: {e}"[:120], 0) + 1
             await asyncio.sleep(1.0)
 
-    def source_ids(self, runs) -> set[str]:
-        """The record ids the edges' parsers give the runs (batch i even: NEMSIS, odd: HL7)."""
-        return {wire.nemsis_id(run) if (i // 10) % 2 == 0 else run.pcr_number for i, run in enumerate(runs)}
-
-    async def _drain(self, runs, timeout: float = 300.0) -> float:
+    async def _drain(self, timeout: float = 300.0) -> float:
         """Until every run is detected, every create the outbox holds is held by its recipient, and the
-        workers' group has committed the end of every topic a stage reads (nothing left in flight)."""
-        want = self.source_ids(runs)
+        workers' group has committed the end of every topic a stage reads (nothing left in flight). The
+        topics are read on from where the last check left them (a long run's outbox holds tens of thousands)."""
+        want, detected, creates = feed.source_ids(self.sent), set(), set()
         deadline, stable = time.monotonic() + timeout, 0
-        while time.monotonic() < deadline:
-            detected = {self.catalogue["detection"].value.decode(m.value).subject.record_id
-                        for m in await read_topic(self.bootstrap, self.catalogue["detection"].full_name)}
-            outbox = [self.catalogue["delivery"].value.decode(m.value)
-                      for m in await read_topic(self.bootstrap, self.catalogue["delivery"].full_name)]
-            cancelled = {x["referral_id"] for x in self.revoked}  # the re-check must stop these
-            creates = {(d.referral_id, d.recipient_id) for d in outbox if d.action.value == "create"
-                       and d.referral_id not in cancelled}
-            held = {(m["referral_id"], m["recipient_id"]) for m in
-                    held_messages(self.mllp_recipient, self.peers.mllp, {}) + held_messages(
-                        self.direct_recipient, self.peers.smtp, {})} | await asyncio.to_thread(self._inbox)
-            answering = self.staff.pending(held) + self.ehr.pending(held)
-            if want <= detected and creates and creates <= held and not answering:
-                stable += 1
-                if stable >= 3:
-                    topics = sorted({self.catalogue[s.source].full_name for s in STAGES})
+        async with Tail(self.bootstrap, self.catalogue["detection"]) as detections, \
+                Tail(self.bootstrap, self.catalogue["delivery"]) as deliveries:
+            while time.monotonic() < deadline:
+                detected |= {d.subject.record_id for d in await detections.read()}
+                creates |= {(d.referral_id, d.recipient_id) for d in await deliveries.read() if d.action.value == "create"}
+                cancelled = {x["referral_id"] for x in self.revoked}  # the re-check must stop these
+                held = {(m["referral_id"], m["recipient_id"]) for m in
+                        held_messages(self.mllp_recipient, self.peers.mllp, {}, self.parsed) + held_messages(
+                            self.direct_recipient, self.peers.smtp, {}, self.parsed)} | await asyncio.to_thread(self._inbox)
+                if self.fhir_peer is not None:
                     try:
-                        first = await settled(self.bootstrap, f"g-{self.prefix}", topics,
-                                              timeout=max(1.0, deadline - time.monotonic()))
-                        return time.time() - (time.monotonic() - first)  # settled's clock is monotonic
-                    except TimeoutError:
-                        return time.time()
-            else:
-                stable = 0
-            await asyncio.sleep(2.0)
+                        held |= {(rid, self.fhir_peer.recipient_id) for rid in await self.fhir_peer.tasks()}
+                    except httpx.HTTPError:  # the server's bad moment: the next check
+                        stable = 0
+                        await asyncio.sleep(2.0)
+                        continue
+                answering = self.staff.pending(held) + self.ehr.pending(held) + self.fhir_staff.pending(held)
+                live = {c for c in creates if c[0] not in cancelled}
+                if want <= detected and live and live <= held and not answering:
+                    stable += 1
+                    if stable >= 3:
+                        topics = sorted({self.catalogue[s.source].full_name for s in STAGES})
+                        try:
+                            first = await settled(self.bootstrap, f"g-{self.prefix}", topics,
+                                                  timeout=max(1.0, deadline - time.monotonic()))
+                            return time.time() - (time.monotonic() - first)  # settled's clock is monotonic
+                        except TimeoutError:
+                            return time.time()
+                else:
+                    stable = 0
+                await asyncio.sleep(2.0)
         return time.time()
 
     def _inbox(self) -> set[tuple[str, str]]:
@@ -412,8 +492,9 @@ def _checker_cli(dump: Path) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
-async def _campaign(tmp_path: Path, runs: int, faults: int, seed: int, consent_persons: int = CONSENT_RUNS) -> None:
-    result = await Campaign(tmp_path, runs, faults, seed, consent_persons=consent_persons).run()
+async def _campaign(tmp_path: Path, runs: int, faults: int, seed: int, consent_persons: int = CONSENT_RUNS,
+                    fhir: bool = False) -> None:
+    result = await Campaign(tmp_path, runs, faults, seed, consent_persons=consent_persons, fhir=fhir).run()
     done = _checker_cli(result["dump"])
     events = sum(result["inputs"].values()) + result["replies"]
     print(f"\ncampaign: {events} events through the edges ({result['inputs']}, {result['replies']} provider answers), "
@@ -428,7 +509,8 @@ async def _campaign(tmp_path: Path, runs: int, faults: int, seed: int, consent_p
     assert report.expected > 0 and report.held >= report.expected
     # the closed loop ran: providers answered through both reply edges, people viewed referrals, and no
     # deadline passed (the runs span 12 h, the first deadline is 24 h): nothing the sweep had to cancel
-    assert {k.split()[0] for k in report.replies} == {"inbox", "mllp"} and report.views > 0, done.stdout
+    assert {k.split()[0] for k in report.replies} == {"inbox", "mllp", *(("fhir",) if fhir else ())} \
+        and report.views > 0, done.stdout
     assert report.swept == 0, done.stdout
     assert report.violations == 0, done.stdout
     for what, doctor in DOCTORS.items():  # the same real dump, broken three ways: the checker must fail
@@ -457,7 +539,8 @@ async def test_fault_campaign(tmp_path):
 async def test_fault_campaign_long(tmp_path):
     await _campaign(tmp_path, int(os.environ.get("CHAOS_LONG_RUNS", "100000")),
                     int(os.environ.get("CHAOS_LONG_FAULTS", "100")), seed=int(os.environ.get("SEED", "2828")),
-                    consent_persons=int(os.environ.get("CHAOS_LONG_CONSENTS", str(CONSENT_RUNS))))
+                    consent_persons=int(os.environ.get("CHAOS_LONG_CONSENTS", str(CONSENT_RUNS))),
+                    fhir=os.environ.get("CHAOS_FHIR", "0") == "1")
 
 
 # The checker shown to fail on REAL runs: the same campaign with a deliberate break in the workers (the
