@@ -243,7 +243,8 @@ async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str
     metrics.registry.register(ReferralCollector(store, deps.clock))  # the closed loop's counts
     metrics.registry.register(SurveillanceCollector(store, deps.clock))  # overdoses and spikes per area
     await asyncio.to_thread(warm, deps, settings)
-    app = make_app(bootstrap, group, **membership(settings), **faust_options(settings.kafka))  # TLS, SASL
+    tiers = any(s.source in s.retry_topics for s in STAGES if s.name in stage_names)
+    app = make_app(bootstrap, group, **membership(settings, tiers), **faust_options(settings.kafka))  # TLS, SASL
     sink = FaustSink(app)
     selected = runners(deps, sink, metrics, RetryPolicy.of(settings.runtime), stage_names) if stage_names else []
     crashed = asyncio.get_running_loop().create_future()
@@ -337,11 +338,21 @@ async def refuse_overlap(settings: Settings, bootstrap: str, group: str, known: 
 
 
 
-def membership(settings: Settings) -> dict:
+# A retry tier's agent waits on its head record until it is due (pipeline/stage.py `_until_due`) while its
+# stream keeps taking records; once its stream buffer (faust: one size for every stream of the app) is full,
+# faust stops delivering every topic of the process until the head is due (measured: buffer 8, 40 records
+# waiting 60 s: nothing else moved for 30 s; tests/integration/test_delivery_retry.py). A worker that runs
+# a tier keeps at least faust's default buffer, so that only a tier with thousands waiting can stall it.
+TIER_BUFFER = 4096
+
+
+def membership(settings: Settings, tiers: bool = False) -> dict:
     """The consumer side of the app: dynamic membership with a short session (see the module's docstring),
-    and how much a stage may hold ahead of its batches (runtime.buffer_records, fetch_bytes_per_partition)."""
+    and how much a stage may hold ahead of its batches (runtime.buffer_records, fetch_bytes_per_partition;
+    with `tiers`, a retry tier among the stages, at least TIER_BUFFER)."""
     k = settings.kafka
+    buffer = max(settings.runtime.buffer_records, TIER_BUFFER) if tiers else settings.runtime.buffer_records
     return dict(broker_session_timeout=k.session_timeout_seconds, broker_heartbeat_interval=k.heartbeat_seconds,
                 broker_rebalance_timeout=k.rebalance_timeout_seconds,
-                stream_buffer_maxsize=settings.runtime.buffer_records,
+                stream_buffer_maxsize=buffer,
                 consumer_max_fetch_size=settings.runtime.fetch_bytes_per_partition)

@@ -3,6 +3,7 @@ connector whose recipient times out (no mock of Kafka): each tier waits for its 
 not_before without holding up fresh deliveries; after the last tier, delivery.dlq retryable=true."""
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -12,6 +13,7 @@ from pipeline import records as r
 from pipeline.app import Deps, runners
 from pipeline.clock import SystemClock
 from pipeline.errors import Transient
+from handoff.worker import membership
 from pipeline.kafka.faust_app import FaustSink, attach, make_app
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
@@ -93,3 +95,39 @@ async def test_retry_tiers_wait_for_not_before_then_dead_letter_retryable(kafka,
     assert letter.topic == catalogue["delivery.retry.1h"].full_name
     d1_on_tier = catalogue["delivery.retry.1h"].value.decode(letter.value)
     assert d1_on_tier.delivery_id == "d-1" and d1_on_tier.attempt == 3 and d1_on_tier.not_before is not None
+
+
+async def test_a_full_retry_tier_does_not_stop_the_other_stages(kafka, catalogue, tmp_path):
+    """A tier's agent waits on its head record until it is due, and its stream keeps taking records
+    meanwhile; a full stream buffer stops faust's delivery of every topic in the process. With the
+    stages' buffer at 8 records (runtime.buffer_records) and 40 deliveries waiting 60 s in
+    delivery.retry.1m, fresh deliveries still go through at once: a worker that runs a tier keeps a
+    buffer of at least TIER_BUFFER (handoff/worker.py `membership`). With a buffer of 8 they did not
+    move for 30 s (the first version of this test)."""
+    from datetime import timedelta
+
+    store = open_store(f"sqlite:///{tmp_path / 'h.db'}")
+    store.migrate()
+    settings = Settings(environment="test", runtime={"buffer_records": 8})
+    deps = Deps.build(settings, catalogue, store, {"inbox": TimingOutInbox(store, {})}, SystemClock())
+    app = make_app(kafka.bootstrap, f"g-{catalogue.prefix}", **membership(settings, tiers=True))
+    for runner in runners(deps, FaustSink(app), Metrics(), RetryPolicy(), names=["deliver", "deliver-1m"]):
+        attach(app, runner, batch_size=4)
+    key = lambda d: r.DeliveryKey(referral_id=d.referral_id, recipient_id=d.recipient_id)  # noqa: E731
+    due = SystemClock().now() + timedelta(seconds=60)
+    waiting = [delivery(100 + i).model_copy(update={"attempt": 1, "not_before": due}) for i in range(40)]
+    await produce(kafka.bootstrap, catalogue["delivery.retry.1m"], [(key(d), d) for d in waiting])
+    await app.start()
+    try:
+        await asyncio.sleep(3)  # the tier's agent holds its head; its stream fills up meanwhile
+        sent = time.monotonic()
+        fresh = [delivery(n) for n in (1, 2, 3)]
+        await produce(kafka.bootstrap, catalogue["delivery"], [(key(d), d) for d in fresh])
+        statuses = await consume(kafka.bootstrap, catalogue["referral.status"], 3, timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        await app.stop()
+        store.close()
+    print(f"\nthree fresh deliveries through in {took:.1f}s while 40 waited 60 s in delivery.retry.1m")
+    assert sorted(s.referral_id for s in statuses) == ["ref-1", "ref-2", "ref-3"]
+    assert took < 20
