@@ -174,3 +174,23 @@ async def test_the_requested_status_is_dated_at_the_acknowledgement_so_deadlines
         row = tx.fetchone("SELECT started_at, due_at FROM referral_deadline WHERE referral_id = :id AND name = 'accept'",
                           {"id": d.referral_id})
     assert (row["started_at"], row["due_at"]) == (sent_at.isoformat(), (sent_at + timedelta(hours=24)).isoformat())
+
+
+@pytest.mark.xfail(strict=True, reason="round 7 finding (issue 28, not fixed): the replay of a settled update, after a "
+                   "later update of the same referral settled, is 'stale' and re-emits no delivery-result audit, so "
+                   "a crash before the first result was written loses that disclosure's audit record (a likely "
+                   "mechanism of the big fault run's 483). Fix: keep every sent message id, re-emit on its replay")
+async def test_a_replayed_update_re_emits_its_result_after_a_later_update_settled(migrated, peer):
+    def amended(revision: int, phone: str):
+        request = c.ems_request(revision=revision).model_copy(update={"subject": c.patient().model_copy(
+            update={"phone": phone})})
+        return delivery("hl7v2-mllp", peer.address, revision=revision, action=Action.UPDATE, request=request)
+
+    await send(migrated, mllp(), delivery("hl7v2-mllp", peer.address), context(), POLICY, Audits())
+    first, later = amended(2, "217-555-0100"), amended(3, "217-555-0101")
+    sent = await send(migrated, mllp(), first, context(offset=1), POLICY, Audits())
+    assert sent.state == "sent"
+    assert (await send(migrated, mllp(), later, context(offset=2), POLICY, Audits())).state == "sent"
+    assert len(peer.received) == 3  # the create and both updates are held
+    again = await send(migrated, mllp(), first, context(offset=1), POLICY, Audits())  # the first update replayed
+    assert [a.audit_id for a in again.audits] == [a.audit_id for a in sent.audits]  # its result produced again
