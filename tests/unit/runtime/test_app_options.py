@@ -7,11 +7,11 @@ from pipeline.settings import Settings
 
 
 def test_memory_bounds_and_membership_reach_the_app(monkeypatch) -> None:
-    monkeypatch.setenv("HANDOFF_RUNTIME__BUFFER_RECORDS", "512")
-    monkeypatch.setenv("HANDOFF_RUNTIME__FETCH_BYTES_PER_PARTITION", "262144")
+    monkeypatch.setenv("HANDOFF_RUNTIME__BUFFER_RECORDS", "300")
+    monkeypatch.setenv("HANDOFF_RUNTIME__FETCH_BYTES_PER_PARTITION", "131072")
     monkeypatch.setenv("HANDOFF_KAFKA__SESSION_TIMEOUT_SECONDS", "12")
     conf = make_app("127.0.0.1:9", "g-options", **membership(Settings(environment="test"))).conf
-    assert (conf.stream_buffer_maxsize, conf.consumer_max_fetch_size) == (512, 262144)
+    assert (conf.stream_buffer_maxsize, conf.consumer_max_fetch_size) == (300, 131072)  # not the defaults
     assert conf.broker_session_timeout == 12
 
 
