@@ -10,7 +10,9 @@ One send in flight per referral (a referral names one recipient): a claim takes 
 second worker finds it busy until the lease ends (a crashed worker's lease simply runs out, and
 the next claim resends the same message, which every connector makes idempotent). A message
 whose content digest equals what the recipient already holds is not sent again (nothing new
-for nothing new), and nor is an older revision than the one it holds.
+for nothing new), and nor is an older revision than the one it holds. Every acknowledged message
+id is kept (table `delivery_sent`, migration 0031), so a replay of any settled send is known as one
+(`Claim.this_message`, `Claim.sent_before`) and its result is produced again.
 
 A referral's create is the first content rendered for it (table `referral_first_render`); other
 content is an update, and an update waits until its referral's create has settled, so that it
@@ -34,6 +36,7 @@ class Claim:
     attempts: int = 0  # sends of this message so far, this one included
     resend: str = ""  # why this send repeats an unsettled one ('' for a first send)
     this_message: bool = False  # unchanged: the recipient holds this very message (a replay of its send)
+    sent_before: bool = False  # unchanged or stale: this message settled earlier, a later one since (a replay)
 
 
 @dataclass(frozen=True)
@@ -58,9 +61,10 @@ def claim(store: Store, delivery: r.Delivery, now: datetime, lease_seconds: floa
         if row is not None:
             if row["sent_digest"] is not None and row["sent_digest"] == digest and row["sent_action"] == \
                     _kind(delivery) and row["state"] == "sent":
-                return Claim(UNCHANGED, row["attempts"], this_message=row["sent_message_id"] == delivery.message_id)
+                this = row["sent_message_id"] == delivery.message_id
+                return Claim(UNCHANGED, row["attempts"], this_message=this, sent_before=not this and _sent(tx, delivery))
             if row["sent_digest"] is not None and delivery.revision < row["revision"] and row["state"] == "sent":
-                return Claim(STALE, row["attempts"])
+                return Claim(STALE, row["attempts"], sent_before=_sent(tx, delivery))
             if row["state"] == "in-flight" and row["lease_until"] and row["lease_until"] > now.isoformat():
                 return Claim(BUSY, row["attempts"])
             if delivery.action.value == "update" and row["sent_message_id"] is None and row["state"] in OPEN_STATES \
@@ -120,6 +124,9 @@ def settle(store: Store, delivery: r.Delivery, state: str, now: datetime, detail
     with store.transaction(immediate=True) as tx:
         tx.execute(f"UPDATE delivery_ledger SET state = :state, lease_until = NULL, detail = :detail,"
                    f" updated_at = :at{held} WHERE referral_id = :id AND message_id = :message", params)
+        if state == "sent":
+            tx.execute("INSERT INTO delivery_sent (message_id, referral_id, settled_at) VALUES (:message, :id, :at)"
+                       " ON CONFLICT (message_id) DO NOTHING", params)
 
 
 def holdings(store: Store, referral_ids: list[str]) -> dict[str, Held]:
@@ -150,6 +157,11 @@ def needed_persons(store: Store) -> frozenset[str]:
         rows = tx.fetchall("SELECT person_token FROM delivery_ledger WHERE state IN ('in-flight', 'ambiguous', 'retry')"
                            " UNION SELECT person_token FROM consent_hold WHERE status = 'held'")
     return frozenset(row["person_token"] for row in rows)
+
+
+def _sent(tx, delivery: r.Delivery) -> bool:
+    """Whether this message settled before (table `delivery_sent`, every acknowledged message)."""
+    return tx.fetchone("SELECT 1 FROM delivery_sent WHERE message_id = :m", {"m": delivery.message_id}) is not None
 
 
 def _kind(delivery: r.Delivery) -> str:

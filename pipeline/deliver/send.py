@@ -153,6 +153,8 @@ async def _round(store: Store, connectors: dict[str, Connector], items: list[tup
             done[i] = Outcome(REFUSED, problems=slot)
         elif slot.this_message:  # a replay after its send settled: its result may not have been written (a crash)
             done[i] = Outcome(slot.outcome, _sent_status(delivery, now), [disclosure_audit(delivery, ctx, False)])
+        elif slot.sent_before:  # the same, after a later message of the referral settled: its record, not its status
+            done[i] = Outcome(slot.outcome, audits=[disclosure_audit(delivery, ctx, False)])
         elif slot.outcome in (ledger.UNCHANGED, ledger.STALE):
             done[i] = Outcome(slot.outcome)
         elif slot.outcome == ledger.BUSY:

@@ -176,11 +176,10 @@ async def test_the_requested_status_is_dated_at_the_acknowledgement_so_deadlines
     assert (row["started_at"], row["due_at"]) == (sent_at.isoformat(), (sent_at + timedelta(hours=24)).isoformat())
 
 
-@pytest.mark.xfail(strict=True, reason="round 7 finding (issue 28, not fixed): the replay of a settled update, after a "
-                   "later update of the same referral settled, is 'stale' and re-emits no delivery-result audit, so "
-                   "a crash before the first result was written loses that disclosure's audit record (a likely "
-                   "mechanism of the big fault run's 483). Fix: keep every sent message id, re-emit on its replay")
 async def test_a_replayed_update_re_emits_its_result_after_a_later_update_settled(migrated, peer):
+    """Round 7's big fault run: 483 held messages without a result record. A deliver batch with several
+    updates of one referral writes their results at its end; a crash before it replays the batch, and
+    the earlier update met a ledger naming the later one: 'stale', and its result was never written."""
     def amended(revision: int, phone: str):
         request = c.ems_request(revision=revision).model_copy(update={"subject": c.patient().model_copy(
             update={"phone": phone})})
@@ -194,3 +193,4 @@ async def test_a_replayed_update_re_emits_its_result_after_a_later_update_settle
     assert len(peer.received) == 3  # the create and both updates are held
     again = await send(migrated, mllp(), first, context(offset=1), POLICY, Audits())  # the first update replayed
     assert [a.audit_id for a in again.audits] == [a.audit_id for a in sent.audits]  # its result produced again
+    assert again.state == "stale" and again.status is None and len(peer.received) == 3  # nothing sent, no status
