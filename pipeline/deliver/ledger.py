@@ -10,9 +10,10 @@ One send in flight per referral (a referral names one recipient): a claim takes 
 second worker finds it busy until the lease ends (a crashed worker's lease simply runs out, and
 the next claim resends the same message, which every connector makes idempotent). A message
 whose content digest equals what the recipient already holds is not sent again (nothing new
-for nothing new), and nor is an older revision than the one it holds. Every acknowledged message
-id is kept (table `delivery_sent`, migration 0031), so a replay of any settled send is known as one
-(`Claim.this_message`, `Claim.sent_before`) and its result is produced again.
+for nothing new), and nor is an older revision than the one it holds, even while a later message
+is in flight. Every acknowledged message id is kept (table `delivery_sent`, migration 0031): a
+message that settled is never sent again, and its replay (a crash before its result was written)
+is known as one (`Claim.this_message`, `Claim.sent_before`), so its result is produced again.
 
 A referral's create is the first content rendered for it (table `referral_first_render`); other
 content is an update, and an update waits until its referral's create has settled, so that it
@@ -36,7 +37,7 @@ class Claim:
     attempts: int = 0  # sends of this message so far, this one included
     resend: str = ""  # why this send repeats an unsettled one ('' for a first send)
     this_message: bool = False  # unchanged: the recipient holds this very message (a replay of its send)
-    sent_before: bool = False  # unchanged or stale: this message settled earlier, a later one since (a replay)
+    sent_before: bool = False  # stale: this message settled earlier, a later one since (a replay of its send)
 
 
 @dataclass(frozen=True)
@@ -57,14 +58,19 @@ def claim(store: Store, delivery: r.Delivery, now: datetime, lease_seconds: floa
     """Take the referral's send slot for this delivery, or say why not."""
     digest = delivery.content_digest
     with store.transaction(immediate=True) as tx:
-        row = tx.fetchone("SELECT * FROM delivery_ledger WHERE referral_id = :id", {"id": delivery.referral_id})
+        row = tx.fetchone("SELECT l.*, EXISTS (SELECT 1 FROM delivery_sent s WHERE s.message_id = :message)"
+                          " AS settled FROM delivery_ledger l WHERE l.referral_id = :id",
+                          {"id": delivery.referral_id, "message": delivery.message_id})
         if row is not None:
+            if row["sent_message_id"] == delivery.message_id:  # a replay of what the recipient holds: never resent
+                return Claim(UNCHANGED, row["attempts"], this_message=True)
+            if row["settled"]:  # a replay of a message a later one has replaced since: never resent
+                return Claim(STALE, row["attempts"], sent_before=True)
             if row["sent_digest"] is not None and row["sent_digest"] == digest and row["sent_action"] == \
                     _kind(delivery) and row["state"] == "sent":
-                this = row["sent_message_id"] == delivery.message_id
-                return Claim(UNCHANGED, row["attempts"], this_message=this, sent_before=not this and _sent(tx, delivery))
-            if row["sent_digest"] is not None and delivery.revision < row["revision"] and row["state"] == "sent":
-                return Claim(STALE, row["attempts"], sent_before=_sent(tx, delivery))
+                return Claim(UNCHANGED, row["attempts"])
+            if row["sent_digest"] is not None and delivery.revision < row["revision"]:  # older than what it holds
+                return Claim(STALE, row["attempts"])
             if row["state"] == "in-flight" and row["lease_until"] and row["lease_until"] > now.isoformat():
                 return Claim(BUSY, row["attempts"])
             if delivery.action.value == "update" and row["sent_message_id"] is None and row["state"] in OPEN_STATES \
@@ -157,11 +163,6 @@ def needed_persons(store: Store) -> frozenset[str]:
         rows = tx.fetchall("SELECT person_token FROM delivery_ledger WHERE state IN ('in-flight', 'ambiguous', 'retry')"
                            " UNION SELECT person_token FROM consent_hold WHERE status = 'held'")
     return frozenset(row["person_token"] for row in rows)
-
-
-def _sent(tx, delivery: r.Delivery) -> bool:
-    """Whether this message settled before (table `delivery_sent`, every acknowledged message)."""
-    return tx.fetchone("SELECT 1 FROM delivery_sent WHERE message_id = :m", {"m": delivery.message_id}) is not None
 
 
 def _kind(delivery: r.Delivery) -> str:

@@ -27,6 +27,13 @@ def delivery(kind: str, address: str, revision: int = 1, action: Action = Action
                       content_digest=created.content_digest)
 
 
+def amended(kind: str, address: str, revision: int, phone: str, pid: str = "org-bridge-clinic") -> r.Delivery:
+    """An update of `delivery(kind, address, pid=pid)`'s referral: revision `revision`, a new phone number."""
+    request = c.ems_request(revision=revision).model_copy(update={"subject": c.patient().model_copy(
+        update={"phone": phone})})
+    return delivery(kind, address, revision=revision, action=Action.UPDATE, pid=pid, request=request)
+
+
 def context(clock: FixedClock | None = None, offset: int = 0) -> Context:
     return Context("deliver", r.SourceRef(topic="delivery", record_id="req-ems"), clock or FixedClock(c.T0), "trace",
                    0, offset)

@@ -12,8 +12,8 @@ from pipeline.deliver import Ambiguous, ledger
 from pipeline.deliver.send import Policy
 from pipeline.errors import Transient
 from pipeline.settings import MllpDelivery
-from pipeline.vocab import Action, AuditKind, ReferralState
-from tests.support.delivery import Audits, context, delivery, send
+from pipeline.vocab import AuditKind, ReferralState
+from tests.support.delivery import Audits, amended, context, delivery, send
 from tests.unit.render import cases as c
 
 POLICY = Policy(lease_seconds=30, final_attempt=2)
@@ -49,9 +49,7 @@ async def test_sent_once_then_unchanged_and_audited_before_and_after(migrated, p
 async def test_an_update_with_new_content_goes_out_an_older_revision_does_not(migrated, peer):
     first = delivery("hl7v2-mllp", peer.address)
     await send(migrated, mllp(), first, context(), POLICY, Audits())
-    changed = c.ems_request(revision=2).model_copy(update={"subject": c.patient().model_copy(
-        update={"phone": "217-555-0100"})})  # an amended PCR: a new phone number the recipient may see
-    update = delivery("hl7v2-mllp", peer.address, revision=2, action=Action.UPDATE, request=changed)
+    update = amended("hl7v2-mllp", peer.address, 2, "217-555-0100")  # an amended PCR: a new phone number
     assert update.content_digest != first.content_digest
     assert (await send(migrated, mllp(), update, context(), POLICY, Audits())).state == "sent"
     stale = first.model_copy(update={"content_digest": "an older body", "revision": 1})
@@ -63,9 +61,7 @@ async def test_an_update_waits_until_its_create_has_settled(migrated, peer):
     """A create without an answer (ambiguous, resent later) is not overtaken by the update rendered
     meanwhile: the recipient gets I12 then I13, never the update first or two creates."""
     create = delivery("hl7v2-mllp", peer.address)
-    changed = c.ems_request(revision=2).model_copy(update={"subject": c.patient().model_copy(
-        update={"phone": "217-555-0100"})})
-    update = delivery("hl7v2-mllp", peer.address, revision=2, action=Action.UPDATE, request=changed)
+    update = amended("hl7v2-mllp", peer.address, 2, "217-555-0100")
     clock = FixedClock(c.T0)
     peer.script = ["silent"]  # kept, never acknowledged
     with pytest.raises(Ambiguous):
@@ -180,13 +176,9 @@ async def test_a_replayed_update_re_emits_its_result_after_a_later_update_settle
     """Round 7's big fault run: 483 held messages without a result record. A deliver batch with several
     updates of one referral writes their results at its end; a crash before it replays the batch, and
     the earlier update met a ledger naming the later one: 'stale', and its result was never written."""
-    def amended(revision: int, phone: str):
-        request = c.ems_request(revision=revision).model_copy(update={"subject": c.patient().model_copy(
-            update={"phone": phone})})
-        return delivery("hl7v2-mllp", peer.address, revision=revision, action=Action.UPDATE, request=request)
-
     await send(migrated, mllp(), delivery("hl7v2-mllp", peer.address), context(), POLICY, Audits())
-    first, later = amended(2, "217-555-0100"), amended(3, "217-555-0101")
+    first, later = (amended("hl7v2-mllp", peer.address, 2, "217-555-0100"),
+                    amended("hl7v2-mllp", peer.address, 3, "217-555-0101"))
     sent = await send(migrated, mllp(), first, context(offset=1), POLICY, Audits())
     assert sent.state == "sent"
     assert (await send(migrated, mllp(), later, context(offset=2), POLICY, Audits())).state == "sent"
