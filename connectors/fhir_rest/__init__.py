@@ -1,7 +1,7 @@
 """FHIR REST delivery: the message Bundle to `$process-message` where the server's
 CapabilityStatement offers it, else a transaction whose entries PUT the referral's
 deterministic ids (a conditional create races on real servers; a PUT on the same id twice
-leaves one resource). Auth: SMART Backend Services (smart.py) and/or mutual TLS.
+leaves one resource); an update leaves the Task, which the provider answers on, alone. Auth: SMART Backend Services (smart.py) and/or mutual TLS.
 
     2xx                      delivered
     401                      the token is dropped; Transient (a fresh one next time)
@@ -20,6 +20,7 @@ from connectors.fhir_rest.smart import SmartAuth
 from pipeline import records as r
 from pipeline.deliver import Ambiguous, Receipt
 from pipeline.errors import Permanent, Transient
+from pipeline.vocab import Action
 
 FHIR_JSON = "application/fhir+json"
 CAPABILITY_TTL = 300.0  # seconds a server's CapabilityStatement is trusted
@@ -33,10 +34,13 @@ def offers_process_message(capability: dict) -> bool:
                for op in rest.get("operation", []))
 
 
-def transaction(message: dict, idempotent: bool = True) -> dict:
+def transaction(message: dict, idempotent: bool = True, task: bool = True) -> dict:
     """The message Bundle as a transaction: each resource but the MessageHeader PUT on its own id,
-    references from `urn:uuid:` to `Type/id`. Without idempotency (a test shows why not): POST."""
-    entries = [e for e in message["entry"] if e["resource"]["resourceType"] != "MessageHeader"]
+    references from `urn:uuid:` to `Type/id`. Without idempotency (a test shows why not): POST.
+    Without `task` (an update), the Task is left out: once the create reached the server the provider
+    owns its status, and an update's PUT of it as `requested` overwrote the provider's answer."""
+    skip = {"MessageHeader"} | (set() if task else {"Task"})
+    entries = [e for e in message["entry"] if e["resource"]["resourceType"] not in skip]
     local = {e["fullUrl"]: f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in entries}
 
     def rewrite(value):
@@ -88,7 +92,8 @@ class FhirRestConnector:
         if mode == "process-message" and self.idempotent:
             response = await self._call("POST", f"{base}/$process-message", delivery.payload)
         else:
-            body = orjson.dumps(transaction(orjson.loads(delivery.payload), self.idempotent))
+            body = orjson.dumps(transaction(orjson.loads(delivery.payload), self.idempotent,
+                                            task=delivery.action != Action.UPDATE))
             response = await self._call("POST", base, body)
         return Receipt(delivered=True, duplicate=False, detail=f"{mode} {response.status_code}")
 

@@ -19,7 +19,7 @@ from pipeline.stage import Writer
 from pipeline.storage import open_store
 from pipeline.track import apply_status
 from pipeline.vocab import ReferralState, StatusSource
-from tests.support.delivery import fhir_settings
+from tests.support.delivery import amended, delivery, fhir_settings
 from tests.support.kafka import consume
 
 pytestmark = pytest.mark.kafka
@@ -68,3 +68,27 @@ async def test_a_task_the_provider_accepted_moves_the_referral(kafka, catalogue,
     with store.transaction() as tx:
         assert tx.fetchone("SELECT state FROM referral_state WHERE referral_id = 'ref-poll-1'")["state"] == "accepted"
     store.close()
+
+
+async def test_an_update_leaves_the_providers_answer_on_the_task(fhir_server):
+    """An amended PCR after the provider accepted: the update revises the referral (its Patient, here
+    a new phone number) and leaves the Task as the provider left it. It used to PUT the Task back as
+    `requested`, and a task poll after it never saw the provider's accept (round 7, issue 28)."""
+    base = fhir_server.server.base
+    connector = FhirRestConnector(fhir_settings(fhir_server, mode="transaction"))
+    create = delivery("fhir-rest", base, pid="org-task-answer")
+    update = amended("fhir-rest", base, 2, "217-555-0177", "org-task-answer")
+    task_url = f"{base}/Task/{resource_uuid(create.referral_id, 'task')}"
+    try:
+        await connector.deliver(create)
+        task = (await connector._call("GET", task_url, None)).json()
+        task["status"] = "accepted"  # the provider's system answers on the Task it was given
+        await connector._call("PUT", task_url, orjson.dumps(task))
+        await connector.deliver(update)
+        after = (await connector._call("GET", task_url, None)).json()
+        patient = (await connector._call("GET", f"{base}/Patient/{resource_uuid(create.referral_id, 'patient')}",
+                                         None)).json()
+    finally:
+        await connector.aclose()
+    assert after["status"] == "accepted" and after["meta"]["versionId"] == "2"  # not written since the answer
+    assert "217-555-0177" in orjson.dumps(patient).decode()  # the update itself reached the server

@@ -4,6 +4,8 @@ CapabilityStatement offers it, else a transaction of PUTs on the deterministic i
 classification of the server's answers."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import httpx
 import orjson
 import pytest
@@ -12,6 +14,7 @@ from connectors.fhir_rest import FhirRestConnector, classify, offers_process_mes
 from connectors.fhir_rest.smart import SmartAuth, assertion
 from pipeline.deliver import Ambiguous
 from pipeline.errors import Permanent, Transient
+from pipeline.render import referring_party, render_cancel
 from pipeline.vocab import Action
 from tests.support.delivery import delivery, fhir_settings as settings, tasks
 from tests.unit.render import cases as c
@@ -38,8 +41,11 @@ async def test_process_message_with_a_smart_token_once_per_message(fhir_server, 
 async def test_transaction_puts_deterministic_ids_and_a_cancel_replaces_the_task(fhir_server):
     connector = FhirRestConnector(settings(fhir_server, mode="transaction"))
     d = delivery("fhir-rest", fhir_server.server.base, pid="org-tx")
-    cancel = delivery("fhir-rest", fhir_server.server.base, pid="org-tx", action=Action.UPDATE,
-                      request=c.ems_request(2))
+    recipient = replace(c.provider("fhir-rest", "org-tx"), endpoint=d.endpoint)
+    revoked = render_cancel(d.referral_id, d.person, recipient, "consent revoked", c.T0,
+                            referring=referring_party(c.ems_request(), [c.ems_run(), c.incident()]))
+    cancel = d.model_copy(update={"action": Action.CANCEL, "revision": 2, "message_id": revoked.message_id,
+                                  "payload": revoked.body})
     try:
         for _ in range(3):  # a resend after a crash is the same PUTs
             assert (await connector.deliver(d)).detail == "transaction 200"
@@ -47,7 +53,7 @@ async def test_transaction_puts_deterministic_ids_and_a_cancel_replaces_the_task
     finally:
         await connector.aclose()
     held = await tasks(fhir_server, d.referral_id)
-    assert len(held) == 1 and held[0]["meta"]["versionId"] == "4"
+    assert len(held) == 1 and held[0]["meta"]["versionId"] == "4" and held[0]["status"] == "cancelled"
     assert held[0]["focus"]["reference"].startswith("ServiceRequest/")  # references rewritten to ids
 
 
