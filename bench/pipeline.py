@@ -36,6 +36,7 @@ anything says so (`dead_letters`): its number is not a clean one.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
 import signal
@@ -126,7 +127,7 @@ class Worker:
 
 def database_url(db: Path) -> str:
     """The row's own empty database: the SQLite file `db`, or, with BENCH_POSTGRES set to a PostgreSQL
-    server's URL (deploy/ci/postgres.sh prints one), a new database on that server named after the file."""
+    server's URL (deploy/ci/postgres.sh prints one), a new database on that server named after the file, dropped when the bench exits."""
     server = os.environ.get("BENCH_POSTGRES")
     if not server:
         return f"sqlite:///{db}"
@@ -135,7 +136,21 @@ def database_url(db: Path) -> str:
     name = "bench_" + db.stem.replace("-", "_")
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+    if not _created:
+        atexit.register(_drop_databases, server)
+    _created.append(name)
     return server.rsplit("/", 1)[0] + "/" + name
+
+
+_created: list[str] = []  # the bench's PostgreSQL databases, dropped when it exits
+
+
+def _drop_databases(server: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as conn:
+        for name in _created:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def worker_env(bootstrap: str, cat: Catalogue, db: Path, directory: Path) -> dict[str, str]:

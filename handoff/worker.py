@@ -243,8 +243,8 @@ async def start_stages(stack: AsyncExitStack, settings: Settings, bootstrap: str
     metrics.registry.register(ReferralCollector(store, deps.clock))  # the closed loop's counts
     metrics.registry.register(SurveillanceCollector(store, deps.clock))  # overdoses and spikes per area
     await asyncio.to_thread(warm, deps, settings)
-    tiers = any(s.source in s.retry_topics for s in STAGES if s.name in stage_names)
-    app = make_app(bootstrap, group, **membership(settings, tiers), **faust_options(settings.kafka))  # TLS, SASL
+    tiers = any(s.tier for s in STAGES if s.name in stage_names)
+    app = make_app(bootstrap, group, **consumer_options(settings, tiers), **faust_options(settings.kafka))  # TLS, SASL
     sink = FaustSink(app)
     selected = runners(deps, sink, metrics, RetryPolicy.of(settings.runtime), stage_names) if stage_names else []
     crashed = asyncio.get_running_loop().create_future()
@@ -346,7 +346,7 @@ async def refuse_overlap(settings: Settings, bootstrap: str, group: str, known: 
 TIER_BUFFER = 4096
 
 
-def membership(settings: Settings, tiers: bool = False) -> dict:
+def consumer_options(settings: Settings, tiers: bool = False) -> dict:
     """The consumer side of the app: dynamic membership with a short session (see the module's docstring),
     and how much a stage may hold ahead of its batches (runtime.buffer_records, fetch_bytes_per_partition;
     with `tiers`, a retry tier among the stages, at least TIER_BUFFER)."""

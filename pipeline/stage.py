@@ -151,6 +151,11 @@ class Stage:
     batch_fn: BatchFn | None = None  # the batch form of `fn`; a failing batch falls back to `fn` per record
     tier_delays: tuple[float, ...] = ()  # with retry_topics: each tier's delay, when not the policy's (runtime.*)
 
+    @property
+    def tier(self) -> int:
+        """Which retry tier this stage consumes: 0 for a first try, n for the chain's n-th topic."""
+        return self.retry_topics.index(self.source) + 1 if self.source in self.retry_topics else 0
+
 
 class Writer:
     """Writes audit records first, then outputs, each acknowledged by the broker.
@@ -426,8 +431,7 @@ class StageRunner:
     async def _give_up(self, msg: Incoming, value: r.Record, error: HandoffError) -> None:
         """A record failing transiently on its own: on to the next retry topic with its `not_before`,
         or, with none left (or none declared), a dead letter with retryable=true."""
-        chain = self.stage.retry_topics
-        tier = chain.index(self.stage.source) + 1 if self.stage.source in chain else 0
+        chain, tier = self.stage.retry_topics, self.stage.tier
         if tier >= len(chain):
             await self._dead_letter(msg, error, retryable=True)
             return

@@ -52,7 +52,7 @@ def store_audits(store: Store, batch: Sequence[tuple[r.AuditEvent, bytes, int, i
     a few statements per batch, not three per record (a round trip each on PostgreSQL)."""
     with store.transaction(immediate=True) as tx:
         chains = _Chains(tx, [event.audit_id for event, *_ in batch])
-        appended = [_append(chains, event, body, partition, offset) for event, body, partition, offset in batch]
+        appended = [chains.append(event, body, partition, offset) for event, body, partition, offset in batch]
         chains.insert()
         return appended
 
@@ -83,30 +83,29 @@ class _Chains:
             self.heads[partition] = head if head is not None else _anchor(self.tx, partition)
         return self.heads[partition]
 
+    def append(self, event: r.AuditEvent, body: bytes, partition: int, offset: int | None) -> bool:
+        """Link one record onto its partition's chain (inserted with the batch); False when already stored."""
+        if event.audit_id in self.stored:
+            return False
+        head = self.head(partition)
+        seq = head["chain_seq"] + 1
+        digest = link_hash(partition, seq, head["record_hash"], body)
+        self.rows.append(
+            {"audit_id": event.audit_id, "partition": partition, "offset": offset, "kind": event.kind.value,
+             "recorded_at": event.recorded_at.isoformat(),
+             "person_token": event.person.person_token if event.person else None,
+             "referral_id": event.referral_id or None, "body": body, "seq": seq,
+             "prev": head["record_hash"], "hash": digest})
+        self.heads[partition] = {"chain_seq": seq, "record_hash": digest}
+        self.stored.add(event.audit_id)
+        return True
+
     def insert(self) -> None:
         if self.rows:
             self.tx.executemany(
                 "INSERT INTO audit_record (audit_id, kafka_partition, kafka_offset, kind, recorded_at, person_token,"
                 " referral_id, body, chain_seq, prev_hash, record_hash) VALUES (:audit_id, :partition, :offset, :kind,"
                 " :recorded_at, :person_token, :referral_id, :body, :seq, :prev, :hash)", self.rows)
-
-
-def _append(chains: _Chains, event: r.AuditEvent, body: bytes, partition: int, offset: int | None) -> bool:
-    """Link one record onto its partition's chain (inserted with the batch); False when already stored."""
-    if event.audit_id in chains.stored:
-        return False
-    head = chains.head(partition)
-    seq = head["chain_seq"] + 1
-    digest = link_hash(partition, seq, head["record_hash"], body)
-    chains.rows.append(
-        {"audit_id": event.audit_id, "partition": partition, "offset": offset, "kind": event.kind.value,
-         "recorded_at": event.recorded_at.isoformat(),
-         "person_token": event.person.person_token if event.person else None,
-         "referral_id": event.referral_id or None, "body": body, "seq": seq,
-         "prev": head["record_hash"], "hash": digest})
-    chains.heads[partition] = {"chain_seq": seq, "record_hash": digest}
-    chains.stored.add(event.audit_id)
-    return True
 
 
 def _anchor(tx: Transaction, partition: int) -> dict:

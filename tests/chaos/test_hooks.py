@@ -18,7 +18,7 @@ PROBE = """
 import sys
 from pipeline.audit import sink
 from pipeline.consent import gate
-print(sink._append.__qualname__, gate.Gate.recheck.__qualname__)
+print(sink._Chains.append.__qualname__, gate.Gate.recheck.__qualname__)
 """
 
 WRITE = """
@@ -49,11 +49,11 @@ def run(code: str, *args: str, **env: str) -> str:
 
 
 def test_without_chaos_break_nothing_is_patched():
-    assert run(PROBE) == "_append Gate.recheck"
+    assert run(PROBE) == "_Chains.append Gate.recheck"
 
 
-@pytest.mark.parametrize("name, patched", [("drop-audit", "_drop_audit.<locals>._append Gate.recheck"),
-                                           ("skip-recheck", "_append _skip_recheck.<locals>.<lambda>")])
+@pytest.mark.parametrize("name, patched", [("drop-audit", "_drop_audit.<locals>.append Gate.recheck"),
+                                           ("skip-recheck", "_Chains.append _skip_recheck.<locals>.<lambda>")])
 def test_each_break_patches_its_one_function(tmp_path, name, patched):
     assert run(PROBE, CHAOS_BREAK=name, CHAOS_BREAK_STATE=str(tmp_path / "state")) == patched
 

@@ -13,7 +13,7 @@ from pipeline import records as r
 from pipeline.app import Deps, runners
 from pipeline.clock import SystemClock
 from pipeline.errors import Transient
-from handoff.worker import membership
+from handoff.worker import consumer_options
 from pipeline.kafka.faust_app import FaustSink, attach, make_app
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
@@ -102,7 +102,7 @@ async def test_a_full_retry_tier_does_not_stop_the_other_stages(kafka, catalogue
     meanwhile; a full stream buffer stops faust's delivery of every topic in the process. With the
     stages' buffer at 8 records (runtime.buffer_records) and 40 deliveries waiting 60 s in
     delivery.retry.1m, fresh deliveries still go through at once: a worker that runs a tier keeps a
-    buffer of at least TIER_BUFFER (handoff/worker.py `membership`). With a buffer of 8 they did not
+    buffer of at least TIER_BUFFER (handoff/worker.py `consumer_options`). With a buffer of 8 they did not
     move for 30 s (the first version of this test)."""
     from datetime import timedelta
 
@@ -110,7 +110,7 @@ async def test_a_full_retry_tier_does_not_stop_the_other_stages(kafka, catalogue
     store.migrate()
     settings = Settings(environment="test", runtime={"buffer_records": 8})
     deps = Deps.build(settings, catalogue, store, {"inbox": TimingOutInbox(store, {})}, SystemClock())
-    app = make_app(kafka.bootstrap, f"g-{catalogue.prefix}", **membership(settings, tiers=True))
+    app = make_app(kafka.bootstrap, f"g-{catalogue.prefix}", **consumer_options(settings, tiers=True))
     for runner in runners(deps, FaustSink(app), Metrics(), RetryPolicy(), names=["deliver", "deliver-1m"]):
         attach(app, runner, batch_size=4)
     key = lambda d: r.DeliveryKey(referral_id=d.referral_id, recipient_id=d.recipient_id)  # noqa: E731

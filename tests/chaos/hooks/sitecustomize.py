@@ -25,9 +25,9 @@ BREAKS = [name for name in os.environ.get("CHAOS_BREAK", "").split(",") if name]
 
 def _drop_audit(module) -> None:
     state = os.environ["CHAOS_BREAK_STATE"]
-    original = module._append
+    original = module._Chains.append
 
-    def _append(chains, event, body, partition, offset):
+    def append(chains, event, body, partition, offset):
         if event.kind.value == "delivery-result" and event.outcome == "delivered" and event.detail.get("message_id"):
             try:
                 fd = os.open(state, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # the first one, across processes
@@ -41,7 +41,7 @@ def _drop_audit(module) -> None:
                     return True  # "stored": the record is suppressed
         return original(chains, event, body, partition, offset)
 
-    module._append = _append
+    module._Chains.append = append
 
 
 def _skip_recheck(module) -> None:
