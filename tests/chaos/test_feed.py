@@ -90,7 +90,7 @@ def test_the_memo_reads_each_held_message_once_and_answers_the_same():
 
 
 def test_distinct_copies_are_other_people_with_the_same_recurrences():
-    from tests.chaos.test_campaign import campaign_runs
+    from tests.chaos.sample import campaign_runs
 
     runs = campaign_runs(2300, seed=28, distinct=0.5)  # the sample (1,000), copy 1 of others, copy 2 of the same
     base, first, second = runs[:1000], runs[1000:2000], runs[2000:]

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from tests.chaos.disk import Disk
-from tests.chaos.test_campaign import HOOKS
+from tests.chaos.sample import HOOKS
 from tests.conftest import ROOT
 
 PROBE = """

@@ -13,7 +13,7 @@ from connectors.hl7v2.parse import parse_hl7
 from connectors.nemsis.parse import parse_emsdataset
 from pipeline import detect
 from tests.chaos import wire
-from tests.chaos.test_campaign import campaign_runs
+from tests.chaos.sample import campaign_runs
 
 CTX = ParseContext(received_at=datetime.now(timezone.utc), sender="ems", programme_id="demo",
                    dispatch_centre_for=lambda agency: "psap-east")
