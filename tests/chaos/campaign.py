@@ -3,7 +3,7 @@ seed, ...).run()` starts a broker (or takes the session's), the local peers and 
 processes, sends the runs (tests/chaos/sample.py) through the edges (tests/chaos/feed.py) while a
 seeded schedule of FAULTS goes off every CHAOS_FAULT_GAP seconds, drains, runs the consent phase,
 writes the dump for tests/chaos/checker.py, and returns what the test prints and asserts on.
-`_checker_cli(dump)` runs the checker's command on a dump.
+`checker_cli(dump)` runs the checker's command on a dump.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from tests.chaos.collect import Tail, collect, held_messages
 from tests.chaos import consents, feed, fhirpeer, providers
 from tests.chaos.disk import Disk
 from tests.chaos.edges import Edges
-from tests.chaos.sample import _also_over_mllp, _env, _recipient, _recipients, campaign_runs
+from tests.chaos.sample import also_over_mllp, campaign_runs, recipient, recipients, worker_env
 from tests.conftest import ROOT
 from tests.integration.test_worker import Worker
 
@@ -40,7 +40,6 @@ FAULTS = ("sigkill", "sigterm", "sigkill-both", "broker-restart", "disk-full", "
 CONSENT_RUNS = 20  # detected runs sent again from an unregistered (Part 2) programme: holds, consents, revocations
 STARTUP = 300.0  # a worker's start on a loaded 2-core machine (ICD-10-CM alone took 57 s once)
 DISK_MIB = int(os.environ.get("CHAOS_DISK_MIB", "256"))  # the database's own file system (tmpfs), filled by disk-full
-INBOX = {"system": "urn:handoff:endpoint-type", "code": "handoff-inbox"}
 
 
 class Campaign:
@@ -133,10 +132,10 @@ class Campaign:
             self.fhir_peer = None
             if self.peers.fhir is not None:
                 self.fhir_peer = await stack.enter_async_context(fhirpeer.FhirPeer(
-                    self.peers.settings.delivery.fhir, self.peers.fhir.base, _recipient(directory, "hl7-fhir-rest")))
-            _also_over_mllp(directory, consents.ALSO_OVER_MLLP)
-            self.mllp_recipient, self.direct_recipient = _recipient(directory, "hl7v2-mllp"), _recipient(directory, "direct-project")
-            self.env = _env(self.bootstrap, self.prefix, self.tmp, self.peers, self.idempotent, self.disk, self.breaks)
+                    self.peers.settings.delivery.fhir, self.peers.fhir.base, recipient(directory, "hl7-fhir-rest")))
+            also_over_mllp(directory, consents.ALSO_OVER_MLLP)
+            self.mllp_recipient, self.direct_recipient = recipient(directory, "hl7v2-mllp"), recipient(directory, "direct-project")
+            self.env = worker_env(self.bootstrap, self.prefix, self.tmp, self.peers, self.idempotent, self.disk, self.breaks)
             watcher = asyncio.create_task(self._watch_peer())
             try:
                 self.workers = [self._worker("a"), self._worker("b")]
@@ -147,12 +146,12 @@ class Campaign:
                 self.batches = feed.plan(runs, feed.per_document())
                 kinds = [self.kinds[i % len(self.kinds)] for i in range(self.fault_count)]
                 self.rng.shuffle(kinds)
-                mllp_orgs = _recipients(directory, "hl7v2-mllp")
+                mllp_orgs = recipients(directory, "hl7v2-mllp")
                 self.edges = Edges(self.tmp, self.bootstrap, self.catalogue, runs, self.disk.url, [consents.DEFLECTION],
                                    providers=mllp_orgs)
                 self.staff = providers.Silent()
                 if self.answering:
-                    self.staff = providers.InboxStaff(self.tmp, self.env, _recipients(directory, "handoff-inbox"))
+                    self.staff = providers.InboxStaff(self.tmp, self.env, recipients(directory, "handoff-inbox"))
                     stack.callback(self.staff.stop)
                     await self.staff.start(timeout=STARTUP)
                 mark("runs and web service")
@@ -357,6 +356,6 @@ def _bites(directory: Path) -> dict[str, int]:
     return found
 
 
-def _checker_cli(dump: Path) -> subprocess.CompletedProcess:
+def checker_cli(dump: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tests.chaos.checker", str(dump)], cwd=ROOT, capture_output=True,
                           text=True, timeout=300)

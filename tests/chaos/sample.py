@@ -5,8 +5,8 @@ directory's recipients, and the environment its workers run in.
   CHAOS_SPAN_HOURS (default 12) and copied under new numbers up to `count` (`distinct`,
   CHAOS_DISTINCT: the share of copies that are of other people); tests/chaos/test_wire.py and
   tests/chaos/test_feed.py read them too.
-- `_recipients`, `_recipient`, `_also_over_mllp`: the demo peers' directory, read and adjusted.
-- `_env(...)`: the workers' HANDOFF_* settings for the campaign's broker, database and peers, with the
+- `recipients`, `recipient`, `also_over_mllp`: the demo peers' directory, read and adjusted.
+- `worker_env(...)`: the workers' HANDOFF_* settings for the campaign's broker, database and peers, with the
   test-only hooks (HOOKS) on their PYTHONPATH when a break or the disk-full fallback is asked for.
 """
 from __future__ import annotations
@@ -83,7 +83,7 @@ def campaign_runs(count: int, seed: int, distinct: float = 0.0) -> list:
     return runs
 
 
-def _also_over_mllp(path: Path, org: str) -> None:
+def also_over_mllp(path: Path, org: str) -> None:
     """`org` gets the MLLP receiver too (a second recipient behind it; MSH-6 tells them apart): it is one
     that Part 2 programmes' referrals go to, so the consent phase can keep its sends waiting."""
     bundle = json.loads(path.read_text())
@@ -96,19 +96,19 @@ def _also_over_mllp(path: Path, org: str) -> None:
     path.write_text(json.dumps(bundle))
 
 
-def _recipients(path: Path, connection: str) -> list[str]:
+def recipients(path: Path, connection: str) -> list[str]:
     """The organisations whose endpoints in the campaign's directory are of this connection type."""
     bundle = json.loads(path.read_text())
     return sorted({e["resource"]["managingOrganization"]["reference"].split("/")[-1] for e in bundle["entry"]
                    if e["resource"]["resourceType"] == "Endpoint" and e["resource"]["connectionType"]["code"] == connection})
 
 
-def _recipient(path: Path, connection: str) -> str:
+def recipient(path: Path, connection: str) -> str:
     """The organisation whose endpoint in the campaign's directory is of this connection type."""
-    return _recipients(path, connection)[0]
+    return recipients(path, connection)[0]
 
 
-def _env(bootstrap: str, prefix: str, tmp_path: Path, peers, idempotent: bool, disk: Disk, breaks: tuple[str, ...]
+def worker_env(bootstrap: str, prefix: str, tmp_path: Path, peers, idempotent: bool, disk: Disk, breaks: tuple[str, ...]
          ) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HANDOFF_", "CHAOS_"))}
     mllp, direct, alerts = peers.settings.delivery.mllp, peers.settings.delivery.direct, peers.settings.alerts

@@ -7,7 +7,7 @@ dumps what the recipients hold, what was decided, audited and dead-lettered, and
 checker (tests/chaos/checker.py) must find nothing wrong; the same dump doctored (an audit
 record deleted, a delivery duplicated, a permit removed) must make it exit 1.
 
-CI: CHAOS_RUNS (default 120) runs and CHAOS_FAULTS (default 6) faults, a few minutes.
+CI: CHAOS_RUNS (default 120) runs and CHAOS_FAULTS (default 8) faults, a few minutes.
 `make test-long` (`long`): CHAOS_LONG_RUNS (default 100,000) and CHAOS_LONG_FAULTS (default 100).
 The campaign itself is tests/chaos/campaign.py; its runs and its workers' environment are
 tests/chaos/sample.py.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.campaign import CONSENT_RUNS, Campaign, _checker_cli
+from tests.chaos.campaign import CONSENT_RUNS, Campaign, checker_cli
 from tests.chaos.checker import check
 from tests.chaos.doctor import DOCTORS
 
@@ -27,7 +27,7 @@ from tests.chaos.doctor import DOCTORS
 async def _campaign(tmp_path: Path, runs: int, faults: int, seed: int, consent_persons: int = CONSENT_RUNS,
                     fhir: bool = False) -> None:
     result = await Campaign(tmp_path, runs, faults, seed, consent_persons=consent_persons, fhir=fhir).run()
-    done = _checker_cli(result["dump"])
+    done = checker_cli(result["dump"])
     events = sum(result["inputs"].values()) + result["replies"]
     print(f"\ncampaign: {events} events through the edges ({result['inputs']}, {result['replies']} provider answers), "
           f"{result['views']} referral views; {result['faults']} faults, {result['seconds']:.0f} s in all; "
@@ -46,7 +46,7 @@ async def _campaign(tmp_path: Path, runs: int, faults: int, seed: int, consent_p
     assert report.swept == 0, done.stdout
     assert report.violations == 0, done.stdout
     for what, doctor in DOCTORS.items():  # the same real dump, broken three ways: the checker must fail
-        doctored = _checker_cli(doctor(result["dump"], tmp_path / what.replace(" ", "-")))
+        doctored = checker_cli(doctor(result["dump"], tmp_path / what.replace(" ", "-")))
         assert doctored.returncode == 1, f"{what}: {doctored.stdout}"
     assert done.returncode == 0, done.stdout
 
@@ -107,7 +107,7 @@ async def test_the_checker_fails_on_a_real_broken_run(kafka, tmp_path, what):
     runs = int(os.environ.get("CHAOS_BROKEN_RUNS", "30"))
     result = await Campaign(tmp_path, runs, len(options["kinds"]), seed=29, answering=False, broker=kafka, gap=3.0,
                             **options).run()
-    done = _checker_cli(result["dump"])
+    done = checker_cli(result["dump"])
     print(f"\nbroken campaign ({what}): {result['runs']} runs, {result['faults']} faults, "
           f"{result['seconds']:.0f} s (phases: {result['phases']})\n{done.stdout}")
     assert done.returncode == 1, done.stdout
