@@ -12,8 +12,13 @@ by hand, or doctored on purpose):
   decisions.jsonl    {"referral_id", "recipient_id", "message_id", "outcome"}: every decision
                      Handoff took for a message (permit / permit-redacted on the outbox, deny on
                      the re-check before sending)
-  audit.jsonl        {"audit_id", "kind", "outcome", "referral_id", "recipient_id", "message_id"}:
-                     the audit sink's stored records (delivery results and views carry the ids)
+  audit.jsonl        {"audit_id", "kind", "outcome", "referral_id", "recipient_id", "message_id", "sources"}:
+                     the audit sink's stored records (delivery results and views carry the ids; a
+                     decision names the request it decided in "sources")
+  requests.jsonl     {"request_id", "revision"}: the referral requests the detection and field stages
+                     made (optional); each must have a decision on record (permit, deny, hold, or none
+                     for want of a recipient): a request the routing stage dropped is lost before any
+                     "expected" referral exists
   views.jsonl        {"view_id", "user", "referral_id", "query"}: person-level views served (optional);
                      audited when a view audit record has that id, or is by that user ("user:" actor)
                      about that referral with that query (path), one record per view
@@ -39,7 +44,7 @@ re-check denied, or one held more than GRACE seconds after the consent its permi
 revoked (delivered without a permit); a held message without a delivery-result audit
 record for its message id (a disclosure without an audit record); a view without its view
 audit record; a referral a provider answered that does not end in the state of its last answer
-(answers lost); a 911 call that must raise an alert without exactly one (or, closed, without its
+(answers lost); a referral request with no decision on record (undecided); a 911 call that must raise an alert without exactly one (or, closed, without its
 withdrawal), or one that must raise none with any (alerts wrong). Reported: dead letters by reason, states, and the drain time, from the end of
 the last fault to the last delivery.
 """
@@ -73,6 +78,8 @@ class Report:
     unaudited: list[str] = field(default_factory=list)
     unaudited_views: list[str] = field(default_factory=list)
     unanswered: list[str] = field(default_factory=list)
+    undecided: list[str] = field(default_factory=list)
+    requests: int = 0
     alerts_wrong: list[str] = field(default_factory=list)
     alerts: Counter = field(default_factory=Counter)
     replies: Counter = field(default_factory=Counter)
@@ -86,7 +93,7 @@ class Report:
     @property
     def violations(self) -> int:
         return (len(self.lost) + len(self.duplicated) + len(self.unpermitted) + len(self.unaudited)
-                + len(self.unaudited_views) + len(self.unanswered)
+                + len(self.unaudited_views) + len(self.unanswered) + len(self.undecided)
                 + len(self.alerts_wrong))
 
     def lines(self) -> list[str]:
@@ -102,6 +109,7 @@ class Report:
                f"{', '.join(f'{k} {v}' for k, v in sorted(self.alerts.items())) or 'none'})",
                f"provider answers not in the final state: {len(self.unanswered)} "
                f"(answers: {', '.join(f'{k} {v}' for k, v in sorted(self.replies.items())) or 'none'})",
+               f"referral requests without a decision: {len(self.undecided)} (of {self.requests})",
                f"dead letters: {sum(self.dead_letters.values())}"]
         out += [f"  {n:6d}  {reason}" for reason, n in self.dead_letters.most_common(20)]
         out += [f"referral states: {', '.join(f'{k} {v}' for k, v in sorted(self.states.items())) or 'none'}",
@@ -109,7 +117,8 @@ class Report:
                 f"drain time after the last fault: {drain}"]
         for label, items in (("lost", self.lost), ("duplicated", self.duplicated), ("unpermitted", self.unpermitted),
                              ("unaudited", self.unaudited), ("unaudited view", self.unaudited_views),
-                             ("answer lost", self.unanswered), ("alert", self.alerts_wrong)):
+                             ("answer lost", self.unanswered), ("undecided", self.undecided),
+                             ("alert", self.alerts_wrong)):
             out += [f"  {label}: {item}" for item in items[:10]]
         out.append(f"violations: {self.violations}")
         return out
@@ -152,6 +161,7 @@ def check(directory: Path) -> Report:
             report.unaudited.append(m["message_id"])
 
     report.unaudited_views, report.views = _unaudited_views(directory)
+    report.undecided, report.requests = _undecided(directory)
     report.unanswered, report.replies = _answers_lost(directory)
     report.alerts_wrong, report.alerts = _alerts_wrong(directory)
     report.dead_letters = Counter(f"{x['topic']}: {x['reason']}" for x in read(directory, "deadletters"))
@@ -166,6 +176,13 @@ def check(directory: Path) -> Report:
         last = max(m["at"] for m in delivered)
         report.drain_seconds = max(0.0, last - calm) if last >= calm else None
     return report
+
+
+def _undecided(directory: Path) -> tuple[list[str], int]:
+    """Referral requests that no decision audit record names (of all the requests made)."""
+    requests = {q["request_id"] for q in read(directory, "requests")}
+    decided = {source for a in read(directory, "audit") if a["kind"] == "decision" for source in a.get("sources", [])}
+    return sorted(requests - decided), len(requests)
 
 
 def _unaudited_views(directory: Path) -> tuple[list[str], int]:

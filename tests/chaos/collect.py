@@ -106,7 +106,7 @@ async def collect(out: Path, bootstrap: str, catalogue: Catalogue, db_url: str, 
     (tests/chaos/fhirpeer.py), when the campaign has one."""
     out.mkdir(parents=True, exist_ok=True)
     rows: dict[str, list[dict]] = {name: [] for name in ("expected", "delivered", "decisions", "audit", "status",
-                                                          "deadletters")}
+                                                          "deadletters", "requests")}
     delivery = catalogue["delivery"]
     outbox = [delivery.value.decode(m.value) for m in await read_topic(bootstrap, delivery.full_name)]
     for d in outbox:
@@ -143,7 +143,8 @@ async def collect(out: Path, bootstrap: str, catalogue: Catalogue, db_url: str, 
         rows["audit"].append({"audit_id": a.audit_id, "kind": a.kind.value, "outcome": a.outcome,
                               "referral_id": a.referral_id or "", "recipient_id": a.recipient_id or "",
                               "message_id": a.detail.get("message_id", ""), "actor": a.actor or "",
-                              "query": a.detail.get("query", "")})
+                              "query": a.detail.get("query", ""),
+                              "sources": [e.record_id for e in a.entities] if a.kind.value == "decision" else []})
         if a.kind.value == "decision" and a.outcome == "deny" and a.detail.get("message_id"):
             rows["decisions"].append({"referral_id": a.referral_id, "recipient_id": a.recipient_id,
                                       "message_id": a.detail["message_id"], "outcome": "deny"})
@@ -163,6 +164,9 @@ async def collect(out: Path, bootstrap: str, catalogue: Catalogue, db_url: str, 
         for m in await read_topic(bootstrap, topic.full_name):
             letter = topic.value.decode(m.value)
             rows["deadletters"].append({"topic": name, "stage": letter.stage, "reason": letter.reason[:200]})
+    requests = catalogue["referral.request"]
+    rows["requests"] = [{"request_id": q.envelope.source_record_id, "revision": q.revision} for q in
+                        (requests.value.decode(m.value) for m in await read_topic(bootstrap, requests.full_name))]
     rows["faults"] = faults
     for name, items in rows.items():
         (out / f"{name}.jsonl").write_text("".join(json.dumps(x, default=str) + "\n" for x in items))

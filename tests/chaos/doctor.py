@@ -56,5 +56,14 @@ def deliver_without_permit(dump: Path, out: Path) -> Path:
     return copy
 
 
+def drop_one_request(dump: Path, out: Path) -> Path:
+    """The routing stage dropped a request: no decision names it (and no "expected" referral exists)."""
+    copy = _copy(dump, out)
+    request = read(copy, "requests")[0]["request_id"]
+    rows = read(copy, "audit")
+    _write(copy, "audit", [a for a in rows if not (a["kind"] == "decision" and request in a.get("sources", []))])
+    return copy
+
+
 DOCTORS = {"one audit record deleted": delete_one_audit_record, "a delivery duplicated": duplicate_one_delivery,
-           "a delivery without a permit": deliver_without_permit}
+           "a delivery without a permit": deliver_without_permit, "a request dropped": drop_one_request}

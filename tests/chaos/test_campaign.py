@@ -45,7 +45,7 @@ async def _campaign(tmp_path: Path, runs: int, faults: int, seed: int, consent_p
         and report.views > 0, done.stdout
     assert report.swept == 0, done.stdout
     assert report.violations == 0, done.stdout
-    for what, doctor in DOCTORS.items():  # the same real dump, broken three ways: the checker must fail
+    for what, doctor in DOCTORS.items():  # the same real dump, broken each way: the checker must fail
         doctored = checker_cli(doctor(result["dump"], tmp_path / what.replace(" ", "-")))
         assert doctored.returncode == 1, f"{what}: {doctored.stdout}"
     assert done.returncode == 0, done.stdout

@@ -14,7 +14,8 @@ from tests.conftest import ROOT
 
 @pytest.fixture
 def dump(tmp_path):
-    """A small consistent dump: three referrals to two recipients, one updated, a dead letter, a fault."""
+    """A small consistent dump: three referrals to two recipients, one updated, a dead letter, a fault,
+    three requests each decided (one held)."""
     d = tmp_path / "clean"
     d.mkdir()
     held = [("ref-1", "org-a", "m-1", "create", 100.0), ("ref-2", "org-a", "m-2", "create", 101.0),
@@ -28,7 +29,11 @@ def dump(tmp_path):
     _write(d, "audit", [{"audit_id": f"a-{m}", "kind": "delivery-result", "outcome": "delivered", "referral_id": r,
                          "recipient_id": p, "message_id": m} for r, p, m, _, _ in held]
            + [{"audit_id": "v-1", "kind": "view", "outcome": "success", "referral_id": "ref-1", "recipient_id": "",
-               "message_id": ""}])
+               "message_id": ""}]
+           + [{"audit_id": f"d-{q}", "kind": "decision", "outcome": o, "referral_id": "", "recipient_id": "",
+               "message_id": "", "sources": [q]} for q, o in (("req-1", "permit"), ("req-2", "permit"),
+                                                               ("req-3", "hold"))])
+    _write(d, "requests", [{"request_id": q, "revision": 1} for q in ("req-1", "req-2", "req-3")])
     _write(d, "views", [{"view_id": "v-1", "user": "prov", "referral_id": "ref-1"}])
     _write(d, "deadletters", [{"topic": "ems.run.dlq", "stage": "ingest", "reason": "document is empty"}])
     _write(d, "faults", [{"kind": "sigkill", "target": "worker-a", "at": 90.0, "until": 95.0}])
@@ -56,7 +61,8 @@ def test_each_doctored_dump_fails(dump, tmp_path, what):
     assert report.violations == 1
     line = {"one audit record deleted": "disclosures without an audit record: 1",
             "a delivery duplicated": "duplicated at a recipient: 1",
-            "a delivery without a permit": "delivered without a permitting decision: 1"}[what]
+            "a delivery without a permit": "delivered without a permitting decision: 1",
+            "a request dropped": "referral requests without a decision: 1 (of 3)"}[what]
     done = run_cli(doctored)
     assert done.returncode == 1 and line in done.stdout, done.stdout
 
