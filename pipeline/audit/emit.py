@@ -115,10 +115,13 @@ def delivery_attempt_audit(delivery: r.Delivery, ctx: Context, outcome: str, err
                         detail=detail, **_delivery_fields(delivery, ctx))
 
 
-def disclosure_audit(delivery: r.Delivery, ctx: Context, duplicate: bool) -> r.AuditEvent:
-    """The PrivacyDisclosure: who received what about whom, when, on which basis."""
+def disclosure_audit(delivery: r.Delivery, ctx: Context, duplicate: bool, unconfirmed: bool = False) -> r.AuditEvent:
+    """The PrivacyDisclosure: who received what about whom, when, on which basis. `unconfirmed`: the
+    message went out but its receipt was never acknowledged, and a later one replaced it (a possible
+    disclosure: the accounting lists it as `unconfirmed`)."""
+    outcome = "unconfirmed" if unconfirmed else "duplicate" if duplicate else "delivered"
     return r.AuditEvent(audit_id=audit_id("disclosure", delivery.delivery_id), kind=AuditKind.DELIVERY_RESULT,
-                        recorded_at=ctx.clock.now(), outcome="duplicate" if duplicate else "delivered",
+                        recorded_at=ctx.clock.now(), outcome=outcome,
                         detail={"message_id": delivery.message_id, "format": delivery.format.value,
                                 "action": delivery.action.value, "revision": str(delivery.revision)},
                         **_delivery_fields(delivery, ctx))

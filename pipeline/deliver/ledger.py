@@ -11,9 +11,11 @@ second worker finds it busy until the lease ends (a crashed worker's lease simpl
 the next claim resends the same message, which every connector makes idempotent). A message
 whose content digest equals what the recipient already holds is not sent again (nothing new
 for nothing new), and nor is an older revision than the one it holds, even while a later message
-is in flight. Every acknowledged message id is kept (table `delivery_sent`, migration 0031): a
+is in flight. Every message's last send is kept (table `delivery_message`, migration 0031): a
 message that settled is never sent again, and its replay (a crash before its result was written)
-is known as one (`Claim.this_message`, `Claim.sent_before`), so its result is produced again.
+is known as one (`Claim.this_message`, `Claim.sent_before`), so its result is produced again; a
+message whose send was never confirmed (no answer, or a crash before the settling) and that a later
+one replaced is not sent again either, and says so (`Claim.unconfirmed`): the recipient may hold it.
 
 A referral's create is the first content rendered for it (table `referral_first_render`); other
 content is an update, and an update waits until its referral's create has settled, so that it
@@ -29,6 +31,7 @@ from pipeline.storage import Store
 
 SEND, UNCHANGED, STALE, BUSY, WAITING = "send", "unchanged", "stale", "busy", "waiting"
 OPEN_STATES = ("in-flight", "ambiguous", "retry")  # a message that has not settled yet
+UNCONFIRMED = ("in-flight", "ambiguous")  # a send of the message went out and no acknowledgement is on record
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class Claim:
     resend: str = ""  # why this send repeats an unsettled one ('' for a first send)
     this_message: bool = False  # unchanged: the recipient holds this very message (a replay of its send)
     sent_before: bool = False  # stale: this message settled earlier, a later one since (a replay of its send)
+    unconfirmed: bool = False  # stale or unchanged: an earlier send of it got no answer (or crashed unsettled)
 
 
 @dataclass(frozen=True)
@@ -58,19 +62,20 @@ def claim(store: Store, delivery: r.Delivery, now: datetime, lease_seconds: floa
     """Take the referral's send slot for this delivery, or say why not."""
     digest = delivery.content_digest
     with store.transaction(immediate=True) as tx:
-        row = tx.fetchone("SELECT l.*, EXISTS (SELECT 1 FROM delivery_sent s WHERE s.message_id = :message)"
-                          " AS settled FROM delivery_ledger l WHERE l.referral_id = :id",
+        row = tx.fetchone("SELECT l.*, (SELECT m.state FROM delivery_message m WHERE m.message_id = :message)"
+                          " AS sent_state FROM delivery_ledger l WHERE l.referral_id = :id",
                           {"id": delivery.referral_id, "message": delivery.message_id})
         if row is not None:
             if row["sent_message_id"] == delivery.message_id:  # a replay of what the recipient holds: never resent
                 return Claim(UNCHANGED, row["attempts"], this_message=True)
-            if row["settled"]:  # a replay of a message a later one has replaced since: never resent
+            if row["sent_state"] == "sent":  # a replay of a message a later one has replaced since: never resent
                 return Claim(STALE, row["attempts"], sent_before=True)
+            unconfirmed = row["sent_state"] in UNCONFIRMED  # sent before, the recipient may hold it
             if row["sent_digest"] is not None and row["sent_digest"] == digest and row["sent_action"] == \
                     _kind(delivery) and row["state"] == "sent":
-                return Claim(UNCHANGED, row["attempts"])
+                return Claim(UNCHANGED, row["attempts"], unconfirmed=unconfirmed)
             if row["sent_digest"] is not None and delivery.revision < row["revision"]:  # older than what it holds
-                return Claim(STALE, row["attempts"])
+                return Claim(STALE, row["attempts"], unconfirmed=unconfirmed)
             if row["state"] == "in-flight" and row["lease_until"] and row["lease_until"] > now.isoformat():
                 return Claim(BUSY, row["attempts"])
             if delivery.action.value == "update" and row["sent_message_id"] is None and row["state"] in OPEN_STATES \
@@ -84,6 +89,9 @@ def claim(store: Store, delivery: r.Delivery, now: datetime, lease_seconds: floa
         params = {"id": delivery.referral_id, "recipient": delivery.recipient_id,
                   "token": delivery.person.person_token, "message": delivery.message_id, "digest": digest,
                   "lease": (now + timedelta(seconds=lease_seconds)).isoformat(), "at": now.isoformat()}
+        tx.execute("INSERT INTO delivery_message (message_id, referral_id, state, updated_at) VALUES (:message, :id,"
+                   " 'in-flight', :at) ON CONFLICT (message_id) DO UPDATE SET state = 'in-flight', updated_at = :at",
+                   params)
         if row is None:
             tx.execute("INSERT INTO delivery_ledger (referral_id, recipient_id, person_token, state, message_id,"
                        " content_digest, lease_until, attempts, updated_at) VALUES (:id, :recipient, :token,"
@@ -130,9 +138,9 @@ def settle(store: Store, delivery: r.Delivery, state: str, now: datetime, detail
     with store.transaction(immediate=True) as tx:
         tx.execute(f"UPDATE delivery_ledger SET state = :state, lease_until = NULL, detail = :detail,"
                    f" updated_at = :at{held} WHERE referral_id = :id AND message_id = :message", params)
-        if state == "sent":
-            tx.execute("INSERT INTO delivery_sent (message_id, referral_id, settled_at) VALUES (:message, :id, :at)"
-                       " ON CONFLICT (message_id) DO NOTHING", params)
+        tx.execute("INSERT INTO delivery_message (message_id, referral_id, state, updated_at) VALUES (:message, :id,"
+                   " :state, :at) ON CONFLICT (message_id) DO UPDATE SET state = :state, updated_at = :at"
+                   " WHERE delivery_message.state <> 'sent'", params)  # acknowledged once: sent for good
 
 
 def holdings(store: Store, referral_ids: list[str]) -> dict[str, Held]:

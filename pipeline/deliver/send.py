@@ -155,6 +155,8 @@ async def _round(store: Store, connectors: dict[str, Connector], items: list[tup
             done[i] = Outcome(slot.outcome, _sent_status(delivery, now), [disclosure_audit(delivery, ctx, False)])
         elif slot.sent_before:  # the same, after a later message of the referral settled: its record, not its status
             done[i] = Outcome(slot.outcome, audits=[disclosure_audit(delivery, ctx, False)])
+        elif slot.unconfirmed:  # sent without an answer, then replaced: a possible disclosure, on record as one
+            done[i] = Outcome(slot.outcome, audits=[disclosure_audit(delivery, ctx, False, unconfirmed=True)])
         elif slot.outcome in (ledger.UNCHANGED, ledger.STALE):
             done[i] = Outcome(slot.outcome)
         elif slot.outcome == ledger.BUSY:

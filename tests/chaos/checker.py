@@ -58,7 +58,7 @@ from pathlib import Path
 
 PERMITS = {"permit", "permit-redacted"}
 GRACE = 2.0  # a send already past its re-check when the revocation came (s)
-DISCLOSED = {"delivered", "duplicate"}
+DISCLOSED = {"delivered", "duplicate", "unconfirmed"}  # unconfirmed: sent, no answer, replaced by a later one
 
 
 def read(directory: Path, name: str) -> list[dict]:

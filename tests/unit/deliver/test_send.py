@@ -186,3 +186,21 @@ async def test_a_replayed_update_re_emits_its_result_after_a_later_update_settle
     again = await send(migrated, mllp(), first, context(offset=1), POLICY, Audits())  # the first update replayed
     assert [a.audit_id for a in again.audits] == [a.audit_id for a in sent.audits]  # its result produced again
     assert again.state == "stale" and again.status is None and len(peer.received) == 3  # nothing sent, no status
+
+
+async def test_an_update_sent_without_an_answer_then_replaced_is_on_record_as_unconfirmed(migrated, peer):
+    """Round 8's big fault run: 13 of 64,080 held messages without a result record. An update went out,
+    the receiver kept it but never answered (a withheld ACK, a reset); a later update was sent and
+    acknowledged; the first one's retry was then stale and wrote nothing, though the recipient held it.
+    Now its retry sends nothing and writes an `unconfirmed` disclosure record (a possible disclosure)."""
+    await send(migrated, mllp(), delivery("hl7v2-mllp", peer.address), context(), POLICY, Audits())
+    first, later = (amended("hl7v2-mllp", peer.address, 2, "217-555-0100"),
+                    amended("hl7v2-mllp", peer.address, 3, "217-555-0101"))
+    peer.script = ["silent"]  # kept, never acknowledged
+    with pytest.raises(Ambiguous):
+        await send(migrated, mllp(timeout=0.3), first, context(offset=1), POLICY, Audits())
+    assert (await send(migrated, mllp(), later, context(offset=2), POLICY, Audits())).state == "sent"
+    retried = await send(migrated, mllp(), first, context(offset=1), POLICY, Audits())
+    assert retried.state == "stale" and retried.status is None and len(peer.received) == 3  # not sent again
+    assert [(a.kind, a.outcome, a.detail["message_id"]) for a in retried.audits] == \
+        [(AuditKind.DELIVERY_RESULT, "unconfirmed", first.message_id)]
