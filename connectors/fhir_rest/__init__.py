@@ -1,7 +1,8 @@
 """FHIR REST delivery: the message Bundle to `$process-message` where the server's
 CapabilityStatement offers it, else a transaction whose entries PUT the referral's
 deterministic ids (a conditional create races on real servers; a PUT on the same id twice
-leaves one resource); an update leaves the Task, which the provider answers on, alone. Auth: SMART Backend Services (smart.py) and/or mutual TLS.
+leaves one resource); an update leaves the Task, which the provider answers on, alone.
+Auth: SMART Backend Services (smart.py) and/or mutual TLS.
 
     2xx                      delivered
     401                      the token is dropped; Transient (a fresh one next time)
