@@ -5,8 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+FUZZ_SECONDS ?= 60
 
-.PHONY: run test test-unit test-integration test-long bench lint schemas clean
+.PHONY: run test test-unit test-integration test-long fuzz bench lint schemas clean
 
 $(STAMP): pyproject.toml
 	@scripts/check-tools.sh
@@ -33,6 +34,10 @@ test-integration: $(STAMP)
 test-long: $(STAMP)
 	$(BIN)/handoff broker fetch
 	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest -q -m "long or hypothesis" tests
+
+# atheris (libFuzzer, seed fixed) for FUZZ_SECONDS per target; CI runs it beside `make test`
+fuzz: $(STAMP)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/python -m pytest -q -s -m long tests/fuzz/test_fuzz.py -k test_long_fuzz
 
 bench: $(STAMP)
 	$(BIN)/handoff broker fetch

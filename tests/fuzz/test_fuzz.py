@@ -3,8 +3,9 @@ the project's rejection types, no input over 1 s.
 
 `make test`: a short, derandomised hypothesis run per target (seeds from the hostile corpus's
 generators, mutated: cut, spliced, bytes flipped or inserted; and plain random bytes).
-`make test-long`: atheris (coverage-guided libFuzzer) for FUZZ_SECONDS (default 60) per target,
-in a subprocess each (tests/fuzz/run.py); hypothesis if atheris does not install here.
+`make fuzz` (CI runs it beside `make test`; `make test-long` too): atheris (coverage-guided libFuzzer,
+seed fixed) for FUZZ_SECONDS (default 60) per target, in a subprocess each (tests/fuzz/run.py);
+hypothesis for the same time if atheris does not install here.
 """
 from __future__ import annotations
 
@@ -99,6 +100,6 @@ def test_long_fuzz(name, tmp_path):
         return
     done = subprocess.run([sys.executable, "-m", "tests.fuzz.run", name, str(seconds), str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=seconds + 120)
-    stats = [line for line in done.stderr.splitlines() if line.startswith(("Done", "stat::slowest"))]
+    stats = [line for line in done.stderr.splitlines() if line.startswith(("Done", "stat::slowest", "stat::peak_rss"))]
     print(f"\nfuzz {name}: {'; '.join(stats)}")
     assert done.returncode == 0, done.stderr[-3000:]
