@@ -13,9 +13,9 @@ whose content digest equals what the recipient already holds is not sent again (
 for nothing new), and nor is an older revision than the one it holds, even while a later message
 is in flight. Every message's last send is kept (table `delivery_message`, migration 0031): a
 message that settled is never sent again, and its replay (a crash before its result was written)
-is known as one (`Claim.this_message`, `Claim.sent_before`), so its result is produced again; a
-message whose send was never confirmed (no answer, or a crash before the settling) and that a later
-one replaced is not sent again either, and says so (`Claim.unconfirmed`): the recipient may hold it.
+is known as one (`Claim.replay`: HELD, SETTLED), so its result is produced again; a message whose
+send was never confirmed (no answer, or a crash before the settling) and that a later one replaced
+is not sent again either, and says so (`Claim.replay`: UNCONFIRMED): the recipient may hold it.
 
 A referral's create is the first content rendered for it (table `referral_first_render`); other
 content is an update, and an update waits until its referral's create has settled, so that it
@@ -31,7 +31,11 @@ from pipeline.storage import Store
 
 SEND, UNCHANGED, STALE, BUSY, WAITING = "send", "unchanged", "stale", "busy", "waiting"
 OPEN_STATES = ("in-flight", "ambiguous", "retry")  # a message that has not settled yet
-UNCONFIRMED = ("in-flight", "ambiguous")  # a send of the message went out and no acknowledgement is on record
+UNCONFIRMED_STATES = ("in-flight", "ambiguous")  # a send of the message went out, no acknowledgement on record
+# Claim.replay: what a replay of an earlier send must produce again (its result may not have been written)
+HELD = "held"  # the recipient holds this very message: its result and its status
+SETTLED = "settled"  # it settled, and a later message of the referral since: its result, not its status
+UNCONFIRMED = "unconfirmed"  # sent without an answer (or crashed unsettled), then replaced: a possible disclosure
 
 
 @dataclass(frozen=True)
@@ -39,9 +43,7 @@ class Claim:
     outcome: str  # send | unchanged | stale | busy | waiting
     attempts: int = 0  # sends of this message so far, this one included
     resend: str = ""  # why this send repeats an unsettled one ('' for a first send)
-    this_message: bool = False  # unchanged: the recipient holds this very message (a replay of its send)
-    sent_before: bool = False  # stale: this message settled earlier, a later one since (a replay of its send)
-    unconfirmed: bool = False  # stale or unchanged: an earlier send of it got no answer (or crashed unsettled)
+    replay: str = ""  # unchanged or stale: HELD | SETTLED | UNCONFIRMED, or '' (this message was never sent)
 
 
 @dataclass(frozen=True)
@@ -67,15 +69,15 @@ def claim(store: Store, delivery: r.Delivery, now: datetime, lease_seconds: floa
                           {"id": delivery.referral_id, "message": delivery.message_id})
         if row is not None:
             if row["sent_message_id"] == delivery.message_id:  # a replay of what the recipient holds: never resent
-                return Claim(UNCHANGED, row["attempts"], this_message=True)
+                return Claim(UNCHANGED, row["attempts"], replay=HELD)
             if row["sent_state"] == "sent":  # a replay of a message a later one has replaced since: never resent
-                return Claim(STALE, row["attempts"], sent_before=True)
-            unconfirmed = row["sent_state"] in UNCONFIRMED  # sent before, the recipient may hold it
+                return Claim(STALE, row["attempts"], replay=SETTLED)
+            replay = UNCONFIRMED if row["sent_state"] in UNCONFIRMED_STATES else ""  # the recipient may hold it
             if row["sent_digest"] is not None and row["sent_digest"] == digest and row["sent_action"] == \
                     _kind(delivery) and row["state"] == "sent":
-                return Claim(UNCHANGED, row["attempts"], unconfirmed=unconfirmed)
+                return Claim(UNCHANGED, row["attempts"], replay=replay)
             if row["sent_digest"] is not None and delivery.revision < row["revision"]:  # older than what it holds
-                return Claim(STALE, row["attempts"], unconfirmed=unconfirmed)
+                return Claim(STALE, row["attempts"], replay=replay)
             if row["state"] == "in-flight" and row["lease_until"] and row["lease_until"] > now.isoformat():
                 return Claim(BUSY, row["attempts"])
             if delivery.action.value == "update" and row["sent_message_id"] is None and row["state"] in OPEN_STATES \

@@ -151,12 +151,10 @@ async def _round(store: Store, connectors: dict[str, Connector], items: list[tup
             done[i] = slot
         elif isinstance(slot, tuple):
             done[i] = Outcome(REFUSED, problems=slot)
-        elif slot.this_message:  # a replay after its send settled: its result may not have been written (a crash)
-            done[i] = Outcome(slot.outcome, _sent_status(delivery, now), [disclosure_audit(delivery, ctx, False)])
-        elif slot.sent_before:  # the same, after a later message of the referral settled: its record, not its status
-            done[i] = Outcome(slot.outcome, audits=[disclosure_audit(delivery, ctx, False)])
-        elif slot.unconfirmed:  # sent without an answer, then replaced: a possible disclosure, on record as one
-            done[i] = Outcome(slot.outcome, audits=[disclosure_audit(delivery, ctx, False, unconfirmed=True)])
+        elif slot.replay:  # sent before: its result again (a crash may have lost it), never the message
+            status = _sent_status(delivery, now) if slot.replay == ledger.HELD else None
+            record = disclosure_audit(delivery, ctx, False, unconfirmed=slot.replay == ledger.UNCONFIRMED)
+            done[i] = Outcome(slot.outcome, status, [record])
         elif slot.outcome in (ledger.UNCHANGED, ledger.STALE):
             done[i] = Outcome(slot.outcome)
         elif slot.outcome == ledger.BUSY:
