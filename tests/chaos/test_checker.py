@@ -34,8 +34,8 @@ def dump(tmp_path):
            + [{"audit_id": f"d-{q}", "kind": "decision", "outcome": o, "referral_id": "", "recipient_id": "",
                "message_id": "", "sources": [q]} for q, o in (("req-1", "permit"), ("req-2", "permit"),
                                                                ("req-3", "hold"))])
-    _write(d, "requests", [{"request_id": q, "revision": 1, "sources": [s], "incident": i}
-                           for q, s, i in (("req-1", "FR-1", ""), ("req-2", "cad-24-1", "24-1"), ("req-3", "pcr-1", "C1"))])
+    _write(d, "requests", [{"request_id": q, "revision": 1, "sources": [s], "incident": i} for q, s, i in (
+        ("req-1", "FR-1", ""), ("req-2", "cad-24-1", "24-1"), ("req-3", "pcr-1", "C1"))])
     _write(d, "must_refer", [{"input": k, "id": i, "refer": refer, "why": ""} for k, i, refer in (
         ("field", "FR-1", True), ("cad", "24-1", True), ("cad", "24-2", False), ("call", "23-9", False))])
     _write(d, "views", [{"view_id": "v-1", "user": "prov", "referral_id": "ref-1"}])
