@@ -29,7 +29,7 @@ from pipeline.settings import Settings
 from pipeline.storage import open_store
 from pipeline.topics import Catalogue, create_topics
 from tests.chaos.collect import Tail, collect, held_messages
-from tests.chaos import consents, feed, fhirpeer, providers
+from tests.chaos import consents, feed, fhirpeer, oracle, providers
 from tests.chaos.disk import Disk
 from tests.chaos.edges import Edges
 from tests.chaos.sample import also_over_mllp, campaign_runs, recipient, recipients, worker_env
@@ -193,6 +193,7 @@ class Campaign:
                 consents.write(dump, self.revoked)
                 providers.write(dump, self.staff, self.ehr, self.fhir_staff)
                 _write_alerts(dump, self.peers.webhooks, self.edges.expected_alerts)
+                oracle.write(dump, self.edges.must_refer)
                 mark("dump")
                 exits = [w.proc.poll() for w in self.workers]
             finally:

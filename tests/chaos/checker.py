@@ -15,10 +15,14 @@ by hand, or doctored on purpose):
   audit.jsonl        {"audit_id", "kind", "outcome", "referral_id", "recipient_id", "message_id", "sources"}:
                      the audit sink's stored records (delivery results and views carry the ids; a
                      decision names the request it decided in "sources")
-  requests.jsonl     {"request_id", "revision"}: the referral requests the detection and field stages
-                     made (optional); each must have a decision on record (permit, deny, hold, or none
+  requests.jsonl     {"request_id", "revision", "sources", "incident"}: the referral requests the
+                     detection and field stages made (optional), with their source records' ids and their
+                     incident number; each must have a decision on record (permit, deny, hold, or none
                      for want of a recipient): a request the routing stage dropped is lost before any
                      "expected" referral exists
+  must_refer.jsonl   {"input", "id", "refer", "why"}: the generator's own word on its CAD rows, police field
+                     referrals and 911 calls (tests/chaos/oracle.py): whether each must make a referral
+                     request (optional); a request names an input by a source record's id or its incident
   views.jsonl        {"view_id", "user", "referral_id", "query"}: person-level views served (optional);
                      audited when a view audit record has that id, or is by that user ("user:" actor)
                      about that referral with that query (path), one record per view
@@ -44,9 +48,11 @@ re-check denied, or one held more than GRACE seconds after the consent its permi
 revoked (delivered without a permit); a held message without a delivery-result audit
 record for its message id (a disclosure without an audit record); a view without its view
 audit record; a referral a provider answered that does not end in the state of its last answer
-(answers lost); a referral request with no decision on record (undecided); a 911 call that must raise an alert without exactly one (or, closed, without its
-withdrawal), or one that must raise none with any (alerts wrong). Reported: dead letters by reason, states, and the drain time, from the end of
-the last fault to the last delivery.
+(answers lost); a referral request with no decision on record (undecided); an input that must
+make a referral request that no request names (unreferred), or one that must not that a request
+names (referred without cause); a 911 call that must raise an alert without exactly one (or, closed,
+without its withdrawal), or one that must raise none with any (alerts wrong). Reported: dead
+letters by reason, states, and the drain time, from the end of the last fault to the last delivery.
 """
 from __future__ import annotations
 
@@ -80,6 +86,9 @@ class Report:
     unanswered: list[str] = field(default_factory=list)
     undecided: list[str] = field(default_factory=list)
     requests: int = 0
+    unreferred: list[str] = field(default_factory=list)
+    uncaused: list[str] = field(default_factory=list)
+    must_refer: Counter = field(default_factory=Counter)  # inputs by kind: "field", "not cad", ...
     alerts_wrong: list[str] = field(default_factory=list)
     alerts: Counter = field(default_factory=Counter)
     replies: Counter = field(default_factory=Counter)
@@ -94,7 +103,7 @@ class Report:
     def violations(self) -> int:
         return (len(self.lost) + len(self.duplicated) + len(self.unpermitted) + len(self.unaudited)
                 + len(self.unaudited_views) + len(self.unanswered) + len(self.undecided)
-                + len(self.alerts_wrong))
+                + len(self.unreferred) + len(self.uncaused) + len(self.alerts_wrong))
 
     def lines(self) -> list[str]:
         drain = "n/a (no delivery after the last fault)" if self.drain_seconds is None else f"{self.drain_seconds:.1f} s"
@@ -110,6 +119,8 @@ class Report:
                f"provider answers not in the final state: {len(self.unanswered)} "
                f"(answers: {', '.join(f'{k} {v}' for k, v in sorted(self.replies.items())) or 'none'})",
                f"referral requests without a decision: {len(self.undecided)} (of {self.requests})",
+               f"inputs that must refer without a request: {len(self.unreferred)} (of {self._inputs(True)})",
+               f"inputs that must not refer with a request: {len(self.uncaused)} (of {self._inputs(False)})",
                f"dead letters: {sum(self.dead_letters.values())}"]
         out += [f"  {n:6d}  {reason}" for reason, n in self.dead_letters.most_common(20)]
         out += [f"referral states: {', '.join(f'{k} {v}' for k, v in sorted(self.states.items())) or 'none'}",
@@ -118,10 +129,15 @@ class Report:
         for label, items in (("lost", self.lost), ("duplicated", self.duplicated), ("unpermitted", self.unpermitted),
                              ("unaudited", self.unaudited), ("unaudited view", self.unaudited_views),
                              ("answer lost", self.unanswered), ("undecided", self.undecided),
+                             ("unreferred", self.unreferred), ("referred without cause", self.uncaused),
                              ("alert", self.alerts_wrong)):
             out += [f"  {label}: {item}" for item in items[:10]]
         out.append(f"violations: {self.violations}")
         return out
+
+    def _inputs(self, refer: bool) -> str:
+        kinds = {k.removeprefix("not "): n for k, n in self.must_refer.items() if k.startswith("not ") != refer}
+        return f"{sum(kinds.values())}: " + (", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none")
 
 
 def check(directory: Path) -> Report:
@@ -162,6 +178,7 @@ def check(directory: Path) -> Report:
 
     report.unaudited_views, report.views = _unaudited_views(directory)
     report.undecided, report.requests = _undecided(directory)
+    report.unreferred, report.uncaused, report.must_refer = _referred_wrong(directory)
     report.unanswered, report.replies = _answers_lost(directory)
     report.alerts_wrong, report.alerts = _alerts_wrong(directory)
     report.dead_letters = Counter(f"{x['topic']}: {x['reason']}" for x in read(directory, "deadletters"))
@@ -183,6 +200,17 @@ def _undecided(directory: Path) -> tuple[list[str], int]:
     requests = {q["request_id"] for q in read(directory, "requests")}
     decided = {source for a in read(directory, "audit") if a["kind"] == "decision" for source in a.get("sources", [])}
     return sorted(requests - decided), len(requests)
+
+
+def _referred_wrong(directory: Path) -> tuple[list[str], list[str], Counter]:
+    """The generator's inputs that must refer and that no request names, and those that must not and
+    that one does (a request names its source records' ids and its incident number)."""
+    named = {name for q in read(directory, "requests") for name in [*q.get("sources", []), q.get("incident", "")]}
+    inputs = read(directory, "must_refer")
+    wrong = [x for x in inputs if x["refer"] != (x["id"] in named)]
+    unreferred, uncaused = ([f"{x['input']} {x['id']} ({x['why']})" for x in wrong if x["refer"] == refer]
+                            for refer in (True, False))
+    return unreferred, uncaused, Counter(("" if x["refer"] else "not ") + x["input"] for x in inputs)
 
 
 def _unaudited_views(directory: Path) -> tuple[list[str], int]:

@@ -165,7 +165,9 @@ async def collect(out: Path, bootstrap: str, catalogue: Catalogue, db_url: str, 
             letter = topic.value.decode(m.value)
             rows["deadletters"].append({"topic": name, "stage": letter.stage, "reason": letter.reason[:200]})
     requests = catalogue["referral.request"]
-    rows["requests"] = [{"request_id": q.envelope.source_record_id, "revision": q.revision} for q in
+    rows["requests"] = [{"request_id": q.envelope.source_record_id, "revision": q.revision,
+                         "sources": [s.record_id for s in q.source_records],
+                         "incident": q.incident.incident_number if q.incident else ""} for q in
                         (requests.value.decode(m.value) for m in await read_topic(bootstrap, requests.full_name))]
     rows["faults"] = faults
     for name, items in rows.items():

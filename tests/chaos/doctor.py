@@ -65,5 +65,26 @@ def drop_one_request(dump: Path, out: Path) -> Path:
     return copy
 
 
+def unrefer_one_input(dump: Path, out: Path) -> Path:
+    """The field stage (or the partner-agency referral at intake) made no request for an input that must
+    refer (tests/chaos/oracle.py): every request naming it is gone."""
+    copy = _copy(dump, out)
+    named = next(x["id"] for x in read(copy, "must_refer") if x["refer"])
+    rows = read(copy, "requests")
+    _write(copy, "requests", [q for q in rows if named not in (*q["sources"], q["incident"])])
+    return copy
+
+
+def refer_without_cause(dump: Path, out: Path) -> Path:
+    """A request made for an input that must not refer (a CAD row not closed as a partner referral, a
+    traffic call): the first request again, naming that input's incident (and decided like the first)."""
+    copy = _copy(dump, out)
+    named = next(x["id"] for x in read(copy, "must_refer") if not x["refer"])
+    rows = read(copy, "requests")
+    _write(copy, "requests", rows + [rows[0] | {"incident": named}])
+    return copy
+
+
 DOCTORS = {"one audit record deleted": delete_one_audit_record, "a delivery duplicated": duplicate_one_delivery,
-           "a delivery without a permit": deliver_without_permit, "a request dropped": drop_one_request}
+           "a delivery without a permit": deliver_without_permit, "a request dropped": drop_one_request,
+           "an input unreferred": unrefer_one_input, "a request without cause": refer_without_cause}

@@ -23,7 +23,7 @@ from pipeline.consent import Registry
 from pipeline.kafka.producer import ProducerSink
 from pipeline.settings import AgencyCredential
 from pipeline.storage import open_store
-from tests.chaos import wire
+from tests.chaos import oracle, wire
 from tests.unit.connectors import cad_gen
 from connectors.edge.certs import issue
 from tests.integration.test_edge_replies import running_replies
@@ -55,6 +55,7 @@ class Edges:
         self.answers: Counter = Counter()
         self.control = 0
         self.expected_alerts: list[dict] = []  # {"incident_number", "alert": bool}: what each 911 call must raise
+        self.must_refer: list[dict] = []  # tests/chaos/oracle.py: whether each CAD row, field referral, 911 call refers
 
     @contextlib.asynccontextmanager
     async def running(self):
@@ -134,6 +135,8 @@ class Edges:
                         "Received At": (now - timedelta(minutes=i)).isoformat()})
         done = await self._post(self.psap, "/v1/cad", cad_gen.to_csv(rows), "text/csv")
         assert not done.get("refused"), done["refused"][:3]
+        self.must_refer += [oracle.dispatched("cad", row["Incident Number"], row["Call Type"], row["Disposition"])
+                            for row in rows]
         return len(rows)
 
     async def field(self, number: int, count: int = 2) -> int:
@@ -151,6 +154,7 @@ class Edges:
                   "note": "agreed to a call"} for i in range(count)]
         done = await self._post(self.police, "/v1/field-referrals", json.dumps(items).encode(), "application/json")
         assert done.get("received") == count and not done.get("refused"), done
+        self.must_refer += [oracle.field(item) for item in items]
         return count
 
     async def reply(self, org: str, referral_id: str, code: str, control: str) -> str:
@@ -193,4 +197,7 @@ class Edges:
             assert not done.get("refused"), done["refused"][:3]
         self.expected_alerts += [{"incident_number": incident, "alert": True, "closed": True},
                                  {"incident_number": traffic, "alert": False, "closed": False}]
+        # the crisis call's closing version is EDP closed as disposition 15; the traffic call is never closed
+        self.must_refer += [oracle.dispatched("call", incident, "EDP", oracle.PARTNER_AGENCY),
+                            oracle.dispatched("call", traffic, "TRAFFIC", "")]
         return len(docs)

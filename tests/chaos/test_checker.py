@@ -15,7 +15,8 @@ from tests.conftest import ROOT
 @pytest.fixture
 def dump(tmp_path):
     """A small consistent dump: three referrals to two recipients, one updated, a dead letter, a fault,
-    three requests each decided (one held)."""
+    three requests each decided (one held), made for the two of the generator's four inputs that must refer
+    (a field referral by its id, a CAD row by its incident number) and for an EMS run."""
     d = tmp_path / "clean"
     d.mkdir()
     held = [("ref-1", "org-a", "m-1", "create", 100.0), ("ref-2", "org-a", "m-2", "create", 101.0),
@@ -33,7 +34,10 @@ def dump(tmp_path):
            + [{"audit_id": f"d-{q}", "kind": "decision", "outcome": o, "referral_id": "", "recipient_id": "",
                "message_id": "", "sources": [q]} for q, o in (("req-1", "permit"), ("req-2", "permit"),
                                                                ("req-3", "hold"))])
-    _write(d, "requests", [{"request_id": q, "revision": 1} for q in ("req-1", "req-2", "req-3")])
+    _write(d, "requests", [{"request_id": q, "revision": 1, "sources": [s], "incident": i} for q, s, i in (
+        ("req-1", "FR-1", ""), ("req-2", "cad-24-1", "24-1"), ("req-3", "pcr-1", "C1"))])
+    _write(d, "must_refer", [{"input": k, "id": i, "refer": refer, "why": ""} for k, i, refer in (
+        ("field", "FR-1", True), ("cad", "24-1", True), ("cad", "24-2", False), ("call", "23-9", False))])
     _write(d, "views", [{"view_id": "v-1", "user": "prov", "referral_id": "ref-1"}])
     _write(d, "deadletters", [{"topic": "ems.run.dlq", "stage": "ingest", "reason": "document is empty"}])
     _write(d, "faults", [{"kind": "sigkill", "target": "worker-a", "at": 90.0, "until": 95.0}])
@@ -52,6 +56,8 @@ def test_a_consistent_dump_passes(dump):
     done = run_cli(dump)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "referrals lost: 0" in done.stdout and "drain time after the last fault: 8.0 s" in done.stdout
+    assert "inputs that must refer without a request: 0 (of 2: cad 1, field 1)" in done.stdout
+    assert "inputs that must not refer with a request: 0 (of 2: cad 1, call 1)" in done.stdout
 
 
 @pytest.mark.parametrize("what", sorted(DOCTORS))
@@ -62,7 +68,9 @@ def test_each_doctored_dump_fails(dump, tmp_path, what):
     line = {"one audit record deleted": "disclosures without an audit record: 1",
             "a delivery duplicated": "duplicated at a recipient: 1",
             "a delivery without a permit": "delivered without a permitting decision: 1",
-            "a request dropped": "referral requests without a decision: 1 (of 3)"}[what]
+            "a request dropped": "referral requests without a decision: 1 (of 3)",
+            "an input unreferred": "inputs that must refer without a request: 1 (of 2: cad 1, field 1)",
+            "a request without cause": "inputs that must not refer with a request: 1 (of 2: cad 1, call 1)"}[what]
     done = run_cli(doctored)
     assert done.returncode == 1 and line in done.stdout, done.stdout
 
