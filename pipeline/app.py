@@ -533,10 +533,13 @@ async def poll_provider_tasks(deps: Deps, writer: Writer) -> None:
 
 
 async def purge_episodes(deps: Deps, writer: Writer) -> None:
-    """Episode state past its retention is purged, with an `admin` audit record of the counts."""
+    """Episode state past its retention is purged, and the send states of messages as old, with an
+    `admin` audit record of the counts."""
     now = deps.clock.now()
     keep = await asyncio.to_thread(ledger.needed_persons, deps.store)  # unsettled deliveries, open holds
     counts = await asyncio.to_thread(episodes.purge, deps.store, now - deps.episode_retention, keep)
+    counts["delivery_message"] = await asyncio.to_thread(ledger.purge_messages, deps.store,
+                                                         now - deps.episode_retention)
     if any(counts.values()):
         audit = admin_audit("handoff", now, "purge-episode-state", "episode",
                             {k: str(v) for k, v in counts.items()}

@@ -16,6 +16,7 @@ message that settled is never sent again, and its replay (a crash before its res
 is known as one (`Claim.replay`: HELD, SETTLED), so its result is produced again; a message whose
 send was never confirmed (no answer, or a crash before the settling) and that a later one replaced
 is not sent again either, and says so (`Claim.replay`: UNCONFIRMED): the recipient may hold it.
+Those states go with the episode state (`purge_messages`, routing.episode_retention_days).
 
 A referral's create is the first content rendered for it (table `referral_first_render`); other
 content is an update, and an update waits until its referral's create has settled, so that it
@@ -173,6 +174,16 @@ def needed_persons(store: Store) -> frozenset[str]:
         rows = tx.fetchall("SELECT person_token FROM delivery_ledger WHERE state IN ('in-flight', 'ambiguous', 'retry')"
                            " UNION SELECT person_token FROM consent_hold WHERE status = 'held'")
     return frozenset(row["person_token"] for row in rows)
+
+
+def purge_messages(store: Store, before: datetime) -> int:
+    """Drop the send states of messages last sent or settled before `before` (the episode purge's
+    cut: the sources a replay would render are gone by then too), except a message the ledger still
+    has unsettled. Returns how many went."""
+    with store.transaction(immediate=True) as tx:
+        return tx.execute("DELETE FROM delivery_message WHERE updated_at < :cut AND message_id NOT IN"
+                          " (SELECT message_id FROM delivery_ledger WHERE state IN ('in-flight', 'ambiguous', 'retry')"
+                          " AND message_id IS NOT NULL)", {"cut": before.isoformat()})
 
 
 def _kind(delivery: r.Delivery) -> str:

@@ -110,5 +110,6 @@ async def test_the_purge_of_episode_state_is_audited(kafka, catalogue, tmp_path)
         await purge_episodes(deps, Writer(catalogue, sink, "episode-purge"))  # retention: 90 days
     [audit] = await consume(kafka.bootstrap, catalogue["audit"], 1)
     assert audit.kind.value == "admin" and audit.detail["episode_record"] == "1"
+    assert audit.detail["delivery_message"] == "0"
     assert episodes.incident_records(store, KEY) == ([], None)
     store.close()

@@ -26,3 +26,18 @@ def test_an_unsettled_delivery_keeps_its_sources_until_it_settles(migrated):
     assert ledger.needed_persons(migrated) == frozenset()
     assert episodes.purge(migrated, later, ledger.needed_persons(migrated)) == {
         "episode_record": 1, "person_episode": 1, "episode_request": 1}
+
+
+def test_message_send_states_go_with_the_episode_state_but_not_while_unsettled(migrated):
+    settled, unsettled, recent = (delivery("inbox", "inbox", pid=f"org-{n}") for n in ("a", "b", "c"))
+    for d in (settled, unsettled):
+        ledger.claim(migrated, d, T0, 30)
+    ledger.settle(migrated, settled, "sent", T0)
+    later = T0 + timedelta(days=100)
+    ledger.claim(migrated, recent, later, 30)
+    ledger.settle(migrated, recent, "sent", later)
+    assert ledger.purge_messages(migrated, T0 + timedelta(days=10)) == 1
+    with migrated.transaction() as tx:
+        left = {row["message_id"] for row in tx.fetchall("SELECT message_id FROM delivery_message")}
+    assert left == {unsettled.message_id, recent.message_id}
+    assert ledger.claim(migrated, settled, later, 30).outcome == ledger.UNCHANGED  # the ledger still names it
