@@ -20,9 +20,10 @@ by hand, or doctored on purpose):
                      incident number; each must have a decision on record (permit, deny, hold, or none
                      for want of a recipient): a request the routing stage dropped is lost before any
                      "expected" referral exists
-  must_refer.jsonl   {"input", "id", "refer", "why"}: the generator's own word on its CAD rows, police field
-                     referrals and 911 calls (tests/chaos/oracle.py): whether each must make a referral
-                     request (optional); a request names an input by a source record's id or its incident
+  must_refer.jsonl   {"input", "id", "refer", "requests", "why"}: the generator's own word on its CAD rows,
+                     police field referrals and 911 calls (tests/chaos/oracle.py): whether each must make
+                     referral requests, and how many distinct ones at least (one per service; optional);
+                     a request names an input by a source record's id or its incident
   views.jsonl        {"view_id", "user", "referral_id", "query"}: person-level views served (optional);
                      audited when a view audit record has that id, or is by that user ("user:" actor)
                      about that referral with that query (path), one record per view
@@ -205,9 +206,13 @@ def _undecided(directory: Path) -> tuple[list[str], int]:
 def _referred_wrong(directory: Path) -> tuple[list[str], list[str], Counter]:
     """The generator's inputs that must refer and that no request names, and those that must not and
     that one does (a request names its source records' ids and its incident number)."""
-    named = {name for q in read(directory, "requests") for name in [*q.get("sources", []), q.get("incident", "")]}
+    named: dict[str, set[str]] = defaultdict(set)  # an input's id → the distinct requests naming it
+    for q in read(directory, "requests"):
+        for name in {*q.get("sources", []), q.get("incident", "")}:
+            named[name].add(q["request_id"])
     inputs = read(directory, "must_refer")
-    wrong = [x for x in inputs if x["refer"] != (x["id"] in named)]
+    wrong = [x for x in inputs if (len(named.get(x["id"], ())) < x.get("requests", 1) if x["refer"]
+                                   else x["id"] in named)]
     unreferred, uncaused = ([f"{x['input']} {x['id']} ({x['why']})" for x in wrong if x["refer"] == refer]
                             for refer in (True, False))
     return unreferred, uncaused, Counter(("" if x["refer"] else "not ") + x["input"] for x in inputs)

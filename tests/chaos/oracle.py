@@ -1,8 +1,9 @@
 """Which of the campaign's inputs must make a referral request and which must not, stated from what
 the campaign generated (its own fields, not Handoff's detection or routing code). The senders
 (tests/chaos/edges.py) keep one row per input; `write` puts them in the dump as must_refer.jsonl,
-{"input", "id", "refer", "why"}, and tests/chaos/checker.py joins them with requests.jsonl: a request
-names an input by its source record's id (a field referral's own id) or by its incident number.
+{"input", "id", "refer", "requests", "why"} (`requests`: how many distinct requests it must make at least),
+and tests/chaos/checker.py joins them with requests.jsonl: a request names an input by its source
+record's id (a field referral's own id) or by its incident number.
 
 - field: an officer's referral the edge took asks for a request per service it names, whatever its
   pathway and consent status. Mirrors pipeline/episode `field_requests` (one request per
@@ -33,14 +34,14 @@ NEEDS = {"OD": "sud-treatment", "INTOX": "sud-treatment", "EDP": "mh-crisis-foll
 def field(item: dict) -> dict:
     """An officer's field referral (the JSON item the campaign posted)."""
     services = item["services"]
-    return {"input": "field", "id": item["referral_id"], "refer": bool(services),
+    return {"input": "field", "id": item["referral_id"], "refer": bool(services), "requests": len(services),
             "why": f"{item['pathway']}, consent {item['consent_status']}, {len(services)} services"}
 
 
 def dispatched(kind: str, incident: str, call_type: str, disposition: str) -> dict:
     """A CAD row or a 911 call (`kind`: "cad", "call") by its incident number, call type and disposition."""
     need = NEEDS.get(call_type) if disposition == PARTNER_AGENCY else None
-    return {"input": kind, "id": incident, "refer": need is not None,
+    return {"input": kind, "id": incident, "refer": need is not None, "requests": int(need is not None),
             "why": f"{call_type}, disposition {disposition or 'none'}" + (f": {need}" if need else "")}
 
 

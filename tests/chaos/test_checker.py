@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.chaos.checker import check
+from tests.chaos.checker import check, read
 from tests.chaos.doctor import DOCTORS, _write
 from tests.conftest import ROOT
 
@@ -149,3 +149,10 @@ def test_alerts_each_raised_once_withdrawn_when_closed_and_none_where_none_is_du
     _write(dump, "alerts", good + [{**alert, "incident_number": "24-2", "action": "alert", "message_id": "a2:v1:alert"}])
     report = check(dump)
     assert report.alerts_wrong == ["24-2: 1 alert messages for a call that must raise none"] and report.violations == 1
+
+
+def test_an_input_with_fewer_requests_than_its_services_is_unreferred(dump):
+    rows = [x | {"requests": 2} if x["id"] == "FR-1" else x for x in read(dump, "must_refer")]
+    _write(dump, "must_refer", rows)  # FR-1 asked for two services; one request names it
+    report = check(dump)
+    assert report.violations == 1 and report.unreferred == ["field FR-1 ()"]
