@@ -123,7 +123,8 @@ def worker_env(bootstrap: str, prefix: str, tmp_path: Path, peers, idempotent: b
                    CHAOS_DISK_FULL=str(disk.flag))
     env.update(HANDOFF_ENVIRONMENT="test", HANDOFF_KAFKA__BOOTSTRAP=bootstrap, HANDOFF_KAFKA__TOPIC_PREFIX=prefix,
                HANDOFF_KAFKA__CONSUMER_GROUP=f"g-{prefix}", HANDOFF_STORAGE__URL=disk.url,
-               HANDOFF_METRICS__PORT="0", HANDOFF_AUDIT__CHECKPOINT_EXPORT=str(tmp_path / "checkpoints.jsonl"),
+               HANDOFF_METRICS__PORT="0", HANDOFF_LOG__FORMAT="json",  # timestamped lines: a slow drain's diagnosis
+               HANDOFF_AUDIT__CHECKPOINT_EXPORT=str(tmp_path / "checkpoints.jsonl"),
                HANDOFF_ROUTING__DIRECTORY=str(peers.settings.routing.directory),
                HANDOFF_DELIVERY__MLLP__CA_BUNDLE=str(mllp.ca_bundle), HANDOFF_DELIVERY__MLLP__ACK_TIMEOUT="2",
                HANDOFF_DELIVERY__DIRECT__SMTP_PORT=str(direct.smtp_port), HANDOFF_DELIVERY__DIRECT__SENDER=direct.sender,
