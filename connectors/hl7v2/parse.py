@@ -85,7 +85,10 @@ def hl7_time(value: str) -> datetime | None:
         naive = datetime.strptime(digits.ljust(14, "0")[:14], "%Y%m%d%H%M%S")
     except ValueError:
         return None
-    minutes = int(offset[:2]) * 60 + int(offset[2:])
+    hours, minutes = int(offset[:2]), int(offset[2:])
+    if hours > 23 or minutes > 59:  # not an offset ("-2400" once escaped as a ValueError: atheris, CI)
+        return None
+    minutes += hours * 60
     return naive.replace(tzinfo=timezone(timedelta(minutes=minutes if sign == "+" else -minutes)))
 
 

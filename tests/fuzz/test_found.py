@@ -93,3 +93,14 @@ def test_a_ragged_cad_row_is_refused_not_read_with_shifted_columns(row):
     results = parsers.kind("cad").parse(doc.encode(), CTX, "text/csv")
     assert [x.record.key.incident_number for x in results if isinstance(x, Parsed)] == ["24-2"]
     assert "cells, the header 5" in results[0].reason
+
+
+def test_an_hl7_time_with_an_offset_of_24_hours_or_more_is_unreadable_not_an_error():
+    from connectors.hl7v2.parse import hl7_time
+    from tests.fuzz.targets import TARGETS
+
+    assert hl7_time("202410011200-2400") is None and hl7_time("202410011200+1275") is None
+    assert hl7_time("202410011200-0500").utcoffset().total_seconds() == -5 * 3600
+    message = (b"MSH|^~\\&|EPCR|13|HANDOFF|HANDOFF|20241001-2400||ORU^R01|A1|P|2.5.1\r"
+               b"PID|1||P1||Doe^Jane\r")
+    TARGETS["hl7"](message)  # refused or parsed: a ValueError escaped the parser before (CI's atheris run)
