@@ -88,8 +88,8 @@ def hl7_time(value: str) -> datetime | None:
     hours, minutes = int(offset[:2]), int(offset[2:])
     if hours > 23 or minutes > 59:  # not an offset ("-2400" once escaped as a ValueError: atheris, CI)
         return None
-    minutes += hours * 60
-    return naive.replace(tzinfo=timezone(timedelta(minutes=minutes if sign == "+" else -minutes)))
+    shift = timedelta(hours=hours, minutes=minutes)
+    return naive.replace(tzinfo=timezone(shift if sign == "+" else -shift))
 
 
 def parse_hl7(data: bytes, ctx: ParseContext, *, max_bytes: int = MAX_BYTES,

@@ -115,11 +115,10 @@ def delivery_attempt_audit(delivery: r.Delivery, ctx: Context, outcome: str, err
                         detail=detail, **_delivery_fields(delivery, ctx))
 
 
-def disclosure_audit(delivery: r.Delivery, ctx: Context, duplicate: bool, unconfirmed: bool = False) -> r.AuditEvent:
-    """The PrivacyDisclosure: who received what about whom, when, on which basis. `unconfirmed`: the
-    message went out but its receipt was never acknowledged, and a later one replaced it (a possible
-    disclosure: the accounting lists it as `unconfirmed`)."""
-    outcome = "unconfirmed" if unconfirmed else "duplicate" if duplicate else "delivered"
+def disclosure_audit(delivery: r.Delivery, ctx: Context, outcome: str = "delivered") -> r.AuditEvent:
+    """The PrivacyDisclosure: who received what about whom, when, on which basis. `outcome`: delivered,
+    duplicate (the recipient already held it), or unconfirmed (it went out, its receipt was never
+    acknowledged, and a later one replaced it: a possible disclosure, which the accounting lists)."""
     return r.AuditEvent(audit_id=audit_id("disclosure", delivery.delivery_id), kind=AuditKind.DELIVERY_RESULT,
                         recorded_at=ctx.clock.now(), outcome=outcome,
                         detail={"message_id": delivery.message_id, "format": delivery.format.value,
@@ -129,7 +128,7 @@ def disclosure_audit(delivery: r.Delivery, ctx: Context, duplicate: bool, unconf
 
 def recheck_audit(delivery: r.Delivery, ctx: Context, problems: list[str]) -> r.AuditEvent:
     """The consent re-read just before sending found it changed: a deny on record, nothing sent."""
-    audit = disclosure_audit(delivery, ctx, duplicate=False)
+    audit = disclosure_audit(delivery, ctx)
     return audit.model_copy(update={
         "audit_id": audit_id("recheck", delivery.delivery_id, *_position(ctx)), "kind": AuditKind.DECISION,
         "outcome": "deny",

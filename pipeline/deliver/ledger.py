@@ -32,6 +32,7 @@ from pipeline.storage import Store
 
 SEND, UNCHANGED, STALE, BUSY, WAITING = "send", "unchanged", "stale", "busy", "waiting"
 OPEN_STATES = ("in-flight", "ambiguous", "retry")  # a message that has not settled yet
+_OPEN = f"state IN ({', '.join(repr(s) for s in OPEN_STATES)})"  # the same, in SQL
 UNCONFIRMED_STATES = ("in-flight", "ambiguous")  # a send of the message went out, no acknowledgement on record
 # Claim.replay: what a replay of an earlier send must produce again (its result may not have been written)
 HELD = "held"  # the recipient holds this very message: its result and its status
@@ -171,7 +172,7 @@ def needed_persons(store: Store) -> frozenset[str]:
     """Person tokens whose episode state is still needed: a message not yet settled (it may be
     sent again) or a hold still open (it may be released). The episode purge spares them."""
     with store.transaction() as tx:
-        rows = tx.fetchall("SELECT person_token FROM delivery_ledger WHERE state IN ('in-flight', 'ambiguous', 'retry')"
+        rows = tx.fetchall(f"SELECT person_token FROM delivery_ledger WHERE {_OPEN}"
                            " UNION SELECT person_token FROM consent_hold WHERE status = 'held'")
     return frozenset(row["person_token"] for row in rows)
 
@@ -182,7 +183,7 @@ def purge_messages(store: Store, before: datetime) -> int:
     has unsettled. Returns how many went."""
     with store.transaction(immediate=True) as tx:
         return tx.execute("DELETE FROM delivery_message WHERE updated_at < :cut AND message_id NOT IN"
-                          " (SELECT message_id FROM delivery_ledger WHERE state IN ('in-flight', 'ambiguous', 'retry')"
+                          f" (SELECT message_id FROM delivery_ledger WHERE {_OPEN}"
                           " AND message_id IS NOT NULL)", {"cut": before.isoformat()})
 
 

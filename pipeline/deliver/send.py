@@ -153,7 +153,8 @@ async def _round(store: Store, connectors: dict[str, Connector], items: list[tup
             done[i] = Outcome(REFUSED, problems=slot)
         elif slot.replay:  # sent before: its result again (a crash may have lost it), never the message
             status = _sent_status(delivery, now) if slot.replay == ledger.HELD else None
-            record = disclosure_audit(delivery, ctx, False, unconfirmed=slot.replay == ledger.UNCONFIRMED)
+            outcome = "unconfirmed" if slot.replay == ledger.UNCONFIRMED else "delivered"
+            record = disclosure_audit(delivery, ctx, outcome)
             done[i] = Outcome(slot.outcome, status, [record])
         elif slot.outcome in (ledger.UNCHANGED, ledger.STALE):
             done[i] = Outcome(slot.outcome)
@@ -298,7 +299,7 @@ def _sent(delivery: r.Delivery, ctx: "Context", receipt: Receipt, resend: str, m
     if metrics is not None:
         metrics.delivery_latency.labels(delivery.endpoint.kind).observe(
             max(0.0, (acknowledged - delivery.envelope.ingested_at).total_seconds()))
-    disclosure = disclosure_audit(delivery, ctx, receipt.duplicate)
+    disclosure = disclosure_audit(delivery, ctx, "duplicate" if receipt.duplicate else "delivered")
     if resend:
         disclosure.detail["resend"] = resend
     return Outcome("sent", _sent_status(delivery, acknowledged, receipt.duplicate), [disclosure], resend)

@@ -50,7 +50,7 @@ def seed(store) -> Seeded:
         apply_status(store, sent_status(delivery, duplicate=False, at=c.T0), None, c.T0)  # as track does
         ctx = Context("deliver", r.SourceRef(topic="delivery", record_id=delivery.delivery_id),
                       FixedClock(c.T0 + timedelta(minutes=2 + n)), "t", 0, n)
-        audit = disclosure_audit(delivery, ctx, duplicate=False)
+        audit = disclosure_audit(delivery, ctx)
         store_audit(store, audit, audit_codec().encode(audit), 0, n)
         made.append(delivery)
     return Seeded(made[0].referral_id, made[1].referral_id, c.PERSON.person_token)

@@ -55,7 +55,7 @@ def disclose(store, n: int, person: r.PersonKey, recipient: str, partition: int 
                           payload=b"{}", decision=decision, person=person)
     ctx = Context("deliver", r.SourceRef(topic="delivery", record_id=delivery.delivery_id),
                   FixedClock(T0 + timedelta(days=n)), "t", partition, n)
-    event = emit.disclosure_audit(delivery, ctx, duplicate=False)
+    event = emit.disclosure_audit(delivery, ctx)
     store_audit(store, event, codec().encode(event), partition, n)
 
 

@@ -52,7 +52,7 @@ def every_kind() -> dict[AuditKind, r.AuditEvent]:
                                                           "referral.request", _request()),
         AuditKind.DECISION: emit.decision_audit(_request(), _decision(Outcome.HOLD), CTX),
         AuditKind.DELIVERY_ATTEMPT: emit.delivery_attempt_audit(_delivery(), CTX, "failure", "ConnectTimeout"),
-        AuditKind.DELIVERY_RESULT: emit.disclosure_audit(_delivery(), CTX, duplicate=False),
+        AuditKind.DELIVERY_RESULT: emit.disclosure_audit(_delivery(), CTX),
         AuditKind.STATUS_CHANGE: emit.status_audit(status, CTX),
         AuditKind.DEAD_LETTER: emit.dead_letter_audit("detect", letter),
         AuditKind.REPLAY: emit.replay_audit("ops-1", T0, "ems.run.dlq", ["dl-1"], "fixed the mapping", "alice"),
