@@ -40,12 +40,22 @@ SETTLED = "settled"  # it settled, and a later message of the referral since: it
 UNCONFIRMED = "unconfirmed"  # sent without an answer (or crashed unsettled), then replaced: a possible disclosure
 
 
+RESENT = {"in-flight": "resent: an earlier send did not settle (crash before commit)",  # why, by the state before
+          "ambiguous": "resent: an earlier send got no answer (same message id)",
+          "retry": "resent after a transient failure"}
+
+
 @dataclass(frozen=True)
 class Claim:
     outcome: str  # send | unchanged | stale | busy | waiting
     attempts: int = 0  # sends of this message so far, this one included
-    resend: str = ""  # why this send repeats an unsettled one ('' for a first send)
+    resend: str = ""  # why this send repeats an unsettled one ('' for a first send): a value of RESENT
     replay: str = ""  # unchanged or stale: HELD | SETTLED | UNCONFIRMED, or '' (this message was never sent)
+
+    @property
+    def unconfirmed(self) -> bool:
+        """An earlier send of this message went out and was never acknowledged: the recipient may hold it."""
+        return self.resend in (RESENT[state] for state in UNCONFIRMED_STATES)
 
 
 @dataclass(frozen=True)
@@ -87,9 +97,7 @@ def claim(store: Store, delivery: r.Delivery, now: datetime, lease_seconds: floa
                 return Claim(WAITING, row["attempts"])  # the create has not settled: the update must not overtake it
         resend = ""
         if row is not None and row["message_id"] == delivery.message_id and row["state"] in OPEN_STATES:
-            resend = {"in-flight": "resent: an earlier send did not settle (crash before commit)",
-                      "ambiguous": "resent: an earlier send got no answer (same message id)",
-                      "retry": "resent after a transient failure"}[row["state"]]
+            resend = RESENT[row["state"]]
         params = {"id": delivery.referral_id, "recipient": delivery.recipient_id,
                   "token": delivery.person.person_token, "message": delivery.message_id, "digest": digest,
                   "lease": (now + timedelta(seconds=lease_seconds)).isoformat(), "at": now.isoformat()}

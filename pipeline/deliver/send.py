@@ -17,7 +17,10 @@ inbox, `deliver_many`, takes a round in one call). Each round:
    each delivered one) and audits each result: delivered (the PrivacyDisclosure), or a failure with
    its class. A `Transient` or `Ambiguous` failure is returned (the stage's retries take it, its
    failure audit already written), until the `final_attempt`-th send of that message, which is
-   final: `failed`. A `Permanent` one is final at once.
+   final: `failed`. A `Permanent` one is final at once. A send the recipient acknowledged whose
+   settling failed (the database away) has its disclosure written at once and its error returned.
+   A transient failure of a resend after a send that was never answered stays `ambiguous`: the
+   recipient may hold the earlier one.
 
 One delivery's failure never undoes or holds up another's: each is a savepoint of the round's
 transactions and comes back as its own outcome or error. Every send of a round starts at its
@@ -179,9 +182,9 @@ async def _round(store: Store, connectors: dict[str, Connector], items: list[tup
         return done  # type: ignore[return-value]
     receipts = await _transmit(connectors, [items[i][0] for i, _, _ in sending], policy.concurrency)
     settled = await _settle(store, items, sending, receipts, policy, metrics, on_sent)
-    failures = [audit for _, audit in settled.values() if audit is not None]
-    if failures:  # a transient failure's result is on record before the stage hands the delivery on
-        await audit_now(failures)
+    now_audits = [audit for _, audit in settled.values() if audit is not None]
+    if now_audits:  # a result the stage will not write (the delivery goes back to it as an error) is on record first
+        await audit_now(now_audits)
     for i, (result, _) in settled.items():
         done[i] = result
     return done  # type: ignore[return-value]
@@ -239,8 +242,11 @@ async def _transmit(connectors: dict[str, Connector], deliveries: list[r.Deliver
 
 async def _settle(store: Store, items, sending, receipts, policy: Policy, metrics: "Metrics | None",
                   on_sent: OnSent | None) -> dict[int, tuple[Done, r.AuditEvent | None]]:
-    """Settle the round's sends in one transaction; each delivery's outcome (or error) and, for a
-    transient failure, its result audit to write now."""
+    """Settle the round's sends in one transaction; each delivery's outcome (or error) and the audit
+    record to write now: a transient failure's result, or the disclosure of a send the recipient
+    acknowledged but whose settling failed (the error goes back to the stage; the replay that
+    settles it writes the same record again, one id, and a replay that never gets through cannot
+    leave the disclosure unrecorded)."""
     now = items[0][1].clock.now()
     plans: list[tuple[int, r.Delivery, str, str, Receipt | HandoffError]] = []  # (index, tried, state, detail, answer)
     results: dict[int, tuple[Done, r.AuditEvent | None]] = {}
@@ -251,7 +257,8 @@ async def _settle(store: Store, items, sending, receipts, policy: Policy, metric
             plans.append((i, tried, "failed", f"{type(receipt).__name__}: {receipt}", receipt))
         elif isinstance(receipt, Transient):
             final = slot.attempts >= policy.final_attempt
-            state = "failed" if final else "ambiguous" if isinstance(receipt, Ambiguous) else "retry"
+            unanswered = isinstance(receipt, Ambiguous) or slot.unconfirmed  # the recipient may hold it
+            state = "failed" if final else "ambiguous" if unanswered else "retry"
             detail = f"gave up after {slot.attempts} sends: {receipt}" if final else str(receipt)
             plans.append((i, tried, state, detail, receipt))
         else:  # not the connector's answer (a bug): left in flight, as a crash would; the stage dead-letters it
@@ -263,16 +270,19 @@ async def _settle(store: Store, items, sending, receipts, policy: Policy, metric
         errors = [e] * len(plans)
     for (i, tried, state, detail, answer), error in zip(plans, errors):
         delivery, ctx = items[i]
-        if error is not None:
+        if error is not None and state == "sent":  # acknowledged, not settled: the disclosure is on record now
+            results[i] = (error, disclosure_audit(delivery, ctx, "duplicate" if answer.duplicate else "delivered"))
+        elif error is not None:
             results[i] = (error, None)
         elif state == "sent":
             results[i] = (_sent(delivery, ctx, answer, detail, metrics, now), None)
         elif state == "failed":
             results[i] = (_failed(delivery, tried, ctx, detail, metrics, now), None)
-        else:
+        else:  # this send's own outcome (the ledger may keep `ambiguous` for an earlier unanswered one)
+            outcome = "ambiguous" if isinstance(answer, Ambiguous) else "retry"
             if metrics is not None:
-                metrics.delivery_failures.labels(delivery.endpoint.kind, state).inc()
-            audit = delivery_attempt_audit(tried, ctx, state, f"{type(answer).__name__}: {answer}")
+                metrics.delivery_failures.labels(delivery.endpoint.kind, outcome).inc()
+            audit = delivery_attempt_audit(tried, ctx, outcome, f"{type(answer).__name__}: {answer}")
             results[i] = (answer, audit.model_copy(update={"audit_id": _result_id(tried)}))
     return results
 

@@ -4,6 +4,7 @@ holds up the others, every attempt audit is written before any byte leaves, a re
 delivery waits for its first to settle, an MLLP endpoint gets its messages one at a time in order."""
 from __future__ import annotations
 
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -11,11 +12,12 @@ import pytest
 from connectors.hl7v2_mllp import MllpConnector
 from connectors.inbox import InboxConnector
 from connectors.peers.mllp import MllpPeer
+from pipeline.clock import FixedClock
 from pipeline.deliver import ledger
 from pipeline.deliver.send import REFUSED, Policy, lanes_of, plan, send_batch
 from pipeline.errors import Transient
 from pipeline.settings import MllpDelivery
-from pipeline.storage.errors import StorageError
+from pipeline.storage.errors import StorageError, StorageUnavailable
 from pipeline.vocab import Action, AuditKind, ReferralState
 from tests.support.delivery import Audits, context, delivery
 from tests.unit.render import cases as c
@@ -167,3 +169,50 @@ async def test_a_replay_of_a_settled_batch_sends_nothing_and_repeats_its_results
     assert len(peer.received) == 3 and audits.written == []
     assert [o.status.envelope.event_id for o in again] == [o.status.envelope.event_id for o in first]
     assert [o.audits[0].audit_id for o in again] == [o.audits[0].audit_id for o in first]
+
+
+def message_states(store) -> dict[str, str]:
+    with store.transaction() as tx:
+        return {row["message_id"]: row["state"] for row in tx.fetchall("SELECT message_id, state FROM delivery_message")}
+
+
+async def test_a_send_acknowledged_whose_settling_fails_is_on_record_as_a_disclosure_at_once(migrated, peer):
+    """Found by the CI fault campaign: a Direct message the HISP accepted while the database's disk was
+    full (the settling failed), whose resends then met 451 until the retry tiers ran out, was held by
+    the recipient with no disclosure on record. The disclosure is written when the acknowledgement comes;
+    a resend that then fails keeps the message unconfirmed; the replay that settles it writes the same record."""
+    policy = Policy(lease_seconds=30, final_attempt=6, concurrency=4)
+    sent = delivery("hl7v2-mllp", peer.address)
+
+    def disk_full(_delivery, _now) -> None:  # raised inside the settling transaction, as the database would
+        raise StorageUnavailable("database or disk is full")
+
+    audits = Audits()
+    [done] = await send_batch(migrated, {"hl7v2-mllp": mllp()}, [(sent, context())], policy, audits, on_sent=disk_full)
+    assert isinstance(done, StorageUnavailable)  # back to the stage's retries
+    assert peer.referrals() == {sent.referral_id: ["I12"]}
+    assert [(a.kind, a.outcome) for a in audits.written] == [(AuditKind.DELIVERY_ATTEMPT, "attempt"),
+                                                             (AuditKind.DELIVERY_RESULT, "delivered")]
+    disclosure = audits.written[1]
+    assert disclosure.detail["message_id"] == sent.message_id
+    assert message_states(migrated) == {sent.message_id: "in-flight"}  # the settling was undone
+
+    port = peer.port
+    await peer.stop()  # the recipient away when the lease has run out: the resend fails
+    later = FixedClock(c.T0 + timedelta(seconds=31))
+    audits = Audits()
+    [done] = await send_batch(migrated, {"hl7v2-mllp": mllp(connect=1)}, [(sent, context(later))], policy, audits)
+    assert isinstance(done, Transient)
+    assert [a.outcome for a in audits.written] == ["attempt", "retry"]
+    assert "did not settle" in audits.written[0].detail["resend"]
+    assert message_states(migrated) == {sent.message_id: "ambiguous"}  # the recipient may still hold the first
+
+    again = await MllpPeer().start(port)
+    try:
+        audits = Audits()
+        at = context(FixedClock(c.T0 + timedelta(seconds=40)))
+        [done] = await send_batch(migrated, {"hl7v2-mllp": mllp()}, [(sent, at)], policy, audits)
+    finally:
+        await again.stop()
+    assert done.state == "sent" and done.audits[0].audit_id == disclosure.audit_id  # the sink keeps one
+    assert message_states(migrated) == {sent.message_id: "sent"}
