@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -65,19 +66,33 @@ class SqliteBackend:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise StorageUnavailable(f"cannot create the folder of {self.path}: {e.strerror}") from e
+        deadline, pause = time.monotonic() + self.timeout, 0.005
+        while True:
+            try:
+                return self._open()
+            except sqlite3.OperationalError as e:
+                # Switching a new file to WAL takes it for a moment, and SQLite answers "locked" at
+                # once there, not through the busy handler: workers starting together meet it.
+                if "locked" not in str(e) or time.monotonic() + pause > deadline:
+                    raise StorageUnavailable(f"cannot open {self.path}: {e}") from e
+            except sqlite3.Error as e:
+                raise StorageUnavailable(f"cannot open {self.path}: {e}") from e
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
         try:
-            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None,
-                                   check_same_thread=False)
             conn.row_factory = _dict_row
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()["journal_mode"]
             if mode != "wal":
-                conn.close()
                 raise StorageUnavailable(f"{self.path}: cannot switch to WAL mode (got {mode})")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
-        except sqlite3.Error as e:
-            raise StorageUnavailable(f"cannot open {self.path}: {e}") from e
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def begin(self, conn: sqlite3.Connection, immediate: bool) -> None:
