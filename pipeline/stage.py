@@ -120,6 +120,7 @@ class Context:
     trace_id: str
     partition: int = 0
     offset: int = 0
+    last_try: bool = False  # a transient failure of this record is dead-lettered: no retry topic follows
 
 
 class Sink(Protocol):
@@ -155,6 +156,11 @@ class Stage:
     def tier(self) -> int:
         """Which retry tier this stage consumes: 0 for a first try, n for the chain's n-th topic."""
         return self.retry_topics.index(self.source) + 1 if self.source in self.retry_topics else 0
+
+    @property
+    def last_tier(self) -> bool:
+        """Its records' transient failures are dead-lettered: the chain has no retry topic after it."""
+        return bool(self.retry_topics) and self.tier >= len(self.retry_topics)
 
 
 class Writer:
@@ -415,7 +421,7 @@ class StageRunner:
     def _context(self, msg: Incoming, value: r.Record) -> Context:
         source = r.SourceRef(topic=self.source.name, record_id=_record_id(value), version=_version(value))
         return Context(self.stage.name, source, self.clock, trace_id_of(_header(msg.headers, "traceparent"), value),
-                       msg.partition, msg.offset)
+                       msg.partition, msg.offset, self.stage.last_tier)
 
     async def _until_due(self, msg: Incoming, value: r.Record) -> None:
         """A retry topic's record waits for its `not_before`. Records of a tier are in due order

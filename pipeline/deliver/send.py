@@ -20,7 +20,8 @@ inbox, `deliver_many`, takes a round in one call). Each round:
    final: `failed`. A `Permanent` one is final at once. A send the recipient acknowledged whose
    settling failed (the database away) has its disclosure written at once and its error returned.
    A transient failure of a resend after a send that was never answered stays `ambiguous`: the
-   recipient may hold the earlier one.
+   recipient may hold the earlier one. Such a message given up (failed, or failing on the stage's
+   last retry tier, `ctx.last_try`) has its possible disclosure on record: `unconfirmed`.
 
 One delivery's failure never undoes or holds up another's: each is a savepoint of the round's
 transactions and comes back as its own outcome or error. Every send of a round starts at its
@@ -39,7 +40,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Awaitable, Callable, Hashable, Sequence
 
@@ -182,7 +183,7 @@ async def _round(store: Store, connectors: dict[str, Connector], items: list[tup
         return done  # type: ignore[return-value]
     receipts = await _transmit(connectors, [items[i][0] for i, _, _ in sending], policy.concurrency)
     settled = await _settle(store, items, sending, receipts, policy, metrics, on_sent)
-    now_audits = [audit for _, audit in settled.values() if audit is not None]
+    now_audits = [audit for _, audits in settled.values() for audit in audits]
     if now_audits:  # a result the stage will not write (the delivery goes back to it as an error) is on record first
         await audit_now(now_audits)
     for i, (result, _) in settled.items():
@@ -241,49 +242,54 @@ async def _transmit(connectors: dict[str, Connector], deliveries: list[r.Deliver
 
 
 async def _settle(store: Store, items, sending, receipts, policy: Policy, metrics: "Metrics | None",
-                  on_sent: OnSent | None) -> dict[int, tuple[Done, r.AuditEvent | None]]:
+                  on_sent: OnSent | None) -> dict[int, tuple[Done, list[r.AuditEvent]]]:
     """Settle the round's sends in one transaction; each delivery's outcome (or error) and the audit
-    record to write now: a transient failure's result, or the disclosure of a send the recipient
-    acknowledged but whose settling failed (the error goes back to the stage; the replay that
-    settles it writes the same record again, one id, and a replay that never gets through cannot
-    leave the disclosure unrecorded)."""
+    records to write now: a transient failure's result; the disclosure of a send the recipient
+    acknowledged whose settling failed (the error goes back to the stage; the replay that settles it
+    writes the same record again, one id, and a replay that never gets through cannot leave the
+    disclosure unrecorded); and, when a message the recipient may hold (a send of it went
+    unanswered) is given up, an `unconfirmed` disclosure."""
     now = items[0][1].clock.now()
-    plans: list[tuple[int, r.Delivery, str, str, Receipt | HandoffError]] = []  # (index, tried, state, detail, answer)
-    results: dict[int, tuple[Done, r.AuditEvent | None]] = {}
-    for (i, tried, slot), receipt in zip(sending, receipts):
+    plans: list[tuple[int, r.Delivery, str, str, Receipt | HandoffError, bool]] = []
+    results: dict[int, tuple[Done, list[r.AuditEvent]]] = {}
+    for (i, tried, slot), receipt in zip(sending, receipts):  # (index, tried, state, detail, answer, may be held)
+        maybe_held = isinstance(receipt, Ambiguous) or slot.unconfirmed  # this send or an earlier one unanswered
         if isinstance(receipt, Receipt):
-            plans.append((i, tried, "sent", slot.resend, receipt))
+            plans.append((i, tried, "sent", slot.resend, receipt, maybe_held))
         elif isinstance(receipt, Permanent):
-            plans.append((i, tried, "failed", f"{type(receipt).__name__}: {receipt}", receipt))
+            plans.append((i, tried, "failed", f"{type(receipt).__name__}: {receipt}", receipt, maybe_held))
         elif isinstance(receipt, Transient):
             final = slot.attempts >= policy.final_attempt
-            unanswered = isinstance(receipt, Ambiguous) or slot.unconfirmed  # the recipient may hold it
-            state = "failed" if final else "ambiguous" if unanswered else "retry"
+            state = "failed" if final else "ambiguous" if maybe_held else "retry"
             detail = f"gave up after {slot.attempts} sends: {receipt}" if final else str(receipt)
-            plans.append((i, tried, state, detail, receipt))
+            plans.append((i, tried, state, detail, receipt, maybe_held))
         else:  # not the connector's answer (a bug): left in flight, as a crash would; the stage dead-letters it
-            results[i] = (receipt, None)
-    settle = [(items[i][0], state, detail) for i, _, state, detail, _ in plans]
+            results[i] = (receipt, [])
+    settle = [(items[i][0], state, detail) for i, _, state, detail, _, _ in plans]
     try:
         errors = await asyncio.to_thread(_settles, store, settle, now, on_sent)
     except Exception as e:  # the round's settling did not commit: the leases run out, replays resend the same
         errors = [e] * len(plans)
-    for (i, tried, state, detail, answer), error in zip(plans, errors):
+    for (i, tried, state, detail, answer, maybe_held), error in zip(plans, errors):
         delivery, ctx = items[i]
+        # given up (failed here, or dead-lettered by the stage after its last try) while the recipient may hold it
+        possible = [disclosure_audit(delivery, ctx, "unconfirmed")] if maybe_held and (
+            state == "failed" or (state == "ambiguous" and ctx.last_try)) else []
         if error is not None and state == "sent":  # acknowledged, not settled: the disclosure is on record now
-            results[i] = (error, disclosure_audit(delivery, ctx, "duplicate" if answer.duplicate else "delivered"))
+            results[i] = (error, [disclosure_audit(delivery, ctx, "duplicate" if answer.duplicate else "delivered")])
         elif error is not None:
-            results[i] = (error, None)
+            results[i] = (error, [])
         elif state == "sent":
-            results[i] = (_sent(delivery, ctx, answer, detail, metrics, now), None)
+            results[i] = (_sent(delivery, ctx, answer, detail, metrics, now), [])
         elif state == "failed":
-            results[i] = (_failed(delivery, tried, ctx, detail, metrics, now), None)
+            failed = _failed(delivery, tried, ctx, detail, metrics, now)
+            results[i] = (replace(failed, audits=failed.audits + possible), [])
         else:  # this send's own outcome (the ledger may keep `ambiguous` for an earlier unanswered one)
             outcome = "ambiguous" if isinstance(answer, Ambiguous) else "retry"
             if metrics is not None:
                 metrics.delivery_failures.labels(delivery.endpoint.kind, outcome).inc()
             audit = delivery_attempt_audit(tried, ctx, outcome, f"{type(answer).__name__}: {answer}")
-            results[i] = (answer, audit.model_copy(update={"audit_id": _result_id(tried)}))
+            results[i] = (answer, [audit.model_copy(update={"audit_id": _result_id(tried)}), *possible])
     return results
 
 

@@ -4,6 +4,7 @@ holds up the others, every attempt audit is written before any byte leaves, a re
 delivery waits for its first to settle, an MLLP endpoint gets its messages one at a time in order."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -216,3 +217,29 @@ async def test_a_send_acknowledged_whose_settling_fails_is_on_record_as_a_disclo
         await again.stop()
     assert done.state == "sent" and done.audits[0].audit_id == disclosure.audit_id  # the sink keeps one
     assert message_states(migrated) == {sent.message_id: "sent"}
+
+
+async def test_a_message_the_recipient_may_hold_is_an_unconfirmed_disclosure_when_its_last_try_fails(migrated, peer):
+    """A worker killed between the recipient's acknowledgement and the settling leaves the message in
+    flight; every resend then fails (the recipient busy) until the last retry tier gives it up. The
+    recipient holds it: the give-up puts an `unconfirmed` disclosure on record (before the fix: none)."""
+    policy = Policy(lease_seconds=30, final_attempt=6, concurrency=4)
+    sent = delivery("hl7v2-mllp", peer.address)
+    assert ledger.claim(migrated, sent, c.T0, 30).outcome == ledger.SEND  # the killed worker's claim and send
+    await mllp().deliver(sent)
+    await peer.stop()
+
+    audits = Audits()
+    tier = context(FixedClock(c.T0 + timedelta(seconds=31)))
+    [done] = await send_batch(migrated, {"hl7v2-mllp": mllp(connect=1)}, [(sent, tier)], policy, audits)
+    assert isinstance(done, Transient) and [a.outcome for a in audits.written] == ["attempt", "retry"]  # more tiers
+
+    audits = Audits()
+    last = dataclasses.replace(context(FixedClock(c.T0 + timedelta(seconds=62))), last_try=True)
+    [done] = await send_batch(migrated, {"hl7v2-mllp": mllp(connect=1)}, [(sent, last)], policy, audits)
+    assert isinstance(done, Transient)  # the stage dead-letters it
+    assert [(a.kind, a.outcome) for a in audits.written] == [
+        (AuditKind.DELIVERY_ATTEMPT, "attempt"), (AuditKind.DELIVERY_ATTEMPT, "retry"),
+        (AuditKind.DELIVERY_RESULT, "unconfirmed")]
+    assert audits.written[2].detail["message_id"] == sent.message_id
+    assert peer.referrals() == {sent.referral_id: ["I12"]}  # what the killed worker's send left with the recipient
