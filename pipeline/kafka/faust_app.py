@@ -7,6 +7,8 @@ pipeline/stage.py), so `SafeProducer` sets both for every producer the app creat
 """
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping
 
 import faust
@@ -41,7 +43,8 @@ class HandoffApp(faust.App):
 def make_app(bootstrap: str, group: str, **overrides: Any) -> HandoffApp:
     options: dict[str, Any] = dict(
         broker=f"kafka://{bootstrap}",
-        store="memory://",
+        store="memory://",  # no local tables; faust still makes its data folder: in the temp folder, not the cwd
+        datadir=str(Path(tempfile.gettempdir()) / "handoff-{conf.name}-data"),
         web_enabled=False,
         topic_allow_declare=False,  # topics come from the catalogue (pipeline/topics.py)
         topic_disable_leader=True,
