@@ -102,5 +102,6 @@ def test_an_hl7_time_with_an_offset_of_24_hours_or_more_is_unreadable_not_an_err
     assert hl7_time("202410011200-2400") is None and hl7_time("202410011200+1275") is None
     assert hl7_time("202410011200-0500").utcoffset().total_seconds() == -5 * 3600
     message = (b"MSH|^~\\&|EPCR|13|HANDOFF|HANDOFF|20241001-2400||ORU^R01|A1|P|2.5.1\r"
-               b"PID|1||P1||Doe^Jane\r")
+               b"PID|1||P1||Doe^Jane\r"
+               b"PV1|1|E|||||||||||||||||INC1\r")  # an incident number (PV1-19): the parser reads on to MSH-7
     TARGETS["hl7"](message)  # refused or parsed: a ValueError escaped the parser before (CI's atheris run)
