@@ -174,7 +174,8 @@ async def test_a_replay_of_a_settled_batch_sends_nothing_and_repeats_its_results
 
 def message_states(store) -> dict[str, str]:
     with store.transaction() as tx:
-        return {row["message_id"]: row["state"] for row in tx.fetchall("SELECT message_id, state FROM delivery_message")}
+        rows = tx.fetchall("SELECT message_id, state FROM delivery_message")
+    return {row["message_id"]: row["state"] for row in rows}
 
 
 async def test_a_send_acknowledged_whose_settling_fails_is_on_record_as_a_disclosure_at_once(migrated, peer):
