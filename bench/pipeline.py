@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import json
 import os
 import signal
@@ -190,7 +189,12 @@ async def settled_groups(bootstrap: str, groups: dict[str, list[str]], timeout: 
             for worker in workers:
                 worker.check_alive()
             now = time.monotonic()
-            done = await _all_committed(admin, ends_of, partitions)
+            done = True
+            for group, tps in partitions.items():
+                ends = await ends_of.end_offsets(tps)
+                committed = await admin.list_consumer_group_offsets(group)
+                done = done and all(end == 0 or (tp in committed and committed[tp].offset >= end)
+                                    for tp, end in ends.items())
             if done and first is not None:
                 return first
             first = now if done else None
@@ -199,55 +203,6 @@ async def settled_groups(bootstrap: str, groups: dict[str, list[str]], timeout: 
         await admin.close()
         await ends_of.stop()
     raise TimeoutError(f"groups {', '.join(groups)}: not settled after {timeout:.0f}s")
-
-
-async def _all_committed(admin: AIOKafkaAdminClient, ends_of: AIOKafkaConsumer,
-                         partitions: dict[str, list[TopicPartition]]) -> bool:
-    """Has each group committed the end offset of each of its partitions that has messages?"""
-    for group, tps in partitions.items():
-        ends = await ends_of.end_offsets(tps)
-        committed = await admin.list_consumer_group_offsets(group)
-        if not all(end == 0 or (tp in committed and committed[tp].offset >= end) for tp, end in ends.items()):
-            return False
-    return True
-
-
-class SettledWatch:
-    """`settled`'s check every `every` seconds in the background: `since` is the wall time of the first
-    check of the current run of settled ones (None while the group has work in flight). A caller that
-    judges "drained" by slower checks of its own (reading whole topics) takes `since` as the moment."""
-
-    def __init__(self, bootstrap: str, group: str, topics: list[str], every: float = 0.5) -> None:
-        self.bootstrap, self.group, self.topics, self.every = bootstrap, group, topics, every
-        self.since: float | None = None
-
-    async def __aenter__(self) -> "SettledWatch":
-        self._task = asyncio.create_task(self._watch())
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._task
-
-    async def _watch(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
-        ends_of = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None)
-        await admin.start()
-        await ends_of.start()
-        try:
-            partitions = {self.group: await _partitions(admin, self.topics)}
-            while True:
-                at = time.time()
-                try:
-                    done = await _all_committed(admin, ends_of, partitions)
-                except Exception:  # a broker restart mid-check: no verdict this time
-                    done = False
-                self.since = (self.since or at) if done else None
-                await asyncio.sleep(self.every)
-        finally:
-            await admin.close()
-            await ends_of.stop()
 
 
 async def committed_total(admin: AIOKafkaAdminClient, group: str, topic: str) -> int:

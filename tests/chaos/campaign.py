@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from connectors.peers import demo as demo_peers
-from bench.pipeline import SettledWatch, settled
+from bench.pipeline import settled
 from pipeline.app import STAGES
 from pipeline.kafka.broker import EmbeddedBroker
 from pipeline.settings import Settings
@@ -177,7 +177,6 @@ class Campaign:
                         await worker.assigned(timeout=STARTUP)
                     drained = main_drained = await self._drain(timeout=float(
                         os.environ.get("CHAOS_DRAIN_TIMEOUT", max(300.0, self.n / 4))))
-                    main_checked = self.checked
                     mark("drain")
                     if self.consents:  # then the MLLP recipient away while consents come and go (a fault too)
                         at = time.time()
@@ -204,7 +203,7 @@ class Campaign:
                 if self.broker is not None:
                     await asyncio.to_thread(self.broker.stop)
         return {"dump": dump, "runs": len(runs), "faults": len(self.faults), "calm": calm, "drained": drained,
-                "main_drain": main_drained - main_calm, "main_checked": main_checked - main_calm,
+                "main_drain": main_drained - main_calm,
                 "disk": self.disk.mode, "calls": self.calls,
                 "alerts": sum(len(w.accepted) for w in self.peers.webhooks.values()), "answers": dict(self.edges.answers),
                 "inputs": dict(self.inputs),
@@ -284,16 +283,10 @@ class Campaign:
     async def _drain(self, timeout: float = 300.0) -> float:
         """Until every run is detected, every create the outbox holds is held by its recipient, and the
         workers' group has committed the end of every topic a stage reads (nothing left in flight). The
-        topics are read on from where the last check left them (a long run's outbox holds tens of thousands).
-        Returns when the group settled: the first of the checks every 0.5 s beside these (`SettledWatch`)
-        from which every topic stayed committed, since reading a long run's whole topics for the checks
-        above takes the checker tens of seconds, which are not the pipeline's (`checked`: when these did)."""
+        topics are read on from where the last check left them (a long run's outbox holds tens of thousands)."""
         want, detected, creates = feed.source_ids(self.sent), set(), set()
         deadline, stable = time.monotonic() + timeout, 0
-        self.checked = time.time() + timeout  # (a timeout: never)
-        topics = sorted({self.catalogue[s.source].full_name for s in STAGES})
-        async with SettledWatch(self.bootstrap, f"g-{self.prefix}", topics) as watch, \
-                Tail(self.bootstrap, self.catalogue["detection"]) as detections, \
+        async with Tail(self.bootstrap, self.catalogue["detection"]) as detections, \
                 Tail(self.bootstrap, self.catalogue["delivery"]) as deliveries:
             while time.monotonic() < deadline:
                 detected |= {d.subject.record_id for d in await detections.read()}
@@ -314,13 +307,13 @@ class Campaign:
                 if want <= detected and live and live <= held and not answering:
                     stable += 1
                     if stable >= 3:
+                        topics = sorted({self.catalogue[s.source].full_name for s in STAGES})
                         try:
                             first = await settled(self.bootstrap, f"g-{self.prefix}", topics,
                                                   timeout=max(1.0, deadline - time.monotonic()))
+                            return time.time() - (time.monotonic() - first)  # settled's clock is monotonic
                         except TimeoutError:
-                            return self.checked
-                        self.checked = time.time() - (time.monotonic() - first)  # settled's clock is monotonic
-                        return min(self.checked, watch.since or self.checked)
+                            return time.time()
                 else:
                     stable = 0
                 await asyncio.sleep(2.0)
