@@ -40,7 +40,7 @@ SETTLED = "settled"  # it settled, and a later message of the referral since: it
 UNCONFIRMED = "unconfirmed"  # sent without an answer (or crashed unsettled), then replaced: a possible disclosure
 
 
-RESENT = {"in-flight": "resent: an earlier send did not settle (crash before commit)",  # why, by the state before
+RESENT = {"in-flight": "resent: an earlier send did not settle (crash before commit)",  # Claim.resend, by state
           "ambiguous": "resent: an earlier send got no answer (same message id)",
           "retry": "resent after a transient failure"}
 
@@ -49,13 +49,18 @@ RESENT = {"in-flight": "resent: an earlier send did not settle (crash before com
 class Claim:
     outcome: str  # send | unchanged | stale | busy | waiting
     attempts: int = 0  # sends of this message so far, this one included
-    resend: str = ""  # why this send repeats an unsettled one ('' for a first send): a value of RESENT
+    resent_from: str = ""  # send: the state of the unsettled send this one repeats ('' for a first send)
     replay: str = ""  # unchanged or stale: HELD | SETTLED | UNCONFIRMED, or '' (this message was never sent)
+
+    @property
+    def resend(self) -> str:
+        """Why this send repeats an earlier one ('' for a first send)."""
+        return RESENT.get(self.resent_from, "")
 
     @property
     def unconfirmed(self) -> bool:
         """An earlier send of this message went out and was never acknowledged: the recipient may hold it."""
-        return self.resend in (RESENT[state] for state in UNCONFIRMED_STATES)
+        return self.resent_from in UNCONFIRMED_STATES
 
 
 @dataclass(frozen=True)
@@ -95,9 +100,9 @@ def claim(store: Store, delivery: r.Delivery, now: datetime, lease_seconds: floa
             if delivery.action.value == "update" and row["sent_message_id"] is None and row["state"] in OPEN_STATES \
                     and row["message_id"] != delivery.message_id:
                 return Claim(WAITING, row["attempts"])  # the create has not settled: the update must not overtake it
-        resend = ""
+        resent_from = ""
         if row is not None and row["message_id"] == delivery.message_id and row["state"] in OPEN_STATES:
-            resend = RESENT[row["state"]]
+            resent_from = row["state"]
         params = {"id": delivery.referral_id, "recipient": delivery.recipient_id,
                   "token": delivery.person.person_token, "message": delivery.message_id, "digest": digest,
                   "lease": (now + timedelta(seconds=lease_seconds)).isoformat(), "at": now.isoformat()}
@@ -113,7 +118,7 @@ def claim(store: Store, delivery: r.Delivery, now: datetime, lease_seconds: floa
         tx.execute("UPDATE delivery_ledger SET state = 'in-flight', message_id = :message, content_digest = :digest,"
                    " lease_until = :lease, attempts = :attempts, updated_at = :at WHERE referral_id = :id",
                    params | {"attempts": attempts})
-        return Claim(SEND, attempts, resend)
+        return Claim(SEND, attempts, resent_from)
 
 
 def first_renders(store: Store, referral_ids: list[str]) -> dict[str, str]:
