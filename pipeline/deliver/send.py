@@ -272,11 +272,11 @@ async def _settle(store: Store, items, sending, receipts, policy: Policy, metric
         errors = [e] * len(plans)
     for (i, tried, state, detail, answer, maybe_held), error in zip(plans, errors):
         delivery, ctx = items[i]
-        # given up (failed here, or dead-lettered by the stage after its last try) while the recipient may hold it
-        possible = [disclosure_audit(delivery, ctx, "unconfirmed")] if maybe_held and (
-            state == "failed" or (state == "ambiguous" and ctx.last_try)) else []
+        given_up = state == "failed" or ctx.last_try  # failed here, or dead-lettered by the stage after this try
+        may_hold = state != "sent" and maybe_held and given_up
+        possible = [disclosure_audit(delivery, ctx, "unconfirmed")] if may_hold else []
         if error is not None and state == "sent":  # acknowledged, not settled: the disclosure is on record now
-            results[i] = (error, [disclosure_audit(delivery, ctx, "duplicate" if answer.duplicate else "delivered")])
+            results[i] = (error, [_disclosure(delivery, ctx, answer)])
         elif error is not None:
             results[i] = (error, [])
         elif state == "sent":
@@ -315,10 +315,14 @@ def _sent(delivery: r.Delivery, ctx: "Context", receipt: Receipt, resend: str, m
     if metrics is not None:
         metrics.delivery_latency.labels(delivery.endpoint.kind).observe(
             max(0.0, (acknowledged - delivery.envelope.ingested_at).total_seconds()))
-    disclosure = disclosure_audit(delivery, ctx, "duplicate" if receipt.duplicate else "delivered")
+    disclosure = _disclosure(delivery, ctx, receipt)
     if resend:
         disclosure.detail["resend"] = resend
     return Outcome("sent", _sent_status(delivery, acknowledged, receipt.duplicate), [disclosure], resend)
+
+
+def _disclosure(delivery: r.Delivery, ctx: "Context", receipt: Receipt) -> r.AuditEvent:
+    return disclosure_audit(delivery, ctx, "duplicate" if receipt.duplicate else "delivered")
 
 
 def _sent_status(delivery: r.Delivery, at: datetime, duplicate: bool = False) -> r.ReferralStatus | None:

@@ -70,13 +70,11 @@ class SqliteBackend:
         while True:
             try:
                 return self._open()
-            except sqlite3.OperationalError as e:
-                # Switching a new file to WAL takes it for a moment, and SQLite answers "locked" at
-                # once there, not through the busy handler: workers starting together meet it.
-                if "locked" not in str(e) or time.monotonic() + pause > deadline:
-                    raise StorageUnavailable(f"cannot open {self.path}: {e}") from e
             except sqlite3.Error as e:
-                raise StorageUnavailable(f"cannot open {self.path}: {e}") from e
+                # Switching a new file to WAL takes it for a moment, and SQLite answers busy at once
+                # there, not through the busy handler: workers starting together meet it.
+                if not isinstance(self.translate(e), StorageConflict) or time.monotonic() + pause > deadline:
+                    raise StorageUnavailable(f"cannot open {self.path}: {e}") from e
             time.sleep(pause)
             pause = min(pause * 2, 0.25)
 
